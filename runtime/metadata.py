@@ -1,0 +1,230 @@
+"""edgesmith metadata inside a .tflite file: one writer, one reader, no TensorFlow.
+
+edgesmith's metadata is a JSON object: labels, input preprocessing, the recipe,
+measured metrics, the source-model SHA-256 and the edgesmith version. It is
+stored three ways, following the LiteRT / TFLite Support conventions, so that
+every kind of reader finds it:
+
+1. a flatbuffer ``metadata`` entry named ``edgesmith`` whose buffer is the
+   UTF-8 JSON (read with the LiteRT schema);
+2. a ``TFLITE_METADATA`` entry holding a TFLite Support ``ModelMetadata``
+   flatbuffer: image size, colour space, normalization and the label file,
+   which the Android metadata extractor and MediaPipe understand;
+3. a zip appended to the flatbuffer with ``edgesmith.json`` and
+   ``labels.txt``, which any zip reader (Java's ``ZipFile``, Python's
+   ``zipfile``) opens, even where no flatbuffer schema is installed.
+
+>>> write_metadata("model.tflite", {"labels": ["cat", "dog"],
+...     "preprocessing": {"size": [96, 96], "color": "rgb", "mean": [127.5], "std": [127.5]}})
+>>> read_metadata("model.tflite")["labels"]
+['cat', 'dog']
+
+Preprocessing means: ``input = (pixel - mean) / std`` per channel, with pixels in
+[0, 255], after resizing to ``size`` = [height, width] in colour mode ``color``
+("rgb" or "grayscale").
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import support_metadata as support
+from .errors import MetadataError
+from .tflite_file import TFLITE_IDENTIFIER, check_tflite_file, read_model, schema
+
+ENTRY_NAME = "edgesmith"
+JSON_FILE = "edgesmith.json"
+LABELS_FILE = "labels.txt"
+METADATA_VERSION = 1
+
+
+def _edgesmith_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("edgesmith")
+    except Exception:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
+def canonical_json(metadata: dict) -> bytes:
+    """The exact bytes stored: sorted keys, UTF-8, no insignificant spaces."""
+    return json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def complete(metadata: dict) -> dict:
+    """Add the fields every edgesmith file carries (schema and tool version)."""
+    filled = {"metadata_version": METADATA_VERSION, "edgesmith_version": _edgesmith_version()}
+    filled.update(metadata)
+    return json.loads(canonical_json(filled))  # tuples to lists, as a reader will see them
+
+
+def embed_metadata(tflite: bytes, metadata: dict) -> bytes:
+    """Return ``tflite`` with ``metadata`` embedded (replacing any earlier edgesmith metadata)."""
+    fb = schema()
+    if fb is None:
+        raise MetadataError("writing metadata needs ai-edge-litert (its flatbuffer schema)")
+    if tflite[4:8] != TFLITE_IDENTIFIER:
+        raise MetadataError("not a TFLite flatbuffer (no TFL3 identifier)")
+    metadata = complete(metadata)
+    payload = canonical_json(metadata)
+    model = read_model(tflite)
+    _set_entry(fb, model, ENTRY_NAME, payload)
+    _set_entry(fb, model, support.ENTRY_NAME, support.build(_support_view(model, metadata)))
+    builder = __import__("flatbuffers").Builder(len(tflite) + len(payload) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
+    return _append_zip(bytes(builder.Output()), _zip_members(tflite, metadata, payload))
+
+
+def write_metadata(path, metadata: dict, output=None) -> Path:
+    """Embed ``metadata`` into the .tflite at ``path`` (or write to ``output``), atomically."""
+    source = Path(path)
+    check_tflite_file(source)
+    target = Path(output) if output else source
+    data = embed_metadata(source.read_bytes(), metadata)
+    atomic_write_bytes(target, data)
+    return target
+
+
+def read_metadata(path) -> dict | None:
+    """edgesmith's metadata from a .tflite file, or None if it has none."""
+    data = Path(path).read_bytes()
+    payload = _read_entry(data, ENTRY_NAME)
+    if payload is None:
+        payload = read_associated_file(data, JSON_FILE)
+    if payload is None:
+        return None
+    try:
+        return json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MetadataError(f"{path}: edgesmith metadata is not valid JSON ({exc})") from None
+
+
+def read_support_metadata(path) -> support.SupportMetadata | None:
+    """The TFLite Support ``ModelMetadata`` of any .tflite (edgesmith's or another tool's)."""
+    payload = _read_entry(Path(path).read_bytes(), support.ENTRY_NAME)
+    return support.parse(payload) if payload else None
+
+
+def read_associated_file(data: bytes, name: str) -> bytes | None:
+    """One file from the zip appended to a .tflite, or None."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return archive.read(name) if name in archive.namelist() else None
+    except zipfile.BadZipFile:
+        return None
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    """Write to a temp file beside ``target``, then rename: never a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.chmod(temp, 0o666 & ~_current_umask())
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+# -- internals -----------------------------------------------------------------
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else (value or "")
+
+
+def _read_entry(data: bytes, name: str) -> bytes | None:
+    fb = schema()
+    if fb is None or data[4:8] != TFLITE_IDENTIFIER:
+        return None
+    model = fb.Model.GetRootAs(data, 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() and entry.Name().decode() == name:
+            buffer = model.Buffers(entry.Buffer())
+            return buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
+    return None
+
+
+def _set_entry(fb, model, name: str, payload: bytes) -> None:
+    """Point metadata entry ``name`` at a buffer holding ``payload``, reusing its old buffer."""
+    data = np.frombuffer(payload, dtype=np.uint8).copy()
+    for entry in model.metadata or []:
+        if _text(entry.name) == name:
+            model.buffers[entry.buffer].data = data
+            return
+    buffer = fb.BufferT()
+    buffer.data = data
+    model.buffers.append(buffer)
+    entry = fb.MetadataT()
+    entry.name = name
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = (model.metadata or []) + [entry]
+
+
+def _support_view(model, metadata: dict) -> support.SupportMetadata:
+    """Translate edgesmith's JSON into the TFLite Support fields other tools read."""
+    subgraph = model.subgraphs[0]
+    tensor_names = [_text(t.name) for t in subgraph.tensors]
+    inputs = [support.TensorInfo(name=tensor_names[i]) for i in subgraph.inputs]
+    outputs = [support.TensorInfo(name=tensor_names[i]) for i in subgraph.outputs]
+    pre = metadata.get("preprocessing") or {}
+    if inputs and pre.get("color") in support.COLOR_SPACES:
+        height, width = pre.get("size", [0, 0])
+        inputs[0].color_space = pre["color"]
+        inputs[0].image_size = (width, height)
+        if "mean" in pre and "std" in pre:
+            inputs[0].mean, inputs[0].std = pre["mean"], pre["std"]
+    if outputs and metadata.get("labels"):
+        outputs[0].label_files = [LABELS_FILE]
+    return support.SupportMetadata(
+        name=str(metadata.get("name", "edgesmith model")),
+        description=str(metadata.get("description", "Written by edgesmith")),
+        version=str(metadata.get("edgesmith_version", "")),
+        author="edgesmith",
+        inputs=inputs,
+        outputs=outputs,
+        files=[(JSON_FILE, "edgesmith metadata (JSON)", support.FILE_DESCRIPTIONS)],
+    )
+
+
+def _zip_members(original: bytes, metadata: dict, payload: bytes) -> dict:
+    """Files to append: keep other tools' associated files, replace edgesmith's."""
+    members = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(original)) as archive:
+            members = {name: archive.read(name) for name in archive.namelist()}
+    except zipfile.BadZipFile:
+        pass
+    members[JSON_FILE] = payload
+    if metadata.get("labels"):
+        members[LABELS_FILE] = ("\n".join(metadata["labels"]) + "\n").encode("utf-8")
+    return members
+
+
+def _append_zip(flatbuffer: bytes, members: dict) -> bytes:
+    """Append a zip whose offsets count from the start of the file (as TFLite Support does)."""
+    stream = io.BytesIO(flatbuffer)
+    with zipfile.ZipFile(stream, "a", compression=zipfile.ZIP_STORED) as archive:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, members[name])
+    return stream.getvalue()

@@ -1,0 +1,5 @@
+"""``python -m edgesmith`` runs the CLI (used on deploy targets)."""
+
+from edgesmith.cli import main
+
+main()

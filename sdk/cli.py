@@ -1,0 +1,78 @@
+"""The ``edgesmith`` command line: a thin layer over the library.
+
+Each command lives in its own module under ``edgesmith/commands/`` and does
+three things only: parse options, call the library, format the result. Errors
+a user can fix print one line and exit 2; a run that fails exits 1; a
+traceback appears only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from edgesmith.runtime.errors import EdgesmithError
+
+# command name -> module under edgesmith.commands (imported only when used, so
+# `edgesmith bench` on a Raspberry Pi never pulls in TensorFlow)
+COMMANDS = {
+    "bench": "bench",
+    "classify": "classify",
+    "info": "info",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"edgesmith.commands.{COMMANDS[name]}")
+        return getattr(module, "command")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(package_name="edgesmith", prog_name="edgesmith")
+@click.pass_context
+def cli(ctx, debug):
+    """Compress Keras models to TFLite, verify them on real data, and measure
+    latency and energy on the device."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv=None) -> None:
+    """Entry point: run the CLI and turn errors into one-line messages and exit codes."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, standalone_mode=False, prog_name="edgesmith")
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as usage:
+        usage.show()
+        sys.exit(usage.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except EdgesmithError as error:
+        if debug:
+            raise
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
+    except Exception as error:  # a bug, not a user error: one line unless --debug
+        if debug:
+            raise
+        click.echo(f"error: {type(error).__name__}: {error} (rerun with --debug for a traceback)", err=True)
+        sys.exit(1)
