@@ -3,10 +3,12 @@ benchmark latency and energy. Needs numpy and a LiteRT interpreter, never Tensor
 """
 
 from .errors import EdgesmithError, InputError, MetadataError, ModelLoadError, SensorError, UnsupportedOpError
+from .classifier import Classifier
 from .metadata import read_metadata, write_metadata
 from .model import Model
 
 __all__ = [
+    "Classifier",
     "EdgesmithError",
     "InputError",
     "MetadataError",

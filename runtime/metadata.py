@@ -45,7 +45,8 @@ LABELS_FILE = "labels.txt"
 METADATA_VERSION = 1
 
 
-def _edgesmith_version() -> str:
+def edgesmith_version() -> str:
+    """The installed edgesmith version (or "0+unknown" in an uninstalled tree)."""
     try:
         from importlib.metadata import version
 
@@ -61,7 +62,7 @@ def canonical_json(metadata: dict) -> bytes:
 
 def complete(metadata: dict) -> dict:
     """Add the fields every edgesmith file carries (schema and tool version)."""
-    filled = {"metadata_version": METADATA_VERSION, "edgesmith_version": _edgesmith_version()}
+    filled = {"metadata_version": METADATA_VERSION, "edgesmith_version": edgesmith_version()}
     filled.update(metadata)
     return json.loads(canonical_json(filled))  # tuples to lists, as a reader will see them
 

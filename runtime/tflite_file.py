@@ -87,3 +87,45 @@ def op_histogram(path: Path) -> dict | None:
             name = codes[subgraph.Operators(o).OpcodeIndex()]
             counts[name] = counts.get(name, 0) + 1
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
+def graph_macs(path: Path) -> int | None:
+    """Multiply-accumulates per inference of the main subgraph, from tensor shapes.
+
+    Counts CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV and
+    BATCH_MATMUL, the ops that carry nearly all the arithmetic of vision and
+    audio models. Dynamic dimensions count as 1. None without the schema.
+    """
+    fb = schema()
+    if fb is None:
+        return None
+    model = fb.Model.GetRootAs(Path(path).read_bytes(), 0)
+    builtin = fb.BuiltinOperator
+    subgraph = model.Subgraphs(0)
+
+    def shape(tensor_index: int) -> list:
+        return [max(int(d), 1) for d in subgraph.Tensors(tensor_index).ShapeAsNumpy()] if tensor_index >= 0 else []
+
+    def product(values) -> int:
+        total = 1
+        for value in values:
+            total *= value
+        return total
+
+    macs = 0
+    for o in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(o)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        kind = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        inputs, outputs = op.InputsAsNumpy(), op.OutputsAsNumpy()
+        if kind == builtin.CONV_2D:
+            macs += product(shape(outputs[0])) * product(shape(inputs[1])[1:])
+        elif kind == builtin.DEPTHWISE_CONV_2D:
+            macs += product(shape(outputs[0])) * product(shape(inputs[1])[1:3])
+        elif kind == builtin.FULLY_CONNECTED:
+            macs += product(shape(outputs[0])) * shape(inputs[1])[-1]
+        elif kind == builtin.TRANSPOSE_CONV:
+            macs += product(shape(inputs[2])) * product(shape(inputs[1])[:3])
+        elif kind == builtin.BATCH_MATMUL:
+            macs += product(shape(outputs[0])) * shape(inputs[0])[-1]
+    return macs

@@ -21,7 +21,6 @@ from edgesmith.runtime.errors import EdgesmithError
 COMMANDS = {
     "bench": "bench",
     "classify": "classify",
-    "info": "info",
 }
 
 
