@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .energy import energy_summary, open_meter
-from .errors import InputError
+from .errors import InputError, SensorError
 from .logs import LogWriter, utc_now
 from .metadata import edgesmith_version, read_metadata
 from .model import Model
@@ -72,8 +72,8 @@ def benchmark(
         if meter is not None:
             meter.start()
         steady = _timed_runs(pre, model.invoke, post, runs, "steady", log, progress)
-        reading = meter.stop() if meter is not None else None
-        summary = _summary(model, header, warm, steady, reading, energy, cpu_start, energy_root)
+        reading, reason = _stop_meter(meter, energy)
+        summary = _summary(model, header, warm, steady, reading, reason, cpu_start, energy_root)
         _write(log, summary)
     finally:
         if log is not None:
@@ -195,13 +195,22 @@ def _header(model, path, tool, threads, runs, warmup, source, energy, profile) -
     }
 
 
-def _summary(model, header, warm, steady, reading, energy_spec, cpu_start, root) -> dict:
+def _stop_meter(meter, spec: str):
+    """The reading, or None and why: a meter may fail at the end (a CSV log not covering the window)."""
+    if meter is None:
+        return None, _energy_reason(spec)
+    try:
+        return meter.stop(), None
+    except SensorError as error:
+        return None, str(error)
+
+
+def _summary(model, header, warm, steady, reading, reason, cpu_start, root) -> dict:
     cpu_end = cpu_snapshot(root=root)
     pre, invoke, post = (list(column) for column in zip(*steady))
     latency = latency_stats(invoke)
     macs = header["model"]["macs"]
     warm_invoke = [t[1] for t in warm]
-    reason = None if reading is not None else _energy_reason(energy_spec)
     return {
         "type": "summary",
         "runs": len(steady),

@@ -210,7 +210,9 @@ class Model:
                     f"got {sorted(inputs)}"
                 )
             inputs = [inputs[spec.name] for spec in self.inputs]
-        elif isinstance(inputs, (list, tuple)) and len(self.inputs) > 1:
+        elif isinstance(inputs, (list, tuple)) and (
+            len(self.inputs) > 1 or (len(inputs) == 1 and isinstance(inputs[0], np.ndarray))
+        ):
             if len(inputs) != len(self.inputs):
                 raise InputError(f"model takes {len(self.inputs)} inputs, got {len(inputs)}")
         else:

@@ -1,0 +1,50 @@
+"""The CLI's contract: --help everywhere, one-line errors with exit code 2, JSON output."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edgesmith.cli import COMMANDS
+
+
+def edgesmith(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "edgesmith", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_has_help(name):
+    done = edgesmith(name, "--help")
+    assert done.returncode == 0, done.stderr
+    assert "Usage: edgesmith" in done.stdout
+
+
+def test_bench_json_and_table(tflite_models):
+    done = edgesmith("bench", tflite_models["float"], "--runs", "10", "--warmup", "1", "--energy", "none", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["summary"]["runs"] == 10
+    table = edgesmith("bench", tflite_models["float"], "--runs", "10", "--energy", "none")
+    assert table.returncode == 0 and "p50" in table.stdout and "unavailable" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["bench", "missing.tflite"], "no such file"),
+        (["bench", "{junk}"], "not a TFLite flatbuffer"),
+        (["bench", "{float}", "--energy", "wattmeter"], "is not one of"),
+        (["bench", "{float}", "--energy", "rapl", "--energy-root", "{tmp}"], "no RAPL package zones"),
+        (["bench", "{float}", "--input", "{tmp}/nothing.npy"], "no such input file"),
+        (["classify", "{float}", "{tmp}/nothing.png"], "no such image"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tflite_models, tmp_path, args, message):
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"\x01" * 100)
+    args = [a.format(junk=junk, float=tflite_models["float"], tmp=tmp_path) for a in args]
+    done = edgesmith(*args)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 4  # click usage errors add usage and hint lines
