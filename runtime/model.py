@@ -136,6 +136,7 @@ class Model:
         self._allocated_shapes = self._allocate_if_static()
         self.init_ms = (time.perf_counter() - started) * 1000.0
         self._input_by_name = {spec.name: spec for spec in self.inputs}
+        self._validated = None  # (shape, dtype) of the last single input that passed checks
 
     def _allocate_if_static(self) -> list | None:
         """Allocate now unless an input is dynamic; dynamic models allocate on first use."""
@@ -159,10 +160,14 @@ class Model:
             as_dict: return ``{output name: array}`` instead of the default
                 (one array for single-output models, else a list in order).
         """
-        arrays = self._arrays_in_order(inputs)
-        batch_shapes = [array.shape for array in arrays]
-        if not self._resize_for(batch_shapes):
-            return self._predict_in_slices(arrays, as_dict)
+        if type(inputs) is np.ndarray and (inputs.shape, inputs.dtype) == self._validated:
+            arrays = [inputs]  # same shape and dtype as last call: already checked and sized
+        else:
+            arrays = self._arrays_in_order(inputs)
+            if not self._resize_for([array.shape for array in arrays]):
+                return self._predict_in_slices(arrays, as_dict)
+            if len(arrays) == 1:
+                self._validated = (arrays[0].shape, arrays[0].dtype)
         self.set_inputs(arrays)
         self.invoke()
         return self.get_outputs(as_dict)
@@ -231,6 +236,7 @@ class Model:
         """Resize inputs to ``shapes`` if needed; False if the graph refuses."""
         if shapes == self._allocated_shapes:
             return True
+        self._validated = None
         interpreter = self._interpreter
         try:
             for spec, shape in zip(self.inputs, shapes):
