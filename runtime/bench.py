@@ -64,7 +64,7 @@ def benchmark(
     cpu_start = cpu_snapshot(root=energy_root)
     model = Model(path, threads=threads, backend=backend)
     pre, post = _run_steps(model, input)
-    header = _header(model, path, tool, threads, runs, warmup, input, energy, profile)
+    header = header_record(model, path, tool, threads, runs, warmup, input, energy, profile)
     log = LogWriter(log_path) if log_path else None
     try:
         _write(log, header)
@@ -72,8 +72,8 @@ def benchmark(
         if meter is not None:
             meter.start()
         steady = _timed_runs(pre, model.invoke, post, runs, "steady", log, progress)
-        reading, reason = _stop_meter(meter, energy)
-        summary = _summary(model, header, warm, steady, reading, reason, cpu_start, energy_root)
+        reading, reason = stop_meter(meter, energy)
+        summary = summary_record(model, header, warm, steady, reading, reason, cpu_start, energy_root)
         _write(log, summary)
     finally:
         if log is not None:
@@ -176,7 +176,8 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _header(model, path, tool, threads, runs, warmup, source, energy, profile) -> dict:
+def header_record(model, path, tool, threads, runs, warmup, source, energy, profile) -> dict:
+    """The log's ``header`` record for a session with ``model`` (shared with the Pi example)."""
     metadata = read_metadata(path)
     macs = (metadata or {}).get("macs") or graph_macs(path)
     device = device_info()
@@ -195,8 +196,9 @@ def _header(model, path, tool, threads, runs, warmup, source, energy, profile) -
     }
 
 
-def _stop_meter(meter, spec: str):
-    """The reading, or None and why: a meter may fail at the end (a CSV log not covering the window)."""
+def stop_meter(meter, spec: str):
+    """Stop ``meter``: ``(reading, None)``, or ``(None, why)`` when there is no meter or it failed
+    at the end (a CSV log not covering the window, say)."""
     if meter is None:
         return None, _energy_reason(spec)
     try:
@@ -205,7 +207,8 @@ def _stop_meter(meter, spec: str):
         return None, str(error)
 
 
-def _summary(model, header, warm, steady, reading, reason, cpu_start, root) -> dict:
+def summary_record(model, header, warm, steady, reading, reason, cpu_start, root) -> dict:
+    """The log's ``summary`` record from warm-up and steady ``(pre, invoke, post)`` timings."""
     cpu_end = cpu_snapshot(root=root)
     pre, invoke, post = (list(column) for column in zip(*steady))
     latency = latency_stats(invoke)
