@@ -21,6 +21,12 @@ from edgesmith.runtime.errors import EdgesmithError
 COMMANDS = {
     "bench": "bench",
     "classify": "classify",
+    "convert": "convert",
+    "convert-and-deploy": "convert_and_deploy",
+    "demo": "demo",
+    "deploy": "deploy",
+    "inspect": "inspect",
+    "report": "report",
 }
 
 

@@ -1,0 +1,41 @@
+"""Write a converted model to disk, atomically, with edgesmith metadata embedded.
+
+>>> from edgesmith.converters import export
+>>> export(tflite, data, "out/model.tflite", recipe={"name": "int8-ptq"}, source_sha256=digest)
+PosixPath('out/model.tflite')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgesmith.runtime.metadata import atomic_write_bytes, embed_metadata
+
+from .record import record_of
+
+
+def build_metadata(tflite, data=None, *, recipe=None, metrics=None, source_sha256=None, name=None) -> dict:
+    """The metadata dict edgesmith embeds: labels, preprocessing, recipe, metrics, source hash, MACs."""
+    record = record_of(tflite)
+    metadata = {
+        "name": name or getattr(tflite.keras_model, "name", None) or "model",
+        "recipe": recipe or {},
+        "metrics": metrics or {},
+        "source_sha256": source_sha256,
+        "macs": record.macs if record else None,
+        "quantization": {"mode": tflite.mode, "io": tflite.io_type},
+    }
+    if data is not None:
+        metadata.update(labels=list(data.labels), preprocessing=data.preprocessing, data=data.describe())
+    return metadata
+
+
+def export(tflite, data=None, path="model.tflite", **metadata_fields) -> Path:
+    """Embed metadata into ``tflite`` (a :class:`~edgesmith.converters.ptq.TFLiteModel`) and write it to ``path``.
+
+    ``metadata_fields`` are those of :func:`build_metadata` (recipe, metrics, source_sha256, name).
+    The file appears complete or not at all.
+    """
+    target = Path(path)
+    atomic_write_bytes(target, embed_metadata(tflite.content, build_metadata(tflite, data, **metadata_fields)))
+    return target

@@ -1,0 +1,113 @@
+"""Load the model to convert: Keras 3 ``.keras``, legacy Keras 2 ``.h5``, an in-memory
+``keras.Model``, or a TensorFlow SavedModel (post-training passes only).
+
+>>> from edgesmith.converters import load_model
+>>> model = load_model("digits.keras")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+from .errors import CorruptModelError, UnsupportedModelError
+
+
+class SavedModelSource:
+    """A SavedModel directory: convertible to .tflite, but with no Keras graph to train."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.name = self.path.name
+
+    def __repr__(self) -> str:
+        return f"SavedModelSource({str(self.path)!r})"
+
+
+def load_model(source):
+    """Return a ``keras.Model`` (or a :class:`SavedModelSource`) from ``source``.
+
+    Args:
+        source: a ``keras.Model``, a ``.keras``/``.h5`` file, or a SavedModel directory.
+    """
+    import keras
+
+    if isinstance(source, (keras.Model, SavedModelSource)):
+        return source
+    path = Path(source)
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return SavedModelSource(path)
+        raise CorruptModelError(f"{path}: a directory without saved_model.pb is not a SavedModel")
+    if not path.is_file():
+        raise CorruptModelError(f"{path}: no such model file")
+    if path.suffix not in (".keras", ".h5", ".hdf5"):
+        raise CorruptModelError(f"{path}: expected a .keras or .h5 model file or a SavedModel directory")
+    _register_custom_objects()
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # keras raises many kinds for damaged files
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+            reason = "not a zip archive (truncated or not a .keras file)"
+        raise CorruptModelError(f"{path}: cannot load the model ({reason})") from None
+
+
+def _register_custom_objects() -> None:
+    """Import the modules whose layers and constraints edgesmith saves into models."""
+    from . import cluster, prune, qat  # noqa: F401  (registration happens on import)
+
+
+def require_graph(model, pass_name: str) -> None:
+    """Refuse models whose layer graph a pass cannot see (subclassed models, SavedModels)."""
+    import keras
+
+    if isinstance(model, SavedModelSource):
+        raise UnsupportedModelError(
+            f"{pass_name} needs a Keras model; a SavedModel supports post-training passes (ptq) only"
+        )
+    if not isinstance(model, keras.Model) or not _has_graph(model):
+        raise UnsupportedModelError(
+            f"{pass_name} needs a Sequential or Functional model; {type(model).__name__} is subclassed "
+            "(its layer graph is hidden in Python code). Post-training quantization (ptq) still works."
+        )
+
+
+def _has_graph(model) -> bool:
+    import keras
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, (Functional, keras.Sequential))
+
+
+def source_sha256(source, model=None) -> str:
+    """SHA-256 of the model file, or of the weights and architecture of an in-memory model."""
+    if isinstance(source, (str, Path)) and Path(source).is_file():
+        return _file_sha256(Path(source))
+    if isinstance(source, SavedModelSource) or (isinstance(source, (str, Path)) and Path(source).is_dir()):
+        root = Path(getattr(source, "path", source))
+        digest = hashlib.sha256()
+        for file in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(_file_sha256(file).encode())
+        return digest.hexdigest()
+    return _weights_sha256(model if model is not None else source)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _weights_sha256(model) -> str:
+    import json
+
+    import numpy as np
+
+    digest = hashlib.sha256(json.dumps(model.to_json() if hasattr(model, "to_json") else repr(model)).encode())
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(np.asarray(weight)).tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,137 @@
+"""Low-rank factorization: a Dense or 1 x 1 Conv2D becomes two thinner layers by truncated SVD.
+
+A kernel ``W`` (C_in x C_out) is replaced by ``U_r sqrt(S_r)`` then ``sqrt(S_r) V_r^T``:
+``r * (C_in + C_out)`` weights instead of ``C_in * C_out``. The rank keeps a
+fraction ``energy`` of the squared singular values, or is ``rank_ratio`` of the
+full rank. With ``spatial=True`` a k x k Conv2D also becomes a k x 1 then a
+1 x k convolution (the SVD of the kernel reshaped to ``(k*C_in) x (k*C_out)``).
+Layers are only replaced when that makes them smaller.
+
+>>> small = lowrank(model, data, energy=0.9)
+>>> record_of(small).details["layers"]["fc1"]["rank"]
+24
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from .distill import remember_teacher
+from .errors import ConversionError
+from .graph import iter_calls, replace_with_chains
+from .macs import recorded, replaced_costs
+
+
+def lowrank(model, data=None, *, energy: float = 0.9, rank_ratio: float | None = None, min_params: int = 0,
+            skip=(), spatial: bool = False, progress=None):
+    """Factorize Dense and 1 x 1 Conv2D layers (and, with ``spatial``, k x k Conv2D) by truncated SVD.
+
+    Args:
+        model: a Functional or Sequential Keras model.
+        data: unused (the factorization is data-free); a later ``distill`` pass recovers accuracy.
+        energy: kept fraction of the squared singular values, in (0, 1] (ignored if ``rank_ratio`` is set).
+        rank_ratio: rank as a fraction of the full rank, in (0, 1].
+        min_params: only layers with at least this many kernel weights are factorized.
+        skip: names of layers to keep.
+        spatial: also split k x k convolutions into k x 1 then 1 x k.
+        progress: optional ``progress(stage, done, total)`` callback.
+    """
+    for name, value in (("energy", energy), ("rank_ratio", rank_ratio)):
+        if value is not None and not 0.0 < float(value) <= 1.0:
+            raise ConversionError(f"{name} must be in (0, 1], got {value}")
+    candidates = _candidates(model, min_params, set(skip), spatial)
+    chains, infos = {}, {}
+    for done, layer in enumerate(candidates, 1):
+        factored = _factor(layer, energy, rank_ratio)
+        if factored is not None:
+            chains[id(layer)], infos[layer.name] = factored
+        if progress:
+            progress("lowrank", done, len(candidates))
+    new = replace_with_chains(model, chains, "lowrank")
+    details = {"layers": replaced_costs(model, new, infos, ("_u", "_v")), "energy": energy,
+               "rank_ratio": rank_ratio}
+    return recorded("lowrank", remember_teacher(new, model), details)
+
+
+def _candidates(model, min_params, skip, spatial) -> list:
+    calls, _, _ = iter_calls(model, "lowrank")
+    chosen = {}
+    for call in calls:
+        layer = call.layer
+        if layer.name in skip or call.path in skip or not _factorable(layer, spatial):
+            continue
+        if int(np.prod(layer.kernel.shape)) >= min_params:
+            chosen[id(layer)] = layer
+    return list(chosen.values())
+
+
+def _factorable(layer, spatial) -> bool:
+    if type(layer) is keras.layers.Dense:
+        return len(layer.kernel.shape) == 2
+    if type(layer) is keras.layers.Conv2D and layer.groups == 1 and layer.data_format == "channels_last":
+        return tuple(layer.kernel_size) == (1, 1) or spatial
+    return False
+
+
+def rank_for(singular_values: np.ndarray, energy: float, rank_ratio: float | None) -> int:
+    """The rank keeping ``energy`` of ``sum(s**2)``, or ``rank_ratio`` of the full rank (at least 1)."""
+    if rank_ratio is not None:
+        return max(1, int(round(rank_ratio * len(singular_values))))
+    kept = np.cumsum(singular_values ** 2) / max(np.sum(singular_values ** 2), 1e-30)
+    return int(min(len(kept), np.searchsorted(kept, energy - 1e-9) + 1))
+
+
+def split_matrix(matrix: np.ndarray, energy: float, rank_ratio: float | None):
+    """``(first (m, r), second (r, n), relative error)`` with ``first @ second ~ matrix``."""
+    u, s, vt = np.linalg.svd(matrix.astype(np.float64), full_matrices=False)
+    rank = rank_for(s, energy, rank_ratio)
+    root = np.sqrt(s[:rank])
+    error = float(np.sqrt(np.sum(s[rank:] ** 2) / max(np.sum(s ** 2), 1e-30)))
+    return u[:, :rank] * root, root[:, None] * vt[:rank], error
+
+
+def _factor(layer, energy, rank_ratio):
+    kernel, *bias = layer.get_weights()
+    if isinstance(layer, keras.layers.Dense) or tuple(layer.kernel_size) == (1, 1):
+        return _factor_pointwise(layer, kernel, bias, energy, rank_ratio)
+    return _factor_spatial(layer, kernel, bias, energy, rank_ratio)
+
+
+def _factor_pointwise(layer, kernel, bias, energy, rank_ratio):
+    c_in, c_out = kernel.shape[-2:]
+    first, second, error = split_matrix(kernel.reshape(c_in, c_out), energy, rank_ratio)
+    rank = first.shape[1]
+    if rank * (c_in + c_out) >= c_in * c_out:
+        return None  # not smaller
+    if isinstance(layer, keras.layers.Dense):
+        u = keras.layers.Dense(rank, use_bias=False, name=f"{layer.name}_u")
+        v = keras.layers.Dense(layer.units, activation=layer.activation, use_bias=layer.use_bias,
+                               name=f"{layer.name}_v")
+    else:
+        u = keras.layers.Conv2D(rank, 1, strides=layer.strides, use_bias=False, name=f"{layer.name}_u")
+        v = keras.layers.Conv2D(layer.filters, 1, activation=layer.activation, use_bias=layer.use_bias,
+                                name=f"{layer.name}_v")
+    shape = kernel.shape[:-2]
+    chain = [(u, [first.reshape(shape + (c_in, rank)).astype(kernel.dtype)]),
+             (v, [second.reshape(shape + (rank, c_out)).astype(kernel.dtype)] + bias)]
+    return chain, {"rank": rank, "error": round(error, 4)}
+
+
+def _factor_spatial(conv, kernel, bias, energy, rank_ratio):
+    kh, kw, c_in, c_out = kernel.shape
+    # rows (i, c) x columns (j, f): a k x 1 conv (i, c -> r) then a 1 x k one (j, r -> f)
+    matrix = kernel.transpose(0, 2, 1, 3).reshape(kh * c_in, kw * c_out)
+    first, second, error = split_matrix(matrix, energy, rank_ratio)
+    rank = first.shape[1]
+    if rank * (kh * c_in + kw * c_out) >= kh * kw * c_in * c_out:
+        return None
+    (sh, sw), (dh, dw) = conv.strides, conv.dilation_rate
+    u = keras.layers.Conv2D(rank, (kh, 1), strides=(sh, 1), padding=conv.padding, dilation_rate=(dh, 1),
+                            use_bias=False, name=f"{conv.name}_u")
+    v = keras.layers.Conv2D(c_out, (1, kw), strides=(1, sw), padding=conv.padding, dilation_rate=(1, dw),
+                            activation=conv.activation, use_bias=conv.use_bias, name=f"{conv.name}_v")
+    first_kernel = first.reshape(kh, 1, c_in, rank)
+    second_kernel = second.reshape(rank, kw, c_out).transpose(1, 0, 2).reshape(1, kw, rank, c_out)
+    chain = [(u, [first_kernel.astype(kernel.dtype)]), (v, [second_kernel.astype(kernel.dtype)] + bias)]
+    return chain, {"rank": rank, "error": round(error, 4), "spatial": True}

@@ -1,0 +1,232 @@
+"""Magnitude pruning on Keras 3, with masks that every later training pass keeps.
+
+>>> from edgesmith.converters import prune, strip
+>>> pruned = prune(model, data, sparsity=0.5)            # 50% of each kernel set to zero, fine-tuned
+>>> pruned = prune(model, data, n_m="2:4")               # 2 of every 4 weights along the fan-in
+>>> plain = strip(pruned)                                # no edgesmith constraints left
+
+The mask is a constraint on each kernel variable: Keras applies it after every
+optimizer step, and it is saved with the model, so QAT or clustering later can
+not bring pruned weights back.
+"""
+
+from __future__ import annotations
+
+import re
+
+import keras
+import numpy as np
+
+from .errors import UnknownOptionError
+from .kernels import copy_model, decode_array, encode_array, kernels, stage_record
+from .load import require_graph
+from .record import remember
+from .train import fine_tune
+
+SCHEDULES = ("constant", "polynomial")
+SCOPES = ("layer", "global")
+
+
+@keras.saving.register_keras_serializable(package="edgesmith")
+class PruningMask(keras.constraints.Constraint):
+    """Keeps pruned weights at zero: ``w * mask`` after every update."""
+
+    def __init__(self, mask):
+        mask = decode_array(mask) if isinstance(mask, dict) else np.asarray(mask)
+        self.mask = keras.Variable(mask.astype("float32"), trainable=False, name="pruning_mask")
+
+    def __call__(self, weights):
+        return weights * keras.ops.cast(self.mask, weights.dtype)
+
+    def update(self, mask: np.ndarray) -> None:
+        self.mask.assign(mask.astype("float32"))
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(self.mask) > 0
+
+    def get_config(self):
+        return {"mask": encode_array(self.numpy())}
+
+
+def prune(
+    model,
+    data,
+    sparsity: float = 0.5,
+    schedule: str = "constant",
+    begin_step: int = 0,
+    end_step: int | None = None,
+    frequency: int = 50,
+    scope: str = "layer",
+    skip=(),
+    n_m: str | None = None,
+    epochs: int = 2,
+    learning_rate: float = 5e-4,
+    progress=None,
+):
+    """Zero the smallest-magnitude weights of every kernel and fine-tune with the masks enforced.
+
+    Args:
+        model: a Sequential or Functional Keras model (a copy is pruned).
+        data: labeled :class:`edgesmith.data.Dataset` for fine-tuning.
+        sparsity: final fraction of zeros in each kernel (``scope="layer"``) or over all kernels.
+        schedule: ``constant`` (prune to ``sparsity`` at ``begin_step``) or ``polynomial``
+            (cubic ramp from 0 to ``sparsity`` between ``begin_step`` and ``end_step``).
+        begin_step, end_step, frequency: training steps where pruning starts, ends (default: the
+            end of fine-tuning), and how often the masks are recomputed.
+        scope: ``layer`` (a threshold per kernel) or ``global`` (one threshold for all kernels).
+        skip: layer names, regular expressions or layer class names to leave dense.
+        n_m: ``"N:M"`` structured sparsity (e.g. ``"2:4"``): N of every M weights along the fan-in kept.
+        epochs: fine-tuning epochs (0 prunes without training).
+        learning_rate: Adam learning rate of the fine-tuning.
+    """
+    require_graph(model, "prune")
+    _check(schedule, scope, sparsity)
+    model = copy_model(model)
+    targets, skipped = _targets(model, skip, n_m)
+    masker = _Masker(targets, sparsity, scope, n_m)
+    steps = epochs * -(-len(data.x_train) // data.batch_size) if data is not None and epochs else 0
+    plan = _Schedule(schedule, sparsity if n_m is None else masker.final, begin_step, end_step or steps, frequency)
+    masker.apply(plan.target(0) if steps else masker.final)
+    fine_tune(model, data, epochs, learning_rate, progress, callbacks=[_PruningCallback(masker, plan)], stage="prune")
+    masker.apply(masker.final)  # the schedule's last step may not land on a multiple of frequency
+    return remember(model, stage_record("prune", model, details=masker.details(skipped)))
+
+
+def strip(model, data=None, progress=None):
+    """A copy of ``model`` without edgesmith's weight constraints: a plain Keras model (weights unchanged)."""
+    model = copy_model(model)
+    for kernel in kernels(model):
+        if kernel.constraint is not None and type(kernel.constraint).__module__.startswith("edgesmith"):
+            kernel.set_constraint(None)
+    return remember(model, stage_record("strip", model))
+
+
+def mask_of(kernel) -> np.ndarray | None:
+    """The pruning mask a kernel carries (True = kept), if any; clustering keeps it."""
+    constraint = kernel.constraint
+    return constraint.keep_mask() if hasattr(constraint, "keep_mask") else (
+        constraint.numpy() if isinstance(constraint, PruningMask) else None
+    )
+
+
+# -- internals -----------------------------------------------------------------
+
+
+def _check(schedule, scope, sparsity):
+    if schedule not in SCHEDULES:
+        raise UnknownOptionError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    if scope not in SCOPES:
+        raise UnknownOptionError(f"unknown scope {scope!r}; valid: {', '.join(SCOPES)}")
+    if not 0.0 <= sparsity < 1.0:
+        raise UnknownOptionError(f"sparsity must be in [0, 1), got {sparsity}")
+
+
+def _skipped(layer, skip) -> bool:
+    return any(
+        rule in (layer.name, type(layer).__name__) or re.fullmatch(rule, layer.name) is not None for rule in skip
+    )
+
+
+def _targets(model, skip, n_m):
+    group = _parse_n_m(n_m)[1] if n_m else None
+    targets, skipped = [], []
+    for kernel in kernels(model):
+        fan_in = int(np.prod(kernel.variable.shape[:-1]))
+        if _skipped(kernel.layer, skip) or (group and fan_in % group):
+            skipped.append(kernel.name)
+            continue
+        targets.append(kernel)
+    return targets, skipped
+
+
+def _parse_n_m(text: str) -> tuple:
+    match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", str(text))
+    if not match or not 0 < int(match[1]) < int(match[2]):
+        raise UnknownOptionError(f"n_m must look like '2:4' (N < M), got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+class _Masker:
+    """Computes and installs masks on the target kernels."""
+
+    def __init__(self, targets, sparsity, scope, n_m):
+        self.targets, self.scope = targets, scope
+        self.n_m = _parse_n_m(n_m) if n_m else None
+        self.final = 1.0 - self.n_m[0] / self.n_m[1] if self.n_m else sparsity
+
+    def apply(self, sparsity: float) -> None:
+        weights = [np.asarray(k.variable) for k in self.targets]
+        masks = self._n_m_masks(weights) if self.n_m else self._magnitude_masks(weights, sparsity)
+        for kernel, value, mask in zip(self.targets, weights, masks):
+            mask = mask & _previous_mask(kernel, value.shape)
+            if isinstance(kernel.constraint, PruningMask):
+                kernel.constraint.update(mask)
+            else:
+                kernel.set_constraint(PruningMask(mask))
+            kernel.variable.assign(value * mask)
+
+    def _magnitude_masks(self, weights, sparsity):
+        if self.scope == "global" and weights:
+            threshold = _threshold(np.concatenate([np.abs(w).ravel() for w in weights]), sparsity)
+            return [np.abs(w) > threshold for w in weights]
+        return [np.abs(w) > _threshold(np.abs(w).ravel(), sparsity) for w in weights]
+
+    def _n_m_masks(self, weights):
+        keep, group = self.n_m
+        masks = []
+        for w in weights:
+            columns = np.moveaxis(w.reshape(-1, w.shape[-1]), 0, -1).reshape(w.shape[-1], -1, group)
+            order = np.argsort(-np.abs(columns), axis=-1, kind="stable")
+            kept = np.zeros_like(columns, dtype=bool)
+            np.put_along_axis(kept, order[..., :keep], True, axis=-1)
+            masks.append(np.moveaxis(kept.reshape(w.shape[-1], -1), -1, 0).reshape(w.shape))
+        return masks
+
+    def details(self, skipped) -> dict:
+        per_layer = {k.name: round(1.0 - float(np.mean(k.constraint.numpy())), 4) for k in self.targets}
+        total = sum(int(np.prod(k.variable.shape)) for k in self.targets)
+        zeros = sum(int(np.prod(k.variable.shape)) * s for k, s in zip(self.targets, per_layer.values()))
+        return {"sparsity": round(zeros / max(1, total), 4), "per_layer": per_layer, "skipped": skipped,
+                "n_m": "%d:%d" % self.n_m if self.n_m else None, "scope": self.scope}
+
+
+def _previous_mask(kernel, shape) -> np.ndarray:
+    """Weights an earlier prune removed stay removed."""
+    constraint = kernel.constraint
+    return constraint.numpy() if isinstance(constraint, PruningMask) else np.ones(shape, dtype=bool)
+
+
+def _threshold(magnitudes: np.ndarray, sparsity: float) -> float:
+    """The magnitude at or below which a ``sparsity`` fraction of values falls (-1 keeps everything)."""
+    count = int(round(sparsity * magnitudes.size))
+    return -1.0 if count == 0 else float(np.partition(magnitudes, count - 1)[count - 1])
+
+
+class _Schedule:
+    """Target sparsity per training step (constant or the cubic polynomial of Zhu & Gupta, 2017)."""
+
+    def __init__(self, kind, final, begin, end, frequency):
+        self.kind, self.final, self.begin, self.end = kind, final, begin, max(end, begin + 1)
+        self.frequency = max(1, int(frequency))
+
+    def due(self, step: int) -> bool:
+        return self.begin <= step <= self.end and (step - self.begin) % self.frequency == 0
+
+    def target(self, step: int) -> float:
+        if step < self.begin:
+            return 0.0
+        if self.kind == "constant":
+            return self.final
+        progress = min(1.0, (step - self.begin) / (self.end - self.begin))
+        return self.final * (1.0 - (1.0 - progress) ** 3)
+
+
+class _PruningCallback(keras.callbacks.Callback):
+    def __init__(self, masker, schedule):
+        super().__init__()
+        self.masker, self.schedule, self.step = masker, schedule, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.schedule.due(self.step):
+            self.masker.apply(self.schedule.target(self.step))

@@ -1,0 +1,133 @@
+"""Post-training conversion of a Keras model to .tflite, quantized or not.
+
+>>> from edgesmith.converters import ptq
+>>> tflite = ptq(model, data, mode="int8")          # full int8, calibrated on data
+>>> len(tflite.content)
+23456
+
+Modes: ``float32`` (no quantization), ``fp16`` (float16 weights),
+``dynamic`` (int8 weights, float activations), ``int8`` (int8 weights and
+activations, calibrated; ``io`` chooses int8, uint8 or float inputs/outputs),
+``int16x8`` (int16 activations, int8 weights). A model trained by :func:`qat`
+converts to int8 from its own learned ranges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import warnings
+
+from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError
+from .kernels import stage_record
+from .load import SavedModelSource
+from .record import remember
+
+MODES = ("float32", "fp16", "dynamic", "int8", "int16x8")
+IO_TYPES = ("float", "int8", "uint8", "int16")
+CALIBRATED = ("int8", "int16x8")
+
+
+class TFLiteModel:
+    """A converted .tflite in memory, with the Keras model it came from (for verification)."""
+
+    def __init__(self, content: bytes, keras_model, mode: str, io_type: str):
+        self.content = content
+        self.keras_model = keras_model
+        self.mode = mode
+        self.io_type = io_type
+
+    @property
+    def gzip_bytes(self) -> int:
+        """Size after gzip: what a weight-shared or pruned model really costs to ship."""
+        return gzipped_size(self.content)
+
+
+def gzipped_size(content: bytes) -> int:
+    return len(gzip.compress(content, compresslevel=9, mtime=0))
+
+
+def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_samples: int = 256):
+    """Convert ``model`` to .tflite with post-training quantization ``mode``.
+
+    Args:
+        model: a ``keras.Model`` or a :class:`~edgesmith.converters.load.SavedModelSource`.
+        data: a :class:`edgesmith.data.Dataset`; needed (for calibration) by int8 and int16x8.
+        mode: one of float32, fp16, dynamic, int8, int16x8.
+        io: input/output type: float, or int8/uint8 for int8 (int16 for int16x8).
+        calibration_samples: training samples used to measure activation ranges.
+    """
+    _check_choice("mode", mode, MODES)
+    _check_choice("io", io, IO_TYPES)
+    learned = is_quantization_aware(model)
+    if mode in CALIBRATED and data is None and not learned:
+        raise NoCalibrationDataError(
+            f"{mode} quantization needs calibration data: pass --data (an image folder, .npz or builtin:NAME; "
+            "unlabeled images are enough)"
+        )
+    if io != "float" and (mode, io) not in (("int8", "int8"), ("int8", "uint8"), ("int16x8", "int16")):
+        raise UnknownOptionError(f"io={io} does not fit mode={mode}; int8 takes int8/uint8/float, int16x8 int16/float")
+    calibrate = data is not None and mode in CALIBRATED and not learned  # QAT models bring their own ranges
+    samples = data.calibration(calibration_samples) if calibrate else None
+    content = _convert(_converter(model), mode, io, samples, learned)
+    tflite = TFLiteModel(content, None if isinstance(model, SavedModelSource) else model, mode, io)
+    record = stage_record(f"ptq:{mode}", model) if tflite.keras_model is not None else _saved_model_record(mode)
+    record.details.update({"mode": mode, "io": io, "tflite_bytes": len(content), "gzip_bytes": tflite.gzip_bytes,
+                           "learned_ranges": learned})
+    return remember(tflite, record)
+
+
+def float_tflite(model) -> bytes:
+    """The plain float32 .tflite of ``model``: the size baseline every report compares against."""
+    return _convert(_converter(model), "float32", "float", None, False)
+
+
+def is_quantization_aware(model) -> bool:
+    """True for models made by :func:`qat` (they carry their own int8 ranges)."""
+    from .qat import has_fake_quant
+
+    return not isinstance(model, SavedModelSource) and has_fake_quant(model)
+
+
+def _check_choice(option: str, value, choices) -> None:
+    if value not in choices:
+        raise UnknownOptionError(f"unknown {option} {value!r}; valid: {', '.join(choices)}")
+
+
+def _saved_model_record(mode):
+    from .record import StageRecord
+
+    return StageRecord(name=f"ptq:{mode}", params=0, nonzero_params=0)
+
+
+def _converter(model):
+    import tensorflow as tf
+
+    if isinstance(model, SavedModelSource):
+        return tf.lite.TFLiteConverter.from_saved_model(str(model.path))
+    return tf.lite.TFLiteConverter.from_keras_model(model)
+
+
+def _convert(converter, mode, io_type, samples, learned) -> bytes:
+    import tensorflow as tf
+
+    if mode != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    if mode in CALIBRATED and samples is not None:
+        converter.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
+    if mode == "int8" and samples is not None:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if mode == "int16x8":
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    if io_type != "float":
+        converter.inference_input_type = converter.inference_output_type = getattr(tf, io_type)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the Keras exporter prints its log; TF warns about statistics
+            return converter.convert()
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ConversionError(f"TFLiteConverter failed for mode {mode}: {first_line}") from None

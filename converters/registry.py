@@ -1,0 +1,63 @@
+"""Pass name -> pass function: the one table recipes and the pipeline look passes up in.
+
+Every pass has the same shape, ``model = pass_(model, data, **options)``, and
+attaches a :class:`~edgesmith.converters.record.StageRecord` to what it
+returns. Adding a pass is one line in :data:`PASSES` (``"name":
+"module:function"``); modules are imported only when a pass is used.
+
+>>> from edgesmith.converters.registry import get_pass, pass_options
+>>> prune = get_pass("prune")
+>>> "sparsity" in pass_options("prune")
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from .errors import UnknownOptionError
+
+PASSES = {
+    "prune": "edgesmith.converters.prune:prune",
+    "strip": "edgesmith.converters.prune:strip",
+    "cluster": "edgesmith.converters.cluster:cluster",
+    "qat": "edgesmith.converters.qat:qat",
+    "ptq": "edgesmith.converters.ptq:ptq",
+    "channel_prune": "edgesmith.converters.channel_prune:channel_prune",
+    "mobilenetize": "edgesmith.converters.mobilenetize:mobilenetize",
+    "lowrank": "edgesmith.converters.lowrank:lowrank",
+    "distill": "edgesmith.converters.distill:distill",
+}
+
+# Passes that turn the Keras model into a .tflite (a recipe ends with exactly one).
+TFLITE_PASSES = frozenset({"ptq"})
+
+
+def get_pass(name: str):
+    """The function registered as pass ``name``; unknown names list the valid ones."""
+    if name not in PASSES:
+        raise UnknownOptionError(f"unknown pass {name!r}; valid passes: {', '.join(sorted(PASSES))}")
+    module_name, function_name = PASSES[name].split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def pass_options(name: str) -> dict:
+    """The options pass ``name`` takes (keyword -> default), from its signature."""
+    parameters = list(inspect.signature(get_pass(name)).parameters.values())[2:]  # after (model, data)
+    return {
+        p.name: (None if p.default is inspect.Parameter.empty else p.default)
+        for p in parameters
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
+
+
+def check_options(name: str, options: dict) -> None:
+    """Raise :class:`UnknownOptionError` naming the valid options if ``options`` has others."""
+    valid = pass_options(name)
+    unknown = sorted(set(options) - set(valid) - {"progress"})
+    if unknown:
+        raise UnknownOptionError(
+            f"pass {name!r} has no option(s) {', '.join(unknown)}; valid options: "
+            f"{', '.join(sorted(set(valid) - {'progress'}))}"
+        )

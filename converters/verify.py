@@ -1,0 +1,68 @@
+"""Measure the .tflite that was written, not the Keras model it came from.
+
+>>> from edgesmith.converters import verify
+>>> verify("out/model.tflite", data, keras_model=model, max_accuracy_drop=1.0)
+{'tflite_accuracy': 0.97, 'keras_accuracy': 0.975, 'top1_agreement': 0.99, ...}
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgesmith.runtime import Model
+
+from .errors import AccuracyDropError, ConversionError
+
+
+def keras_accuracy(model, data, batch_size: int = 256) -> float | None:
+    """Top-1 accuracy of a Keras model on ``data``'s evaluation split (None when unlabeled)."""
+    if data is None or not data.labeled:
+        return None
+    return float(np.mean(keras_predictions(model, data, batch_size) == data.y_val))
+
+
+def keras_predictions(model, data, batch_size: int = 256) -> np.ndarray:
+    return np.asarray(model.predict(data.x_val, batch_size=batch_size, verbose=0)).argmax(axis=-1)
+
+
+def tflite_predictions(path, data, batch_size: int = 256) -> np.ndarray:
+    """Top-1 classes of the .tflite at ``path`` on the evaluation split, through edgesmith.runtime."""
+    model = Model(path)
+    outputs = [model.predict(data.x_val[i : i + batch_size]) for i in range(0, len(data.x_val), batch_size)]
+    return np.concatenate(outputs).argmax(axis=-1)
+
+
+def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None, reference_accuracy=None) -> dict:
+    """Run the .tflite on the evaluation data; report accuracy and top-1 agreement with ``keras_model``.
+
+    Args:
+        path: the .tflite file to check.
+        data: a labeled :class:`edgesmith.data.Dataset`.
+        keras_model: the Keras model it was converted from (for agreement and keras_accuracy).
+        max_accuracy_drop: allowed drop, in percentage points, below ``reference_accuracy``
+            (default: the Keras model's accuracy); exceeding it raises :class:`AccuracyDropError`.
+        reference_accuracy: the accuracy the drop is measured from (e.g. the original float model's).
+    """
+    if data is None or not data.labeled:
+        raise ConversionError("verifying a .tflite needs labeled data (--data with classes)")
+    predicted = tflite_predictions(path, data)
+    result = {"tflite_accuracy": float(np.mean(predicted == data.y_val)), "samples": int(len(data.y_val))}
+    if keras_model is not None:
+        reference = keras_predictions(keras_model, data)
+        result["keras_accuracy"] = float(np.mean(reference == data.y_val))
+        result["top1_agreement"] = float(np.mean(reference == predicted))
+    baseline = reference_accuracy if reference_accuracy is not None else result.get("keras_accuracy")
+    if baseline is not None:
+        result["accuracy_drop_pt"] = round(100.0 * (baseline - result["tflite_accuracy"]), 4)
+    check_drop(result, max_accuracy_drop, path)
+    return result
+
+
+def check_drop(result: dict, max_accuracy_drop: float | None, path) -> None:
+    """Raise :class:`AccuracyDropError` when ``result``'s drop exceeds ``max_accuracy_drop`` points."""
+    drop = result.get("accuracy_drop_pt")
+    if max_accuracy_drop is not None and drop is not None and drop > max_accuracy_drop:
+        raise AccuracyDropError(
+            f"{path}: accuracy dropped {drop:.2f} pt (to {100 * result['tflite_accuracy']:.2f}%), more than "
+            f"the recipe's max_accuracy_drop of {max_accuracy_drop} pt; the artifacts are kept for inspection"
+        )

@@ -1,0 +1,322 @@
+"""Training, evaluation and calibration data for the converters, from one spec string.
+
+>>> from edgesmith.data import load_data
+>>> data = load_data("builtin:digits")            # scikit-learn's 8x8 digits, offline
+>>> data.x_train.shape[1:], data.num_classes
+((8, 8, 1), 10)
+
+A spec is one of:
+
+* ``builtin:digits`` (scikit-learn, offline), ``builtin:mnist``,
+  ``builtin:fashion_mnist``, ``builtin:cifar10`` (``keras.datasets``: cached in
+  ``~/.keras/datasets``, downloaded where a network exists);
+* ``DIR`` with one sub-folder of images per class (labels = folder names);
+* ``DIR`` holding images only (unlabeled: calibration data for int8);
+* ``FILE.npz`` with ``x``/``y`` or ``x_train``/``y_train``/``x_test``/``y_test``
+  (optional ``labels``). Integer ``x`` is pixels (0..255) and is normalized; float
+  ``x`` is taken as already normalized with the given ``mean``/``std``.
+
+Images become float32 ``(pixel - mean) / std`` arrays, [N, H, W, C]; the same
+preprocessing is written into the .tflite metadata so that devices repeat it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgesmith.runtime.errors import InputError
+
+BUILTINS = ("digits", "mnist", "fashion_mnist", "cifar10")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm")
+_BUILTIN_LABELS = {
+    "fashion_mnist": ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"],
+    "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+}
+
+
+class DataError(InputError):
+    """A data spec that cannot be read (missing folder, bad .npz, no images...)."""
+
+
+class ShapeMismatchError(InputError):
+    """The data's sample shape differs from the model's input shape (both are shown)."""
+
+
+class LabelCountError(InputError):
+    """The data has a different number of classes than the model has outputs."""
+
+
+@dataclass
+class Dataset:
+    """Preprocessed arrays plus what a device needs to repeat the preprocessing.
+
+    ``y_*`` are integer class indices, or None for unlabeled (calibration-only) data.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_val: np.ndarray
+    y_val: np.ndarray | None
+    labels: list
+    preprocessing: dict
+    source: str
+    batch_size: int = 32
+    split: dict = field(default_factory=dict)
+
+    @property
+    def labeled(self) -> bool:
+        """True when the data has class labels (needed to train and to measure accuracy)."""
+        return self.y_val is not None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def sample_shape(self) -> tuple:
+        return tuple(self.x_val.shape[1:])
+
+    def calibration(self, count: int = 256, seed: int = 0) -> np.ndarray:
+        """Up to ``count`` training samples, for int8 activation ranges."""
+        pool = self.x_train if len(self.x_train) else self.x_val
+        picked = np.random.default_rng(seed).permutation(len(pool))[:count]
+        return pool[np.sort(picked)]
+
+    def check_model(self, model) -> None:
+        """Raise a clear error if ``model`` (a Keras model) cannot take this data."""
+        check_shapes(tuple(model.inputs[0].shape[1:]), self.sample_shape, self.source)
+        outputs = model.outputs[0].shape[-1]
+        if self.labeled and outputs != self.num_classes:
+            raise LabelCountError(
+                f"{self.source} has {self.num_classes} classes but the model has {outputs} outputs"
+            )
+
+    def describe(self) -> dict:
+        """What the metadata records about the data: source, split, batching, preprocessing."""
+        return {
+            "source": self.source,
+            "train_samples": int(len(self.x_train)),
+            "val_samples": int(len(self.x_val)),
+            "batch_size": self.batch_size,
+            "split": self.split,
+            "preprocessing": self.preprocessing,
+        }
+
+
+def check_shapes(model_shape: tuple, data_shape: tuple, source: str = "data") -> None:
+    """Raise :class:`ShapeMismatchError` showing both shapes unless they agree (None = any)."""
+    agree = len(model_shape) == len(data_shape) and all(
+        m is None or m == d for m, d in zip(model_shape, data_shape)
+    )
+    if not agree:
+        raise ShapeMismatchError(
+            f"{source} samples have shape {list(data_shape)} but the model input is "
+            f"{['?' if m is None else m for m in model_shape]} (without the batch axis)"
+        )
+
+
+def load_data(
+    spec: str,
+    *,
+    image_size: tuple | None = None,
+    color: str | None = None,
+    mean: float | list = 0.0,
+    std: float | list = 255.0,
+    val_split: float = 0.2,
+    batch_size: int = 32,
+    limit: int | None = None,
+    seed: int = 0,
+) -> Dataset:
+    """Load ``spec`` (see the module docstring) as a :class:`Dataset`.
+
+    Args:
+        spec: ``builtin:NAME``, an image folder, or an ``.npz`` file.
+        image_size: ``(height, width)`` to resize folder images to (default: the first image's).
+        color: ``"rgb"`` or ``"grayscale"`` for folder images (default: from the first image).
+        mean, std: normalization, ``input = (pixel - mean) / std`` with pixels in 0..255.
+        val_split: fraction held out for evaluation when the source has no test split.
+        batch_size: batch size the training passes use (recorded in the metadata).
+        limit: keep at most this many training and this many evaluation samples.
+        seed: seed of the split and of the sampling.
+    """
+    if not 0.0 < val_split < 1.0:
+        raise DataError(f"val_split must be between 0 and 1, got {val_split}")
+    normalize = _Normalizer(mean, std)
+    x_train, y_train, x_val, y_val, labels, color = _read(spec, image_size, color, normalize, val_split, seed)
+    split = {"held_out": "the source's test split"} if _has_test_split(spec) else {"val_split": val_split, "seed": seed}
+    if limit:
+        x_train, y_train = _head(x_train, y_train, limit, seed)
+        x_val, y_val = _head(x_val, y_val, limit, seed)
+    preprocessing = {
+        "size": [int(x_val.shape[1]), int(x_val.shape[2])],
+        "color": color,
+        "mean": normalize.mean_list(x_val.shape[-1]),
+        "std": normalize.std_list(x_val.shape[-1]),
+    }
+    return Dataset(x_train, y_train, x_val, y_val, labels, preprocessing, spec, batch_size, split)
+
+
+# -- readers --------------------------------------------------------------------
+
+
+class _Normalizer:
+    def __init__(self, mean, std):
+        self.mean = np.atleast_1d(np.asarray(mean, dtype=np.float32))
+        self.std = np.atleast_1d(np.asarray(std, dtype=np.float32))
+        if np.any(self.std == 0):
+            raise DataError("std must not be 0")
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        return ((pixels.astype(np.float32) - self.mean) / self.std).astype(np.float32)
+
+    def mean_list(self, channels: int) -> list:
+        return [float(v) for v in np.broadcast_to(self.mean, (channels,))] if self.mean.size > 1 else [float(self.mean[0])]
+
+    def std_list(self, channels: int) -> list:
+        return [float(v) for v in np.broadcast_to(self.std, (channels,))] if self.std.size > 1 else [float(self.std[0])]
+
+
+def _has_test_split(spec: str) -> bool:
+    if spec.startswith("builtin:"):
+        return spec != "builtin:digits"
+    if spec.endswith(".npz") and Path(spec).is_file():
+        with np.load(spec) as archive:
+            return "x_test" in archive.files
+    return False
+
+
+def _read(spec, image_size, color, normalize, val_split, seed):
+    if spec.startswith("builtin:"):
+        return _builtin(spec.split(":", 1)[1], normalize, val_split, seed)
+    path = Path(spec)
+    if path.suffix == ".npz":
+        return _npz(path, normalize, val_split, seed)
+    if path.is_dir():
+        return _folder(path, image_size, color, normalize, val_split, seed)
+    raise DataError(
+        f"cannot read data {spec!r}: give builtin:{{{','.join(BUILTINS)}}}, an image folder, or an .npz file"
+    )
+
+
+def _builtin(name, normalize, val_split, seed):
+    if name not in BUILTINS:
+        raise DataError(f"unknown built-in data {name!r}; choose one of: {', '.join('builtin:' + b for b in BUILTINS)}")
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        pixels = digits.images * (255.0 / 16.0)
+        x_train, y_train, x_val, y_val = _split(pixels, digits.target, val_split, seed)
+        return (*_normalized(normalize, x_train, y_train, x_val, y_val), [str(i) for i in range(10)], "grayscale")
+    (x_train, y_train), (x_val, y_val) = _keras_dataset(name)
+    labels = _BUILTIN_LABELS.get(name, [str(i) for i in range(10)])
+    color = "rgb" if name == "cifar10" else "grayscale"
+    return (*_normalized(normalize, x_train, y_train.ravel(), x_val, y_val.ravel()), labels, color)
+
+
+def _keras_dataset(name):
+    import importlib
+
+    module = importlib.import_module(f"keras.datasets.{name}")
+    try:
+        return module.load_data()
+    except Exception as exc:  # no network and no cache
+        raise DataError(
+            f"builtin:{name} is not cached in ~/.keras/datasets and could not be downloaded "
+            f"({type(exc).__name__}); use builtin:digits offline"
+        ) from None
+
+
+def _npz(path: Path, normalize, val_split, seed):
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
+    if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
+        parts = [arrays["x_train"], _class_indices(arrays["y_train"]), arrays["x_test"], _class_indices(arrays["y_test"])]
+    elif {"x", "y"} <= set(arrays):
+        parts = _split(arrays["x"], _class_indices(arrays["y"]), val_split, seed)
+    elif "x" in arrays:
+        parts = _split(arrays["x"], None, val_split, seed)
+    else:
+        raise DataError(f"{path}: needs arrays x/y or x_train/y_train/x_test/y_test; found {sorted(arrays)}")
+    x_train, y_train, x_val, y_val = parts
+    if np.issubdtype(x_train.dtype, np.integer):
+        x_train, y_train, x_val, y_val = _normalized(normalize, x_train, y_train, x_val, y_val)
+    else:
+        x_train, x_val = _with_channels(x_train.astype(np.float32)), _with_channels(x_val.astype(np.float32))
+    labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else _numbered_labels(y_train, y_val)
+    return x_train, y_train, x_val, y_val, labels, "rgb" if x_val.shape[-1] == 3 else "grayscale"
+
+
+def _folder(path: Path, image_size, color, normalize, val_split, seed):
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and _images_in(p))
+    files = [f for c in classes for f in _images_in(path / c)] if classes else _images_in(path)
+    if not files:
+        raise DataError(f"{path}: no images found (expected {', '.join(IMAGE_SUFFIXES)} files or class sub-folders)")
+    targets = np.array([classes.index(f.parent.name) for f in files]) if classes else None
+    pixels, color = _read_images(files, image_size, color)
+    x_train, y_train, x_val, y_val = _split(pixels, targets, val_split, seed)
+    return (*_normalized(normalize, x_train, y_train, x_val, y_val), classes, color)
+
+
+def _images_in(folder: Path) -> list:
+    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_images(files, image_size, color):
+    from PIL import Image
+
+    with Image.open(files[0]) as first:
+        color = color or ("grayscale" if first.mode in ("L", "1", "I", "I;16") else "rgb")
+        height, width = image_size or (first.height, first.width)
+    mode = "L" if color == "grayscale" else "RGB"
+    images = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                images.append(np.asarray(image.convert(mode).resize((width, height)), dtype=np.uint8))
+        except OSError as exc:
+            raise DataError(f"{file}: not a readable image ({exc})") from None
+    return np.stack(images), color
+
+
+# -- array helpers ----------------------------------------------------------------
+
+
+def _class_indices(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    return (y.argmax(axis=-1) if y.ndim == 2 and y.shape[1] > 1 else y.ravel()).astype(np.int64)
+
+
+def _numbered_labels(*targets) -> list:
+    known = [t for t in targets if t is not None]
+    return [str(i) for i in range(int(max(t.max() for t in known)) + 1)] if known else []
+
+
+def _with_channels(x: np.ndarray) -> np.ndarray:
+    return x[..., None] if x.ndim == 3 else x
+
+
+def _normalized(normalize, x_train, y_train, x_val, y_val):
+    return normalize(_with_channels(x_train)), y_train, normalize(_with_channels(x_val)), y_val
+
+
+def _split(x, y, val_split, seed):
+    order = np.random.default_rng(seed).permutation(len(x))
+    held_out = max(1, int(round(len(x) * val_split)))
+    val, train = order[:held_out], order[held_out:]
+    return x[train], None if y is None else y[train], x[val], None if y is None else y[val]
+
+
+def _head(x, y, limit, seed):
+    if len(x) <= limit:
+        return x, y
+    keep = np.sort(np.random.default_rng(seed).permutation(len(x))[:limit])
+    return x[keep], None if y is None else y[keep]

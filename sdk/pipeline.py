@@ -1,0 +1,241 @@
+"""Run a recipe: passes in order, then export and verify the .tflite, then the reports.
+
+>>> from edgesmith.pipeline import convert
+>>> report = convert("digits.keras", "int8-qat", "builtin:digits", "out/")
+>>> report["tflite_accuracy"], report["top1_agreement"]
+(0.972, 0.994)
+
+Writes ``out/model.tflite``, ``out/report.json`` and ``out/report.md``. Each
+Keras stage is saved under ``out/stages/`` (model, then a JSON marker written
+last); with ``resume=True`` a stage whose marker matches the same model, data
+and recipe so far is loaded instead of run again, so an interrupted run
+continues where it stopped. The runner knows nothing about particular passes:
+it looks them up in :mod:`edgesmith.converters.registry`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from edgesmith.converters.errors import ConversionError
+from edgesmith.converters.export import export
+from edgesmith.converters.kernels import stage_record
+from edgesmith.converters.load import SavedModelSource, load_model, source_sha256
+from edgesmith.converters.ptq import float_tflite, gzipped_size
+from edgesmith.converters.record import StageRecord, record_of, remember
+from edgesmith.converters.registry import get_pass
+from edgesmith.converters.verify import check_drop, keras_accuracy, verify
+from edgesmith.data import Dataset, load_data
+from edgesmith.recipes import Recipe, load_recipe
+from edgesmith.runtime.metadata import atomic_write_bytes
+
+MAX_SHOWN_CLUSTERS = 256  # more distinct values than this in a kernel means "not clustered"
+
+
+def convert(model, recipe, data, out_dir, *, resume: bool = False, progress=None) -> dict:
+    """Apply ``recipe`` to ``model``, write and verify ``out_dir/model.tflite``; return the report.
+
+    Args:
+        model: a ``keras.Model``, a ``.keras``/``.h5`` file or a SavedModel directory.
+        recipe: a built-in recipe name, a recipe TOML file, or a :class:`~edgesmith.recipes.Recipe`.
+        data: a data spec (see :mod:`edgesmith.data`) or a loaded :class:`~edgesmith.data.Dataset`.
+        out_dir: where model.tflite, report.json, report.md and stages/ go.
+        resume: reuse stages an earlier (interrupted) run completed.
+        progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started).
+    """
+    out = Path(out_dir)
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    loaded = load_model(model)
+    data = _dataset(data, loaded)
+    if not isinstance(loaded, SavedModelSource):
+        data.check_model(loaded)
+    digest = source_sha256(model, loaded)
+    notify = progress or (lambda stage, done, total: None)
+    stages = [_measure(_source_record(loaded), loaded, data)]
+    current = loaded
+    for index, step in enumerate(recipe.keras_passes, start=1):
+        current = _run_or_resume(current, data, step, index, out, _fingerprint(digest, data, recipe, index), resume, notify)
+        stages.append(_measure(record_of(current), current, data))
+    notify(recipe.conversion.name, 0, None)
+    tflite = get_pass(recipe.conversion.name)(current, data, **recipe.conversion.options)
+    return _finish(tflite, loaded, current, data, recipe, stages, digest, out)
+
+
+# -- stages ---------------------------------------------------------------------
+
+
+def _dataset(data, model) -> Dataset:
+    if isinstance(data, Dataset):
+        return data
+    if data is None:
+        raise ConversionError("convert needs --data (builtin:digits, an image folder or an .npz file)")
+    shape = None if isinstance(model, SavedModelSource) else tuple(model.inputs[0].shape[1:])
+    if shape is not None and len(shape) == 3 and None not in shape[:2]:
+        color = "grayscale" if shape[2] == 1 else "rgb"
+        return load_data(data, image_size=shape[:2], color=color)
+    return load_data(data)
+
+
+def _source_record(model) -> StageRecord:
+    if isinstance(model, SavedModelSource):
+        return StageRecord(name="source", params=0, nonzero_params=0)
+    return stage_record("source", model)
+
+
+def _measure(record: StageRecord, model, data) -> dict:
+    """The stage's row: its record, plus accuracy and float .tflite size when the pass did not give them."""
+    row = record.as_dict()
+    if row["accuracy"] is None and not isinstance(model, SavedModelSource):
+        row["accuracy"] = keras_accuracy(model, data)
+    content = float_tflite(model)
+    row["tflite_bytes"], row["gzip_bytes"] = len(content), gzipped_size(content)
+    return row
+
+
+def _fingerprint(digest: str, data: Dataset, recipe: Recipe, index: int) -> str:
+    """Identifies a stage's inputs: the source model, the data, and the recipe's passes up to it."""
+    steps = [step.as_dict() for step in recipe.keras_passes[:index]]
+    text = json.dumps({"source": digest, "data": data.describe(), "steps": steps}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _run_or_resume(model, data, step, index, out, fingerprint, resume, notify):
+    stem = out / "stages" / f"{index:02d}-{step.name}"
+    marker, saved = stem.with_suffix(".json"), stem.with_suffix(".keras")
+    if resume and _complete(marker, saved, fingerprint):
+        restored = load_model(saved)
+        notify(step.name, 1, 1)
+        return remember(restored, StageRecord(**json.loads(marker.read_text())["record"]))
+    notify(step.name, 0, None)
+    result = get_pass(step.name)(model, data, progress=notify, **step.options)
+    record = record_of(result) or stage_record(step.name, result)
+    _save_stage(result, saved)
+    _write_json(marker, {"fingerprint": fingerprint, "record": record.as_dict()})
+    return result
+
+
+def _complete(marker: Path, saved: Path, fingerprint: str) -> bool:
+    try:
+        return saved.is_file() and json.loads(marker.read_text())["fingerprint"] == fingerprint
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _save_stage(model, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.stem}.partial.keras")
+    model.save(temp)
+    os.replace(temp, path)
+
+
+# -- finishing ---------------------------------------------------------------------
+
+
+def _finish(tflite, source, final, data, recipe, stages, digest, out) -> dict:
+    path = out / "model.tflite"
+    conversion = record_of(tflite).as_dict()
+    fields = {"recipe": recipe.as_dict(), "source_sha256": digest, "name": getattr(source, "name", "model")}
+    export(tflite, data, path, **fields)
+    keras_model = None if isinstance(final, SavedModelSource) else final
+    source_accuracy = stages[0]["accuracy"]
+    metrics = verify(path, data, keras_model=keras_model, reference_accuracy=source_accuracy)
+    conversion["accuracy"] = metrics["tflite_accuracy"]
+    stages.append({**conversion, "tflite_bytes": len(tflite.content), "gzip_bytes": tflite.gzip_bytes})
+    export(tflite, data, path, **fields, metrics={**metrics, "source_accuracy": source_accuracy, "stages": stages})
+    report = {
+        "recipe": recipe.as_dict(),
+        "source_accuracy": source_accuracy,
+        "keras_accuracy": metrics.get("keras_accuracy"),
+        "tflite_accuracy": metrics["tflite_accuracy"],
+        "top1_agreement": metrics.get("top1_agreement"),
+        "accuracy_drop_pt": metrics.get("accuracy_drop_pt"),
+        "tflite_path": str(path),
+        "tflite_bytes": path.stat().st_size,
+        "tflite_gzip_bytes": gzipped_size(path.read_bytes()),
+        "float_tflite_bytes": stages[0]["tflite_bytes"],
+        "float_tflite_gzip_bytes": stages[0]["gzip_bytes"],
+        "source_sha256": digest,
+        "data": data.describe(),
+        "stages": stages,
+    }
+    _write_json(out / "report.json", report)
+    atomic_write_bytes(out / "report.md", markdown_report(report).encode("utf-8"))
+    check_drop(metrics, recipe.max_accuracy_drop, path)
+    return report
+
+
+def _write_json(path: Path, value: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))
+
+
+# -- presenting -----------------------------------------------------------------------
+
+
+def stage_table(report: dict) -> list:
+    """Rows of the per-stage table (list of dicts with printable values)."""
+    return [
+        {
+            "stage": stage["name"],
+            "params": _number(stage["params"]),
+            "nonzeros": _number(stage["nonzero_params"]),
+            "clusters": _clusters(stage.get("unique_weights")),
+            "MACs": _number(stage.get("macs")),
+            "size": _bytes(stage.get("tflite_bytes")),
+            "gzip": _bytes(stage.get("gzip_bytes")),
+            "accuracy": "-" if stage.get("accuracy") is None else f"{100 * stage['accuracy']:.2f}%",
+        }
+        for stage in report["stages"]
+    ]
+
+
+def format_table(rows: list) -> str:
+    """A plain-text table with aligned columns."""
+    if not rows:
+        return ""
+    widths = {key: max(len(key), *(len(str(row[key])) for row in rows)) for key in rows[0]}
+    lines = ["  ".join(key.ljust(widths[key]) for key in rows[0])]
+    lines += ["  ".join(str(row[key]).ljust(widths[key]) for key in row) for row in rows]
+    return "\n".join(lines)
+
+
+def summary_lines(report: dict) -> list:
+    """The headline figures: sizes, accuracies, agreement."""
+    graph = report["stages"][-1]
+    ratio = report["float_tflite_gzip_bytes"] / max(1, graph["gzip_bytes"])
+    return [
+        f"model.tflite: {_bytes(report['tflite_bytes'])} with metadata; graph {_bytes(graph['tflite_bytes'])} "
+        f"({_bytes(graph['gzip_bytes'])} gzip), {ratio:.1f}x smaller than float32 "
+        f"({_bytes(report['float_tflite_gzip_bytes'])} gzip)",
+        f"accuracy: source {_percent(report['source_accuracy'])}, keras {_percent(report['keras_accuracy'])}, "
+        f"tflite {_percent(report['tflite_accuracy'])}; top-1 agreement {_percent(report['top1_agreement'])}",
+    ]
+
+
+def markdown_report(report: dict) -> str:
+    """report.md: the recipe, headline figures and the per-stage table."""
+    rows = stage_table(report)
+    header = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
+    body = "".join("| " + " | ".join(str(v) for v in row.values()) + " |\n" for row in rows)
+    lines = "\n".join(f"- {line}" for line in summary_lines(report))
+    return f"# edgesmith convert: recipe `{report['recipe']['name']}`\n\n{lines}\n\n{header}{body}"
+
+
+def _clusters(value) -> str:
+    return _number(value) if value is not None and value <= MAX_SHOWN_CLUSTERS else "-"
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _bytes(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1024:.1f} KiB" if value >= 1024 else f"{value} B"
+
+
+def _percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"

@@ -1,0 +1,99 @@
+"""Device profiles: what a board or phone can do, as TOML files.
+
+A profile gives the facts the benchmark and the report need and cannot measure
+themselves: core count, default thread count, the theoretical int8 peak (for
+"% of device peak"), idle and active power (for ``--energy estimate``), the
+energy meters the device has and the delegates it supports.
+
+>>> from edgesmith.profiles import load_profile, list_profiles
+>>> load_profile("rpi5")["peak_int8_gmacs"]
+307.2
+>>> "rpi4" in list_profiles()
+True
+
+Built-in profiles live in ``edgesmith/profiles/*.toml``. A user profile is any
+TOML file with the same keys; ``extends = "rpi4"`` copies a built-in one and
+overrides only the keys the file sets::
+
+    # my-pi.toml: a Pi 4 clocked at 1.8 GHz
+    extends = "rpi4"
+    name = "my-pi"
+    peak_int8_gmacs = 115.2
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
+
+from edgesmith.runtime.errors import InputError
+
+PROFILE_DIR = Path(__file__).with_name("profiles")
+# key -> type every profile must give it
+FIELDS = {
+    "name": str,
+    "cores": int,
+    "default_threads": int,
+    "peak_int8_gmacs": float,
+    "idle_w": float,
+    "active_w": float,
+    "meters": list,
+    "delegates": list,
+}
+
+
+def list_profiles() -> list:
+    """Names of the built-in profiles."""
+    return sorted(path.stem for path in PROFILE_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path) -> dict:
+    """A validated profile from a built-in name or a path to a TOML file.
+
+    Raises :class:`InputError` for an unknown name, a bad file or a missing key.
+    """
+    source = _locate(str(name_or_path))
+    profile = _read(source)
+    parent = profile.pop("extends", None)
+    if parent is not None:
+        if Path(str(parent)).stem == source.stem:
+            raise InputError(f"{source}: a profile cannot extend itself")
+        profile = {**load_profile(parent), **profile}
+    _validate(profile, source)
+    return profile
+
+
+def _locate(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.is_file():
+        if not path.is_file():
+            raise InputError(f"{path}: no such profile file")
+        return path
+    builtin = PROFILE_DIR / f"{name_or_path}.toml"
+    if not builtin.is_file():
+        raise InputError(f"unknown device profile {name_or_path!r}; choose one of {', '.join(list_profiles())} or a .toml file")
+    return builtin
+
+
+def _read(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not a valid TOML profile ({error})") from None
+
+
+def _validate(profile: dict, source: Path) -> None:
+    for key, kind in FIELDS.items():
+        value = profile.get(key)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            profile[key] = value = float(value)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InputError(f"{source}: profile key {key!r} missing or not a {kind.__name__}")
+    if not 1 <= profile["default_threads"] <= profile["cores"]:
+        raise InputError(f"{source}: default_threads must be between 1 and cores ({profile['cores']})")
+    if profile["active_w"] < profile["idle_w"]:
+        raise InputError(f"{source}: active_w must not be below idle_w")

@@ -1,0 +1,136 @@
+"""Recipes: named lists of passes with their options, as TOML files.
+
+>>> from edgesmith.recipes import load_recipe
+>>> recipe = load_recipe("int8-qat")
+>>> [step.name for step in recipe.passes]
+['qat', 'ptq']
+
+A recipe file::
+
+    name = "my-recipe"
+    description = "what it is for"
+    max_accuracy_drop = 1.0          # percentage points below the source model; optional
+
+    [[passes]]
+    pass = "prune"
+    sparsity = 0.5
+
+    [[passes]]
+    pass = "ptq"
+    mode = "int8"
+
+A recipe ends with one pass that writes a .tflite (``ptq``); without one,
+``ptq`` with ``mode = "float32"`` is appended.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgesmith.converters.errors import UnknownOptionError
+from edgesmith.converters.registry import TFLITE_PASSES, check_options, get_pass
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+BUILTIN_DIR = Path(__file__).with_name("recipes")
+RECIPE_KEYS = ("name", "description", "max_accuracy_drop", "passes")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pass of a recipe and the options it is called with."""
+
+    name: str
+    options: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"pass": self.name, **self.options}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe: Keras passes, then one pass that produces the .tflite."""
+
+    name: str
+    passes: tuple
+    description: str = ""
+    max_accuracy_drop: float | None = None
+
+    @property
+    def keras_passes(self) -> tuple:
+        return self.passes[:-1]
+
+    @property
+    def conversion(self) -> Step:
+        return self.passes[-1]
+
+    def as_dict(self) -> dict:
+        """The recipe as data (stored in metadata and reports)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "max_accuracy_drop": self.max_accuracy_drop,
+            "passes": [step.as_dict() for step in self.passes],
+        }
+
+
+def builtin_recipes() -> list:
+    """Names of the recipes shipped with edgesmith."""
+    return sorted(path.stem for path in BUILTIN_DIR.glob("*.toml"))
+
+
+def load_recipe(name_or_path) -> Recipe:
+    """A built-in recipe by name, or a recipe TOML file; unknown names list the built-ins."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.is_file():
+        if not path.is_file():
+            raise UnknownOptionError(f"recipe file {path} does not exist")
+        source = path
+    elif str(name_or_path) in builtin_recipes():
+        source = BUILTIN_DIR / f"{name_or_path}.toml"
+    else:
+        raise UnknownOptionError(
+            f"unknown recipe {str(name_or_path)!r}; built-in recipes: {', '.join(builtin_recipes())} "
+            "(or give a .toml file)"
+        )
+    try:
+        table = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UnknownOptionError(f"{source}: not valid TOML ({exc})") from None
+    return recipe_from_dict(table, default_name=source.stem)
+
+
+def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
+    """Validate a recipe given as data (pass names and options are checked against the registry)."""
+    unknown = sorted(set(table) - set(RECIPE_KEYS))
+    if unknown:
+        raise UnknownOptionError(f"recipe has unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(RECIPE_KEYS)}")
+    steps = [_step(entry) for entry in table.get("passes", [])]
+    converting = [i for i, step in enumerate(steps) if step.name in TFLITE_PASSES]
+    if not converting:
+        steps.append(Step("ptq", {"mode": "float32"}))
+    elif converting != [len(steps) - 1]:
+        raise UnknownOptionError(
+            f"a recipe has one .tflite-producing pass ({', '.join(sorted(TFLITE_PASSES))}), and it comes last"
+        )
+    drop = table.get("max_accuracy_drop")
+    return Recipe(
+        name=str(table.get("name", default_name)),
+        passes=tuple(steps),
+        description=str(table.get("description", "")),
+        max_accuracy_drop=None if drop is None else float(drop),
+    )
+
+
+def _step(entry) -> Step:
+    if not isinstance(entry, dict) or "pass" not in entry:
+        raise UnknownOptionError('each [[passes]] entry needs pass = "NAME"')
+    options = {key: value for key, value in entry.items() if key != "pass"}
+    get_pass(entry["pass"])  # unknown pass names list the valid ones
+    check_options(entry["pass"], options)
+    return Step(entry["pass"], options)

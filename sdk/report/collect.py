@@ -1,0 +1,126 @@
+"""Gather what a report shows: benchmark sessions from JSONL logs, and convert's report.json files.
+
+Logs from ``edgesmith bench``, the Raspberry Pi example and the Android app
+share one schema (docs/log-schema.md), so they are read the same way; a file
+from another tool is refused with :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgesmith.runtime.errors import InputError
+from edgesmith.runtime.logs import read_log
+
+
+@dataclass
+class Variant:
+    """One benchmark session: a model on a device with given settings."""
+
+    label: str
+    source: str
+    header: dict
+    summary: dict
+    latencies_ms: list = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float | None:
+        """The .tflite's verified accuracy, from the metadata convert embedded."""
+        metrics = ((self.header["model"].get("metadata") or {}).get("metrics") or {})
+        value = metrics.get("tflite_accuracy", metrics.get("accuracy"))
+        return float(value) if isinstance(value, (int, float)) else None
+
+    @property
+    def size_bytes(self) -> int | None:
+        return self.header["model"].get("size_bytes")
+
+    @property
+    def energy_mj(self) -> float | None:
+        energy = self.summary["energy"]
+        return energy.get("mj_per_inference") if energy.get("available") else None
+
+
+@dataclass
+class Collection:
+    """Everything found in the report's inputs."""
+
+    variants: list
+    conversions: list  # (path, report.json dict)
+    skipped: list  # sessions without a summary (killed runs), as "file: reason"
+
+
+def collect(sources) -> Collection:
+    """Read every ``*.jsonl`` log and ``report.json`` in ``sources`` (files or directories)."""
+    logs, reports = _files(sources)
+    if not logs and not reports:
+        raise InputError(f"no edgesmith logs (*.jsonl) or report.json found in {', '.join(map(str, sources))}")
+    variants, skipped = [], []
+    for log in logs:
+        found, missing = _sessions(log)
+        variants += found
+        skipped += missing
+    _make_labels_unique(variants)
+    conversions = [(str(path), _read_report(path)) for path in reports]
+    return Collection(variants=variants, conversions=conversions, skipped=skipped)
+
+
+def _files(sources) -> tuple:
+    logs, reports = [], []
+    for source in map(Path, sources):
+        if source.is_dir():
+            logs += sorted(source.rglob("*.jsonl"))
+            reports += sorted(source.rglob("report.json"))
+        elif source.is_file():
+            (reports if source.suffix == ".json" else logs).append(source)
+        else:
+            raise InputError(f"{source}: no such file or directory")
+    return logs, reports
+
+
+def _sessions(path: Path) -> tuple:
+    """Split a log into header-led sessions; keep those that reached their summary."""
+    variants, skipped, current = [], [], None
+    for record in read_log(path):
+        if record["type"] == "header":
+            if current is not None:
+                skipped.append(f"{path}: a session without a summary (stopped early)")
+            current = {"header": record, "runs": []}
+        elif current is None:
+            raise InputError(f"{path}: a {record['type']} record before any header; is the log truncated at the start?")
+        elif record["type"] == "run":
+            if record["phase"] == "steady":
+                current["runs"].append(record["invoke_ms"])
+        else:
+            variants.append(Variant(_label(current["header"]), str(path), current["header"], record, current["runs"]))
+            current = None
+    if current is not None:
+        skipped.append(f"{path}: a session without a summary (stopped early)")
+    return variants, skipped
+
+
+def _label(header: dict) -> str:
+    metadata = header["model"].get("metadata") or {}
+    model = (metadata.get("recipe") or {}).get("name") or Path(header["model"].get("path", "model")).stem
+    device = header["device"].get("profile") or header["device"].get("hostname") or "device"
+    threads = header["runtime"].get("threads")
+    return f"{model} @ {device}" + (f" x{threads}" if threads else "")
+
+
+def _make_labels_unique(variants: list) -> None:
+    seen: dict = {}
+    for variant in variants:
+        seen[variant.label] = seen.get(variant.label, 0) + 1
+        if seen[variant.label] > 1:
+            variant.label = f"{variant.label} #{seen[variant.label]}"
+
+
+def _read_report(path: Path) -> dict:
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError(f"{path}: not JSON; expected the report.json written by `edgesmith convert`") from None
+    if not isinstance(report, dict) or not isinstance(report.get("stages"), list):
+        raise InputError(f"{path}: has no 'stages'; expected the report.json written by `edgesmith convert`")
+    return report
