@@ -3,32 +3,48 @@
     cd /work/main && TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/architecture.py [--train 12000 --epochs 4]
 
 Reference models: a ResNet-8 (the MLPerf Tiny image-classification network) and
-keras.applications MobileNetV2 alpha=0.35 at 96 x 96 (latency structure only).
-Latency is the median LiteRT invoke time (1 thread, float) of each .tflite,
-measured in this run, so only ratios between models of the same run mean much.
+keras.applications MobileNetV2 alpha=0.35 at 96 x 96 (latency structure only),
+plus ResNet-8 on 96 x 96 inputs (latency only: less fixed per-op cost).
+
+Latency: float .tflite, LiteRT with XNNPACK, 1 thread. The models of one
+reference are measured in interleaved rounds in this process (each round times
+``--repeats`` invokes of every model), so machine noise hits them alike; a
+speedup is the median over rounds of (reference time / model time).
+
+Channel pruning is asked for 2x fewer MACs twice: with channels kept at
+multiples of 8 (ARM NEON's XNNPACK tile) and at multiples of this CPU's
+measured tile (16 on x86 AVX: 8 channels cost as much as 16), where a group of
+one tile is left whole, so the reduction is as close to 2x as that allows.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
+import sys
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from edgesmith.converters.channel_prune import apply_plan, channel_prune, plan_pruning  # noqa: E402
+from edgesmith.converters.channel_prune import MAX_RATIO, channel_prune, plan_pruning  # noqa: E402
 from edgesmith.converters.distill import accuracy, distill  # noqa: E402
 from edgesmith.converters.lowrank import lowrank  # noqa: E402
 from edgesmith.converters.macs import count_macs  # noqa: E402
 from edgesmith.converters.mobilenetize import mobilenetize  # noqa: E402
 from edgesmith.converters.ptq import float_tflite  # noqa: E402
 from edgesmith.converters.record import record_of  # noqa: E402
+from edgesmith.runtime import Model  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from runtime_overhead import time_loop  # noqa: E402
 
 L = keras.layers
 MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist.npz")
+TARGET = 2.0  # MAC reduction asked of channel pruning
 
 
 def mnist(train: int, test: int):
@@ -67,38 +83,74 @@ def train(model, x, y, epochs):
     return model
 
 
-def latency_ms(model, runs=200) -> float:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=float_tflite(model), num_threads=1)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], np.random.default_rng(0).normal(size=detail["shape"]).astype("float32"))
-    for _ in range(20):
-        interpreter.invoke()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        interpreter.invoke()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+def loaded(model, folder: Path, name: str) -> Model:
+    """``model`` as a float .tflite in ``folder``, loaded on 1 thread with a fixed random input set."""
+    path = folder / f"{name}.tflite"
+    path.write_bytes(float_tflite(model))
+    runtime = Model(path, threads=1)
+    sample = np.random.default_rng(0).normal(size=runtime.inputs[0].shape).astype("float32")
+    runtime.set_inputs(runtime.prepare(sample))
+    return runtime
 
 
-def ratio_for_macs(model, target: float, **options) -> float:
-    """The channel ratio whose pruned model has about ``target`` x the MACs (bisection on rebuilt models)."""
-    low, high, full = 0.0, 0.9, count_macs(model)
-    for _ in range(7):
-        middle = (low + high) / 2
-        macs = count_macs(apply_plan(model, plan_pruning(model, ratio=middle, **options)))
-        low, high = (middle, high) if macs / full > target else (low, middle)
-    return (low + high) / 2
+def interleaved_latency(models: list, rounds: int, repeats: int) -> list:
+    """``[(median ms, speedup over models[0]), ...]``: every round times ``repeats`` invokes of each model
+    in turn; the speedup is the median over rounds of the per-round ratio."""
+    with tempfile.TemporaryDirectory() as folder:
+        runtimes = [loaded(model, Path(folder), f"m{i}") for i, model in enumerate(models)]
+        for runtime in runtimes:
+            time_loop(runtime.invoke, repeats)  # warm-up: XNNPACK packs weights on the first runs
+        times = np.array([[time_loop(r.invoke, repeats) for r in runtimes] for _ in range(rounds)])
+    return [(1e3 * float(np.median(times[:, i])), float(np.median(times[:, 0] / times[:, i])))
+            for i in range(len(models))]
 
 
-def row(rows, name, model, acc, base_macs, base_ms):
-    ms = latency_ms(model)
-    rows.append((name, model.count_params(), count_macs(model), acc, ms, base_macs / count_macs(model), base_ms / ms))
-    print(f"  {name}: done", flush=True)
-    return ms
+def channel_tile(rounds: int = 15) -> int:
+    """XNNPACK's output-channel tile on this CPU, measured: 16 if a 1x1 conv with 8 outputs is about as slow
+    as one with 16 (the 8 are padded to a 16-wide tile, as on x86 AVX), else 8 (ARM NEON)."""
+    convs = [keras.Sequential([keras.Input((32, 32, 64)), L.Conv2D(c, 1)]) for c in (8, 16, 24)]
+    (t8, _), (t16, _), (t24, _) = interleaved_latency(convs, rounds, repeats=200)
+    return 16 if t16 - t8 < 0.5 * (t24 - t16) else 8
+
+
+def reachable_target(model, round_to: int) -> float:
+    """``TARGET``, or the largest MAC reduction below it that pruning at ``round_to`` can reach."""
+    plan = plan_pruning(model, ratio=MAX_RATIO, round_to=round_to)
+    return min(TARGET, 0.999 * count_macs(model) / plan.macs())
+
+
+def prune_variants(base, data, tile: int, **fine_tune) -> list:
+    """``[(name, model), ...]``: channel pruning to about 2x fewer MACs at multiples of 8 and of ``tile``."""
+    variants = []
+    for round_to in sorted({8, tile}):
+        target = reachable_target(base, round_to)
+        pruned = channel_prune(base, data, macs_reduction=target, round_to=round_to, **fine_tune)
+        suffix = " +ft" if fine_tune.get("epochs") else ""
+        variants.append((f"channel_prune target {target:.2f}x r{round_to}{suffix}", pruned))
+    return variants
+
+
+class Table:
+    """Rows of one reference model: accuracy now, latency measured for all rows together at the end."""
+
+    def __init__(self, base, name: str, acc=None):
+        self.entries = [(name, base, acc)]
+
+    def add(self, name: str, model, acc=None):
+        self.entries.append((name, model, acc))
+        print(f"  {name}: done", flush=True)
+
+    def rows(self, rounds: int, repeats: int) -> list:
+        base_macs = count_macs(self.entries[0][1])
+        timings = interleaved_latency([model for _, model, _ in self.entries], rounds, repeats)
+        return [(name, model.count_params(), count_macs(model), acc, ms, base_macs / count_macs(model), speed)
+                for (name, model, acc), (ms, speed) in zip(self.entries, timings)]
+
+
+def pruning_efficiency(rows: list) -> dict:
+    """Speedup / MAC reduction of the channel-pruned rows of one table (the first row is the reference)."""
+    return {f"{rows[0][0]} / {name.strip()}: speedup / MAC reduction": speed / mac_x
+            for name, _, _, _, _, mac_x, speed in rows if "channel_prune" in name}
 
 
 def main():
@@ -106,25 +158,25 @@ def main():
     parser.add_argument("--train", type=int, default=12000)
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=40, help="interleaved latency rounds")
+    parser.add_argument("--repeats", type=int, default=50, help="invokes of each model per round")
     args = parser.parse_args()
     x, y, x_test, y_test = mnist(args.train, args.test)
     test = (x_test, y_test)
     keras.utils.set_random_seed(0)
-    rows, figures = [], {}
+    figures = {}
+    tile = channel_tile()
+    print(f"measured XNNPACK channel tile on this CPU: {tile}", flush=True)
 
     print("training the ResNet-8 teacher...", flush=True)
     base = train(resnet8(), x, y, 2 * args.epochs)
-    base_acc, base_macs = accuracy(base, test), count_macs(base)
-    base_ms = latency_ms(base)
-    rows.append(("resnet8", base.count_params(), base_macs, base_acc, base_ms, 1.0, 1.0))
+    base_acc = accuracy(base, test)
+    resnet = Table(base, "resnet8", base_acc)
 
     # channel pruning to about half the MACs, fine-tuned
-    ratio = ratio_for_macs(base, 0.5, round_to=4, scope="layer")
-    pruned = channel_prune(base, (x, y), ratio=ratio, round_to=4, scope="layer", steps=2, epochs=1)
-    pruned_ms = row(rows, f"channel_prune {ratio:.2f} +ft", pruned, accuracy(pruned, test), base_macs, base_ms)
-    mac_reduction = base_macs / count_macs(pruned)
-    figures["prune: speedup / MAC reduction"] = (base_ms / pruned_ms) / mac_reduction
-    figures["prune: accuracy drop (pt)"] = 100 * (base_acc - rows[-1][3])
+    for name, pruned in prune_variants(base, (x, y), tile, steps=2, epochs=1):
+        resnet.add(name, pruned, accuracy(pruned, test))
+        figures[f"{name}: accuracy drop (pt)"] = 100 * (base_acc - resnet.entries[-1][2])
 
     # MobileNet-style replacement, rank 1, then distillation from the original
     stem = next(layer.name for layer in base.layers if isinstance(layer, L.Conv2D))  # 1 input channel: no gain
@@ -132,11 +184,11 @@ def main():
     layers = record_of(mobile).details["layers"]
     replaced_before = sum(v["macs_before"] for v in layers.values())
     replaced_after = sum(v["macs_after"] for v in layers.values())
-    row(rows, "mobilenetize r=1", mobile, accuracy(mobile, test), base_macs, base_ms)
+    resnet.add("mobilenetize r=1", mobile, accuracy(mobile, test))
     mobile = distill(mobile, (x, y), epochs=2 * args.epochs, label_weight=0.5, learning_rate=5e-4, batch_size=64)
-    row(rows, "mobilenetize r=1 +distill", mobile, accuracy(mobile, test), base_macs, base_ms)
+    resnet.add("mobilenetize r=1 +distill", mobile, accuracy(mobile, test))
     figures["mobilenetize: MAC reduction in replaced layers"] = replaced_before / replaced_after
-    figures["mobilenetize: accuracy drop after distill (pt)"] = 100 * (base_acc - rows[-1][3])
+    figures["mobilenetize: accuracy drop after distill (pt)"] = 100 * (base_acc - resnet.entries[-1][2])
 
     # distillation vs labels alone, same student, same epochs, few labels
     few = slice(0, max(1000, args.train // 6))
@@ -145,32 +197,40 @@ def main():
     keras.utils.set_random_seed(1)
     distilled = distill(base, (x[few], y[few]), student=small_cnn(), epochs=3 * args.epochs, label_weight=0.5,
                         learning_rate=2e-3, batch_size=64)
-    row(rows, "student, labels only", alone, accuracy(alone, test), base_macs, base_ms)
-    row(rows, "student, distilled", distilled, accuracy(distilled, test), base_macs, base_ms)
-    figures["distill: accuracy gain over labels only (pt)"] = 100 * (rows[-1][3] - rows[-2][3])
+    resnet.add("student, labels only", alone, accuracy(alone, test))
+    resnet.add("student, distilled", distilled, accuracy(distilled, test))
+    figures["distill: accuracy gain over labels only (pt)"] = 100 * (resnet.entries[-1][2] - resnet.entries[-2][2])
 
     # low-rank at two ranks (spatial SVD of the 3x3 convs too), each distilled briefly
     for rank_ratio in (0.5, 0.25):
         factored = lowrank(base, rank_ratio=rank_ratio, spatial=True, skip=(base.layers[-1].name,))
         factored = distill(factored, (x, y), epochs=1, label_weight=0.1)
-        row(rows, f"lowrank {rank_ratio} +distill", factored, accuracy(factored, test), base_macs, base_ms)
+        resnet.add(f"lowrank {rank_ratio} +distill", factored, accuracy(factored, test))
 
-    # MobileNetV2 alpha=0.35 at 96 x 96: latency structure of channel pruning to half the MACs
+    # latency structure only (untrained weights): MobileNetV2 alpha=0.35 and ResNet-8 on 96 x 96 inputs
     net = keras.applications.MobileNetV2(weights=None, input_shape=(96, 96, 3), alpha=0.35, classes=10)
-    net_macs, net_ms = count_macs(net), latency_ms(net)
-    net_ratio = ratio_for_macs(net, 0.5, round_to=8, scope="layer")
-    thin = apply_plan(net, plan_pruning(net, ratio=net_ratio, round_to=8, scope="layer"))
-    thin_ms = latency_ms(thin)
-    rows.append(("mobilenet_v2 0.35 96px", net.count_params(), net_macs, None, net_ms, 1.0, 1.0))
-    rows.append((f"  channel_prune {net_ratio:.2f}", thin.count_params(), count_macs(thin), None, thin_ms,
-                 net_macs / count_macs(thin), net_ms / thin_ms))
-    figures["mobilenet_v2: speedup / MAC reduction"] = (net_ms / thin_ms) / (net_macs / count_macs(thin))
+    mobilenet_v2 = Table(net, "mobilenet_v2 0.35 96px")
+    big = resnet8(input_shape=(96, 96, 1))
+    resnet_96 = Table(big, "resnet8 96px")
+    for table, model in ((mobilenet_v2, net), (resnet_96, big)):
+        for name, pruned in prune_variants(model, None, tile):
+            table.add(f"  {name}", pruned)
 
-    print(f"\n{'model':32s} {'params':>8s} {'MACs':>11s} {'acc':>6s} {'ms':>7s} {'MACs x':>7s} {'speed x':>7s}")
+    print("measuring latency (interleaved rounds)...", flush=True)
+    rows = []
+    for table in (resnet, mobilenet_v2, resnet_96):
+        measured = table.rows(args.rounds, args.repeats)
+        rows.extend(measured)
+        figures.update(pruning_efficiency(measured))
+    print_table(rows, figures, tile)
+
+
+def print_table(rows, figures, tile):
+    print(f"\n{'model':34s} {'params':>8s} {'MACs':>11s} {'acc':>6s} {'ms':>7s} {'MACs x':>7s} {'speed x':>7s}")
     for name, params, macs, acc, ms, mac_x, speed_x in rows:
         shown = "-" if acc is None else f"{100 * acc:.2f}"
-        print(f"{name:32s} {params:8d} {macs:11d} {shown:>6s} {ms:7.3f} {mac_x:7.2f} {speed_x:7.2f}")
-    print()
+        print(f"{name:34s} {params:8d} {macs:11d} {shown:>6s} {ms:7.3f} {mac_x:7.2f} {speed_x:7.2f}")
+    print(f"\nchannel tile measured on this CPU: {tile}")
     for name, value in figures.items():
         print(f"{name}: {value:.2f}")
 

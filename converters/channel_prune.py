@@ -24,6 +24,7 @@ from .layers import handler_for
 from .macs import count_macs, recorded
 
 IMPORTANCES = ("l1", "l2", "bn", "taylor")
+MAX_RATIO = 0.99  # the most a MAC target may remove from any group
 
 
 @dataclass
@@ -33,16 +34,23 @@ class PrunePlan:
     graph: ChannelGraph
     removed: set
     kept: dict  # group name -> (kept, of)
+    ratio: float = 0.0  # the channel ratio the plan was made for
 
     def positions(self) -> dict:
         """``{id(layer): (keep_in, keep_out)}`` for every weighted layer."""
         return self.graph.kept_positions(self.removed)
 
+    def macs(self) -> int:
+        """MACs of the model this plan builds (counted on the graph, without building it)."""
+        return self.graph.macs(self.removed)
 
-def channel_prune(model, data=None, *, ratio: float = 0.3, ratios: dict | None = None, importance: str = "l1",
-                  scope: str = "global", round_to: int = 1, protect=(), steps: int = 1, epochs: int = 0,
-                  learning_rate: float = 1e-3, progress=None):
+
+def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float | None = None,
+                  ratios: dict | None = None, importance: str = "l1", scope: str = "global", round_to: int = 1,
+                  protect=(), steps: int = 1, epochs: int = 0, learning_rate: float = 1e-3, progress=None):
     """Remove a fraction of the channels of every prunable group, optionally in steps with fine-tuning.
+
+    >>> half = channel_prune(model, macs_reduction=2.0, round_to=8)   # about 2x fewer MACs
 
     Args:
         model: a Functional or Sequential Keras model (residuals, concats, depthwise and nested models allowed).
@@ -50,6 +58,9 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, ratios: dict | None =
             needed for ``importance="taylor"`` and for fine-tuning (``epochs > 0``; labels or, without
             them, the unpruned model's soft labels).
         ratio: fraction of channels to remove, in [0, 1).
+        macs_reduction: instead of ``ratio``, remove channels until the model has ``macs_reduction`` times
+            fewer MACs (the ratio is found by bisection on the dependency graph; with ``steps`` each step
+            takes an equal geometric share).
         ratios: ``{layer name: ratio}`` overriding ``ratio`` for the groups holding those layers.
         importance: ``"l1"`` or ``"l2"`` (kernel norms), ``"bn"`` (|BatchNorm gamma|) or ``"taylor"``
             (gradient x weight on ``data``).
@@ -61,31 +72,42 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, ratios: dict | None =
         epochs: fine-tuning epochs per step (0: none).
         progress: optional ``progress(stage, done, total)`` callback.
     """
-    _check_options(ratio, ratios, importance, scope, round_to, steps, data)
+    _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, data)
     original, macs_before = model, count_macs(model)
     step_ratio = 1.0 - (1.0 - ratio) ** (1.0 / steps)
     step_ratios = {name: 1.0 - (1.0 - r) ** (1.0 / steps) for name, r in (ratios or {}).items()}
-    kept_total, untouched = {}, []
+    kept_total, untouched, ratios_used = {}, [], []
     for step in range(steps):
-        plan = plan_pruning(model, data, ratio=step_ratio, ratios=step_ratios, importance=importance,
-                            scope=scope, round_to=round_to, protect=protect)
+        plan = plan_pruning(model, data, ratio=step_ratio, ratios=step_ratios,
+                            macs_reduction=_step_reduction(model, macs_before, macs_reduction, step, steps),
+                            importance=importance, scope=scope, round_to=round_to, protect=protect)
         model = apply_plan(model, plan)
-        kept_total.update(plan.kept)
-        untouched = plan.graph.untouched
+        kept_total.update({name: (keep, kept_total.get(name, (keep, of))[1]) for name, (keep, of) in plan.kept.items()})
+        untouched, ratios_used = plan.graph.untouched, ratios_used + [round(plan.ratio, 4)]
         if epochs and data is not None:
             fine_tune(model, data, epochs=epochs, teacher=None if _has_labels(data) else original,
                       learning_rate=learning_rate, progress=progress, stage="channel_prune:fine_tune")
         if progress:
             progress("channel_prune", step + 1, steps)
     details = {"macs_before": macs_before, "groups": {k: list(v) for k, v in kept_total.items()},
-               "untouched": untouched, "importance": importance, "ratio": ratio, "steps": steps}
+               "untouched": untouched, "importance": importance, "ratio": ratio, "steps": steps,
+               "macs_reduction": macs_reduction, "step_ratios": ratios_used}
     return recorded("channel_prune", model, details)
 
 
-def _check_options(ratio, ratios, importance, scope, round_to, steps, data):
+def _step_reduction(model, macs_before, macs_reduction, step, steps):
+    """Each step aims at its geometric share of the whole reduction, from wherever the model is now."""
+    if macs_reduction is None:
+        return None
+    return count_macs(model) / (macs_before / macs_reduction ** ((step + 1) / steps))
+
+
+def _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, data):
     for name, value in [("ratio", ratio)] + [(f"ratios[{k!r}]", v) for k, v in (ratios or {}).items()]:
         if not 0.0 <= float(value) < 1.0:
             raise ConversionError(f"{name} must be in [0, 1) (the fraction of channels removed), got {value}")
+    if macs_reduction is not None and not float(macs_reduction) > 1.0:
+        raise ConversionError(f"macs_reduction must be above 1 (2.0: half the MACs), got {macs_reduction}")
     if importance not in IMPORTANCES:
         raise ConversionError(f"unknown importance {importance!r}; valid: {', '.join(IMPORTANCES)}")
     if scope not in ("global", "layer"):
@@ -103,13 +125,45 @@ def _has_labels(data) -> bool:
 # -- choosing channels -------------------------------------------------------------------
 
 
-def plan_pruning(model, data=None, *, ratio=0.3, ratios=None, importance="l1", scope="global", round_to=1,
-                 protect=()) -> PrunePlan:
-    """Decide which channels to remove (see :func:`channel_prune` for the options), without removing them."""
+def plan_pruning(model, data=None, *, ratio=0.3, macs_reduction=None, ratios=None, importance="l1",
+                 scope="global", round_to=1, protect=()) -> PrunePlan:
+    """Decide which channels to remove (see :func:`channel_prune` for the options), without removing them.
+
+    With ``macs_reduction``, ``ratio`` is ignored and found by bisection: the smallest ratio whose plan
+    has at most ``1 / macs_reduction`` of the model's MACs (each candidate is counted on the graph).
+    """
     graph = ChannelGraph(model, protect=protect)
     scores = _component_scores(graph, _atom_scores(graph, importance, model, data))
-    pooled = [g for g in graph.groups if _explicit_ratio(g, ratios or {}) is None]
-    counts = {g.name: round(_explicit_ratio(g, ratios or {}) * g.size) for g in graph.groups if g not in pooled}
+
+    def plan_for(candidate):
+        return _plan(graph, scores, candidate, ratios or {}, scope, round_to)
+
+    if macs_reduction is None:
+        return plan_for(ratio)
+    return _bisect_for_macs(plan_for, graph.macs(), macs_reduction)
+
+
+def _bisect_for_macs(plan_for, macs: int, reduction: float, iterations: int = 16) -> PrunePlan:
+    best = plan_for(MAX_RATIO)
+    if best.macs() * reduction > macs:
+        raise ConversionError(
+            f"removing channels cannot reach {reduction:g}x fewer MACs (at most {macs / best.macs():.2f}x: inputs, "
+            f"outputs, protected and unknown layers keep the rest)"
+        )
+    low, high = 0.0, MAX_RATIO
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        plan = plan_for(middle)
+        if plan.macs() * reduction <= macs:
+            high, best = middle, plan
+        else:
+            low = middle
+    return best
+
+
+def _plan(graph, scores, ratio, ratios, scope, round_to) -> PrunePlan:
+    pooled = [g for g in graph.groups if _explicit_ratio(g, ratios) is None]
+    counts = {g.name: round(_explicit_ratio(g, ratios) * g.size) for g in graph.groups if g not in pooled}
     if scope == "global" and pooled:
         counts.update(_global_counts(pooled, scores, ratio))
     else:
@@ -120,7 +174,7 @@ def plan_pruning(model, data=None, *, ratio=0.3, ratios=None, importance="l1", s
         for index in np.argsort(scores[group.name], kind="stable")[: group.size - keep]:
             removed.update(group.components[index].tolist())
         kept[group.name] = (keep, group.size)
-    return PrunePlan(graph, removed, kept)
+    return PrunePlan(graph, removed, kept, ratio)
 
 
 def _explicit_ratio(group, ratios: dict):

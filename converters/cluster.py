@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from .errors import UnknownOptionError
-from .kernels import copy_model, decode_array, encode_array, kernels, stage_record
+from .layers import copy_model, decode_array, encode_array, kernels, stage_record
 from .load import require_graph
 from .prune import _skipped, mask_of
 from .record import remember

@@ -14,8 +14,12 @@ from edgesmith.runtime.metadata import atomic_write_bytes, embed_metadata
 from .record import record_of
 
 
-def build_metadata(tflite, data=None, *, recipe=None, metrics=None, source_sha256=None, name=None) -> dict:
-    """The metadata dict edgesmith embeds: labels, preprocessing, recipe, metrics, source hash, MACs."""
+def build_metadata(tflite, data=None, *, recipe=None, metrics=None, source_sha256=None, name=None,
+                   float_layers=None) -> dict:
+    """The metadata dict edgesmith embeds: labels, preprocessing, recipe, metrics, source hash, MACs.
+
+    ``float_layers``: the layers quantization-aware training left in float (None: no QAT stage).
+    """
     record = record_of(tflite)
     metadata = {
         "name": name or getattr(tflite.keras_model, "name", None) or "model",
@@ -25,6 +29,8 @@ def build_metadata(tflite, data=None, *, recipe=None, metrics=None, source_sha25
         "macs": record.macs if record else None,
         "quantization": {"mode": tflite.mode, "io": tflite.io_type},
     }
+    if float_layers is not None:
+        metadata["float_layers"] = list(float_layers)
     if data is not None:
         metadata.update(labels=list(data.labels), preprocessing=data.preprocessing, data=data.describe())
     return metadata
@@ -33,7 +39,8 @@ def build_metadata(tflite, data=None, *, recipe=None, metrics=None, source_sha25
 def export(tflite, data=None, path="model.tflite", **metadata_fields) -> Path:
     """Embed metadata into ``tflite`` (a :class:`~edgesmith.converters.ptq.TFLiteModel`) and write it to ``path``.
 
-    ``metadata_fields`` are those of :func:`build_metadata` (recipe, metrics, source_sha256, name).
+    ``metadata_fields`` are those of :func:`build_metadata` (recipe, metrics, source_sha256, name,
+    float_layers).
     The file appears complete or not at all.
     """
     target = Path(path)

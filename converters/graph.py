@@ -227,12 +227,12 @@ class ChannelGraph:
         self.source_of: dict[int, str] = {}  # atom -> path of the layer making it
         self.layers: dict[int, LayerChannels] = {}  # id(layer) -> its channels
         self.untouched: list[str] = []
-        calls, inputs, outputs = iter_calls(model, pass_name)
-        layouts = {key: self._new(int(shape[-1]), pinned=True) for key, shape in zip(inputs, _shapes(model))}
-        for call in calls:
-            self._add(call, layouts)
+        self.calls, inputs, outputs = iter_calls(model, pass_name)
+        self.layouts = {key: self._new(int(shape[-1]), pinned=True) for key, shape in zip(inputs, _shapes(model))}
+        for call in self.calls:
+            self._add(call, self.layouts)
         for key in outputs:
-            self.pinned.update(layouts[key].tolist())
+            self.pinned.update(self.layouts[key].tolist())
         for info in self.layers.values():
             if info.layer.name in protect or info.path in protect:
                 self.pinned.update(info.outputs.tolist())
@@ -302,8 +302,9 @@ class ChannelGraph:
     def _opaque(self, call, ins, layouts):
         for atoms in ins:
             self.pinned.update(atoms.tolist())
-        if type(call.layer).__name__ not in ("InputLayer",) and (call.layer.weights or handler_for(call.layer).kind == "opaque"):
-            self.untouched.append(f"{call.path} ({type(call.layer).__name__})")
+        layer = call.layer
+        if type(layer).__name__ != "InputLayer" and (layer.weights or handler_for(layer).kind == "opaque"):
+            self.untouched.append(f"{call.path} ({type(layer).__name__})")
         for key, shape in zip(call.outputs, call.out_shapes):
             layouts[key] = self._new(int(shape[-1]) if shape else 1, pinned=True)
 
@@ -337,6 +338,24 @@ class ChannelGraph:
                 groups[key] = ChannelGroup("+".join(sources), sources)
             groups[key].components.append(np.array(sorted(removed)))
         return list(groups.values())
+
+    def macs(self, removed=()) -> int:
+        """Multiply-accumulates of one inference of the model without the atoms ``removed``.
+
+        The same count as :func:`~edgesmith.converters.macs.count_macs` of the rebuilt model, without
+        rebuilding it: every call is counted on its tensors' shapes with the kept channels only.
+        """
+        removed_array = np.fromiter(removed, dtype=np.int64, count=len(removed))
+        kept = {key: int(np.count_nonzero(~np.isin(atoms, removed_array))) for key, atoms in self.layouts.items()}
+
+        def shapes(keys, original):
+            return [shape[:-1] + (kept[key],) if shape and key in kept and len(self.layouts[key]) == shape[-1]
+                    else shape for key, shape in zip(keys, original)]
+
+        return sum(
+            int(handler_for(c.layer).macs(c.layer, shapes(c.inputs, c.in_shapes), shapes(c.outputs, c.out_shapes)))
+            for c in self.calls
+        )
 
     def kept_positions(self, removed: set):
         """``{id(layer): (keep_in, keep_out)}`` channel positions each weighted layer keeps."""

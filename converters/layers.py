@@ -13,17 +13,28 @@ same questions for its layer type, and every architecture pass asks them:
 * ``count_in`` / ``count_out``: channel counts;
 * ``slice``: the layer's config and weights with only some input and output
   channels kept (used by channel pruning to rebuild a smaller model);
-* ``macs``: multiply-accumulates of one call, from its input and output shapes.
+* ``macs``: multiply-accumulates of one call, from its input and output shapes
+  (channel counts come from the shapes, so the MACs of a would-be pruned model are
+  the same call on smaller shapes);
+* ``kernels``: which weights are kernels (the ones prune, cluster and qat work on)
+  and which constructor argument keeps each one's constraint.
 
 Supporting a new layer type means adding one handler here, not touching the passes.
+The second half of the module is what the weight passes need on top: the
+:class:`Kernel` of every layer, copying a model with its constraints, and the
+:class:`StageRecord` of a model as it is now.
 """
 
 from __future__ import annotations
 
+import base64
 import math
+from dataclasses import dataclass
 
 import keras
 import numpy as np
+
+from .record import StageRecord
 
 L = keras.layers
 
@@ -37,6 +48,7 @@ class Handler:
 
     kind = "opaque"
     config_has_channels = False  # the config names a channel count (so pruning must rewrite it)
+    kernels: tuple = ()  # ((weight attribute, constructor argument holding its constraint), ...)
 
     def count_in(self, layer, in_shape) -> int:
         return int(in_shape[-1])
@@ -159,6 +171,7 @@ class Affine(Handler):
     """Conv1D/2D/3D and Dense: kernel ``(..., C_in / groups, C_out)``, optional bias ``(C_out,)``."""
 
     kind = "source"
+    kernels = (("kernel", "kernel_constraint"),)
 
     def __init__(self, size_key: str):
         self.size_key = size_key
@@ -170,7 +183,8 @@ class Affine(Handler):
         return int(layer.kernel.shape[-1])
 
     def macs(self, layer, in_shapes, out_shapes):
-        return _prod(out_shapes[0][1:]) * _prod(layer.kernel.shape[:-1])
+        fan_in = _prod(layer.kernel.shape[:-2]) * (int(in_shapes[0][-1]) // getattr(layer, "groups", 1))
+        return _prod(out_shapes[0][1:]) * fan_in
 
     def channel_axes(self, layer):
         return [{-2: "in", -1: "out"}] + [{0: "out"}] * (len(layer.weights) - 1)
@@ -181,6 +195,8 @@ class Affine(Handler):
 
 class Depthwise(Handler):
     """DepthwiseConv1D/2D: kernel ``(..., C, multiplier)``; output channel ``c * m + j`` reads channel c."""
+
+    kernels = (("kernel", "depthwise_constraint"),)
 
     def expansion(self, layer, in_shape):
         return np.arange(int(in_shape[-1]) * layer.depth_multiplier).reshape(-1, layer.depth_multiplier)
@@ -212,6 +228,7 @@ class Separable(Handler):
     """SeparableConv1D/2D: a depthwise kernel then a pointwise ``(1, ..., C * m, F)`` one."""
 
     kind = "source"
+    kernels = (("depthwise_kernel", "depthwise_constraint"), ("pointwise_kernel", "pointwise_constraint"))
 
     def count_in(self, layer, in_shape):
         return int(layer.depthwise_kernel.shape[-2])
@@ -220,9 +237,9 @@ class Separable(Handler):
         return int(layer.pointwise_kernel.shape[-1])
 
     def macs(self, layer, in_shapes, out_shapes):
-        channels = _prod(layer.depthwise_kernel.shape[-2:])
+        channels = int(in_shapes[0][-1]) * layer.depth_multiplier
         window = _prod(layer.depthwise_kernel.shape[:-2])
-        return _prod(out_shapes[0][1:-1]) * channels * (window + int(layer.pointwise_kernel.shape[-1]))
+        return _prod(out_shapes[0][1:-1]) * channels * (window + int(out_shapes[0][-1]))
 
     def channel_axes(self, layer):
         return [{-2: "in"}, {-2: "mid", -1: "out"}] + [{0: "out"}] * (len(layer.weights) - 2)
@@ -231,11 +248,18 @@ class Separable(Handler):
         return dict(layer.get_config(), filters=out_channels)
 
 
+class TransposedConv(Handler):
+    """Conv2DTranspose: its kernel is pruned, clustered and quantized, but its channels are left alone."""
+
+    kernels = Affine.kernels
+
+
 HANDLERS: dict[type, Handler] = {
     L.Conv1D: Affine("filters"),
     L.Conv2D: Affine("filters"),
     L.Conv3D: Affine("filters"),
     L.Dense: Affine("units"),
+    L.Conv2DTranspose: TransposedConv(),
     L.DepthwiseConv1D: Depthwise(),
     L.DepthwiseConv2D: Depthwise(),
     L.SeparableConv1D: Separable(),
@@ -307,3 +331,110 @@ def kind_of(layer, in_shapes, out_shapes) -> str:
         return "opaque"  # e.g. a Reshape that moves channels; (C,) -> (1, 1, C) keeps them
     return kind
 
+
+
+# -- kernels: the weights prune, cluster and qat work on ---------------------------------
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel variable of one layer, and where its constraint is kept."""
+
+    layer: object
+    attribute: str
+    constraint_argument: str
+
+    @property
+    def name(self) -> str:
+        return self.layer.name if self.attribute == "kernel" else f"{self.layer.name}/{self.attribute}"
+
+    @property
+    def variable(self):
+        return getattr(self.layer, self.attribute)
+
+    @property
+    def constraint(self):
+        return self.variable.constraint
+
+    def set_constraint(self, constraint) -> None:
+        """Enforce ``constraint`` after every optimizer step, and save it with the model."""
+        setattr(self.layer, self.constraint_argument, constraint)
+        self.variable.constraint = constraint
+
+
+def all_layers(model) -> list:
+    """Every layer of ``model``, nested sub-models included, each once."""
+    return list(model._flatten_layers(include_self=False, recursive=True))
+
+
+def kernels(model) -> list:
+    """The :class:`Kernel` of every built layer whose handler has kernels.
+
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="fc")])
+    >>> [kernel.name for kernel in kernels(model)]
+    ['fc']
+    """
+    return [kernel for layer in all_layers(model) for kernel in layer_kernels(layer)]
+
+
+def layer_kernels(layer) -> list:
+    """The kernels of one layer (none if it is not built or its type has none)."""
+    rows = handler_for(layer).kernels if layer.built else ()
+    return [Kernel(layer, attribute, argument) for attribute, argument in rows]
+
+
+def copy_model(model):
+    """An independent copy of a Sequential/Functional model, weights and constraints included."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for original, cloned in zip(kernels(model), kernels(copy)):
+        if original.constraint is not None:
+            cloned.set_constraint(type(original.constraint).from_config(original.constraint.get_config()))
+    return copy
+
+
+def encode_array(array) -> dict:
+    """A small JSON-safe form of a bool or integer array (kernel constraints keep masks in their configs)."""
+    array = np.asarray(array)
+    if array.dtype == bool:
+        payload, kind = np.packbits(array.ravel()).tobytes(), "bits"
+    else:
+        payload, kind = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"))).tobytes(), array.dtype.str
+    return {"shape": list(array.shape), "dtype": kind, "data": base64.b64encode(payload).decode("ascii")}
+
+
+def decode_array(encoded: dict):
+    """Inverse of :func:`encode_array`."""
+    raw = base64.b64decode(encoded["data"])
+    shape = tuple(encoded["shape"])
+    if encoded["dtype"] == "bits":
+        return np.unpackbits(np.frombuffer(raw, np.uint8), count=int(np.prod(shape))).astype(bool).reshape(shape)
+    return np.frombuffer(raw, np.dtype(encoded["dtype"])).reshape(shape).copy()
+
+
+def stage_record(name: str, model, **fields):
+    """A :class:`StageRecord` of ``model`` as it is now: params, nonzeros, clusters, MACs."""
+    values = [np.asarray(w) for w in model.weights]
+    return StageRecord(
+        name=name,
+        params=int(sum(v.size for v in values)),
+        nonzero_params=int(sum(np.count_nonzero(v) for v in values)),
+        macs=_macs_or_none(model),
+        unique_weights=_largest_cluster_count(model),
+        **fields,
+    )
+
+
+def _largest_cluster_count(model) -> int | None:
+    """The most distinct values in any one kernel (None for a model without kernels)."""
+    counts = [np.unique(np.asarray(k.variable)).size for k in kernels(model)]
+    return max(counts) if counts else None
+
+
+def _macs_or_none(model) -> int | None:
+    from .macs import count_macs  # macs.py imports this module
+
+    try:
+        return int(count_macs(model))
+    except Exception:  # a layer or model the counter does not know: report unknown, not a crash
+        return None

@@ -17,7 +17,7 @@ listed as ``outer/inner``. A layer shared by several calls counts every call.
 from __future__ import annotations
 
 from .graph import iter_calls
-from .layers import handler_for
+from .layers import handler_for, stage_record
 from .record import remember
 
 
@@ -62,6 +62,4 @@ def replaced_costs(before, after, infos: dict, suffixes) -> dict:
 
 def recorded(name: str, model, details: dict, accuracy: float | None = None):
     """``model`` with its :class:`StageRecord` (params, nonzeros, MACs, ``details``) attached."""
-    from .kernels import stage_record
-
     return remember(model, stage_record(name, model, accuracy=accuracy, details=details))

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from .errors import UnknownOptionError
-from .kernels import copy_model, decode_array, encode_array, kernels, stage_record
+from .layers import copy_model, decode_array, encode_array, kernels, stage_record
 from .load import require_graph
 from .record import remember
 from .train import fine_tune

@@ -20,7 +20,7 @@ import io
 import warnings
 
 from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError
-from .kernels import stage_record
+from .layers import stage_record
 from .load import SavedModelSource
 from .record import remember
 

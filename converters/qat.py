@@ -12,13 +12,13 @@ hard-swish) and on the model input. BatchNorm after a convolution is folded
 into it (with its statistics frozen), SeparableConv2D becomes the depthwise and
 pointwise convolutions TFLite runs. Pruning masks and cluster constraints move
 to the new kernels, so sparsity and weight sharing survive. Layers it does not
-know stay float and are listed in a warning.
+know stay float, are logged as a warning (logger ``edgesmith.converters.qat``)
+and listed in the record's ``details["float_layers"]``.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections import defaultdict
 
 import keras
@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from .graph import iter_calls, rewrite
-from .kernels import layer_kernels, stage_record
+from .layers import layer_kernels, stage_record
 from .load import require_graph
 from .record import remember
 from .train import fine_tune
@@ -164,9 +164,7 @@ def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, progress=None
     plan = _Plan(model)
     rebuilt = rewrite(model, plan.replace, "qat")
     if plan.float_layers:
-        message = f"qat: left in float (edgesmith cannot quantize these layers): {', '.join(sorted(plan.float_layers))}"
-        warnings.warn(message, stacklevel=2)
-        log.warning(message)
+        log.warning("qat: left in float (edgesmith cannot quantize these layers): %s", ", ".join(sorted(plan.float_layers)))
     fine_tune(rebuilt, data, max(1, epochs), learning_rate, progress, stage="qat")
     details = {"folded_batchnorm": sorted(plan.folded), "float_layers": sorted(plan.float_layers),
                "activation_quantizers": plan.quantizers}

@@ -22,14 +22,24 @@ def keras_accuracy(model, data, batch_size: int = 256) -> float | None:
 
 
 def keras_predictions(model, data, batch_size: int = 256) -> np.ndarray:
-    return np.asarray(model.predict(data.x_val, batch_size=batch_size, verbose=0)).argmax(axis=-1)
+    """Top-1 classes of a Keras model on the evaluation split.
+
+    The model is called batch by batch rather than through ``model.predict``, which
+    traces a new graph function for every model a pipeline measures (TensorFlow then
+    warns about retracing); the outputs are the same.
+    """
+    outputs = [np.asarray(model(batch, training=False)) for batch in _batches(data.x_val, batch_size)]
+    return np.concatenate(outputs).argmax(axis=-1)
 
 
 def tflite_predictions(path, data, batch_size: int = 256) -> np.ndarray:
     """Top-1 classes of the .tflite at ``path`` on the evaluation split, through edgesmith.runtime."""
     model = Model(path)
-    outputs = [model.predict(data.x_val[i : i + batch_size]) for i in range(0, len(data.x_val), batch_size)]
-    return np.concatenate(outputs).argmax(axis=-1)
+    return np.concatenate([model.predict(batch) for batch in _batches(data.x_val, batch_size)]).argmax(axis=-1)
+
+
+def _batches(samples, size: int):
+    return (samples[i : i + size] for i in range(0, len(samples), size))
 
 
 def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None, reference_accuracy=None) -> dict:

@@ -77,6 +77,7 @@ def embed_metadata(tflite: bytes, metadata: dict) -> bytes:
     metadata = complete(metadata)
     payload = canonical_json(metadata)
     model = read_model(tflite)
+    _inline_offset_buffers(model, tflite)
     _set_entry(fb, model, ENTRY_NAME, payload)
     _set_entry(fb, model, support.ENTRY_NAME, support.build(_support_view(model, metadata)))
     builder = __import__("flatbuffers").Builder(len(tflite) + len(payload) + 4096)
@@ -163,6 +164,15 @@ def _read_entry(data: bytes, name: str) -> bytes | None:
             buffer = model.Buffers(entry.Buffer())
             return buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
     return None
+
+
+def _inline_offset_buffers(model, tflite: bytes) -> None:
+    """Move buffers stored after the flatbuffer (by offset, as litert-quantizer writes large
+    weights) inside it: repacking the flatbuffer would leave their offsets pointing elsewhere."""
+    for buffer in model.buffers:
+        if buffer.offset > 1:
+            buffer.data = np.frombuffer(tflite, np.uint8, buffer.size, buffer.offset)
+            buffer.offset = buffer.size = 0
 
 
 def _set_entry(fb, model, name: str, payload: bytes) -> None:

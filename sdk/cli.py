@@ -26,7 +26,9 @@ COMMANDS = {
     "demo": "demo",
     "deploy": "deploy",
     "inspect": "inspect",
+    "optimize": "optimize",
     "report": "report",
+    "sensitivity": "sensitivity",
 }
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from edgesmith.converters.errors import ConversionError
 from edgesmith.converters.export import export
-from edgesmith.converters.kernels import stage_record
+from edgesmith.converters.layers import stage_record
 from edgesmith.converters.load import SavedModelSource, load_model, source_sha256
 from edgesmith.converters.ptq import float_tflite, gzipped_size
 from edgesmith.converters.record import StageRecord, record_of, remember
@@ -44,7 +44,8 @@ def convert(model, recipe, data, out_dir, *, resume: bool = False, progress=None
         data: a data spec (see :mod:`edgesmith.data`) or a loaded :class:`~edgesmith.data.Dataset`.
         out_dir: where model.tflite, report.json, report.md and stages/ go.
         resume: reuse stages an earlier (interrupted) run completed.
-        progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started).
+        progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started;
+            a stage reused by ``resume`` reports ``(stage, 1, 1)`` without starting).
     """
     out = Path(out_dir)
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
@@ -127,8 +128,12 @@ def _complete(marker: Path, saved: Path, fingerprint: str) -> bool:
 def _save_stage(model, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.stem}.partial.keras")
-    model.save(temp)
-    os.replace(temp, path)
+    try:
+        model.save(temp)
+        os.replace(temp, path)
+    except BaseException:  # also Ctrl-C: leave no half-written stage behind
+        temp.unlink(missing_ok=True)
+        raise
 
 
 # -- finishing ---------------------------------------------------------------------
@@ -137,11 +142,11 @@ def _save_stage(model, path: Path) -> None:
 def _finish(tflite, source, final, data, recipe, stages, digest, out) -> dict:
     path = out / "model.tflite"
     conversion = record_of(tflite).as_dict()
-    fields = {"recipe": recipe.as_dict(), "source_sha256": digest, "name": getattr(source, "name", "model")}
-    export(tflite, data, path, **fields)
+    fields = {"recipe": recipe.as_dict(), "source_sha256": digest, "name": getattr(source, "name", "model"),
+              "float_layers": _float_layers(stages)}
     keras_model = None if isinstance(final, SavedModelSource) else final
     source_accuracy = stages[0]["accuracy"]
-    metrics = verify(path, data, keras_model=keras_model, reference_accuracy=source_accuracy)
+    metrics = _verify_unpublished(tflite, data, path, fields, keras_model, source_accuracy)
     conversion["accuracy"] = metrics["tflite_accuracy"]
     stages.append({**conversion, "tflite_bytes": len(tflite.content), "gzip_bytes": tflite.gzip_bytes})
     export(tflite, data, path, **fields, metrics={**metrics, "source_accuracy": source_accuracy, "stages": stages})
@@ -158,6 +163,7 @@ def _finish(tflite, source, final, data, recipe, stages, digest, out) -> dict:
         "float_tflite_bytes": stages[0]["tflite_bytes"],
         "float_tflite_gzip_bytes": stages[0]["gzip_bytes"],
         "source_sha256": digest,
+        "float_layers": fields["float_layers"],
         "data": data.describe(),
         "stages": stages,
     }
@@ -165,6 +171,22 @@ def _finish(tflite, source, final, data, recipe, stages, digest, out) -> dict:
     atomic_write_bytes(out / "report.md", markdown_report(report).encode("utf-8"))
     check_drop(metrics, recipe.max_accuracy_drop, path)
     return report
+
+
+def _verify_unpublished(tflite, data, path: Path, fields: dict, keras_model, source_accuracy) -> dict:
+    """Verify the .tflite under a hidden name, so ``path`` appears only once it has been verified."""
+    unverified = path.with_name(f".{path.stem}.unverified.tflite")
+    try:
+        export(tflite, data, unverified, **fields)
+        return verify(unverified, data, keras_model=keras_model, reference_accuracy=source_accuracy)
+    finally:
+        unverified.unlink(missing_ok=True)
+
+
+def _float_layers(stages: list):
+    """The layers QAT left in float, over all stages (sorted); None when no stage was quantization-aware."""
+    lists = [stage["details"]["float_layers"] for stage in stages if "float_layers" in stage.get("details", {})]
+    return None if not lists else sorted({name for names in lists for name in names})
 
 
 def _write_json(path: Path, value: dict) -> None:
@@ -211,7 +233,16 @@ def summary_lines(report: dict) -> list:
         f"({_bytes(report['float_tflite_gzip_bytes'])} gzip)",
         f"accuracy: source {_percent(report['source_accuracy'])}, keras {_percent(report['keras_accuracy'])}, "
         f"tflite {_percent(report['tflite_accuracy'])}; top-1 agreement {_percent(report['top1_agreement'])}",
+        *_float_layers_line(report.get("float_layers")),
     ]
+
+
+def _float_layers_line(names) -> list:
+    if names is None:
+        return []
+    if not names:
+        return ["quantization-aware training quantized every layer"]
+    return [f"kept in float by quantization-aware training ({len(names)}): {', '.join(names)}"]
 
 
 def markdown_report(report: dict) -> str:

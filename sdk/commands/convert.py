@@ -3,49 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
-
-
-class _StageProgress:
-    """One stderr progress bar per training stage; a one-line note for stages without steps."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self._bar = None
-        self._stage = None
-
-    def __call__(self, stage: str, done: int, total) -> None:
-        if not self.enabled:
-            return
-        if stage != self._stage or total is None:
-            self.close()
-            self._stage = stage
-            if total is None:
-                click.echo(f"{stage}...", err=True)
-                return
-        if self._bar is None:
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total, desc=f"{stage:>8}", unit="step", file=sys.stderr, leave=False)
-        self._bar.update(done - self._bar.n)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-
-def print_report(report: dict) -> None:
-    """The per-stage table and the headline figures, on stdout."""
-    from edgesmith.pipeline import format_table, stage_table, summary_lines
-
-    click.echo(format_table(stage_table(report)))
-    for line in summary_lines(report):
-        click.echo(line)
+from edgesmith.commands.progress import StageProgress, print_report
+from edgesmith.commands.quiet import quiet_console
 
 
 @click.command("convert")
@@ -61,21 +24,26 @@ def command(model, recipe, data_spec, out_dir, resume, as_json):
     """Compress MODEL (.keras, .h5 or a SavedModel directory) with a recipe, write
     OUT/model.tflite with metadata, verify it on the data, and write OUT/report.json
     and OUT/report.md."""
-    from edgesmith.converters.errors import AccuracyDropError
-    from edgesmith.pipeline import convert
-
-    progress = _StageProgress(enabled=not as_json)
-    try:
-        report = convert(model, recipe, data_spec, out_dir, resume=resume, progress=progress)
-    except AccuracyDropError:
-        progress.close()
-        _show(json.loads((Path(out_dir) / "report.json").read_text()), as_json)
-        raise
-    finally:
-        progress.close()
+    with quiet_console() as console:
+        report, error = _convert(model, recipe, data_spec, out_dir, resume, StageProgress(not as_json, console))
     _show(report, as_json)
+    if error is not None:
+        raise error
     if not as_json:
         click.echo(f"wrote {Path(out_dir) / 'model.tflite'}, report.json and report.md")
+
+
+def _convert(model, recipe, data_spec, out_dir, resume, progress) -> tuple:
+    """``(report, None)``; or, when the accuracy drop is too large, the report written before the error and the error."""
+    from edgesmith.converters.errors import AccuracyDropError  # these import TensorFlow: inside quiet_console
+    from edgesmith.pipeline import convert
+
+    try:
+        return convert(model, recipe, data_spec, out_dir, resume=resume, progress=progress), None
+    except AccuracyDropError as error:
+        return json.loads((Path(out_dir) / "report.json").read_text()), error
+    finally:
+        progress.close()
 
 
 def _show(report: dict, as_json: bool) -> None:
@@ -83,6 +51,3 @@ def _show(report: dict, as_json: bool) -> None:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:
         print_report(report)
-
-
-

@@ -8,6 +8,8 @@ import sys
 import click
 
 from edgesmith.commands.deploy import StepProgress, format_results, report, run_settings, target_options
+from edgesmith.commands.progress import StageProgress, print_report
+from edgesmith.commands.quiet import quiet_console
 
 
 @click.command("convert-and-deploy")
@@ -26,17 +28,17 @@ def command(model, recipe, data_spec, out_dir, as_json, **settings):
     edgesmith convert-and-deploy digits.keras --data builtin:digits \\
         --target ssh://pi@raspberrypi --profile rpi5 --out out/
     """
-    from edgesmith.commands.convert import _StageProgress, print_report
     from edgesmith.deploy import convert_and_deploy
 
-    options, ssh = run_settings(settings)
-    convert_progress = _StageProgress(enabled=not as_json)
-    try:
-        result = convert_and_deploy(model, recipe, data_spec, settings["targets"], out_dir, options=options,
-                                    ssh_options=ssh, convert_progress=convert_progress,
-                                    progress_for=lambda url: StepProgress(steps=4, quiet=as_json))
-    finally:
-        convert_progress.close()
+    options, ssh = run_settings(settings, settings["targets"])
+    with quiet_console() as console:
+        convert_progress = StageProgress(enabled=not as_json, stream=console)
+        try:
+            result = convert_and_deploy(model, recipe, data_spec, settings["targets"], out_dir, options=options,
+                                        ssh_options=ssh, convert_progress=convert_progress,
+                                        progress_for=lambda url: StepProgress(steps=4, quiet=as_json, stream=console))
+        finally:
+            convert_progress.close()
     if as_json:
         click.echo(json.dumps({key: value for key, value in result.items() if key != "first_error"}, indent=2, default=str))
         if result["first_error"] is not None:

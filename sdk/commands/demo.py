@@ -6,7 +6,8 @@ import json
 
 import click
 
-from edgesmith.commands.convert import _StageProgress, print_report
+from edgesmith.commands.progress import StageProgress, print_report
+from edgesmith.commands.quiet import quiet_console
 
 
 @click.command("demo")
@@ -18,13 +19,14 @@ def command(out_dir, recipe, as_json):
     """Train a small CNN on builtin:digits (offline), compress it with a recipe,
     verify the .tflite on held-out data, benchmark float and compressed with
     edgesmith.runtime, and print size, accuracy and latency side by side."""
-    from edgesmith.demo import run_demo
+    with quiet_console() as console:
+        from edgesmith.demo import run_demo  # imports TensorFlow: inside quiet_console
 
-    progress = _StageProgress(enabled=not as_json)
-    try:
-        result = run_demo(out_dir, recipe=recipe, progress=progress)
-    finally:
-        progress.close()
+        progress = StageProgress(enabled=not as_json, stream=console)
+        try:
+            result = run_demo(out_dir, recipe=recipe, progress=progress)
+        finally:
+            progress.close()
     if as_json:
         click.echo(json.dumps(result, indent=2, sort_keys=True))
         return

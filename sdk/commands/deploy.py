@@ -7,26 +7,29 @@ import sys
 
 import click
 
+from edgesmith.deploy.adb import DELEGATES
+
 ENERGY_HELP = "Energy meter on the target: auto|none|rapl|hwmon|pi5|battery|csv:FILE|estimate."
 
 
 class StepProgress:
-    """One stderr line per deploy step (a bar per target on a terminal)."""
+    """One line per deploy step on ``stream`` (default stderr); a bar per target on a terminal."""
 
-    def __init__(self, steps: int, quiet: bool = False):
-        self.steps, self.quiet, self._bar = steps, quiet, None
+    def __init__(self, steps: int, quiet: bool = False, stream=None):
+        self.steps, self.quiet, self.stream, self._bar = steps, quiet, stream, None
 
     def __call__(self, message: str) -> None:
         if self.quiet:
             return
-        if sys.stderr.isatty():
+        stream = self.stream or sys.stderr
+        if stream.isatty():
             if self._bar is None:
-                self._bar = click.progressbar(length=self.steps, file=sys.stderr, show_eta=False, width=20)
+                self._bar = click.progressbar(length=self.steps, file=stream, show_eta=False, width=20)
                 self._bar.__enter__()
             self._bar.label = f"{message:<48.48}"
             self._bar.update(1)
         else:
-            click.echo(f"- {message}", err=True)
+            click.echo(f"- {message}", file=stream)
 
     def close(self) -> None:
         if self._bar is not None:
@@ -43,6 +46,8 @@ def target_options(function):
         click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Warm-up runs."),
         click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads (default: the profile's)."),
         click.option("--energy", default="auto", show_default=True, help=ENERGY_HELP),
+        click.option("--delegate", type=click.Choice(DELEGATES), default=None,
+                     help="LiteRT delegate for adb:// targets (the app's default: xnnpack)."),
         click.option("--profile", default=None, help="Device profile name (rpi4, rpi5, rpi-zero-2w, arm64-phone, x86-host)."),
         click.option("--identity", type=click.Path(exists=True, dir_okay=False), default=None, help="SSH private key."),
         click.option("--known-hosts", type=click.Path(dir_okay=False), default=None,
@@ -56,16 +61,28 @@ def target_options(function):
     return function
 
 
-def run_settings(settings: dict) -> tuple:
-    """``(BenchOptions, ssh options)`` from the parsed :func:`target_options`; checks the profile first."""
+def run_settings(settings: dict, targets) -> tuple:
+    """``(BenchOptions, ssh options)`` from the parsed :func:`target_options`; checks the profile first.
+
+    ``--delegate`` is for the Android app only: with any other target it is refused
+    (``edgesmith bench`` on a Linux board always uses XNNPACK).
+    """
     from edgesmith.deploy import BenchOptions
+    from edgesmith.deploy.adb import AdbBenchOptions
 
     if settings["profile"]:
         from edgesmith.profiles import load_profile
 
         load_profile(settings["profile"])  # a bad name fails here, before any connection
-    options = BenchOptions(runs=settings["runs"], warmup=settings["warmup"], threads=settings["threads"],
-                           energy=settings["energy"], profile=settings["profile"])
+    fields = dict(runs=settings["runs"], warmup=settings["warmup"], threads=settings["threads"],
+                  energy=settings["energy"], profile=settings["profile"])
+    if settings["delegate"] is None:
+        options = BenchOptions(**fields)
+    elif all(url.startswith("adb://") for url in targets):
+        options = AdbBenchOptions(**fields, delegate=settings["delegate"])
+    else:
+        raise click.BadParameter("applies to adb:// targets only (local and ssh:// benchmarks use XNNPACK)",
+                                 param_hint="--delegate")
     return options, {key: settings[key] for key in ("identity", "known_hosts", "connect_timeout", "ssh_config")}
 
 
@@ -94,7 +111,7 @@ def command(model, targets, out_dir, as_json, **settings):
     """
     from edgesmith.deploy import deploy_many
 
-    options, ssh = run_settings(settings)
+    options, ssh = run_settings(settings, targets)
     results, first_error = deploy_many(model, targets, out_dir=out_dir, options=options, ssh_options=ssh,
                                        progress_for=lambda url: StepProgress(steps=4, quiet=as_json))
     report(results, first_error, as_json, format_results)

@@ -32,7 +32,7 @@ def _assert_pruning_is_exact(model, **options):
     pruned = apply_plan(model, plan)
     assert plan.removed, "nothing was pruned"
     assert pruned.count_params() < model.count_params()
-    assert count_macs(pruned) < count_macs(model)
+    assert plan.macs() == count_macs(pruned) < count_macs(model)  # counted on the graph = counted on the model
     zero_plan(model, plan)
     x = np.random.default_rng(0).normal(size=(2,) + tuple(model.inputs[0].shape[1:])).astype("float32")
     expected = np.asarray(model(x, training=False))
@@ -111,6 +111,27 @@ def test_per_layer_ratio_overrides_the_global_one():
     pruned = apply_plan(model, plan)
     assert pruned.get_layer("fc1").units == 8
     assert pruned.get_layer("c1").filters == 16
+
+
+@pytest.mark.parametrize("scope", ["global", "layer"])
+def test_a_macs_target_is_met_closely_in_one_or_several_steps(scope):
+    model = _functional()
+    before = count_macs(model)
+    for steps in (1, 2):
+        pruned = channel_prune(model, macs_reduction=2.0, scope=scope, steps=steps)
+        reduction = before / count_macs(pruned)
+        assert 2.0 <= reduction < 2.4, (steps, reduction)
+        assert record_of(pruned).details["macs_reduction"] == 2.0
+        assert len(record_of(pruned).details["step_ratios"]) == steps
+    small_step = plan_pruning(model, macs_reduction=1.2, scope=scope)
+    assert 0 < small_step.ratio < plan_pruning(model, macs_reduction=2.0, scope=scope).ratio
+
+
+def test_an_unreachable_macs_target_says_how_far_pruning_can_go():
+    with pytest.raises(ConversionError, match=r"cannot reach 1000x fewer MACs \(at most \d+\.\d\dx"):
+        channel_prune(_functional(), macs_reduction=1000)
+    with pytest.raises(ConversionError, match="macs_reduction must be above 1"):
+        channel_prune(_functional(), macs_reduction=0.5)
 
 
 def test_taylor_importance_iterative_steps_and_fine_tuning_on_data():

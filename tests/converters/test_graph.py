@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from edgesmith.converters.graph import ChannelGraph, iter_calls
+from edgesmith.converters.macs import count_macs
 
 L = keras.layers
 
@@ -31,6 +32,9 @@ def test_concatenate_keeps_offsets_and_flatten_dense_sees_every_position():
     assert {tuple(g.layers): g.size for g in graph.groups} == {("a",): 5, ("b",): 7, ("fc",): 6}
     b_group = next(g for g in graph.groups if g.layers == ["b"])
     fc = next(info for info in graph.layers.values() if info.path == "fc")
+    # MACs without b's channel 0: b makes one channel fewer (3 MACs each of 16 positions), fc reads 16 fewer inputs
+    assert graph.macs() == count_macs(model)
+    assert graph.macs(set(b_group.components[0].tolist())) == count_macs(model) - 16 * 3 - 16 * 6
     # removing b's channel 0 removes the Flatten positions p * 12 + 5 for all 16 positions p
     removed = set(b_group.components[0].tolist())
     positions = np.flatnonzero(np.isin(fc.inputs, list(removed)))

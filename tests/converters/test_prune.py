@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgesmith.converters import record_of
-from edgesmith.converters.kernels import kernels
+from edgesmith.converters.layers import kernels
 from edgesmith.converters.load import load_model
 from edgesmith.converters.prune import PruningMask, prune, strip
 from edgesmith.converters.qat import qat

@@ -1,8 +1,10 @@
-"""`edgesmith convert` end to end: real training, real conversion, report files, errors and --resume."""
+"""`edgesmith convert` end to end: real training, real conversion, report files, errors, Ctrl-C and --resume."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -10,8 +12,17 @@ from tests.converters.trained import residual_cnn
 
 
 def edgesmith(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "edgesmith", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(edgesmith_argv(*args), capture_output=True, text=True, timeout=timeout)
+
+
+def edgesmith_argv(*args):
+    return [sys.executable, "-m", "edgesmith", *map(str, args)]
+
+
+PRUNE_THEN_CLUSTER = ('name = "r"\n[[passes]]\npass = "prune"\nsparsity = 0.5\nepochs = 1\n'
+                      '[[passes]]\npass = "cluster"\nclusters = 8\nepochs = 2\n'
+                      '[[passes]]\npass = "ptq"\nmode = "dynamic"\n')
+NOISE = ("absl::InitializeLog", "oneDNN custom operations", "retracing", "XNNPACK delegate")
 
 
 @pytest.fixture(scope="module")
@@ -30,25 +41,61 @@ def test_int8_qat_writes_a_verified_model_and_reports(model_file, tmp_path):
         assert field in report
     assert [s["name"] for s in report["stages"]] == ["source", "qat", "ptq:int8"]
     assert all({"params", "nonzero_params", "macs", "accuracy"} <= set(s) for s in report["stages"])
-    assert abs(report["keras_accuracy"] - report["tflite_accuracy"]) <= 0.003
+    # the 0.3 pt fidelity bound is checked on all 1,797 digits in tests/converters/test_qat.py; on the
+    # 359 validation digits here one flipped near-tie is already 0.28 pt
+    assert report["top1_agreement"] >= 0.99
     assert json.loads((tmp_path / "report.json").read_text()) == report
     assert "| qat |" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "model.tflite").stat().st_size == report["tflite_bytes"]
+    assert not [line for line in done.stderr.splitlines() if any(noise in line for noise in NOISE)]
 
 
-def test_resume_skips_completed_stages(model_file, tmp_path):
-    recipe = tmp_path / "r.toml"
-    recipe.write_text('name = "r"\n[[passes]]\npass = "prune"\nsparsity = 0.5\nepochs = 1\n'
-                      '[[passes]]\npass = "ptq"\nmode = "dynamic"\n')
-    first = edgesmith("convert", model_file, "--recipe", recipe, "--data", "builtin:digits", "--out", tmp_path / "o")
-    assert first.returncode == 0, first.stderr
-    stage = tmp_path / "o" / "stages" / "01-prune.keras"
-    stamp = stage.stat().st_mtime_ns
-    again = edgesmith("convert", model_file, "--recipe", recipe, "--data", "builtin:digits", "--out", tmp_path / "o",
-                      "--resume", "--json")
-    assert again.returncode == 0, again.stderr
-    assert stage.stat().st_mtime_ns == stamp  # loaded, not recomputed
-    assert json.loads(again.stdout)["stages"][1]["nonzero_params"] < json.loads(again.stdout)["stages"][0]["params"]
+def test_layers_qat_keeps_in_float_are_in_the_metadata_and_report(tmp_path):
+    import keras
+
+    from edgesmith.runtime import read_metadata
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.LayerNormalization(name="norm")(keras.layers.Conv2D(8, 3, activation="relu")(inputs))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x))
+    keras.Model(inputs, outputs).save(tmp_path / "m.keras")
+    done = edgesmith("convert", tmp_path / "m.keras", "--recipe", "int8-qat", "--data", "builtin:digits",
+                     "--out", tmp_path / "o")
+    assert done.returncode in (0, 1), done.stderr  # an untrained model may miss max_accuracy_drop; files are written
+    metadata = read_metadata(tmp_path / "o" / "model.tflite")
+    assert metadata["float_layers"] == ["norm"]
+    assert [s["details"]["float_layers"] for s in metadata["metrics"]["stages"] if s["name"] == "qat"] == [["norm"]]
+    assert "kept in float by quantization-aware training (1): norm" in (tmp_path / "o" / "report.md").read_text()
+    assert "kept in float" in done.stdout
+    assert "left in float (edgesmith cannot quantize these layers): norm" in done.stderr  # real warnings still show
+
+
+def test_ctrl_c_leaves_no_partial_files_and_resume_reuses_the_finished_stage(model_file, tmp_path):
+    recipe, out = tmp_path / "r.toml", tmp_path / "o"
+    recipe.write_text(PRUNE_THEN_CLUSTER)
+    argv = edgesmith_argv("convert", model_file, "--recipe", recipe, "--data", "builtin:digits", "--out", out)
+    run = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first_marker = out / "stages" / "01-prune.json"
+    deadline = time.monotonic() + 120
+    while not first_marker.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run.poll() is None and first_marker.exists(), "the first stage never completed"
+    run.send_signal(signal.SIGINT)  # what Ctrl-C sends, while the second stage is measured or trained
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130, stderr
+    assert "Traceback" not in stderr and stderr.strip().splitlines()[-1] in ("Aborted.", "interrupted")
+    written = sorted(path.relative_to(out).as_posix() for path in out.rglob("*") if path.is_file())
+    assert written == ["stages/01-prune.json", "stages/01-prune.keras"]  # no model.tflite, no temp files
+
+    stamp = (out / "stages" / "01-prune.keras").stat().st_mtime_ns
+    resumed = edgesmith(*argv[3:], "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert (out / "stages" / "01-prune.keras").stat().st_mtime_ns == stamp  # loaded, not trained again
+    assert "prune: reused" in resumed.stderr and "prune..." not in resumed.stderr and "cluster..." in resumed.stderr
+    assert (out / "model.tflite").is_file() and (out / "stages" / "02-cluster.json").is_file()
+    pruned = json.loads((out / "report.json").read_text())["stages"][1]
+    assert pruned["name"] == "prune" and pruned["nonzero_params"] < 0.6 * pruned["params"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -92,3 +139,4 @@ def test_demo_runs_offline_and_compares(tmp_path):
     assert result["compressed"]["gzip_bytes"] < result["float"]["gzip_bytes"]
     assert result["compressed"]["accuracy"] >= result["float"]["accuracy"] - 0.01
     assert result["compressed"]["latency_p50_ms"] > 0 and (tmp_path / "compressed" / "model.tflite").is_file()
+    assert not [line for line in done.stderr.splitlines() if any(noise in line for noise in NOISE)]

@@ -1,0 +1,157 @@
+"""``edgesmith optimize``: search compression recipes under an accuracy constraint, on measured figures."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+
+import click
+
+from edgesmith.commands.sensitivity import _Bars
+
+OBJECTIVES = ("size", "latency", "energy")
+PASSES = ("channel_prune", "prune", "cluster")
+PRECISIONS = ("int8", "int16x8", "float16", "float32")
+
+
+def _names(choices):
+    def check(ctx, param, value):
+        if value is None:
+            return None
+        names = tuple(v.strip() for v in value.split(",") if v.strip() and v.strip() != "none")
+        unknown = [n for n in names if n not in choices]
+        if unknown:
+            raise click.BadParameter(f"unknown {', '.join(unknown)}; choose from {', '.join(choices)} (comma-separated)")
+        return names
+
+    return check
+
+
+@click.command("optimize")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", "data_spec", required=True, metavar="SPEC",
+              help="Labeled data: builtin:digits|mnist|..., an image folder with class sub-folders, or an .npz file.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (candidates, front, model.tflite, report.html, the study).")
+@click.option("--max-accuracy-drop", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Constraint: accuracy points the pick may lose against MODEL.")
+@click.option("--objective", "objectives", multiple=True, type=click.Choice(OBJECTIVES), default=("size",),
+              show_default=True, help="Minimize this (repeat for several; the first chooses the pick).")
+@click.option("--target", default="local", show_default=True, metavar="URL",
+              help="Where candidates are benchmarked: local, ssh://[user@]host[:port][/dir] or adb://SERIAL.")
+@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Total trials of the study (a resumed study runs only the missing ones).")
+@click.option("--storage", default=None, metavar="URL",
+              help="Optuna storage shared by workers: sqlite:///FILE, postgresql://..., mysql://... or journal:FILE "
+                   "(default: OUT/study.journal).")
+@click.option("--study", "study_name", default=None, help="Study name (default: from the model hash and objectives).")
+@click.option("--passes", default="channel_prune,prune,cluster", show_default=True, callback=_names(PASSES),
+              help="Training passes the search may apply, comma-separated, or none.")
+@click.option("--precisions", default=",".join(PRECISIONS), show_default=True, callback=_names(PRECISIONS),
+              help="Precisions a layer may take, comma-separated.")
+@click.option("--epochs", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Fine-tuning epochs of each applied training pass.")
+@click.option("--sampler", type=click.Choice(("tpe", "nsga2")), default="tpe", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True, help="Benchmark runs per candidate.")
+@click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads of the benchmark.")
+@click.option("--energy", default=None, metavar="METER",
+              help="Energy meter (auto|rapl|hwmon|pi5|battery|csv:FILE|estimate); default auto with --objective "
+                   "energy, else none.")
+@click.option("--profile", default=None, help="Device profile (for --energy estimate and the report).")
+@click.option("--json", "as_json", is_flag=True, help="Print optimize.json instead of the table.")
+def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, trials, storage, study_name, passes,
+            precisions, epochs, sampler, seed, runs, warmup, threads, energy, profile, as_json):
+    """Search how to compress MODEL (.keras or .h5): training passes, per-layer ratios and
+    per-layer precisions, each candidate verified on the data and benchmarked on the target.
+    Writes the Pareto front of deployable .tflite files to OUT/front/, the pick (the best
+    within --max-accuracy-drop) to OUT/model.tflite, OUT/report.html with the Pareto plot,
+    and OUT/optimize.json. Exits 1 when no candidate meets the constraint; rerunning after
+    Ctrl-C resumes the study."""
+    from edgesmith.deploy.target import BenchOptions
+    from edgesmith.optimize.search import optimize, raise_if_missed
+
+    bench = BenchOptions(runs=runs, warmup=warmup, threads=threads, profile=profile,
+                         energy=energy or ("auto" if "energy" in objectives else "none"))
+    bars = _Bars(enabled=not as_json, unit="trial")
+    interrupted, previous = _watch_ctrl_c()
+    try:
+        result = optimize(model, data_spec, out_dir, max_accuracy_drop=max_accuracy_drop, objectives=objectives,
+                          target=target, trials=trials, storage=storage, study_name=study_name, passes=passes,
+                          precisions=precisions, epochs=epochs, sampler=sampler, seed=seed, bench=bench,
+                          progress=bars)
+    except BaseException:
+        bars.close()
+        if not interrupted:
+            raise
+        click.echo(f"interrupted: the study is kept in {storage or out_dir}; rerun the same command to resume",
+                   err=True)
+        sys.exit(130)
+    finally:
+        bars.close()
+        signal.signal(signal.SIGINT, previous)
+    click.echo(json.dumps(result, indent=2, default=str) if as_json else format_result(result))
+    raise_if_missed(result)
+
+
+def _watch_ctrl_c() -> tuple:
+    """A list that becomes non-empty on Ctrl-C (which still raises KeyboardInterrupt), and the previous handler.
+
+    TensorFlow may turn the interrupt into an error of its own when it lands inside a kernel; the
+    flag tells that error apart from a real failure.
+    """
+    seen = []
+
+    def handler(signum, frame):
+        seen.append(signum)
+        signal.default_int_handler(signum, frame)
+
+    return seen, signal.signal(signal.SIGINT, handler)
+
+
+def format_result(result: dict) -> str:
+    """The front as a table, then the pick (or the best miss) and the trial counts."""
+    from edgesmith.pipeline import format_table
+
+    picked = (result["pick"] or {}).get("trial")
+    rows = [_printable(row, row["trial"] == picked) for row in result["front"]]
+    lines = [f"Pareto front ({len(rows)} of {result['trials']['complete']} complete trials, "
+             f"{result['trials']['failed']} failed; wall time {result['wall_time_s']} s):", format_table(rows)]
+    if result["pick"]:
+        pick = result["pick"]
+        lines.append(f"pick: trial {pick['trial']} -> {pick['copied_to']} ({pick['gzip_bytes']:,} B gzip, "
+                     f"{pick['latency_ms']:.4g} ms, drop {pick['accuracy_drop_pt']:.2f} pt)")
+    if result["report_html"]:
+        lines.append(f"report: {result['report_html']}")
+    return "\n".join(lines)
+
+
+def _printable(row: dict, picked: bool) -> dict:
+    energy = "-" if row.get("energy_mj") is None else f"{row['energy_mj']:.4g}"
+    return {
+        "trial": f"{row['trial']}{' *' if picked else ''}",
+        "gzip": f"{row['gzip_bytes']:,}",
+        "latency ms": f"{row['latency_ms']:.4g}",
+        "mJ": energy,
+        "accuracy": f"{100 * row['accuracy']:.2f}%",
+        "drop pt": f"{row['accuracy_drop_pt']:.2f}",
+        "passes": " ".join(_pass_text(step) for step in row["passes"]) or "-",
+        "precisions": _precision_text(row["precisions"]),
+    }
+
+
+def _pass_text(step: dict) -> str:
+    if step["pass"] == "channel_prune":
+        return "channels(" + ",".join(f"{k}:{v:g}" for k, v in step["ratios"].items()) + ")"
+    if step["pass"] == "prune":
+        return f"prune({step['sparsity']:g})"
+    return f"cluster({step['clusters']})"
+
+
+def _precision_text(precisions: dict) -> str:
+    counts = {}
+    for value in precisions.values():
+        counts[value] = counts.get(value, 0) + 1
+    return " ".join(f"{name}x{count}" for name, count in counts.items())

@@ -1,0 +1,33 @@
+"""Search the compression recipe instead of hand-tuning it: sensitivity, mixed precision, Optuna search.
+
+>>> from edgesmith.optimize import optimize
+>>> result = optimize("digits.keras", "builtin:digits", "out/", max_accuracy_drop=1.0,
+...                   objectives=("size", "latency"), trials=20)
+>>> result["pick"]["path"], result["met"]
+('out/model.tflite', True)
+
+See docs/optimize.md.
+"""
+
+from .mixed_precision import PRECISIONS, choose_precisions, layer_precisions, mixed_precision, weighted_layers
+from .sensitivity import format_sensitivity, plot_sensitivity, sensitivity
+
+__all__ = [
+    "PRECISIONS",
+    "choose_precisions",
+    "format_sensitivity",
+    "layer_precisions",
+    "mixed_precision",
+    "optimize",
+    "plot_sensitivity",
+    "sensitivity",
+    "weighted_layers",
+]
+
+
+def __getattr__(name):  # the search imports Optuna: only when it is used
+    if name == "optimize":
+        from .search import optimize
+
+        return optimize
+    raise AttributeError(name)

@@ -1,0 +1,110 @@
+"""Measured latency and energy of candidates, locally or on a deploy target, cached by model hash.
+
+>>> meter = Measurer("out/measurements.json", target="local", runs=50)
+>>> meter.measure("out/candidates/trial-0003/model.tflite", sha256, log_dir="out/candidates/trial-0003")
+{'latency_ms': 0.41, 'energy_mj': None, 'energy_reason': 'no meter', 'cached': False, 'log': '...jsonl'}
+
+The cache key is the SHA-256 of the model graph plus the benchmark settings
+and the target, so the same model found twice (by two trials or two runs) is
+benchmarked once. A target that cannot be reached raises
+:class:`MeasurementError`; the search marks that trial failed and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from edgesmith.deploy.target import BenchOptions
+
+from edgesmith.runtime.errors import EdgesmithError, RunFailedError
+from edgesmith.runtime.metadata import atomic_write_bytes
+
+
+class MeasurementError(RunFailedError):
+    """A candidate could not be benchmarked (target unreachable, meter failed...)."""
+
+
+class Measurer:
+    """Benchmarks .tflite files on ``target`` (``local``, ``ssh://...``, ``adb://...``), with a JSON cache."""
+
+    def __init__(self, cache_path, target: str = "local", settings: BenchOptions | None = None):
+        self.cache_path = Path(cache_path)
+        self.target = target
+        self.settings = settings or BenchOptions(runs=50, warmup=5, energy="none")
+
+    def key(self, sha256: str) -> str:
+        return json.dumps({"sha256": sha256, "target": self.target, **asdict(self.settings)}, sort_keys=True)
+
+    def measure(self, path, sha256: str, log_dir) -> dict:
+        """Latency (p50 ms) and energy (mJ per inference, or None with a reason) of the model at ``path``."""
+        key = self.key(sha256)
+        cached = self._load().get(key)
+        if cached is not None:
+            return {**cached, "cached": True}
+        log_dir = Path(log_dir)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            summary, log = self._bench(Path(path), log_dir)
+        except EdgesmithError as error:
+            raise MeasurementError(f"benchmark on {self.target} failed: {error}") from None
+        result = _figures(summary)
+        result["log"] = str(log)
+        self._store(key, result)
+        return {**result, "cached": False}
+
+    def _bench(self, path: Path, log_dir: Path) -> tuple:
+        settings = self.settings
+        if self.target == "local":
+            from edgesmith.runtime.bench import benchmark
+
+            log = log_dir / f"{path.stem}.local.jsonl"
+            log.unlink(missing_ok=True)
+            profile = _profile(settings.profile)
+            result = benchmark(path, runs=settings.runs, warmup=settings.warmup, threads=settings.threads,
+                               energy=settings.energy, profile=profile, log_path=log)
+            return result["summary"], log
+        from edgesmith.deploy import deploy
+
+        result = deploy(path, self.target, out_dir=log_dir, options=settings)
+        return result["summary"], Path(result["log"])
+
+    def _load(self) -> dict:
+        try:
+            return json.loads(self.cache_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _store(self, key: str, result: dict) -> None:
+        # re-read first: another worker may have added entries since
+        entries = self._load()
+        entries[key] = result
+        atomic_write_bytes(self.cache_path, json.dumps(entries, indent=1, sort_keys=True).encode("utf-8"))
+
+
+def _profile(name):
+    if not name:
+        return None
+    from edgesmith.profiles import load_profile
+
+    return load_profile(name)
+
+
+def _figures(summary: dict) -> dict:
+    energy = summary.get("energy") or {}
+    return {
+        "latency_ms": summary["latency_ms"]["p50"],
+        "latency_mean_ms": summary["latency_ms"]["mean"],
+        "energy_mj": energy.get("mj_per_inference") if energy.get("available") else None,
+        "energy_estimated": bool(energy.get("estimated")),
+        "energy_reason": energy.get("reason"),
+    }
+
+
+def copy_log(log, destination: Path) -> Path:
+    """Copy a benchmark log next to a front model (for the HTML report)."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(log, destination)
+    return destination

@@ -1,0 +1,358 @@
+"""Constraint-driven, multi-objective search of compression recipes with Optuna, on measured figures.
+
+>>> from edgesmith.optimize import optimize
+>>> result = optimize("digits.keras", "builtin:digits", "out/", max_accuracy_drop=1.0,
+...                   objectives=("size", "latency"), trials=20)
+>>> result["met"], result["pick"]["gzip_bytes"], len(result["front"])
+(True, 6421, 4)
+
+Each trial samples a candidate from :class:`~edgesmith.optimize.space.SearchSpace`
+(channel pruning ratios per group, sparsity, clusters, a precision per layer),
+applies the training passes, converts with per-layer mixed precision, writes a
+deployable .tflite with metadata, verifies its accuracy by running it, and
+benchmarks it (locally or on a deploy target; cached by model hash). The study
+minimizes the chosen objectives plus the accuracy drop, under the constraint
+``drop <= max_accuracy_drop``.
+
+Outputs in ``out_dir``: ``candidates/trial-NNNN/`` (model.tflite, report.json,
+bench log), ``front/`` (the feasible Pareto front: .tflite and bench log each),
+``model.tflite`` (the pick: best first objective within the constraint),
+``report.html`` and ``pareto.png``, ``optimize.json``, and the study itself
+(``study.journal`` unless ``storage`` names another), so rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+
+from edgesmith.converters.errors import UnknownOptionError
+from edgesmith.runtime.errors import EdgesmithError, RunFailedError
+from edgesmith.runtime.metadata import atomic_write_bytes
+
+from edgesmith.deploy.target import BenchOptions
+
+from .measure import Measurer, MeasurementError, copy_log
+from .mixed_precision import PRECISIONS
+from .space import SEARCHABLE_PASSES, SearchSpace
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES = {"size": "gzip_bytes", "latency": "latency_ms", "energy": "energy_mj"}  # objective -> row key
+SAMPLERS = ("tpe", "nsga2")
+FINISHED = ("COMPLETE", "FAIL", "PRUNED")
+
+
+class ConstraintNotMetError(RunFailedError):
+    """No candidate met the accuracy constraint; the result holds the best found and its miss."""
+
+
+def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives=("size",), target: str = "local",
+             trials: int = 20, storage: str | None = None, study_name: str | None = None,
+             passes=SEARCHABLE_PASSES, precisions=PRECISIONS, epochs: int = 1, sampler: str = "tpe", seed: int = 0,
+             bench: BenchOptions | None = None, strategy=None, progress=None) -> dict:
+    """Search compression recipes for ``model``; return the Pareto front and the pick (see the module docstring).
+
+    Args:
+        model: a ``keras.Model`` or a ``.keras``/``.h5`` file.
+        data: a data spec (``builtin:digits``, a folder, an .npz) or a loaded Dataset (labeled).
+        max_accuracy_drop: the constraint, in points below the source model's accuracy.
+        objectives: any of ``size`` (gzip bytes of the graph), ``latency`` (measured p50 ms),
+            ``energy`` (measured mJ per inference); the first one chooses the pick.
+        target: where candidates are benchmarked: ``local``, ``ssh://...``, ``adb://...``.
+        trials: total trials of the study (a resumed study runs only the missing ones).
+        storage: an Optuna storage URL (``sqlite:///f.db``, ``postgresql://...``, ``mysql://...``)
+            or ``journal:FILE``; default ``out_dir/study.journal``.
+        study_name: default: derived from the model's hash, the objectives and the constraint.
+        passes: training passes the search may apply (channel_prune, prune, cluster).
+        precisions: precisions a layer may take (int8, int16x8, float16, float32).
+        epochs: fine-tuning epochs of each applied training pass.
+        sampler: ``tpe`` (multi-objective TPE) or ``nsga2`` (NSGA-II).
+        bench: how candidates are benchmarked (runs, warm-up, threads, energy meter, profile).
+        strategy: a ``tf.distribute`` strategy the training passes run under (see docs/optimize.md).
+        progress: optional ``progress(stage, done, total)`` callback (stage ``trial``).
+    """
+    from edgesmith.converters.load import load_model, source_sha256
+    from edgesmith.converters.verify import keras_accuracy
+    from edgesmith.pipeline import _dataset
+
+    _check(objectives, sampler, trials)
+    bench = bench or BenchOptions(energy="auto" if "energy" in objectives else "none")
+    if "energy" in objectives and bench.energy == "none":
+        raise UnknownOptionError("the energy objective needs an energy meter: pass --energy (e.g. auto, rapl, estimate)")
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    loaded = load_model(model)
+    data = _dataset(data, loaded)
+    data.check_model(loaded)
+    digest = source_sha256(model, loaded)
+    space = SearchSpace.for_model(loaded, passes, epochs, precisions)
+    name = study_name or f"edgesmith-{digest[:12]}-{'+'.join(objectives)}-drop{max_accuracy_drop:g}"
+    study = open_study(storage or f"journal:{out / 'study.journal'}", name, len(objectives), sampler, seed,
+                       max_accuracy_drop, trials)
+    if not study.trials:
+        study.enqueue_trial(space.baseline())
+    reference = keras_accuracy(loaded, data)
+    builder = CandidateBuilder(loaded, data, out, digest, reference, Measurer(out / "measurements.json", target, bench),
+                               strategy)
+    started = time.perf_counter()
+    _run(study, space, builder, objectives, trials, progress)
+    result = summarize(study, out, objectives, max_accuracy_drop, reference)
+    result.update(wall_time_s=round(time.perf_counter() - started, 1), target=target,
+                  study={"name": name, "storage": storage or str(out / "study.journal")})
+    atomic_write_bytes(out / "optimize.json", (json.dumps(result, indent=2, default=str) + "\n").encode("utf-8"))
+    return result
+
+
+def _check(objectives, sampler, trials) -> None:
+    unknown = [o for o in objectives if o not in OBJECTIVES]
+    if unknown or not objectives or len(set(objectives)) != len(objectives):
+        raise UnknownOptionError(f"objectives must be distinct names among {', '.join(OBJECTIVES)}; got {list(objectives)}")
+    if sampler not in SAMPLERS:
+        raise UnknownOptionError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+    if trials < 1:
+        raise UnknownOptionError(f"trials must be at least 1, got {trials}")
+
+
+# -- the study ------------------------------------------------------------------------------
+
+
+def open_study(storage: str, name: str, objectives: int, sampler: str, seed: int, max_accuracy_drop: float,
+               trials: int):
+    """Create or load study ``name``: ``objectives`` values plus the accuracy drop, all minimized."""
+    import optuna
+
+    optuna.logging.disable_default_handler()  # the library reports through logging, it does not print
+    optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # its failed-trial warnings carry tracebacks; ours do not
+
+    def constraint(trial):
+        return [trial.user_attrs["row"]["accuracy_drop_pt"] - max_accuracy_drop]
+
+    if sampler == "nsga2":
+        chosen = optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraint,
+                                               population_size=max(4, min(50, trials // 3)))
+    else:
+        chosen = optuna.samplers.TPESampler(seed=seed, constraints_func=constraint, multivariate=True,
+                                            n_startup_trials=max(2, min(10, trials // 3)))
+    try:
+        return optuna.create_study(storage=_storage(storage), study_name=name, sampler=chosen, load_if_exists=True,
+                                   directions=["minimize"] * (objectives + 1))
+    except ValueError as exc:  # a study of that name with other directions
+        raise UnknownOptionError(f"study {name!r} in {storage} does not fit these objectives ({exc}); "
+                                 "use another --study name or --out folder") from None
+
+
+def _storage(url: str):
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    if url.startswith("journal:"):
+        path = Path(url[len("journal:"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    if "://" not in url:
+        raise UnknownOptionError(f"storage {url!r}: give an Optuna storage URL (sqlite:///FILE, postgresql://..., "
+                                 "mysql://...) or journal:FILE")
+    return url
+
+
+def _run(study, space, builder, objectives, trials, progress) -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    states = tuple(getattr(TrialState, state) for state in FINISHED)
+    remaining = trials - len(study.get_trials(deepcopy=False, states=states))
+    if remaining <= 0:
+        return
+
+    def objective(trial):
+        candidate = space.suggest(trial)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("candidate", candidate)
+        try:
+            row = builder.build(trial.number, candidate)
+        except EdgesmithError as error:
+            trial.set_user_attr("error", str(error))
+            log.warning("trial %d failed: %s", trial.number, error)
+            raise
+        trial.set_user_attr("row", row)
+        return [_objective_value(row, o) for o in objectives] + [row["accuracy_drop_pt"]]
+
+    done = [0]
+
+    def report(study, trial):
+        done[0] += 1
+        if progress:
+            progress("trial", done[0], remaining)
+
+    study.optimize(objective, n_trials=remaining, catch=(EdgesmithError,),
+                   callbacks=[optuna.study.MaxTrialsCallback(trials, states=states), report])
+
+
+def _objective_value(row: dict, objective: str) -> float:
+    value = row[OBJECTIVES[objective]]
+    if value is None:
+        raise MeasurementError(f"no {objective} figure for trial {row['trial']}: {row.get('energy_reason') or 'unknown'}")
+    return float(value)
+
+
+# -- one candidate ------------------------------------------------------------------------------
+
+
+class CandidateBuilder:
+    """Turns a sampled candidate into a verified, measured, deployable .tflite and its report row."""
+
+    def __init__(self, model, data, out: Path, digest: str, reference_accuracy: float, measurer: Measurer,
+                 strategy=None):
+        self.model, self.data, self.out, self.digest = model, data, out, digest
+        self.reference = reference_accuracy
+        self.measurer, self.strategy = measurer, strategy
+
+    def build(self, number: int, candidate: dict) -> dict:
+        from edgesmith.converters.export import export
+        from edgesmith.converters.ptq import gzipped_size
+        from edgesmith.converters.verify import verify
+
+        from .mixed_precision import mixed_precision
+
+        folder = self.out / "candidates" / f"trial-{number:04d}"
+        trained = self.apply_passes(candidate["passes"])
+        tflite = mixed_precision(trained, self.data, precisions=candidate["precisions"])
+        path = folder / "model.tflite"
+        fields = {"recipe": recipe_of(number, candidate), "source_sha256": self.digest,
+                  "name": f"{self.model.name}-trial{number}"}
+        export(tflite, self.data, path, **fields)
+        metrics = verify(path, self.data, keras_model=trained, reference_accuracy=self.reference)
+        export(tflite, self.data, path, **fields, metrics={**metrics, "source_accuracy": self.reference})
+        sha256 = hashlib.sha256(tflite.content).hexdigest()
+        measured = self.measurer.measure(path, sha256, folder)
+        row = {
+            "trial": number, "path": str(path), "sha256": sha256, "tflite_bytes": path.stat().st_size,
+            "graph_bytes": len(tflite.content), "gzip_bytes": gzipped_size(tflite.content),
+            "accuracy": metrics["tflite_accuracy"], "accuracy_drop_pt": metrics["accuracy_drop_pt"],
+            "top1_agreement": metrics.get("top1_agreement"), "macs": _macs(tflite),
+            **{k: measured[k] for k in ("latency_ms", "energy_mj", "energy_estimated", "energy_reason", "log", "cached")},
+            "passes": candidate["passes"], "precisions": candidate["precisions"],
+        }
+        atomic_write_bytes(folder / "report.json", (json.dumps(row, indent=2) + "\n").encode("utf-8"))
+        return row
+
+    def apply_passes(self, steps: list):
+        """The source model after ``steps`` (each ``{"pass": name, **options}``), under the strategy if any."""
+        from edgesmith.converters.registry import get_pass
+
+        current = self.model
+        with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
+            for step in steps:
+                options = {key: value for key, value in step.items() if key != "pass"}
+                current = get_pass(step["pass"])(current, self.data, **options)
+        return current
+
+
+def recipe_of(number: int, candidate: dict) -> dict:
+    """The candidate as the recipe recorded in its metadata."""
+    conversion = {"pass": "mixed_precision", "precisions": candidate["precisions"]}
+    return {"name": f"optimize-trial-{number}", "description": "found by edgesmith optimize",
+            "passes": [*candidate["passes"], conversion]}
+
+
+def _macs(tflite):
+    from edgesmith.converters.record import record_of
+
+    record = record_of(tflite)
+    return record.macs if record else None
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+def summarize(study, out: Path, objectives, max_accuracy_drop: float, reference: float) -> dict:
+    """The front, the pick (or the best miss) and the trial counts; writes front/, model.tflite and the report."""
+    rows, failed = _rows(study)
+    keys = [OBJECTIVES[o] for o in objectives]
+    feasible = [r for r in rows if r["accuracy_drop_pt"] <= max_accuracy_drop]
+    front = pareto_front(feasible, keys + ["accuracy_drop_pt"])
+    result = {"met": bool(feasible), "objectives": list(objectives), "max_accuracy_drop": max_accuracy_drop,
+              "reference_accuracy": reference, "front": front, "pick": None, "best_effort": None, "miss_pt": None,
+              "trials": {"complete": len(rows), "failed": len(failed), "failures": failed},
+              "workers": sorted({r["worker"] for r in rows if r.get("worker")})}
+    if feasible:
+        pick = min(feasible, key=lambda r: ([r[k] for k in keys], r["accuracy_drop_pt"]))
+        _copy_atomic(Path(pick["path"]), out / "model.tflite")
+        result["pick"] = {**pick, "copied_to": str(out / "model.tflite")}
+    elif rows:
+        best = min(rows, key=lambda r: r["accuracy_drop_pt"])
+        result["best_effort"] = best
+        result["miss_pt"] = round(best["accuracy_drop_pt"] - max_accuracy_drop, 4)
+    result.update(_write_front(front, out))
+    return result
+
+
+def _rows(study) -> tuple:
+    from optuna.trial import TrialState
+
+    rows, failed = [], []
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state == TrialState.COMPLETE and "row" in trial.user_attrs:
+            rows.append({**trial.user_attrs["row"], "worker": trial.user_attrs.get("worker")})
+        elif trial.state == TrialState.FAIL:
+            failed.append({"trial": trial.number, "error": trial.user_attrs.get("error", "interrupted or crashed")})
+    return rows, failed
+
+
+def pareto_front(rows: list, keys: list) -> list:
+    """The rows no other row beats on every key (all minimized), sorted by the first key."""
+
+    def dominates(a, b):
+        return all(a[k] <= b[k] for k in keys) and any(a[k] < b[k] for k in keys)
+
+    front = [r for r in rows if not any(dominates(other, r) for other in rows)]
+    unique = {tuple(r[k] for k in keys) + (r["sha256"],): r for r in sorted(front, key=lambda r: r["trial"])}
+    return sorted(unique.values(), key=lambda r: [r[k] for k in keys])
+
+
+def _write_front(front: list, out: Path) -> dict:
+    """Copy the front's models and logs to out/front/ and draw report.html and pareto.png from them."""
+    import shutil
+
+    folder = out / "front"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for row in front:
+        model = Path(row["path"])
+        if model.is_file():  # a worker on another machine keeps its files there
+            _copy_atomic(model, folder / f"trial-{row['trial']:04d}.tflite")
+            if row.get("log") and Path(row["log"]).is_file():
+                copy_log(row["log"], folder / f"trial-{row['trial']:04d}.jsonl")
+    if not any(folder.glob("*.jsonl")):
+        return {"report_html": None, "pareto_png": None}
+    from edgesmith.report import build_report, collect
+    from edgesmith.report.plots import pareto
+
+    html = build_report([folder], out / "report.html")
+    atomic_write_bytes(out / "pareto.png", pareto(collect([folder]).variants))
+    return {"report_html": str(html), "pareto_png": str(out / "pareto.png")}
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    atomic_write_bytes(target, source.read_bytes())
+
+
+def raise_if_missed(result: dict) -> None:
+    """Raise :class:`ConstraintNotMetError` (exit 1) naming the best candidate and its miss."""
+    if result["met"]:
+        return
+    best = result.get("best_effort")
+    if best is None:
+        raise ConstraintNotMetError(f"no trial completed ({result['trials']['failed']} failed); see optimize.json")
+    raise ConstraintNotMetError(
+        f"no candidate within {result['max_accuracy_drop']} pt: the best, trial {best['trial']}, dropped "
+        f"{best['accuracy_drop_pt']:.2f} pt ({result['miss_pt']:.2f} pt over); see {best['path']}"
+    )

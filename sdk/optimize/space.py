@@ -1,0 +1,96 @@
+"""The recipe space the search samples: which passes, their per-layer ratios, and per-layer precisions.
+
+A candidate is data (JSON-safe), so it can be stored with its trial and in the
+.tflite's metadata::
+
+    {"passes": [{"pass": "channel_prune", "ratios": {"conv2d": 0.25}, ...},
+                {"pass": "prune", "sparsity": 0.6, ...}],
+     "precisions": {"conv2d": "int8", "dense": "int16x8"}}
+
+Passes run in a fixed order (channel_prune, prune, cluster) and each is
+skipped when its sampled strength is 0; the conversion is always
+:func:`~edgesmith.optimize.mixed_precision.mixed_precision`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgesmith.converters.errors import UnknownOptionError
+
+from .mixed_precision import PRECISIONS, weighted_layers
+
+SEARCHABLE_PASSES = ("channel_prune", "prune", "cluster")
+CHANNEL_RATIOS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625)
+SPARSITIES = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+CLUSTERS = (0, 8, 16, 32)
+
+
+@dataclass
+class SearchSpace:
+    """What a trial may choose for one model.
+
+    Args:
+        layers: weighted layers a precision is chosen for.
+        channel_groups: first layer of each channel group channel pruning may thin.
+        passes: the training passes the search may apply (subset of :data:`SEARCHABLE_PASSES`).
+        epochs: fine-tuning epochs of each applied pass.
+        precisions: the precisions a layer may take.
+    """
+
+    layers: list
+    channel_groups: list = field(default_factory=list)
+    passes: tuple = SEARCHABLE_PASSES
+    epochs: int = 1
+    precisions: tuple = PRECISIONS
+
+    @classmethod
+    def for_model(cls, model, passes=SEARCHABLE_PASSES, epochs: int = 1, precisions=PRECISIONS) -> "SearchSpace":
+        unknown = sorted(set(passes) - set(SEARCHABLE_PASSES))
+        if unknown:
+            raise UnknownOptionError(
+                f"the search cannot apply pass(es) {', '.join(unknown)}; choose from {', '.join(SEARCHABLE_PASSES)}"
+            )
+        bad = sorted(set(precisions) - set(PRECISIONS))
+        if bad:
+            raise UnknownOptionError(f"unknown precision(s) {', '.join(bad)}; valid: {', '.join(PRECISIONS)}")
+        return cls(weighted_layers(model), channel_groups(model) if "channel_prune" in passes else [],
+                   tuple(passes), epochs, tuple(precisions))
+
+    def suggest(self, trial) -> dict:
+        """A candidate (see the module docstring) sampled through an Optuna ``trial``."""
+        steps = []
+        if "channel_prune" in self.passes:
+            ratios = {g: trial.suggest_categorical(f"channels:{g}", CHANNEL_RATIOS) for g in self.channel_groups}
+            ratios = {g: r for g, r in ratios.items() if r > 0}
+            if ratios:
+                steps.append({"pass": "channel_prune", "ratio": 0.0, "ratios": ratios, "scope": "layer",
+                              "round_to": 1, "epochs": self.epochs})
+        if "prune" in self.passes:
+            sparsity = trial.suggest_categorical("sparsity", SPARSITIES)
+            if sparsity > 0:
+                steps.append({"pass": "prune", "sparsity": sparsity, "epochs": self.epochs})
+        if "cluster" in self.passes:
+            clusters = trial.suggest_categorical("clusters", CLUSTERS)
+            if clusters:
+                steps.append({"pass": "cluster", "clusters": clusters, "epochs": self.epochs})
+        precisions = {layer: trial.suggest_categorical(f"precision:{layer}", self.precisions) for layer in self.layers}
+        return {"passes": steps, "precisions": precisions}
+
+    def baseline(self) -> dict:
+        """Optuna parameters of the plain all-int8 conversion, the first trial of a new study."""
+        params = {f"channels:{g}": 0.0 for g in self.channel_groups}
+        if "prune" in self.passes:
+            params["sparsity"] = 0.0
+        if "cluster" in self.passes:
+            params["clusters"] = 0
+        cheapest = self.precisions[0]
+        params.update({f"precision:{layer}": cheapest for layer in self.layers})
+        return params
+
+
+def channel_groups(model) -> list:
+    """Each group of channels that channel pruning removes together, named by its first layer."""
+    from edgesmith.converters.graph import ChannelGraph
+
+    return [group.layers[0].split("/")[-1] for group in ChannelGraph(model).groups]

@@ -1,0 +1,77 @@
+"""Per-layer mixed precision is realized in the .tflite (read back from its tensors) and runs correctly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgesmith.converters.errors import UnknownOptionError
+from edgesmith.converters.verify import keras_accuracy
+from edgesmith.optimize import choose_precisions, layer_precisions, mixed_precision, weighted_layers
+from edgesmith.optimize.mixed_precision import tflite_accuracy
+from edgesmith.runtime import Model
+from tests.sdk.test_optimize_models import digits, tiny_model
+
+
+@pytest.fixture(scope="module")
+def data():
+    return digits()
+
+
+@pytest.fixture(scope="module")
+def model(data):
+    return tiny_model(data)
+
+
+def test_each_layer_gets_its_precision_in_the_tflite(model, data, tmp_path):
+    asked = {"conv1": "float32", "conv2": "int16x8", "fc1": "float16", "head": "int8"}
+    tflite = mixed_precision(model, data, precisions=asked)
+    assert layer_precisions(tflite.content, weighted_layers(model)) == asked
+    path = tmp_path / "mixed.tflite"
+    path.write_bytes(tflite.content)
+    runtime = Model(path)
+    assert runtime.inputs[0].quantized  # the default (int8) governs the input
+    predicted = runtime.predict(data.x_val).argmax(-1)
+    assert abs(np.mean(predicted == data.y_val) - keras_accuracy(model, data)) < 0.02
+
+
+def test_precisions_change_the_size_as_expected(model, data):
+    sizes = {p: len(mixed_precision(model, data, default=p).content) for p in ("int8", "float16", "float32")}
+    assert sizes["int8"] < sizes["float16"] < sizes["float32"]
+    assert layer_precisions(mixed_precision(model, data, default="float16").content, ["fc1"]) == {"fc1": "float16"}
+
+
+def test_unknown_layer_or_precision_is_a_clear_error(model, data):
+    with pytest.raises(UnknownOptionError, match="no weighted layer named nope"):
+        mixed_precision(model, data, precisions={"nope": "int8"})
+    with pytest.raises(UnknownOptionError, match="unknown precision 'int4'"):
+        mixed_precision(model, data, precisions={"fc1": "int4"})
+
+
+def test_choose_precisions_fits_the_budget_on_a_verified_tflite(data):
+    model = tiny_model(data, outlier=True)
+    choice = choose_precisions(model, data, max_accuracy_drop=1.0)
+    assert choice["met"] and choice["accuracy_drop_pt"] <= 1.0
+    assert choice["steps"][0]["accuracy_drop_pt"] > 1.0  # all-int8 was not good enough
+    assert choice["precisions"]["fc1"] != "int8"  # the sensitive layer was raised
+    assert layer_precisions(choice["content"], weighted_layers(model)) == choice["precisions"]
+    assert tflite_accuracy(choice["content"], data) == pytest.approx(choice["accuracy"])
+
+
+def test_large_weights_survive_embedding_metadata(data, tmp_path):
+    """litert-quantizer stores buffers after the flatbuffer by offset once they pass 256 KiB (here 512 KiB
+    of int8 weights); the .tflite must still load once metadata is embedded (the bug showed as "Constant
+    buffer 1 specified an out of range offset")."""
+    import keras
+
+    from edgesmith.converters.export import export
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(data.sample_shape)
+    hidden = keras.layers.Dense(8192, activation="relu", name="wide")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="head")(hidden))
+    tflite = mixed_precision(model, data)
+    path = export(tflite, data, tmp_path / "wide.tflite")
+    plain = tmp_path / "plain.tflite"
+    plain.write_bytes(tflite.content)
+    assert np.array_equal(Model(path).predict(data.x_val[:50]), Model(plain).predict(data.x_val[:50]))
