@@ -32,11 +32,12 @@ def render() -> str:
     from edgesmith.cli import cli
 
     sections = [INTRO]
-    with click.Context(cli, info_name="edgesmith", max_content_width=100, terminal_width=100) as root:
+    settings = {**cli.context_settings, "terminal_width": 100}  # what `edgesmith --help` uses
+    with click.Context(cli, info_name="edgesmith", **settings) as root:
         sections.append(_section("edgesmith", cli.get_help(root)))
         for name in cli.list_commands(root):
             command = cli.get_command(root, name)
-            with click.Context(command, info_name=name, parent=root, max_content_width=100, terminal_width=100) as ctx:
+            with click.Context(command, info_name=name, parent=root, **settings) as ctx:
                 sections.append(_section(f"edgesmith {name}", command.get_help(ctx)))
     return "\n".join(sections)
 

@@ -50,7 +50,7 @@ def convert(model, recipe, data, out_dir, *, resume: bool = False, progress=None
     out = Path(out_dir)
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     loaded = load_model(model)
-    data = _dataset(data, loaded)
+    data = dataset_for(data, loaded)
     if not isinstance(loaded, SavedModelSource):
         data.check_model(loaded)
     digest = source_sha256(model, loaded)
@@ -68,7 +68,8 @@ def convert(model, recipe, data, out_dir, *, resume: bool = False, progress=None
 # -- stages ---------------------------------------------------------------------
 
 
-def _dataset(data, model) -> Dataset:
+def dataset_for(data, model) -> Dataset:
+    """``data`` (a Dataset or a --data spec) loaded at ``model``'s input size and colour mode."""
     if isinstance(data, Dataset):
         return data
     if data is None:

@@ -49,11 +49,11 @@ def command(model, data_spec, kinds, plot_path, as_json):
     or channels alone are pruned."""
     from edgesmith.converters.load import load_model
     from edgesmith.optimize.sensitivity import format_sensitivity, plot_sensitivity, sensitivity
-    from edgesmith.pipeline import _dataset
+    from edgesmith.pipeline import dataset_for
     from edgesmith.runtime.metadata import atomic_write_bytes
 
     loaded = load_model(model)
-    data = _dataset(data_spec, loaded)
+    data = dataset_for(data_spec, loaded)
     data.check_model(loaded)
     bars = _Bars(enabled=not as_json)
     try:

@@ -80,7 +80,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     """
     from edgesmith.converters.load import load_model, source_sha256
     from edgesmith.converters.verify import keras_accuracy
-    from edgesmith.pipeline import _dataset
+    from edgesmith.pipeline import dataset_for
 
     _check(objectives, sampler, trials)
     bench = bench or BenchOptions(energy="auto" if "energy" in objectives else "none")
@@ -89,7 +89,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     loaded = load_model(model)
-    data = _dataset(data, loaded)
+    data = dataset_for(data, loaded)
     data.check_model(loaded)
     digest = source_sha256(model, loaded)
     space = SearchSpace.for_model(loaded, passes, epochs, precisions)
