@@ -77,8 +77,8 @@ def resnet8(input_shape=(32, 32, 1), classes=10) -> keras.Model:
 
 
 def small_cnn(classes=10) -> keras.Model:
-    """The distillation student: three 3x3 conv + 2x2 max-pool stages (8, 16, 32 filters), ~1/40 of ResNet-8's
-    MACs. (Two valid stride-2 convs, the earlier student, skipped 3/4 of the positions of its first layer.)"""
+    """The distillation student: three 3x3 conv + 2x2 max-pool stages (8, 16, 32 filters), 11k params and
+    1/18 of ResNet-8's MACs (98.2 % on MNIST from 12k labels; the earlier two stride-2 convs: 96.6 %)."""
     stages = [layer for filters in (8, 16, 32)
               for layer in (L.Conv2D(filters, 3, padding="same", activation="relu"), L.MaxPooling2D())]
     return keras.Sequential([keras.Input((32, 32, 1)), *stages, L.Flatten(), L.Dense(classes, activation="softmax")],
@@ -93,7 +93,7 @@ def distill_vs_labels(teacher, data, test, seeds, epochs: int):
     """
     pairs, models = [], None
     for seed in seeds:
-        models = tuple(trained_student(teacher, data, seed, epochs, label_weight) for label_weight in (1.0, LABEL_WEIGHT))
+        models = tuple(trained_student(teacher, data, seed, epochs, weight) for weight in (1.0, LABEL_WEIGHT))
         pairs.append(tuple(accuracy(model, test) for model in models))
         print(f"  seed {seed}: labels only {100 * pairs[-1][0]:.2f} %, distilled {100 * pairs[-1][1]:.2f} %",
               flush=True)
