@@ -89,10 +89,10 @@ def _write(log, record: dict) -> None:
 def _run_steps(model: Model, source: str):
     """The ``pre`` and ``post`` callables for one timed run."""
     if Path(str(source)).suffix.lower() in IMAGE_SUFFIXES:
-        from .classifier import Classifier, _to_pil
+        from .classifier import Classifier, open_image
 
         classifier = Classifier(model)
-        image = _to_pil(source)
+        image = open_image(source)
         model.prepare(classifier.preprocess(image))
         return (lambda: model.set_inputs([classifier.preprocess(image)])), model.get_outputs
     arrays = model.prepare(load_inputs(model, source))

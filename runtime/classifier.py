@@ -63,7 +63,7 @@ class Classifier:
 
     def preprocess(self, image) -> np.ndarray:
         """Turn a path, PIL image or array into the model's float input batch [1, H, W, C]."""
-        pixels = np.asarray(_to_pil(image).convert(self._mode).resize((self._width, self._height)), dtype=np.float32)
+        pixels = np.asarray(open_image(image).convert(self._mode).resize((self._width, self._height)), dtype=np.float32)
         if pixels.ndim == 2:
             pixels = pixels[..., None]
         return ((pixels - self._mean) / self._std)[None]
@@ -100,7 +100,8 @@ class Classifier:
         return str(index)
 
 
-def _to_pil(image):
+def open_image(image):
+    """A PIL image from a path, a PIL image or an HxW[xC] array; one-line InputError if undecodable."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(image, Image.Image):

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .errors import InputError, ModelLoadError, UnsupportedOpError
+from .metadata import read_metadata
 from .tflite_file import check_tflite_file, custom_op_names, op_histogram
 
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
@@ -285,8 +286,6 @@ class Model:
 
     def info(self) -> dict:
         """Inputs, outputs, op histogram, file size and edgesmith metadata."""
-        from .metadata import read_metadata  # local: metadata imports model helpers
-
         return {
             "path": str(self.path),
             "backend": self.backend,
