@@ -47,7 +47,8 @@ class PrunePlan:
 
 def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float | None = None,
                   ratios: dict | None = None, importance: str = "l1", scope: str = "global", round_to: int = 1,
-                  protect=(), steps: int = 1, epochs: int = 0, learning_rate: float = 1e-3, progress=None):
+                  protect=(), steps: int = 1, epochs: int = 0, learning_rate: float = 1e-3, schedule: str = "cosine",
+                  progress=None):
     """Remove a fraction of the channels of every prunable group, optionally in steps with fine-tuning.
 
     >>> half = channel_prune(model, macs_reduction=2.0, round_to=8)   # about 2x fewer MACs
@@ -70,6 +71,8 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
         protect: layer names whose output channels are kept (inputs and outputs always are).
         steps: prune in this many steps, each removing an equal share, fine-tuning ``epochs`` after each.
         epochs: fine-tuning epochs per step (0: none).
+        learning_rate, schedule: Adam's (peak) learning rate and ``"cosine"`` decay to 0 over each step's
+            fine-tuning, or ``"constant"``.
         progress: optional ``progress(stage, done, total)`` callback.
     """
     _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, data)
@@ -86,7 +89,8 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
         untouched, ratios_used = plan.graph.untouched, ratios_used + [round(plan.ratio, 4)]
         if epochs and data is not None:
             fine_tune(model, data, epochs=epochs, teacher=None if _has_labels(data) else original,
-                      learning_rate=learning_rate, progress=progress, stage="channel_prune:fine_tune")
+                      learning_rate=learning_rate, schedule=schedule, progress=progress,
+                      stage="channel_prune:fine_tune")
         if progress:
             progress("channel_prune", step + 1, steps)
     details = {"macs_before": macs_before, "groups": {k: list(v) for k, v in kept_total.items()},
@@ -140,7 +144,72 @@ def plan_pruning(model, data=None, *, ratio=0.3, macs_reduction=None, ratios=Non
 
     if macs_reduction is None:
         return plan_for(ratio)
+    if scope == "global":
+        return _cheapest_tiles_for_macs(graph, scores, macs_reduction, ratios or {}, round_to)
     return _bisect_for_macs(plan_for, graph.macs(), macs_reduction)
+
+
+def _cheapest_tiles_for_macs(graph, scores, reduction: float, ratios: dict, round_to: int) -> PrunePlan:
+    """Remove tiles of ``round_to`` channels, least (normalized) importance lost per MAC saved first, until
+    the model has ``reduction`` times fewer MACs: a MAC target met within one tile, not one ratio step."""
+    fixed = _plan(graph, scores, 0.0, ratios, "layer", round_to)  # explicit per-layer ratios only
+    total = graph.macs()
+    tiles = sorted(
+        (tile for group in graph.groups if _explicit_ratio(group, ratios) is None
+         for tile in _tiles(graph, group, scores[group.name], total, round_to)),
+        key=lambda tile: tile.cost_per_mac,
+    )
+
+    def removed_by(count):
+        removed = set(fixed.removed)
+        for tile in tiles[:count]:
+            removed.update(tile.atoms)
+        return removed
+
+    if graph.macs(removed_by(len(tiles))) * reduction > total:
+        raise ConversionError(
+            f"removing channels cannot reach {reduction:g}x fewer MACs (at most "
+            f"{total / graph.macs(removed_by(len(tiles))):.2f}x: inputs, outputs, protected and unknown "
+            f"layers keep the rest)"
+        )
+    low, high = 0, len(tiles)  # the fewest tiles whose removal meets the target
+    while low < high:
+        middle = (low + high) // 2
+        low, high = (low, middle) if graph.macs(removed_by(middle)) * reduction <= total else (middle + 1, high)
+    kept = dict(fixed.kept)
+    for tile in tiles[:low]:
+        keep, size = kept[tile.group]
+        kept[tile.group] = (keep - tile.channels, size)
+    channels = sum(size for _, size in kept.values())
+    return PrunePlan(graph, removed_by(low), kept, 1.0 - sum(keep for keep, _ in kept.values()) / max(channels, 1))
+
+
+@dataclass
+class _Tile:
+    cost_per_mac: float
+    group: str
+    channels: int
+    atoms: list
+
+
+def _tiles(graph, group, scores, total_macs: int, round_to: int) -> list:
+    """The removable tiles of ``group``, least important first: each takes the kept count down to the next
+    multiple of ``round_to`` (a group of one tile or less stays whole; every group keeps a channel)."""
+    if group.size <= round_to:
+        return []
+    order = np.argsort(scores, kind="stable")
+    normalized = scores / (scores.mean() + 1e-12)
+    macs_per_channel = total_macs - graph.macs(set(group.components[order[0]].tolist()))
+    if macs_per_channel <= 0:
+        return []
+    keeps = [group.size] + list(range((group.size - 1) // round_to * round_to, 0, -round_to))
+    tiles = []
+    for before, after in zip(keeps, keeps[1:]):
+        removed = order[group.size - before: group.size - after]
+        atoms = [atom for index in removed for atom in group.components[index].tolist()]
+        tiles.append(_Tile(float(normalized[removed].sum()) / (len(removed) * macs_per_channel), group.name,
+                           len(removed), atoms))
+    return tiles
 
 
 def _bisect_for_macs(plan_for, macs: int, reduction: float, iterations: int = 16) -> PrunePlan:

@@ -15,12 +15,14 @@ from the teacher's soft labels alone.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 
 from .errors import ConversionError
 from .macs import recorded
+from .train import learning_rate_schedule
 
 _TEACHERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -38,7 +40,7 @@ def teacher_of(model):
 
 def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0, label_weight: float = 0.1,
             features=(), epochs: int = 3, batch_size: int | None = None, learning_rate: float = 1e-3,
-            progress=None):
+            schedule: str = "cosine", progress=None):
     """Train a student to match a teacher's outputs (and optionally features).
 
     Args:
@@ -50,7 +52,8 @@ def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0
         temperature: softmax temperature of the logits distillation (higher: softer targets).
         label_weight: weight of the label loss against the distillation loss, in [0, 1].
         features: ``[(teacher_layer, student_layer), ...]`` whose outputs are matched with MSE.
-        epochs, batch_size, learning_rate: training.
+        epochs, batch_size, learning_rate: training (Adam; ``learning_rate`` is the peak).
+        schedule: ``"cosine"`` (decay to 0 over the run) or ``"constant"`` learning rate.
         progress: optional ``progress(stage, done, total)`` callback (per epoch).
     """
     from .builders import load_student
@@ -67,8 +70,9 @@ def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0
         raise ConversionError("distill needs a teacher: give teacher=FILE.keras, a student=, or run it after "
                               "mobilenetize, lowrank or channel_prune (whose input is the default teacher)")
     x, y = arrays_of(data)
+    training = _Training(epochs, batch_size or _batch_size(data), learning_rate, schedule)
     _fit_distiller(teacher, student, x, y, temperature, label_weight if y is not None else 0.0, features,
-                   epochs, batch_size or _batch_size(data), learning_rate, _per_epoch(progress, "distill", epochs))
+                   training, _per_epoch(progress, "distill", epochs))
     details = {"teacher": teacher.name, "temperature": temperature, "epochs": epochs, "labels_used": y is not None}
     return recorded("distill", remember_teacher(student, teacher), details, accuracy=accuracy(student, data))
 
@@ -79,8 +83,19 @@ def _load(model_or_path):
     return load_model(model_or_path)
 
 
-def _fit_distiller(teacher, student, x, y, temperature, label_weight, features, epochs, batch_size, learning_rate,
-                   progress):
+@dataclass
+class _Training:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    schedule: str = "cosine"
+
+    def optimizer(self, samples: int):
+        steps = self.epochs * -(-samples // self.batch_size)
+        return keras.optimizers.Adam(learning_rate_schedule(self.learning_rate, self.schedule, steps))
+
+
+def _fit_distiller(teacher, student, x, y, temperature, label_weight, features, training: _Training, progress):
     # An explicit KLDivergence instance: Keras 3.15 turns the default "kl_divergence" string into the plain
     # function, which skips LogitsDistillation's softmax and compares raw logits (the loss stays ~0).
     losses = [keras.distillation.LogitsDistillation(temperature=temperature, loss=keras.losses.KLDivergence())]
@@ -91,10 +106,10 @@ def _fit_distiller(teacher, student, x, y, temperature, label_weight, features, 
         teacher=logits_view(teacher), student=logits_view(student), distillation_losses=losses,
         student_loss_weight=label_weight,
     )
-    distiller.compile(optimizer=keras.optimizers.Adam(learning_rate),
+    distiller.compile(optimizer=training.optimizer(len(x)),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: progress(epoch + 1))] if progress else []
-    distiller.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks)
+    distiller.fit(x, y, batch_size=training.batch_size, epochs=training.epochs, verbose=0, callbacks=callbacks)
     teacher.trainable = was_trainable
 
 
@@ -157,17 +172,18 @@ def loss_for(model):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax(model))
 
 
-def fine_tune(model, data, *, epochs: int = 1, teacher=None, learning_rate: float = 1e-3, progress=None,
-              stage: str = "fine_tune"):
+def fine_tune(model, data, *, epochs: int = 1, teacher=None, learning_rate: float = 1e-3, schedule: str = "cosine",
+              progress=None, stage: str = "fine_tune"):
     """Train ``model`` in place: on labels, or (unlabeled data) on ``teacher``'s soft labels."""
     from .train import fine_tune as train_on_labels
 
     x, y = arrays_of(data)
     if y is not None:
-        return train_on_labels(model, _Arrays(x, y, _batch_size(data)), epochs, learning_rate, progress, stage=stage)
+        return train_on_labels(model, _Arrays(x, y, _batch_size(data)), epochs, learning_rate, progress, stage=stage,
+                               schedule=schedule)
     if teacher is None:
         raise ConversionError(f"{stage}: fine-tuning on unlabeled data needs a teacher")
-    _fit_distiller(teacher, model, x, None, 4.0, 0.0, (), epochs, _batch_size(data), learning_rate,
+    _fit_distiller(teacher, model, x, None, 4.0, 0.0, (), _Training(epochs, _batch_size(data), learning_rate, schedule),
                    _per_epoch(progress, stage, epochs))
     return model
 

@@ -24,6 +24,7 @@ PASSES = {
     "cluster": "edgesmith.converters.cluster:cluster",
     "qat": "edgesmith.converters.qat:qat",
     "ptq": "edgesmith.converters.ptq:ptq",
+    "mixed_precision": "edgesmith.converters.mixed_precision:mixed_precision",
     "channel_prune": "edgesmith.converters.channel_prune:channel_prune",
     "mobilenetize": "edgesmith.converters.mobilenetize:mobilenetize",
     "lowrank": "edgesmith.converters.lowrank:lowrank",
@@ -31,7 +32,7 @@ PASSES = {
 }
 
 # Passes that turn the Keras model into a .tflite (a recipe ends with exactly one).
-TFLITE_PASSES = frozenset({"ptq"})
+TFLITE_PASSES = frozenset({"ptq", "mixed_precision"})
 
 
 def get_pass(name: str):

@@ -10,7 +10,24 @@ from __future__ import annotations
 from .errors import ConversionError
 
 
-def fine_tune(model, data, epochs: int, learning_rate: float, progress=None, callbacks=(), stage: str = "train"):
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_schedule(learning_rate: float, schedule: str, steps: int):
+    """Adam's learning rate: ``learning_rate`` throughout (``"constant"``) or decaying from it to 0 over
+    ``steps`` optimizer steps (``"cosine"``, the usual choice for recovering accuracy after a pass that
+    changes the architecture)."""
+    import keras
+
+    if schedule not in SCHEDULES:
+        raise ConversionError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    if schedule == "constant" or not isinstance(learning_rate, (int, float)):
+        return learning_rate  # constant, or already a keras LearningRateSchedule
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps))
+
+
+def fine_tune(model, data, epochs: int, learning_rate: float, progress=None, callbacks=(), stage: str = "train",
+              schedule: str = "constant"):
     """Train ``model`` in place on ``data`` for ``epochs``, reporting ``progress(stage, done, total)`` per batch."""
     import keras
 
@@ -18,11 +35,11 @@ def fine_tune(model, data, epochs: int, learning_rate: float, progress=None, cal
         return model
     if data is None or not data.labeled:
         raise ConversionError(f"{stage} fine-tunes the model and needs labeled data (--data with classes)")
+    steps = -(-len(data.x_train) // data.batch_size)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate_schedule(learning_rate, schedule, steps * epochs)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not _ends_in_softmax(model)),
     )
-    steps = -(-len(data.x_train) // data.batch_size)
     reporters = [_progress_callback(progress, stage, steps * epochs)] if progress else []
     model.fit(data.x_train, data.y_train, batch_size=data.batch_size, epochs=epochs, verbose=0,
               shuffle=True, callbacks=[*reporters, *callbacks])

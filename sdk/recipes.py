@@ -19,7 +19,7 @@ A recipe file::
     pass = "ptq"
     mode = "int8"
 
-A recipe ends with one pass that writes a .tflite (``ptq``); without one,
+A recipe ends with one pass that writes a .tflite (``ptq`` or ``mixed_precision``); without one,
 ``ptq`` with ``mode = "float32"`` is appended.
 """
 

@@ -9,7 +9,14 @@
 See docs/optimize.md.
 """
 
-from .mixed_precision import PRECISIONS, choose_precisions, layer_precisions, mixed_precision, weighted_layers
+from edgesmith.converters.mixed_precision import (
+    PRECISIONS,
+    layer_precisions,
+    mixed_precision,
+    weighted_layers,
+)
+
+from .precisions import choose_precisions
 from .sensitivity import format_sensitivity, plot_sensitivity, sensitivity
 
 __all__ = [

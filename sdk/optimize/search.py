@@ -39,7 +39,7 @@ from edgesmith.runtime.metadata import atomic_write_bytes
 from edgesmith.deploy.target import BenchOptions
 
 from .measure import Measurer, MeasurementError, copy_log
-from .mixed_precision import PRECISIONS
+from edgesmith.converters.mixed_precision import PRECISIONS
 from .space import SEARCHABLE_PASSES, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -220,7 +220,7 @@ class CandidateBuilder:
         from edgesmith.converters.ptq import gzipped_size
         from edgesmith.converters.verify import verify
 
-        from .mixed_precision import mixed_precision
+        from edgesmith.converters.mixed_precision import mixed_precision
 
         folder = self.out / "candidates" / f"trial-{number:04d}"
         trained = self.apply_passes(candidate["passes"])

@@ -29,7 +29,7 @@ from edgesmith.converters.layers import kernels
 from edgesmith.converters.ptq import float_tflite
 from edgesmith.converters.verify import keras_accuracy
 
-from .mixed_precision import MixedPrecisionQuantizer, tflite_accuracy, weighted_layers
+from edgesmith.converters.mixed_precision import MixedPrecisionQuantizer, tflite_accuracy, weighted_layers
 
 KINDS = ("quantization", "pruning", "channels")
 SPARSITIES = (0.5, 0.75, 0.9)

@@ -9,7 +9,7 @@ A candidate is data (JSON-safe), so it can be stored with its trial and in the
 
 Passes run in a fixed order (channel_prune, prune, cluster) and each is
 skipped when its sampled strength is 0; the conversion is always
-:func:`~edgesmith.optimize.mixed_precision.mixed_precision`.
+:func:`~edgesmith.converters.mixed_precision.mixed_precision`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from edgesmith.converters.errors import UnknownOptionError
 
-from .mixed_precision import PRECISIONS, weighted_layers
+from edgesmith.converters.mixed_precision import PRECISIONS, weighted_layers
 
 SEARCHABLE_PASSES = ("channel_prune", "prune", "cluster")
 CHANNEL_RATIOS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625)

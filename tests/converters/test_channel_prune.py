@@ -127,6 +127,21 @@ def test_a_macs_target_is_met_closely_in_one_or_several_steps(scope):
     assert 0 < small_step.ratio < plan_pruning(model, macs_reduction=2.0, scope=scope).ratio
 
 
+def test_a_macs_target_at_coarse_rounding_is_met_within_one_tile_not_one_ratio_step():
+    inputs = keras.Input((32, 32, 1))
+    x = L.Conv2D(16, 3, padding="same", activation="relu")(inputs)
+    for filters, stride in ((16, 1), (32, 2), (64, 2)):  # a ResNet-8: few groups, coarse steps at round_to=8
+        y = L.Conv2D(filters, 3, strides=stride, padding="same", activation="relu")(x)
+        y = L.Conv2D(filters, 3, padding="same")(y)
+        x = L.ReLU()(L.Add()([x if stride == 1 else L.Conv2D(filters, 1, strides=stride)(x), y]))
+    model = keras.Model(inputs, L.Dense(10)(L.GlobalAveragePooling2D()(x)))
+    plan = plan_pruning(model, macs_reduction=2.0, round_to=8)
+    assert all(kept % 8 == 0 for kept, _ in plan.kept.values())
+    reduction = count_macs(model) / plan.macs()
+    assert 2.0 <= reduction < 2.1, reduction  # one uniform ratio bisected over reaches only 2.37x here
+    assert count_macs(model) / plan_pruning(model, macs_reduction=2.0, round_to=8, scope="layer").macs() > 2.1
+
+
 def test_an_unreachable_macs_target_says_how_far_pruning_can_go():
     with pytest.raises(ConversionError, match=r"cannot reach 1000x fewer MACs \(at most \d+\.\d\dx"):
         channel_prune(_functional(), macs_reduction=1000)

@@ -8,7 +8,7 @@ import pytest
 from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.verify import keras_accuracy
 from edgesmith.optimize import choose_precisions, layer_precisions, mixed_precision, weighted_layers
-from edgesmith.optimize.mixed_precision import tflite_accuracy
+from edgesmith.converters.mixed_precision import tflite_accuracy
 from edgesmith.runtime import Model
 from tests.sdk.test_optimize_models import digits, tiny_model
 
@@ -75,3 +75,26 @@ def test_large_weights_survive_embedding_metadata(data, tmp_path):
     plain = tmp_path / "plain.tflite"
     plain.write_bytes(tflite.content)
     assert np.array_equal(Model(path).predict(data.x_val[:50]), Model(plain).predict(data.x_val[:50]))
+
+
+def test_a_recipe_ending_in_mixed_precision_converts_from_the_cli(model, data, tmp_path):
+    """What ``edgesmith optimize`` records as a pick's recipe replays through ``edgesmith convert``."""
+    import json
+
+    from edgesmith.runtime import read_metadata
+    from tests.sdk.test_convert_cli import edgesmith
+
+    model.save(tmp_path / "tiny.keras")
+    recipe = tmp_path / "mixed.toml"
+    recipe.write_text('name = "mixed"\n[[passes]]\npass = "mixed_precision"\n'
+                      '[passes.precisions]\nconv1 = "float16"\nfc1 = "int16x8"\n')
+    done = edgesmith("convert", tmp_path / "tiny.keras", "--recipe", recipe, "--data", "builtin:digits",
+                     "--out", tmp_path / "out", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    content = (tmp_path / "out" / "model.tflite").read_bytes()
+    assert layer_precisions(content, weighted_layers(model)) == {
+        "conv1": "float16", "conv2": "int8", "fc1": "int16x8", "head": "int8"}
+    assert report["stages"][-1]["name"].startswith("mixed_precision")
+    assert report["tflite_accuracy"] > 0.9
+    assert read_metadata(tmp_path / "out" / "model.tflite")["recipe"]["passes"][-1]["pass"] == "mixed_precision"

@@ -61,7 +61,7 @@ def data():
 def test_outlier_model_needs_16_bit_activations_after_fc1(data):
     from edgesmith.converters.verify import keras_accuracy
     from edgesmith.optimize import mixed_precision
-    from edgesmith.optimize.mixed_precision import tflite_accuracy
+    from edgesmith.converters.mixed_precision import tflite_accuracy
 
     model = tiny_model(data, outlier=True)
     reference = keras_accuracy(model, data)

@@ -50,7 +50,7 @@ MIRRORED = textwrap.dedent("""
     from edgesmith.converters.load import load_model
     from edgesmith.data import load_data
     from edgesmith.optimize import mixed_precision
-    from edgesmith.optimize.mixed_precision import tflite_accuracy
+    from edgesmith.converters.mixed_precision import tflite_accuracy
     from edgesmith.optimize.search import CandidateBuilder
     data = load_data("builtin:digits")
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

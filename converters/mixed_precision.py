@@ -8,7 +8,7 @@ precisions; every other op follows ``default``:
 * ``float16``: float16 weights, dequantized in the graph, float compute;
 * ``float32``: left as it is.
 
->>> from edgesmith.optimize import mixed_precision
+>>> from edgesmith.converters.mixed_precision import mixed_precision, layer_precisions
 >>> tflite = mixed_precision(model, data, precisions={"conv1": "float32", "head": "int16x8"})
 >>> layer_precisions(tflite.content, ["conv1", "head"])
 {'conv1': 'float32', 'head': 'int16x8'}
@@ -16,7 +16,7 @@ precisions; every other op follows ``default``:
 The Keras model is converted to a float .tflite once; litert-quantizer then
 quantizes it op by op, matching each op by its exact scope (the names of its
 output tensors), and inserts the QUANTIZE/DEQUANTIZE ops between layers of
-different precisions. :func:`choose_precisions` picks the cheapest assignment
+different precisions. ``edgesmith.optimize.choose_precisions`` picks the cheapest assignment
 that keeps a verified .tflite within an accuracy budget.
 """
 
@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesmith.converters.errors import ConversionError, UnknownOptionError
-from edgesmith.converters.layers import all_layers, handler_for, stage_record
-from edgesmith.converters.ptq import TFLiteModel, float_tflite, gzipped_size
-from edgesmith.converters.record import remember
+from .errors import ConversionError, UnknownOptionError
+from .layers import all_layers, handler_for, stage_record
+from .ptq import TFLiteModel, float_tflite, gzipped_size
+from .record import remember
 
 PRECISIONS = ("int8", "int16x8", "float16", "float32")  # cheapest first
 _SIGNATURE = "serving_default"
@@ -255,7 +255,7 @@ def _precision_from(weight: str, output: str) -> str:
     return "float32"
 
 
-# -- accuracy and the budget ------------------------------------------------------------------
+# -- accuracy ------------------------------------------------------------------
 
 
 def tflite_accuracy(content: bytes, data) -> float:
@@ -266,57 +266,3 @@ def tflite_accuracy(content: bytes, data) -> float:
         path = Path(folder) / "candidate.tflite"
         path.write_bytes(content)
         return float(np.mean(tflite_predictions(path, data) == data.y_val))
-
-
-def choose_precisions(model, data, max_accuracy_drop: float = 1.0, *, reference_accuracy=None, order=None,
-                      progress=None) -> dict:
-    """The cheapest per-layer precisions whose verified .tflite stays within ``max_accuracy_drop`` points.
-
-    Starts from all-int8 and, while the .tflite loses too much, raises the most
-    sensitive layer still below float32 one step (int8 -> int16x8 -> float16 -> float32).
-
-    Args:
-        reference_accuracy: the accuracy the drop is measured from (default: the float .tflite's).
-        order: layers from most to least sensitive (default: from :func:`quantization_sensitivity`).
-
-    Returns ``{"precisions", "accuracy", "accuracy_drop_pt", "met", "steps", "content"}``.
-
-    >>> choice = choose_precisions(model, data, max_accuracy_drop=0.5)
-    >>> choice["met"], choice["precisions"]
-    (True, {'conv1': 'int16x8', 'conv2': 'int8', 'head': 'int8'})
-    """
-    layers = weighted_layers(model)
-    quantizer = MixedPrecisionQuantizer(float_tflite(model), data, layers)
-    reference = reference_accuracy if reference_accuracy is not None else tflite_accuracy(quantizer.float_content, data)
-    if order is None:
-        from .sensitivity import quantization_sensitivity
-
-        rows = quantization_sensitivity(model, data, quantizer=quantizer)["layers"]
-        order = [row["layer"] for row in sorted(rows, key=lambda r: -r["keep_float_gain_pt"])]
-    precisions = dict.fromkeys(layers, "int8")
-    steps = []
-    while True:
-        content = quantizer.quantize(precisions, "int8")
-        accuracy = tflite_accuracy(content, data)
-        drop = round(100.0 * (reference - accuracy), 4)
-        steps.append({"precisions": dict(precisions), "accuracy": accuracy, "accuracy_drop_pt": drop})
-        if progress:
-            progress("mixed_precision", len(steps), None)
-        raised = drop > max_accuracy_drop and _raise_one(precisions, order)
-        if not raised:
-            return {"precisions": precisions, "accuracy": accuracy, "accuracy_drop_pt": drop,
-                    "met": drop <= max_accuracy_drop, "steps": steps, "content": content}
-
-
-def _raise_one(precisions: dict, order) -> bool:
-    """Raise one layer a precision step: the most sensitive among those at the lowest level.
-
-    Every layer reaches int16x8 before any goes to float16, and so on; False when all are float32.
-    """
-    levels = {layer: PRECISIONS.index(precisions[layer]) for layer in order}
-    open_levels = [level for level in levels.values() if level < len(PRECISIONS) - 1]
-    if not open_levels:
-        return False
-    layer = next(name for name in order if levels[name] == min(open_levels))
-    precisions[layer] = PRECISIONS[levels[layer] + 1]
-    return True
