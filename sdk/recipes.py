@@ -85,8 +85,11 @@ def builtin_recipes() -> list:
 
 
 def load_recipe(name_or_path) -> Recipe:
-    """A built-in recipe by name, or a recipe TOML file; unknown names list the built-ins."""
+    """A built-in recipe by name, a recipe TOML file, or the recipe recorded in a .tflite edgesmith wrote
+    (``edgesmith convert`` and ``edgesmith optimize`` store it in the metadata); unknown names list the built-ins."""
     path = Path(name_or_path)
+    if path.suffix == ".tflite":
+        return recorded_recipe(path)
     if path.suffix == ".toml" or path.is_file():
         if not path.is_file():
             raise UnknownOptionError(f"recipe file {path} does not exist")
@@ -103,6 +106,22 @@ def load_recipe(name_or_path) -> Recipe:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UnknownOptionError(f"{source}: not valid TOML ({exc})") from None
     return recipe_from_dict(table, default_name=source.stem)
+
+
+def recorded_recipe(path: Path) -> Recipe:
+    """The recipe in the metadata of an edgesmith .tflite, to replay it on the source model."""
+    from edgesmith.runtime.errors import MetadataError
+    from edgesmith.runtime.metadata import read_metadata
+
+    if not path.is_file():
+        raise UnknownOptionError(f"{path} does not exist")
+    try:
+        metadata = read_metadata(path)
+    except MetadataError as exc:
+        raise UnknownOptionError(str(exc)) from None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("recipe"), dict):
+        raise UnknownOptionError(f"{path} records no recipe (edgesmith convert and optimize write one)")
+    return recipe_from_dict(metadata["recipe"], default_name=path.stem)
 
 
 def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:

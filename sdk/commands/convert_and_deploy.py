@@ -14,7 +14,9 @@ from edgesmith.commands.quiet import quiet_console
 
 @click.command("convert-and-deploy")
 @click.argument("model", type=click.Path())
-@click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml", help="Compression recipe.")
+@click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml|FILE.tflite",
+              help="Compression recipe: a built-in name, a TOML file, or a .tflite edgesmith wrote "
+                   "(its recorded recipe).")
 @click.option("--data", "data_spec", required=True, metavar="SPEC",
               help="builtin:digits|mnist|..., an image folder, or an .npz file (used to calibrate and verify).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),

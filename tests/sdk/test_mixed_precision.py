@@ -98,3 +98,23 @@ def test_a_recipe_ending_in_mixed_precision_converts_from_the_cli(model, data, t
     assert report["stages"][-1]["name"].startswith("mixed_precision")
     assert report["tflite_accuracy"] > 0.9
     assert read_metadata(tmp_path / "out" / "model.tflite")["recipe"]["passes"][-1]["pass"] == "mixed_precision"
+
+
+def test_the_recipe_recorded_in_a_tflite_replays_and_bad_files_are_one_line_errors(model, data, tmp_path):
+    from edgesmith.converters.errors import UnknownOptionError as RecipeError
+    from edgesmith.converters.export import export
+    from edgesmith.recipes import load_recipe
+
+    recorded = {"name": "optimize-trial-3", "description": "found by edgesmith optimize",
+                "passes": [{"pass": "mixed_precision", "precisions": {"fc1": "float16"}}]}
+    path = export(mixed_precision(model, data, precisions={"fc1": "float16"}), data, tmp_path / "pick.tflite",
+                  recipe=recorded)
+    recipe = load_recipe(path)
+    assert recipe.name == "optimize-trial-3"
+    assert recipe.conversion.as_dict() == {"pass": "mixed_precision", "precisions": {"fc1": "float16"}}
+    plain = tmp_path / "plain.tflite"
+    plain.write_bytes(mixed_precision(model, data).content)
+    with pytest.raises(RecipeError, match="records no recipe"):
+        load_recipe(plain)
+    with pytest.raises(RecipeError, match="does not exist"):
+        load_recipe(tmp_path / "missing.tflite")
