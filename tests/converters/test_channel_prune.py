@@ -174,6 +174,11 @@ def test_taylor_importance_iterative_steps_and_fine_tuning_on_data():
     assert record.details["macs_before"] == count_macs(model)
     accuracy = np.mean(np.argmax(pruned.predict(x[600:], verbose=0), -1) == y[600:])
     assert accuracy > 0.5  # 4 classes: chance is 0.25; fine-tuning kept it working
+    assert float(pruned.optimizer.learning_rate) < 1e-5  # the default cosine schedule decayed to 0
+    flat = channel_prune(model, (x[:600], y[:600]), ratio=0.5, epochs=1, learning_rate=3e-4, schedule="constant")
+    assert float(flat.optimizer.learning_rate) == pytest.approx(3e-4)
+    with pytest.raises(ConversionError, match="unknown schedule 'linear'; valid: constant, cosine"):
+        channel_prune(model, (x[:600], y[:600]), ratio=0.5, epochs=1, schedule="linear")
 
 
 def test_bad_options_and_models_raise_one_line_errors():
