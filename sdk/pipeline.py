@@ -45,7 +45,7 @@ def convert(model, recipe, data, out_dir, *, resume: bool = False, progress=None
         out_dir: where model.tflite, report.json, report.md and stages/ go.
         resume: reuse stages an earlier (interrupted) run completed.
         progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started;
-            a stage reused by ``resume`` reports ``(stage, 1, 1)`` without starting).
+            a stage reused by ``resume`` reports ``(stage, 0, 0)`` without starting).
     """
     out = Path(out_dir)
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
@@ -109,7 +109,7 @@ def _run_or_resume(model, data, step, index, out, fingerprint, resume, notify):
     marker, saved = stem.with_suffix(".json"), stem.with_suffix(".keras")
     if resume and _complete(marker, saved, fingerprint):
         restored = load_model(saved)
-        notify(step.name, 1, 1)
+        notify(step.name, 0, 0)
         return remember(restored, StageRecord(**json.loads(marker.read_text())["record"]))
     notify(step.name, 0, None)
     result = get_pass(step.name)(model, data, progress=notify, **step.options)

@@ -14,7 +14,8 @@ from edgesmith.commands.quiet import quiet_console
 @click.command("convert")
 @click.argument("model", type=click.Path(exists=False))
 @click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml|FILE.tflite",
-              help="A built-in recipe (fp16, dynamic-int8, int8-ptq, int8-qat, prune50-int8, max-compression), a "
+              help="A built-in recipe (fp16, dynamic-int8, int8-ptq, int8-qat, prune50-int8, max-compression, "
+                   "fast-int8), a "
                    "TOML file, or a .tflite edgesmith wrote (replays the recipe in its metadata).")
 @click.option("--data", "data_spec", required=True, metavar="SPEC",
               help="builtin:digits|mnist|fashion_mnist|cifar10, an image folder (one sub-folder per class), or an .npz file.")

@@ -14,8 +14,8 @@ class StageProgress:
     """The ``progress(stage, done, total)`` callback of :func:`edgesmith.pipeline.convert`, drawn on a console.
 
     One progress bar per training stage; a one-line note for a stage that starts
-    (``total`` None: ``qat...``) and for one that is complete at its first report
-    (a stage ``--resume`` reused: ``prune: reused``). ``stream`` is where it draws
+    (``total`` None: ``qat...``) and for one ``--resume`` reused (``total`` 0:
+    ``prune: reused``). ``stream`` is where it draws
     (default: stderr).
 
     >>> progress = StageProgress(enabled=True)
@@ -35,7 +35,7 @@ class StageProgress:
         if stage != self._stage or total is None:
             self.close()
             self._stage = stage
-            if total is None or done >= total:
+            if total is None or total == 0:
                 click.echo(f"{stage}..." if total is None else f"{stage}: reused", file=self._stream)
                 return
         if self._bar is None:

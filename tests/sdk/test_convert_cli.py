@@ -98,8 +98,45 @@ def test_ctrl_c_leaves_no_partial_files_and_resume_reuses_the_finished_stage(mod
     assert pruned["name"] == "prune" and pruned["nonzero_params"] < 0.6 * pruned["params"]
 
 
+def test_fast_int8_halves_the_macs_of_the_written_tflite(model_file, tmp_path):
+    import keras
+
+    from edgesmith.converters.ptq import float_tflite
+    from edgesmith.runtime.tflite_file import graph_macs
+
+    done = edgesmith("convert", model_file, "--recipe", "fast-int8", "--data", "builtin:digits", "--out", tmp_path,
+                     "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [s["name"] for s in report["stages"]] == ["source", "channel_prune", "qat", "ptq:int8"]
+    source, pruned = report["stages"][0], report["stages"][1]
+    assert pruned["macs"] * 2 <= source["macs"]
+    # counted again on the written graph, independently of the Keras-side counter
+    (tmp_path / "source.tflite").write_bytes(float_tflite(keras.models.load_model(model_file)))
+    assert graph_macs(tmp_path / "model.tflite") * 2 <= graph_macs(tmp_path / "source.tflite")
+    assert report["accuracy_drop_pt"] <= 1.5
+
+
+def test_stage_progress_says_reused_only_for_a_resumed_stage():
+    """A pass finishing a step at its first report (channel_prune's ``(stage, 1, 1)``) is not a reused stage."""
+    import io
+
+    from edgesmith.commands.progress import StageProgress
+
+    stream = io.StringIO()
+    progress = StageProgress(stream=stream)
+    progress("prune", 0, 0)  # what convert reports for a stage --resume reused
+    progress("channel_prune:fine_tune", 5, 10)
+    progress("channel_prune", 1, 1)
+    progress("qat", 0, None)
+    progress.close()
+    lines = [line for line in stream.getvalue().replace("\r", "\n").splitlines() if line.strip()]
+    assert "prune: reused" in lines and "qat..." in lines
+    assert not any(line.startswith("channel_prune: reused") for line in lines)
+
+
 @pytest.mark.parametrize("args, message", [
-    (["--recipe", "tiny"], "built-in recipes: dynamic-int8, fp16, int8-ptq, int8-qat, max-compression, prune50-int8"),
+    (["--recipe", "tiny"], "built-in recipes: dynamic-int8, fast-int8, fp16, int8-ptq, int8-qat, max-compression, prune50-int8"),
     (["--data", "builtin:nope"], "unknown built-in data"),
 ])
 def test_user_errors_exit_2_with_one_line(model_file, tmp_path, args, message):
