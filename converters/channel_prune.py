@@ -153,7 +153,8 @@ def plan_pruning(model, data=None, *, ratio=0.3, macs_reduction=None, ratios=Non
 
 def _cheapest_tiles_for_macs(graph, scores, reduction: float, ratios: dict, round_to: int) -> PrunePlan:
     """Remove tiles of ``round_to`` channels, least (normalized) importance lost per MAC saved first, until
-    the model has ``reduction`` times fewer MACs: a MAC target met within one tile, not one ratio step."""
+    the model has ``reduction`` times fewer MACs; the tile that crosses the target is the least important
+    next tile of any group that reaches it, so a MAC-heavy tile does not overshoot far past the target."""
     fixed = _plan(graph, scores, 0.0, ratios, "layer", round_to)  # explicit per-layer ratios only
     total = graph.macs()
     tiles = sorted(
@@ -162,33 +163,42 @@ def _cheapest_tiles_for_macs(graph, scores, reduction: float, ratios: dict, roun
         key=lambda tile: tile.cost_per_mac,
     )
 
-    def removed_by(count):
-        removed = set(fixed.removed)
-        for tile in tiles[:count]:
-            removed.update(tile.atoms)
-        return removed
+    def removed_by(chosen):
+        return set(fixed.removed).union(*(tile.atoms for tile in chosen))
 
-    if graph.macs(removed_by(len(tiles))) * reduction > total:
+    def meets(chosen):
+        return graph.macs(removed_by(chosen)) * reduction <= total
+
+    if not meets(tiles):
         raise ConversionError(
             f"removing channels cannot reach {reduction:g}x fewer MACs (at most "
-            f"{total / graph.macs(removed_by(len(tiles))):.2f}x: inputs, outputs, protected and unknown "
+            f"{total / graph.macs(removed_by(tiles)):.2f}x: inputs, outputs, protected and unknown "
             f"layers keep the rest)"
         )
-    low, high = 0, len(tiles)  # the fewest tiles whose removal meets the target
+    low, high = 0, len(tiles)  # the fewest tiles, in order, whose removal meets the target
     while low < high:
         middle = (low + high) // 2
-        low, high = (low, middle) if graph.macs(removed_by(middle)) * reduction <= total else (middle + 1, high)
+        low, high = (low, middle) if meets(tiles[:middle]) else (middle + 1, high)
+    chosen = tiles[:low]
+    if low:
+        before = tiles[:low - 1]
+        next_of_each_group = {}
+        for tile in tiles[low - 1:]:
+            next_of_each_group.setdefault(tile.group, tile)
+        reaching = [tile for tile in next_of_each_group.values() if meets(before + [tile])]
+        chosen = before + [min(reaching, key=lambda tile: tile.importance)]
     kept = dict(fixed.kept)
-    for tile in tiles[:low]:
+    for tile in chosen:
         keep, size = kept[tile.group]
         kept[tile.group] = (keep - tile.channels, size)
     channels = sum(size for _, size in kept.values())
-    return PrunePlan(graph, removed_by(low), kept, 1.0 - sum(keep for keep, _ in kept.values()) / max(channels, 1))
+    return PrunePlan(graph, removed_by(chosen), kept, 1.0 - sum(keep for keep, _ in kept.values()) / max(channels, 1))
 
 
 @dataclass
 class _Tile:
-    cost_per_mac: float
+    cost_per_mac: float  # importance lost per MAC saved: the order tiles go in
+    importance: float  # normalized importance of its channels
     group: str
     channels: int
     atoms: list
@@ -209,8 +219,8 @@ def _tiles(graph, group, scores, total_macs: int, round_to: int) -> list:
     for before, after in zip(keeps, keeps[1:]):
         removed = order[group.size - before: group.size - after]
         atoms = [atom for index in removed for atom in group.components[index].tolist()]
-        tiles.append(_Tile(float(normalized[removed].sum()) / (len(removed) * macs_per_channel), group.name,
-                           len(removed), atoms))
+        importance = float(normalized[removed].sum())
+        tiles.append(_Tile(importance / (len(removed) * macs_per_channel), importance, group.name, len(removed), atoms))
     return tiles
 
 
