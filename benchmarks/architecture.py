@@ -52,10 +52,9 @@ from edgesmith.converters.mobilenetize import mobilenetize  # noqa: E402
 from edgesmith.converters.ptq import float_tflite  # noqa: E402
 from edgesmith.converters.record import record_of  # noqa: E402
 from edgesmith.converters.train import learning_rate_schedule  # noqa: E402
-from edgesmith.runtime import Model  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from runtime_overhead import time_loop  # noqa: E402
+from runtime_overhead import interleaved_times  # noqa: E402
 
 L = keras.layers
 MNIST = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "mnist.npz")
@@ -161,24 +160,14 @@ def train(model, x, y, epochs):
     return model
 
 
-def loaded(model, folder: Path, name: str) -> Model:
-    """``model`` as a float .tflite in ``folder``, loaded on 1 thread with a fixed random input set."""
-    path = folder / f"{name}.tflite"
-    path.write_bytes(float_tflite(model))
-    runtime = Model(path, threads=1)
-    sample = np.random.default_rng(0).normal(size=runtime.inputs[0].shape).astype("float32")
-    runtime.set_inputs(runtime.prepare(sample))
-    return runtime
-
-
 def interleaved_latency(models: list, rounds: int, repeats: int) -> list:
-    """``[(median ms, speedup over models[0]), ...]``: every round times ``repeats`` invokes of each model
-    in turn; the speedup is the median over rounds of the per-round ratio."""
+    """``[(median ms, speedup over models[0]), ...]`` of the models as float .tflite files, timed in
+    interleaved rounds; the speedup is the median over rounds of the per-round ratio."""
     with tempfile.TemporaryDirectory() as folder:
-        runtimes = [loaded(model, Path(folder), f"m{i}") for i, model in enumerate(models)]
-        for runtime in runtimes:
-            time_loop(runtime.invoke, repeats)  # warm-up: XNNPACK packs weights on the first runs
-        times = np.array([[time_loop(r.invoke, repeats) for r in runtimes] for _ in range(rounds)])
+        paths = [Path(folder) / f"m{i}.tflite" for i in range(len(models))]
+        for path, model in zip(paths, models):
+            path.write_bytes(float_tflite(model))
+        times = interleaved_times(paths, rounds, repeats)
     return [(1e3 * float(np.median(times[:, i])), float(np.median(times[:, 0] / times[:, i])))
             for i in range(len(models))]
 

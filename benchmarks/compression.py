@@ -155,17 +155,11 @@ def print_fast_int8(out: Path, rounds: int = 30, repeats: int = 100) -> None:
     (each round times ``repeats`` invokes of each; the speedup is the median of the per-round ratios)."""
     import numpy as np
 
-    from edgesmith.runtime import Model
     from edgesmith.runtime.tflite_file import graph_macs
-    from runtime_overhead import time_loop
+    from runtime_overhead import interleaved_times
 
     paths = [out / name / "model.tflite" for name in ("int8-qat", "fast-int8")]
-    runtimes = [Model(path, threads=1) for path in paths]
-    sample = np.random.default_rng(0).random(runtimes[0].inputs[0].shape).astype("float32")
-    for runtime in runtimes:
-        runtime.set_inputs(runtime.prepare(sample))
-        time_loop(runtime.invoke, repeats)  # warm-up
-    times = np.array([[time_loop(r.invoke, repeats) for r in runtimes] for _ in range(rounds)])
+    times = interleaved_times(paths, rounds, repeats)
     print(f"fast-int8 vs int8-qat (both int8, 1 thread): {graph_macs(paths[0]) / graph_macs(paths[1]):.2f}x fewer "
           f"MACs, {np.median(times[:, 0] / times[:, 1]):.2f}x faster ({1e3 * np.median(times[:, 0]):.3f} vs "
           f"{1e3 * np.median(times[:, 1]):.3f} ms, {rounds} interleaved rounds)")

@@ -61,6 +61,19 @@ def time_loop(step, repeats: int) -> float:
     return float(np.median(times))
 
 
+def interleaved_times(paths: list, rounds: int, repeats: int) -> np.ndarray:
+    """``[rounds, len(paths)]`` median seconds per invoke: every round times ``repeats`` invokes of each model
+    in turn (1 thread, a fixed random input), so machine noise hits them alike."""
+    from edgesmith.runtime import Model
+
+    runtimes = [Model(path, threads=1) for path in paths]
+    for runtime in runtimes:
+        sample = np.random.default_rng(0).normal(size=runtime.inputs[0].shape).astype("float32")
+        runtime.set_inputs(runtime.prepare(sample))
+        time_loop(runtime.invoke, repeats)  # warm-up: XNNPACK packs weights on the first runs
+    return np.array([[time_loop(runtime.invoke, repeats) for runtime in runtimes] for _ in range(rounds)])
+
+
 def predict_vs_raw(path: Path, rounds: int, repeats: int) -> float:
     """Median over rounds of (Model.predict median / raw interpreter loop median)."""
     from ai_edge_litert.interpreter import Interpreter

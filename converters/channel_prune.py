@@ -22,7 +22,7 @@ from .errors import ConversionError
 from .graph import ChannelGraph, new_layer, rewrite
 from .layers import handler_for
 from .macs import count_macs, recorded
-from .train import learning_rate_schedule
+from .train import check_schedule
 
 IMPORTANCES = ("l1", "l2", "bn", "taylor")
 MAX_RATIO = 0.99  # the most a MAC target may remove from any group
@@ -77,7 +77,7 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
         progress: optional ``progress(stage, done, total)`` callback.
     """
     _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, data)
-    learning_rate_schedule(learning_rate, schedule, 1)  # an unknown schedule fails before any work
+    check_schedule(schedule)  # before any work
     original, macs_before = model, count_macs(model)
     step_ratio = 1.0 - (1.0 - ratio) ** (1.0 / steps)
     step_ratios = {name: 1.0 - (1.0 - r) ** (1.0 / steps) for name, r in (ratios or {}).items()}

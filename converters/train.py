@@ -13,14 +13,19 @@ from .errors import ConversionError
 SCHEDULES = ("constant", "cosine")
 
 
+def check_schedule(schedule: str) -> None:
+    """Raise :class:`ConversionError` listing the valid schedules if ``schedule`` is not one."""
+    if schedule not in SCHEDULES:
+        raise ConversionError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+
+
 def learning_rate_schedule(learning_rate: float, schedule: str, steps: int):
     """Adam's learning rate: ``learning_rate`` throughout (``"constant"``) or decaying from it to 0 over
     ``steps`` optimizer steps (``"cosine"``, the usual choice for recovering accuracy after a pass that
     changes the architecture)."""
     import keras
 
-    if schedule not in SCHEDULES:
-        raise ConversionError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    check_schedule(schedule)
     if schedule == "constant" or not isinstance(learning_rate, (int, float)):
         return learning_rate  # constant, or already a keras LearningRateSchedule
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps))
