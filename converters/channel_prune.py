@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .distill import batches_of, fine_tune, loss_for
+from .checks import checked
 from .errors import ConversionError
 from .graph import ChannelGraph, new_layer, rewrite
 from .layers import handler_for
@@ -46,6 +47,22 @@ class PrunePlan:
         return self.graph.macs(self.removed)
 
 
+def _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, schedule):
+    for name, value in [("ratio", ratio)] + [(f"ratios[{k!r}]", v) for k, v in (ratios or {}).items()]:
+        if not 0.0 <= float(value) < 1.0:
+            raise ConversionError(f"{name} must be in [0, 1) (the fraction of channels removed), got {value}")
+    if macs_reduction is not None and not float(macs_reduction) > 1.0:
+        raise ConversionError(f"macs_reduction must be above 1 (2.0: half the MACs), got {macs_reduction}")
+    if importance not in IMPORTANCES:
+        raise ConversionError(f"unknown importance {importance!r}; valid: {', '.join(IMPORTANCES)}")
+    if scope not in ("global", "layer"):
+        raise ConversionError(f"scope must be 'global' or 'layer', got {scope!r}")
+    if int(round_to) < 1 or int(steps) < 1:
+        raise ConversionError(f"round_to and steps must be at least 1, got {round_to} and {steps}")
+    check_schedule(schedule)
+
+
+@checked(options=_check_options)
 def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float | None = None,
                   ratios: dict | None = None, importance: str = "l1", scope: str = "global", round_to: int = 1,
                   protect=(), steps: int = 1, epochs: int = 0, learning_rate: float = 1e-3, schedule: str = "cosine",
@@ -76,8 +93,9 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
             fine-tuning, or ``"constant"``.
         progress: optional ``progress(stage, done, total)`` callback.
     """
-    _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, data)
-    check_schedule(schedule)  # before any work
+    _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, schedule)  # before any work
+    if importance == "taylor" and data is None:
+        raise ConversionError("importance='taylor' needs data (gradients are taken on it)")
     original, macs_before = model, count_macs(model)
     step_ratio = 1.0 - (1.0 - ratio) ** (1.0 / steps)
     step_ratios = {name: 1.0 - (1.0 - r) ** (1.0 / steps) for name, r in (ratios or {}).items()}
@@ -108,20 +126,6 @@ def _step_reduction(model, macs_before, macs_reduction, step, steps):
     return count_macs(model) / (macs_before / macs_reduction ** ((step + 1) / steps))
 
 
-def _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, data):
-    for name, value in [("ratio", ratio)] + [(f"ratios[{k!r}]", v) for k, v in (ratios or {}).items()]:
-        if not 0.0 <= float(value) < 1.0:
-            raise ConversionError(f"{name} must be in [0, 1) (the fraction of channels removed), got {value}")
-    if macs_reduction is not None and not float(macs_reduction) > 1.0:
-        raise ConversionError(f"macs_reduction must be above 1 (2.0: half the MACs), got {macs_reduction}")
-    if importance not in IMPORTANCES:
-        raise ConversionError(f"unknown importance {importance!r}; valid: {', '.join(IMPORTANCES)}")
-    if scope not in ("global", "layer"):
-        raise ConversionError(f"scope must be 'global' or 'layer', got {scope!r}")
-    if int(round_to) < 1 or int(steps) < 1:
-        raise ConversionError(f"round_to and steps must be at least 1, got {round_to} and {steps}")
-    if importance == "taylor" and data is None:
-        raise ConversionError("importance='taylor' needs data (gradients are taken on it)")
 
 
 def _has_labels(data) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from .checks import checked
 from .errors import UnknownOptionError
 from .layers import copy_model, decode_array, encode_array, kernels, stage_record
 from .load import require_graph
@@ -61,6 +62,14 @@ class ClusterConstraint(keras.constraints.Constraint):
                 "scale": encode_array(self.scale.astype(np.float32))}
 
 
+def _check_options(init, clusters):
+    if init not in INITS:
+        raise UnknownOptionError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    if not 2 <= clusters <= 256:
+        raise UnknownOptionError(f"clusters must be between 2 and 256, got {clusters}")
+
+
+@checked(options=_check_options)
 def cluster(model, data, clusters: int = 16, init: str = "kmeans++", skip=(), epochs: int = 1,
             learning_rate: float = 5e-4, seed: int = 0, progress=None):
     """Share weights: every kernel gets at most ``clusters`` distinct values, then fine-tune the centroids.
@@ -76,10 +85,7 @@ def cluster(model, data, clusters: int = 16, init: str = "kmeans++", skip=(), ep
         seed: seed of the k-means++ initialisation.
     """
     require_graph(model, "cluster")
-    if init not in INITS:
-        raise UnknownOptionError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
-    if not 2 <= clusters <= 256:
-        raise UnknownOptionError(f"clusters must be between 2 and 256, got {clusters}")
+    _check_options(init, clusters)
     model = copy_model(model)
     done, skipped = [], []
     for kernel in kernels(model):

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from .checks import checked
 from .errors import ConversionError
 from .macs import recorded
-from .train import learning_rate_schedule
+from .train import check_schedule, learning_rate_schedule
 
 _TEACHERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -38,6 +39,13 @@ def teacher_of(model):
     return _TEACHERS.get(model)
 
 
+def _check_options(label_weight, schedule):
+    if not 0.0 <= label_weight <= 1.0:
+        raise ConversionError(f"label_weight must be in [0, 1], got {label_weight}")
+    check_schedule(schedule)
+
+
+@checked(options=_check_options)
 def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0, label_weight: float = 0.1,
             features=(), epochs: int = 3, batch_size: int | None = None, learning_rate: float = 1e-3,
             schedule: str = "cosine", progress=None):
@@ -58,8 +66,7 @@ def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0
     """
     from .builders import load_student
 
-    if not 0.0 <= label_weight <= 1.0:
-        raise ConversionError(f"label_weight must be in [0, 1], got {label_weight}")
+    _check_options(label_weight, schedule)
     if student is None:
         teacher = _load(teacher) if teacher is not None else teacher_of(model)
         student = model

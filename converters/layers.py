@@ -362,6 +362,17 @@ class Kernel:
         self.variable.constraint = constraint
 
 
+def recurrent_layers(model) -> list:
+    """``"LSTM 'name'"`` for every recurrent layer (RNN subclasses and their Bidirectional wrappers).
+
+    >>> model = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(4, name="gru")])
+    >>> recurrent_layers(model)
+    ["GRU 'gru'"]
+    """
+    return [f"{type(layer).__name__} {layer.name!r}" for layer in all_layers(model)
+            if isinstance(layer, (L.RNN, L.Bidirectional))]
+
+
 def all_layers(model) -> list:
     """Every layer of ``model``, nested sub-models included, each once."""
     return list(model._flatten_layers(include_self=False, recursive=True))

@@ -18,11 +18,19 @@ import keras
 import numpy as np
 
 from .distill import remember_teacher
+from .checks import checked
 from .errors import ConversionError
 from .graph import iter_calls, replace_with_chains
 from .macs import recorded, replaced_costs
 
 
+def _check_options(energy, rank_ratio):
+    for name, value in (("energy", energy), ("rank_ratio", rank_ratio)):
+        if value is not None and not 0.0 < float(value) <= 1.0:
+            raise ConversionError(f"{name} must be in (0, 1], got {value}")
+
+
+@checked(options=_check_options)
 def lowrank(model, data=None, *, energy: float = 0.9, rank_ratio: float | None = None, min_params: int = 0,
             skip=(), spatial: bool = False, progress=None):
     """Factorize Dense and 1 x 1 Conv2D layers (and, with ``spatial``, k x k Conv2D) by truncated SVD.
@@ -37,9 +45,7 @@ def lowrank(model, data=None, *, energy: float = 0.9, rank_ratio: float | None =
         spatial: also split k x k convolutions into k x 1 then 1 x k.
         progress: optional ``progress(stage, done, total)`` callback.
     """
-    for name, value in (("energy", energy), ("rank_ratio", rank_ratio)):
-        if value is not None and not 0.0 < float(value) <= 1.0:
-            raise ConversionError(f"{name} must be in (0, 1], got {value}")
+    _check_options(energy, rank_ratio)
     candidates = _candidates(model, min_params, set(skip), spatial)
     chains, infos = {}, {}
     for done, layer in enumerate(candidates, 1):

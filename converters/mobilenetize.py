@@ -19,12 +19,19 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from .checks import checked
 from .distill import distill, remember_teacher
 from .errors import ConversionError
 from .graph import iter_calls, replace_with_chains
 from .macs import layer_costs, recorded, replaced_costs
 
 
+def _check_options(rank):
+    if int(rank) < 1:
+        raise ConversionError(f"rank must be at least 1, got {rank}")
+
+
+@checked(options=_check_options)
 def mobilenetize(model, data=None, *, rank: int = 1, min_macs: int = 0, skip=(), distill_epochs: int = 0,
                  temperature: float = 4.0, progress=None):
     """Replace every selected Conv2D by a depthwise + pointwise pair initialized by per-channel SVD.
@@ -39,8 +46,7 @@ def mobilenetize(model, data=None, *, rank: int = 1, min_macs: int = 0, skip=(),
             ``distill`` pass also uses ``model`` as its teacher).
         progress: optional ``progress(stage, done, total)`` callback.
     """
-    if int(rank) < 1:
-        raise ConversionError(f"rank must be at least 1, got {rank}")
+    _check_options(rank)
     selected = _selected(model, min_macs, set(skip))
     chains, infos = {}, {}
     for done, layer in enumerate(selected, 1):

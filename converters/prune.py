@@ -17,6 +17,7 @@ import re
 import keras
 import numpy as np
 
+from .checks import checked
 from .errors import UnknownOptionError
 from .layers import copy_model, decode_array, encode_array, kernels, stage_record
 from .load import require_graph
@@ -48,6 +49,18 @@ class PruningMask(keras.constraints.Constraint):
         return {"mask": encode_array(self.numpy())}
 
 
+def _check(schedule, scope, sparsity, n_m=None):
+    if schedule not in SCHEDULES:
+        raise UnknownOptionError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    if scope not in SCOPES:
+        raise UnknownOptionError(f"unknown scope {scope!r}; valid: {', '.join(SCOPES)}")
+    if not 0.0 <= sparsity < 1.0:
+        raise UnknownOptionError(f"sparsity must be in [0, 1), got {sparsity}")
+    if n_m:
+        _parse_n_m(n_m)
+
+
+@checked(options=_check)
 def prune(
     model,
     data,
@@ -80,7 +93,7 @@ def prune(
         learning_rate: Adam learning rate of the fine-tuning.
     """
     require_graph(model, "prune")
-    _check(schedule, scope, sparsity)
+    _check(schedule, scope, sparsity, n_m)
     model = copy_model(model)
     targets, skipped = _targets(model, skip, n_m)
     masker = _Masker(targets, sparsity, scope, n_m)
@@ -112,13 +125,6 @@ def mask_of(kernel) -> np.ndarray | None:
 # -- internals -----------------------------------------------------------------
 
 
-def _check(schedule, scope, sparsity):
-    if schedule not in SCHEDULES:
-        raise UnknownOptionError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
-    if scope not in SCOPES:
-        raise UnknownOptionError(f"unknown scope {scope!r}; valid: {', '.join(SCOPES)}")
-    if not 0.0 <= sparsity < 1.0:
-        raise UnknownOptionError(f"sparsity must be in [0, 1), got {sparsity}")
 
 
 def _skipped(layer, skip) -> bool:

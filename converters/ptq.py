@@ -19,8 +19,9 @@ import gzip
 import io
 import warnings
 
-from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError
-from .layers import stage_record
+from .checks import checked
+from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError, UnsupportedModelError
+from .layers import recurrent_layers, stage_record
 from .load import SavedModelSource
 from .record import remember
 
@@ -48,6 +49,19 @@ def gzipped_size(content: bytes) -> int:
     return len(gzip.compress(content, compresslevel=9, mtime=0))
 
 
+def _check_options(mode, io):
+    _check_choice("mode", mode, MODES)
+    _check_choice("io", io, IO_TYPES)
+    if io != "float" and (mode, io) not in (("int8", "int8"), ("int8", "uint8"), ("int16x8", "int16")):
+        raise UnknownOptionError(f"io={io} does not fit mode={mode}; int8 takes int8/uint8/float, int16x8 int16/float")
+
+
+def _check_model(model, mode):
+    """Recurrent layers cannot be calibrated (checked before a recipe's first pass trains)."""
+    _refuse_calibrated_recurrent(model, mode, is_quantization_aware(model))
+
+
+@checked(options=_check_options, model=_check_model)
 def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_samples: int = 256):
     """Convert ``model`` to .tflite with post-training quantization ``mode``.
 
@@ -58,16 +72,14 @@ def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_
         io: input/output type: float, or int8/uint8 for int8 (int16 for int16x8).
         calibration_samples: training samples used to measure activation ranges.
     """
-    _check_choice("mode", mode, MODES)
-    _check_choice("io", io, IO_TYPES)
+    _check_options(mode, io)
     learned = is_quantization_aware(model)
     if mode in CALIBRATED and data is None and not learned:
         raise NoCalibrationDataError(
             f"{mode} quantization needs calibration data: pass --data (an image folder, .npz or builtin:NAME; "
             "unlabeled images are enough)"
         )
-    if io != "float" and (mode, io) not in (("int8", "int8"), ("int8", "uint8"), ("int16x8", "int16")):
-        raise UnknownOptionError(f"io={io} does not fit mode={mode}; int8 takes int8/uint8/float, int16x8 int16/float")
+    _refuse_calibrated_recurrent(model, mode, learned)
     calibrate = data is not None and mode in CALIBRATED and not learned  # QAT models bring their own ranges
     samples = data.calibration(calibration_samples) if calibrate else None
     content = _convert(_converter(model), mode, io, samples, learned)
@@ -95,6 +107,17 @@ def _check_choice(option: str, value, choices) -> None:
         raise UnknownOptionError(f"unknown {option} {value!r}; valid: {', '.join(choices)}")
 
 
+def _refuse_calibrated_recurrent(model, mode, learned) -> None:
+    if mode not in CALIBRATED or learned or isinstance(model, SavedModelSource):
+        return
+    recurrent = recurrent_layers(model)
+    if recurrent:
+        raise UnsupportedModelError(
+            f"{mode} post-training quantization cannot calibrate recurrent layer {recurrent[0]}: TFLite's calibrator "
+            "crashes on the WHILE loop a Keras 3 RNN becomes; use fp16 or dynamic-int8 (int8 weights)"
+        )
+
+
 def _saved_model_record(mode):
     from .record import StageRecord
 
@@ -106,7 +129,20 @@ def _converter(model):
 
     if isinstance(model, SavedModelSource):
         return tf.lite.TFLiteConverter.from_saved_model(str(model.path))
+    if recurrent_layers(model):
+        return tf.lite.TFLiteConverter.from_keras_model(_at_batch_one(model))
     return tf.lite.TFLiteConverter.from_keras_model(model)
+
+
+def _at_batch_one(model):
+    """``model`` with a batch of 1 fixed in its inputs: Keras 3 RNNs lower to TensorList ops that TFLite converts
+    only with static shapes (one sample at a time is what a device runs; the runtime feeds batches in slices)."""
+    import keras
+
+    inputs = [keras.Input(batch_shape=(1, *t.shape[1:]), dtype=t.dtype, name=t.name) for t in model.inputs]
+    fixed = keras.models.clone_model(model, input_tensors=inputs if len(inputs) > 1 else inputs[0])
+    fixed.set_weights(model.get_weights())
+    return fixed
 
 
 def _convert(converter, mode, io_type, samples, learned) -> bytes:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import inspect
 
+from .checks import run_check
 from .errors import UnknownOptionError
 
 PASSES = {
@@ -54,7 +55,8 @@ def pass_options(name: str) -> dict:
 
 
 def check_options(name: str, options: dict) -> None:
-    """Raise :class:`UnknownOptionError` naming the valid options if ``options`` has others."""
+    """Raise :class:`UnknownOptionError` naming the valid options if ``options`` has others, and the
+    pass's own error for an out-of-range value (see :mod:`edgesmith.converters.checks`)."""
     valid = pass_options(name)
     unknown = sorted(set(options) - set(valid) - {"progress"})
     if unknown:
@@ -62,3 +64,9 @@ def check_options(name: str, options: dict) -> None:
             f"pass {name!r} has no option(s) {', '.join(unknown)}; valid options: "
             f"{', '.join(sorted(set(valid) - {'progress'}))}"
         )
+    run_check(getattr(get_pass(name), "check_options", None), {**valid, **options})
+
+
+def check_model(name: str, model, options: dict) -> None:
+    """Raise the pass's one-line error if it cannot take ``model`` with ``options`` (before any work)."""
+    run_check(getattr(get_pass(name), "check_model", None), {**pass_options(name), **options}, model)

@@ -32,7 +32,7 @@ class Classifier:
         top_k: how many ``(label, score)`` pairs :meth:`classify` returns.
         backend: interpreter backend (when given a path).
         preprocessing: override the model's preprocessing, e.g.
-            ``{"color": "rgb", "mean": [127.5], "std": [127.5]}``.
+            ``{"color": "rgb", "mean": [127.5], "std": [127.5]}`` (``color``: rgb, bgr or grayscale).
     """
 
     def __init__(self, model, threads=None, top_k: int = 5, backend: str = "auto", preprocessing=None):
@@ -66,6 +66,8 @@ class Classifier:
         pixels = np.asarray(open_image(image).convert(self._mode).resize((self._width, self._height)), dtype=np.float32)
         if pixels.ndim == 2:
             pixels = pixels[..., None]
+        if self.preprocessing["color"] == "bgr":  # caffe-style models (keras.applications ResNet, VGG)
+            pixels = pixels[..., ::-1]
         return ((pixels - self._mean) / self._std)[None]
 
     def classify(self, image, top_k: int | None = None) -> list:

@@ -13,11 +13,16 @@ A spec is one of:
 * ``DIR`` with one sub-folder of images per class (labels = folder names);
 * ``DIR`` holding images only (unlabeled: calibration data for int8);
 * ``FILE.npz`` with ``x``/``y`` or ``x_train``/``y_train``/``x_test``/``y_test``
-  (optional ``labels``). Integer ``x`` is pixels (0..255) and is normalized; float
-  ``x`` is taken as already normalized with the given ``mean``/``std``.
+  (optional ``labels``).
 
-Images become float32 ``(pixel - mean) / std`` arrays, [N, H, W, C]; the same
+Images (integer ``[N, H, W]`` or ``[N, H, W, C]`` arrays, image files) become float32
+``(pixel - mean) / std`` arrays, [N, H, W, C], with the
+:class:`~edgesmith.preprocessing.Preprocessing` given (default 0..1); the same
 preprocessing is written into the .tflite metadata so that devices repeat it.
+Float image arrays are taken as already normalized that way. Arrays whose samples
+are not images (sequences ``[N, T, F]``, tabular ``[N, F]``; an ``input_shape`` that
+matches the array says so) are fed as stored, float as float32, integers (token ids)
+as they are. Empty splits and non-finite values are refused.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesmith.preprocessing import InputContractError, Preprocessing, choose_preprocessing, preprocessing_from
 from edgesmith.runtime.errors import InputError
 
 BUILTINS = ("digits", "mnist", "fashion_mnist", "cifar10")
@@ -65,6 +71,7 @@ class Dataset:
     source: str
     batch_size: int = 32
     split: dict = field(default_factory=dict)
+    contract: Preprocessing | None = None  # how pixels were normalized (None: arrays fed as stored)
 
     @property
     def labeled(self) -> bool:
@@ -87,7 +94,19 @@ class Dataset:
 
     def check_model(self, model) -> None:
         """Raise a clear error if ``model`` (a Keras model) cannot take this data."""
+        for role, tensors in (("input", model.inputs), ("output", model.outputs)):
+            if len(tensors) != 1:
+                names = ", ".join(getattr(t, "name", "?") for t in tensors)
+                raise ShapeMismatchError(
+                    f"the model has {len(tensors)} {role}s ({names}); edgesmith converts and verifies models with "
+                    f"one {role} (a classifier fed one array x); wrap it to expose one {role}"
+                )
         check_shapes(tuple(model.inputs[0].shape[1:]), self.sample_shape, self.source)
+        if len(model.outputs[0].shape) != 2:
+            raise ShapeMismatchError(
+                f"the model's output has shape {list(model.outputs[0].shape)}; edgesmith verifies classifiers "
+                "with a [batch, classes] output"
+            )
         outputs = model.outputs[0].shape[-1]
         if self.labeled and outputs != self.num_classes:
             raise LabelCountError(
@@ -123,8 +142,10 @@ def load_data(
     *,
     image_size: tuple | None = None,
     color: str | None = None,
-    mean: float | list = 0.0,
-    std: float | list = 255.0,
+    preprocessing: Preprocessing | None = None,
+    mean: float | list | None = None,
+    std: float | list | None = None,
+    input_shape: tuple | None = None,
     val_split: float = 0.2,
     batch_size: int = 32,
     limit: int | None = None,
@@ -136,7 +157,10 @@ def load_data(
         spec: ``builtin:NAME``, an image folder, or an ``.npz`` file.
         image_size: ``(height, width)`` to resize folder images to (default: the first image's).
         color: ``"rgb"`` or ``"grayscale"`` for folder images (default: from the first image).
-        mean, std: normalization, ``input = (pixel - mean) / std`` with pixels in 0..255.
+        preprocessing: how pixels are normalized (see :mod:`edgesmith.preprocessing`); default 0..1.
+        mean, std: shorthand for ``preprocessing``: ``input = (pixel - mean) / std``, pixels in 0..255.
+        input_shape: the model's input shape without the batch axis, when known: an ``.npz`` whose
+            samples already have it is taken as it is (no channel axis added).
         val_split: fraction held out for evaluation when the source has no test split.
         batch_size: batch size the training passes use (recorded in the metadata).
         limit: keep at most this many training and this many evaluation samples.
@@ -144,39 +168,71 @@ def load_data(
     """
     if not 0.0 < val_split < 1.0:
         raise DataError(f"val_split must be between 0 and 1, got {val_split}")
-    normalize = _Normalizer(mean, std)
-    x_train, y_train, x_val, y_val, labels, color = _read(spec, image_size, color, normalize, val_split, seed)
+    explicit = preprocessing or preprocessing_from(mean=mean, std=std)
+    normalize = _Normalizer(explicit or choose_preprocessing(None, None))
+    x_train, y_train, x_val, y_val, labels, color = _read(spec, image_size, color, normalize, val_split, seed,
+                                                          input_shape)
     split = {"held_out": "the source's test split"} if _has_test_split(spec) else {"val_split": val_split, "seed": seed}
     if limit:
         x_train, y_train = _head(x_train, y_train, limit, seed)
         x_val, y_val = _head(x_val, y_val, limit, seed)
-    preprocessing = {
+    _check_integrity(spec, x_train, y_train, x_val, y_val)
+    if color is None and explicit is not None and explicit.origin in ("user", "recipe"):
+        raise InputContractError(f"{spec} holds arrays, not images: --preprocess/--mean/--std apply to images only")
+    preprocessing = {"input": "as stored"} if color is None else {
         "size": [int(x_val.shape[1]), int(x_val.shape[2])],
-        "color": color,
-        "mean": normalize.mean_list(x_val.shape[-1]),
-        "std": normalize.std_list(x_val.shape[-1]),
+        "color": "bgr" if color == "rgb" and normalize.bgr else color,
+        **normalize.recorded(x_val.shape[-1]),
     }
-    return Dataset(x_train, y_train, x_val, y_val, labels, preprocessing, spec, batch_size, split)
+    contract = None if color is None else normalize.preprocessing
+    return Dataset(x_train, y_train, x_val, y_val, labels, preprocessing, spec, batch_size, split, contract)
+
+
+def _check_integrity(spec, x_train, y_train, x_val, y_val) -> None:
+    """One-line errors for empty splits, labels that do not match the samples, and NaN/inf values."""
+    if len(x_val) == 0 or (len(x_train) == 0 and y_train is not None):
+        raise DataError(f"{spec}: empty split ({len(x_train)} training, {len(x_val)} evaluation samples)")
+    for name, x, y in (("training", x_train, y_train), ("evaluation", x_val, y_val)):
+        if y is not None and len(y) != len(x):
+            raise DataError(f"{spec}: {len(x)} {name} samples but {len(y)} labels")
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            bad = int(np.count_nonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
+            raise DataError(f"{spec}: {bad} {name} sample(s) hold NaN or infinite values")
 
 
 # -- readers --------------------------------------------------------------------
 
 
 class _Normalizer:
-    def __init__(self, mean, std):
-        self.mean = np.atleast_1d(np.asarray(mean, dtype=np.float32))
-        self.std = np.atleast_1d(np.asarray(std, dtype=np.float32))
-        if np.any(self.std == 0):
-            raise DataError("std must not be 0")
+    """Applies a :class:`~edgesmith.preprocessing.Preprocessing` to integer pixel arrays [N, H, W, C]."""
+
+    def __init__(self, preprocessing: Preprocessing):
+        self.preprocessing = preprocessing
+        self.mean = np.asarray(preprocessing.mean, dtype=np.float32)
+        self.std = np.asarray(preprocessing.std, dtype=np.float32)
+        self.bgr = preprocessing.channel_order == "bgr"
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        channels = pixels.shape[-1]
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if values.size not in (1, channels):
+                raise InputContractError(
+                    f"{name} has {values.size} values but the images have {channels} channel(s); give one or {channels}"
+                )
+        if self.bgr:
+            if channels != 3:
+                raise InputContractError(f"{self.preprocessing.name} preprocessing needs RGB images, these have "
+                                         f"{channels} channel(s)")
+            pixels = pixels[..., ::-1]
         return ((pixels.astype(np.float32) - self.mean) / self.std).astype(np.float32)
 
-    def mean_list(self, channels: int) -> list:
-        return [float(v) for v in np.broadcast_to(self.mean, (channels,))] if self.mean.size > 1 else [float(self.mean[0])]
-
-    def std_list(self, channels: int) -> list:
-        return [float(v) for v in np.broadcast_to(self.std, (channels,))] if self.std.size > 1 else [float(self.std[0])]
+    def recorded(self, channels: int) -> dict:
+        """The metadata's mean/std (one value, or one per channel) and who chose them."""
+        fields = self.preprocessing.as_dict()
+        for key in ("mean", "std"):
+            if len(fields[key]) > 1:
+                fields[key] = [float(v) for v in np.broadcast_to(np.asarray(fields[key]), (channels,))]
+        return fields
 
 
 def _has_test_split(spec: str) -> bool:
@@ -188,12 +244,12 @@ def _has_test_split(spec: str) -> bool:
     return False
 
 
-def _read(spec, image_size, color, normalize, val_split, seed):
+def _read(spec, image_size, color, normalize, val_split, seed, input_shape):
     if spec.startswith("builtin:"):
         return _builtin(spec.split(":", 1)[1], normalize, val_split, seed)
     path = Path(spec)
     if path.suffix == ".npz":
-        return _npz(path, normalize, val_split, seed)
+        return _npz(path, normalize, val_split, seed, input_shape)
     if path.is_dir():
         return _folder(path, image_size, color, normalize, val_split, seed)
     raise DataError(
@@ -230,7 +286,7 @@ def _keras_dataset(name):
         ) from None
 
 
-def _npz(path: Path, normalize, val_split, seed):
+def _npz(path: Path, normalize, val_split, seed, input_shape):
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
@@ -247,12 +303,29 @@ def _npz(path: Path, normalize, val_split, seed):
     else:
         raise DataError(f"{path}: needs arrays x/y or x_train/y_train/x_test/y_test; found {sorted(arrays)}")
     x_train, y_train, x_val, y_val = parts
+    if x_val.size == 0 or x_val.ndim < 2:
+        raise DataError(f"{path}: x holds no samples (shape {list(x_val.shape)})")
+    labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else _numbered_labels(y_train, y_val)
+    if not _images(x_val, input_shape):
+        return _as_stored(x_train), y_train, _as_stored(x_val), y_val, labels, None
     if np.issubdtype(x_train.dtype, np.integer):
         x_train, y_train, x_val, y_val = _normalized(normalize, x_train, y_train, x_val, y_val)
     else:
         x_train, x_val = _with_channels(x_train.astype(np.float32)), _with_channels(x_val.astype(np.float32))
-    labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else _numbered_labels(y_train, y_val)
     return x_train, y_train, x_val, y_val, labels, "rgb" if x_val.shape[-1] == 3 else "grayscale"
+
+
+def _images(x: np.ndarray, input_shape) -> bool:
+    """Whether samples of ``x`` are images [H, W] or [H, W, C<=4]: not when the model's ``input_shape``
+    takes them as they are with another rank (sequences [T, F], tabular [F])."""
+    sample = x.shape[1:]
+    if input_shape is not None and len(input_shape) != 3 and len(input_shape) == len(sample):
+        return False
+    return len(sample) == 2 or (len(sample) == 3 and sample[-1] <= 4)
+
+
+def _as_stored(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) if np.issubdtype(x.dtype, np.floating) else x
 
 
 def _folder(path: Path, image_size, color, normalize, val_split, seed):

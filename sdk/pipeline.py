@@ -22,20 +22,22 @@ from pathlib import Path
 
 from edgesmith.converters.errors import ConversionError
 from edgesmith.converters.export import export
+from edgesmith.converters.inputs import normalizing_layer
 from edgesmith.converters.layers import stage_record
 from edgesmith.converters.load import SavedModelSource, load_model, source_sha256
 from edgesmith.converters.ptq import float_tflite, gzipped_size
 from edgesmith.converters.record import StageRecord, record_of, remember
-from edgesmith.converters.registry import get_pass
+from edgesmith.converters.registry import check_model, get_pass
 from edgesmith.converters.verify import check_drop, keras_accuracy, verify
 from edgesmith.data import Dataset, load_data
+from edgesmith.preprocessing import InputContractError, choose_preprocessing, preprocessing_from, refuse_at_chance
 from edgesmith.recipes import Recipe, load_recipe
 from edgesmith.runtime.metadata import atomic_write_bytes
 
 MAX_SHOWN_CLUSTERS = 256  # more distinct values than this in a kernel means "not clustered"
 
 
-def convert(model, recipe, data, out_dir, *, resume: bool = False, progress=None) -> dict:
+def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = False, progress=None) -> dict:
     """Apply ``recipe`` to ``model``, write and verify ``out_dir/model.tflite``; return the report.
 
     Args:
@@ -43,19 +45,26 @@ def convert(model, recipe, data, out_dir, *, resume: bool = False, progress=None
         recipe: a built-in recipe name, a recipe TOML file, or a :class:`~edgesmith.recipes.Recipe`.
         data: a data spec (see :mod:`edgesmith.data`) or a loaded :class:`~edgesmith.data.Dataset`.
         out_dir: where model.tflite, report.json, report.md and stages/ go.
+        preprocess: how the model wants its pixels: a preset name (``raw``, ``unit``, ``tf``, ``torch``,
+            ``caffe``), ``{"mean": ..., "std": ...}``, or None for the recipe's ``preprocess`` key, else what
+            the model says (see :mod:`edgesmith.preprocessing`).
         resume: reuse stages an earlier (interrupted) run completed.
         progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started;
             a stage reused by ``resume`` reports ``(stage, 0, 0)`` without starting).
     """
     out = Path(out_dir)
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    explicit = preprocessing_from(preprocess) or preprocessing_from(recipe.preprocess, origin="recipe")
     loaded = load_model(model)
-    data = dataset_for(data, loaded)
+    data = dataset_for(data, loaded, explicit)
     if not isinstance(loaded, SavedModelSource):
         data.check_model(loaded)
+    for step in recipe.passes:  # an architecture a pass cannot take fails here, before any training
+        check_model(step.name, loaded, step.options)
     digest = source_sha256(model, loaded)
     notify = progress or (lambda stage, done, total: None)
     stages = [_measure(_source_record(loaded), loaded, data)]
+    refuse_unreadable(stages[0]["accuracy"], data)
     current = loaded
     for index, step in enumerate(recipe.keras_passes, start=1):
         current = _run_or_resume(current, data, step, index, out, _fingerprint(digest, data, recipe, index), resume, notify)
@@ -68,17 +77,41 @@ def convert(model, recipe, data, out_dir, *, resume: bool = False, progress=None
 # -- stages ---------------------------------------------------------------------
 
 
-def dataset_for(data, model) -> Dataset:
-    """``data`` (a Dataset or a --data spec) loaded at ``model``'s input size and colour mode."""
+def dataset_for(data, model, preprocess=None) -> Dataset:
+    """``data`` (a Dataset or a --data spec) loaded at ``model``'s input size and colour mode, normalized
+    as ``preprocess`` (a preset, mean/std, or None: what the model says) decides."""
+    explicit = preprocessing_from(preprocess)
     if isinstance(data, Dataset):
+        if explicit is not None:
+            raise InputContractError("preprocessing applies to a data spec; a loaded Dataset is already normalized")
         return data
     if data is None:
         raise ConversionError("convert needs --data (builtin:digits, an image folder or an .npz file)")
-    shape = None if isinstance(model, SavedModelSource) else tuple(model.inputs[0].shape[1:])
+    keras_model = None if isinstance(model, SavedModelSource) else model
+    chosen = choose_preprocessing(explicit, normalizing_layer(keras_model) if keras_model is not None else None)
+    shape = None if keras_model is None or len(keras_model.inputs) != 1 else tuple(keras_model.inputs[0].shape[1:])
     if shape is not None and len(shape) == 3 and None not in shape[:2]:
         color = "grayscale" if shape[2] == 1 else "rgb"
-        return load_data(data, image_size=shape[:2], color=color)
-    return load_data(data)
+        return load_data(data, image_size=shape[:2], color=color, preprocessing=chosen, input_shape=shape)
+    return load_data(data, preprocessing=chosen, input_shape=shape)
+
+
+def readable_source(model, data, preprocess=None) -> tuple:
+    """``(keras_model, dataset, accuracy)``: the source model loaded, the data fed as it expects, and its
+    accuracy on the evaluation split; refused (exit 2) when it scores at chance. For commands that
+    measure a model before they change it (optimize, sensitivity)."""
+    loaded = load_model(model)
+    data = dataset_for(data, loaded, preprocess)
+    data.check_model(loaded)
+    accuracy = keras_accuracy(loaded, data)
+    refuse_unreadable(accuracy, data)
+    return loaded, data, accuracy
+
+
+def refuse_unreadable(source_accuracy, data: Dataset) -> None:
+    """Stop before any work when the source model scores at chance on ``data``: it cannot read it as fed."""
+    fed = data.contract.describe() if data.contract is not None else "none (arrays fed as stored)"
+    refuse_at_chance(source_accuracy, data.y_val, fed, data.source)
 
 
 def _source_record(model) -> StageRecord:

@@ -10,6 +10,7 @@ A recipe file::
     name = "my-recipe"
     description = "what it is for"
     max_accuracy_drop = 1.0          # percentage points below the source model; optional
+    preprocess = "tf"                # how the model wants its pixels (a preset, or {mean, std}); optional
 
     [[passes]]
     pass = "prune"
@@ -31,6 +32,7 @@ from pathlib import Path
 
 from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.registry import TFLITE_PASSES, check_options, get_pass
+from edgesmith.preprocessing import preprocessing_from
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,7 +40,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 BUILTIN_DIR = Path(__file__).with_name("recipes")
-RECIPE_KEYS = ("name", "description", "max_accuracy_drop", "passes")
+RECIPE_KEYS = ("name", "description", "max_accuracy_drop", "preprocess", "passes")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Recipe:
     passes: tuple
     description: str = ""
     max_accuracy_drop: float | None = None
+    preprocess: str | dict | None = None  # how the model wants its pixels (edgesmith.preprocessing)
 
     @property
     def keras_passes(self) -> tuple:
@@ -75,6 +78,7 @@ class Recipe:
             "name": self.name,
             "description": self.description,
             "max_accuracy_drop": self.max_accuracy_drop,
+            **({"preprocess": self.preprocess} if self.preprocess is not None else {}),
             "passes": [step.as_dict() for step in self.passes],
         }
 
@@ -138,11 +142,14 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
             f"a recipe has one .tflite-producing pass ({', '.join(sorted(TFLITE_PASSES))}), and it comes last"
         )
     drop = table.get("max_accuracy_drop")
+    preprocess = table.get("preprocess")
+    preprocessing_from(preprocess, origin="recipe")  # an unknown preset or bad mean/std fails here
     return Recipe(
         name=str(table.get("name", default_name)),
         passes=tuple(steps),
         description=str(table.get("description", "")),
         max_accuracy_drop=None if drop is None else float(drop),
+        preprocess=preprocess,
     )
 
 

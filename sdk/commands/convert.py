@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from edgesmith.commands.progress import StageProgress, print_report
+from edgesmith.commands.data_options import preprocessing_options
+from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
 
 
@@ -22,12 +23,15 @@ from edgesmith.commands.quiet import quiet_console
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--resume", is_flag=True, help="Reuse stages a previous run of the same recipe completed.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the table.")
-def command(model, recipe, data_spec, out_dir, resume, as_json):
+@preprocessing_options
+@quiet_option
+def command(model, recipe, data_spec, out_dir, resume, as_json, preprocess, quiet):
     """Compress MODEL (.keras, .h5 or a SavedModel directory) with a recipe, write
     OUT/model.tflite with metadata, verify it on the data, and write OUT/report.json
     and OUT/report.md."""
     with quiet_console() as console:
-        report, error = _convert(model, recipe, data_spec, out_dir, resume, StageProgress(not as_json, console))
+        report, error = _convert(model, recipe, data_spec, out_dir, resume, preprocess,
+                                 Progress(not (as_json or quiet), console))
     _show(report, as_json)
     if error is not None:
         raise error
@@ -35,13 +39,14 @@ def command(model, recipe, data_spec, out_dir, resume, as_json):
         click.echo(f"wrote {Path(out_dir) / 'model.tflite'}, report.json and report.md")
 
 
-def _convert(model, recipe, data_spec, out_dir, resume, progress) -> tuple:
+def _convert(model, recipe, data_spec, out_dir, resume, preprocess, progress) -> tuple:
     """``(report, None)``; or, when the accuracy drop is too large, the report written before the error and the error."""
     from edgesmith.converters.errors import AccuracyDropError  # these import TensorFlow: inside quiet_console
     from edgesmith.pipeline import convert
 
     try:
-        return convert(model, recipe, data_spec, out_dir, resume=resume, progress=progress), None
+        return convert(model, recipe, data_spec, out_dir, preprocess=preprocess, resume=resume,
+                       progress=progress), None
     except AccuracyDropError as error:
         return json.loads((Path(out_dir) / "report.json").read_text()), error
     finally:

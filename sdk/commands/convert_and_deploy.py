@@ -7,8 +7,9 @@ import sys
 
 import click
 
-from edgesmith.commands.deploy import StepProgress, format_results, report, run_settings, target_options
-from edgesmith.commands.progress import StageProgress, print_report
+from edgesmith.commands.data_options import preprocessing_options
+from edgesmith.commands.deploy import format_results, report, run_settings, target_options
+from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
 
 
@@ -22,7 +23,9 @@ from edgesmith.commands.quiet import quiet_console
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output: model.tflite, report.json/.md, logs/, report.html.")
 @target_options
-def command(model, recipe, data_spec, out_dir, as_json, **settings):
+@preprocessing_options
+@quiet_option
+def command(model, recipe, data_spec, out_dir, as_json, preprocess, quiet, **settings):
     """Convert MODEL with --recipe, verify the .tflite on --data, deploy it to each
     --target, benchmark it there, copy the logs back and write OUT/report.html.
 
@@ -34,11 +37,12 @@ def command(model, recipe, data_spec, out_dir, as_json, **settings):
 
     options, ssh = run_settings(settings, settings["targets"])
     with quiet_console() as console:
-        convert_progress = StageProgress(enabled=not as_json, stream=console)
+        shown = not (as_json or quiet)
+        convert_progress = Progress(enabled=shown, stream=console)
         try:
             result = convert_and_deploy(model, recipe, data_spec, settings["targets"], out_dir, options=options,
-                                        ssh_options=ssh, convert_progress=convert_progress,
-                                        progress_for=lambda url: StepProgress(steps=4, quiet=as_json, stream=console))
+                                        ssh_options=ssh, convert_progress=convert_progress, preprocess=preprocess,
+                                        progress_for=lambda url: Progress(enabled=shown, stream=console))
         finally:
             convert_progress.close()
     if as_json:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from edgesmith.commands.progress import StageProgress, print_report
+from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
 
 
@@ -15,14 +15,15 @@ from edgesmith.commands.quiet import quiet_console
               help="Where the models and reports go.")
 @click.option("--recipe", default="int8-qat", show_default=True, help="The recipe to compress with.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def command(out_dir, recipe, as_json):
+@quiet_option
+def command(out_dir, recipe, as_json, quiet):
     """Train a small CNN on builtin:digits (offline), compress it with a recipe,
     verify the .tflite on held-out data, benchmark float and compressed with
     edgesmith.runtime, and print size, accuracy and latency side by side."""
     with quiet_console() as console:
         from edgesmith.demo import run_demo  # imports TensorFlow: inside quiet_console
 
-        progress = StageProgress(enabled=not as_json, stream=console)
+        progress = Progress(enabled=not (as_json or quiet), stream=console)
         try:
             result = run_demo(out_dir, recipe=recipe, progress=progress)
         finally:

@@ -7,34 +7,10 @@ import sys
 
 import click
 
+from edgesmith.commands.progress import Progress, quiet_option
 from edgesmith.deploy.adb import DELEGATES
 
 ENERGY_HELP = "Energy meter on the target: auto|none|rapl|hwmon|pi5|battery|csv:FILE|estimate."
-
-
-class StepProgress:
-    """One line per deploy step on ``stream`` (default stderr); a bar per target on a terminal."""
-
-    def __init__(self, steps: int, quiet: bool = False, stream=None):
-        self.steps, self.quiet, self.stream, self._bar = steps, quiet, stream, None
-
-    def __call__(self, message: str) -> None:
-        if self.quiet:
-            return
-        stream = self.stream or sys.stderr
-        if stream.isatty():
-            if self._bar is None:
-                self._bar = click.progressbar(length=self.steps, file=stream, show_eta=False, width=20)
-                self._bar.__enter__()
-            self._bar.label = f"{message:<48.48}"
-            self._bar.update(1)
-        else:
-            click.echo(f"- {message}", file=stream)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
 
 
 def target_options(function):
@@ -102,7 +78,8 @@ def format_results(results: list) -> str:
 @click.argument("model", type=click.Path(dir_okay=False))
 @target_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=".", show_default=True, help="Where the logs go.")
-def command(model, targets, out_dir, as_json, **settings):
+@quiet_option
+def command(model, targets, out_dir, as_json, quiet, **settings):
     """Deploy MODEL (.tflite) to each --target, benchmark it there and copy the JSONL logs to --out.
 
     \b
@@ -113,7 +90,7 @@ def command(model, targets, out_dir, as_json, **settings):
 
     options, ssh = run_settings(settings, targets)
     results, first_error = deploy_many(model, targets, out_dir=out_dir, options=options, ssh_options=ssh,
-                                       progress_for=lambda url: StepProgress(steps=4, quiet=as_json))
+                                       progress_for=lambda url: Progress(enabled=not (as_json or quiet)))
     report(results, first_error, as_json, format_results)
 
 

@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from edgesmith.commands.sensitivity import _Bars
+from edgesmith.commands.data_options import preprocessing_options
+from edgesmith.commands.progress import Progress, quiet_option
 
 OBJECTIVES = ("size", "latency", "energy")
 PASSES = ("channel_prune", "prune", "cluster")
@@ -62,8 +63,10 @@ def _names(choices):
                    "energy, else none.")
 @click.option("--profile", default=None, help="Device profile (for --energy estimate and the report).")
 @click.option("--json", "as_json", is_flag=True, help="Print optimize.json instead of the table.")
+@preprocessing_options
+@quiet_option
 def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, trials, storage, study_name, passes,
-            precisions, epochs, sampler, seed, runs, warmup, threads, energy, profile, as_json):
+            precisions, epochs, sampler, seed, runs, warmup, threads, energy, profile, as_json, preprocess, quiet):
     """Search how to compress MODEL (.keras or .h5): training passes, per-layer ratios and
     per-layer precisions, each candidate verified on the data and benchmarked on the target.
     Writes the Pareto front of deployable .tflite files to OUT/front/, the pick (the best
@@ -75,13 +78,13 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
 
     bench = BenchOptions(runs=runs, warmup=warmup, threads=threads, profile=profile,
                          energy=energy or ("auto" if "energy" in objectives else "none"))
-    bars = _Bars(enabled=not as_json, unit="trial")
+    bars = Progress(enabled=not (as_json or quiet), unit="trial")
     interrupted, previous = _watch_ctrl_c()
     try:
         result = optimize(model, data_spec, out_dir, max_accuracy_drop=max_accuracy_drop, objectives=objectives,
                           target=target, trials=trials, storage=storage, study_name=study_name, passes=passes,
                           precisions=precisions, epochs=epochs, sampler=sampler, seed=seed, bench=bench,
-                          progress=bars)
+                          preprocess=preprocess, progress=bars)
     except BaseException:
         bars.close()
         if not interrupted:

@@ -1,58 +1,87 @@
-"""What the converting commands show while they work: a progress bar per stage, then the convert report.
+"""What commands show while they work, fitted to where the output goes; then the convert report.
 
-Shared by ``edgesmith convert``, ``demo`` and ``convert-and-deploy``.
+One mechanism for the whole CLI: :class:`Progress` is the ``progress(stage, done, total)``
+callback the library takes (convert, optimize, sensitivity, demo), and also the
+``progress(message)`` one deploy takes (a message is a stage without a count).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 
 
-class StageProgress:
-    """The ``progress(stage, done, total)`` callback of :func:`edgesmith.pipeline.convert`, drawn on a console.
+class Progress:
+    """Progress on ``stream`` (default: stderr): bars on a terminal, plain lines in a log, nothing when quiet.
 
-    One progress bar per training stage; a one-line note for a stage that starts
-    (``total`` None: ``qat...``) and for one ``--resume`` reused (``total`` 0:
-    ``prune: reused``). ``stream`` is where it draws
-    (default: stderr).
+    * on a terminal: a line when a stage starts (``qat...``), a progress bar while it
+      reports ``(done, total)``, and ``qat: done in 12.3 s`` when the next stage starts or
+      :meth:`close` is called;
+    * on a pipe or a log file: the same start and end lines, never a bar (no carriage-return frames);
+    * ``total == 0`` marks a stage ``--resume`` reused: ``prune: reused``.
 
-    >>> progress = StageProgress(enabled=True)
-    >>> report = convert("digits.keras", "int8-qat", "builtin:digits", "out/", progress=progress)
-    >>> progress.close()
+    >>> import io
+    >>> log = io.StringIO()
+    >>> progress = Progress(stream=log)
+    >>> progress("qat", 0, None); progress("qat", 5, 10); progress.close()
+    >>> log.getvalue().splitlines()[0]
+    'qat...'
     """
 
-    def __init__(self, enabled: bool = True, stream=None):
+    def __init__(self, enabled: bool = True, stream=None, unit: str = "step"):
         self.enabled = enabled
         self.stream = stream
+        self.unit = unit
         self._bar = None
         self._stage = None
+        self._started = 0.0
 
-    def __call__(self, stage: str, done: int, total) -> None:
+    def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
         if not self.enabled:
             return
         if stage != self._stage or total is None:
             self.close()
-            self._stage = stage
-            if total is None or total == 0:
-                click.echo(f"{stage}..." if total is None else f"{stage}: reused", file=self._stream)
+            self._stage, self._started = stage, time.perf_counter()
+            if total == 0 and done == 0:
+                self._stage = None
+                click.echo(f"{stage}: reused", file=self._stream)
                 return
+            click.echo(f"{stage}...", file=self._stream)
+            if total is None:
+                return
+        if total and self._terminal:
+            self._draw(stage, done or 0, total)
+
+    def _draw(self, stage: str, done: int, total: int) -> None:
         if self._bar is None:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=f"{stage:>8}", unit="step", file=self._stream, leave=False)
+            self._bar = tqdm(total=total, desc=f"{stage:>8}", unit=self.unit, file=self._stream, leave=False)
         self._bar.update(done - self._bar.n)
 
     @property
     def _stream(self):
         return self.stream or sys.stderr
 
+    @property
+    def _terminal(self) -> bool:
+        return bool(getattr(self._stream, "isatty", lambda: False)())
+
     def close(self) -> None:
-        """Remove the current bar (call when the work ends, also after an error)."""
+        """End the current stage with its time (call when the work ends, also after an error)."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        if self._stage is not None:
+            click.echo(f"{self._stage}: done in {time.perf_counter() - self._started:.1f} s", file=self._stream)
+            self._stage = None
+
+
+def quiet_option(command):
+    """``--quiet``: no progress output (results and errors still print)."""
+    return click.option("--quiet", "-q", is_flag=True, help="Show no progress (results and errors still print).")(command)
 
 
 def print_report(report: dict) -> None:

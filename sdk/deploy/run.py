@@ -72,7 +72,7 @@ def deploy_many(model, targets, *, out_dir=".", options: BenchOptions | None = N
 
 
 def convert_and_deploy(model, recipe, data, targets, out_dir, *, options: BenchOptions | None = None,
-                       ssh_options=None, convert_progress=None, progress_for=None) -> dict:
+                       ssh_options=None, convert_progress=None, progress_for=None, preprocess=None) -> dict:
     """Convert ``model`` with ``recipe``, verify it on ``data``, deploy and benchmark it on each target,
     and write ``out_dir/report.html``.
 
@@ -88,7 +88,7 @@ def convert_and_deploy(model, recipe, data, targets, out_dir, *, options: BenchO
 
     out = Path(out_dir)
     started = time.perf_counter()
-    report = convert(model, recipe, data, out, progress=convert_progress)
+    report = convert(model, recipe, data, out, preprocess=preprocess, progress=convert_progress)
     converted = time.perf_counter()
     results, first_error = deploy_many(report["tflite_path"], targets, out_dir=out / "logs", options=options,
                                        ssh_options=ssh_options, progress_for=progress_for)

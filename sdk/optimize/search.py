@@ -56,7 +56,7 @@ class ConstraintNotMetError(RunFailedError):
 def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives=("size",), target: str = "local",
              trials: int = 20, storage: str | None = None, study_name: str | None = None,
              passes=SEARCHABLE_PASSES, precisions=PRECISIONS, epochs: int = 1, sampler: str = "tpe", seed: int = 0,
-             bench: BenchOptions | None = None, strategy=None, progress=None) -> dict:
+             bench: BenchOptions | None = None, strategy=None, preprocess=None, progress=None) -> dict:
     """Search compression recipes for ``model``; return the Pareto front and the pick (see the module docstring).
 
     Args:
@@ -76,11 +76,12 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
         sampler: ``tpe`` (multi-objective TPE) or ``nsga2`` (NSGA-II).
         bench: how candidates are benchmarked (runs, warm-up, threads, energy meter, profile).
         strategy: a ``tf.distribute`` strategy the training passes run under (see docs/optimize.md).
+        preprocess: how the model wants its pixels (a preset or ``{"mean", "std"}``; None: what the model
+            says; see :mod:`edgesmith.preprocessing`).
         progress: optional ``progress(stage, done, total)`` callback (stage ``trial``).
     """
-    from edgesmith.converters.load import load_model, source_sha256
-    from edgesmith.converters.verify import keras_accuracy
-    from edgesmith.pipeline import dataset_for
+    from edgesmith.converters.load import source_sha256
+    from edgesmith.pipeline import readable_source
 
     _check(objectives, sampler, trials)
     bench = bench or BenchOptions(energy="auto" if "energy" in objectives else "none")
@@ -88,9 +89,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
         raise UnknownOptionError("the energy objective needs an energy meter: pass --energy (e.g. auto, rapl, estimate)")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    loaded = load_model(model)
-    data = dataset_for(data, loaded)
-    data.check_model(loaded)
+    loaded, data, reference = readable_source(model, data, preprocess)
     digest = source_sha256(model, loaded)
     space = SearchSpace.for_model(loaded, passes, epochs, precisions)
     name = study_name or f"edgesmith-{digest[:12]}-{'+'.join(objectives)}-drop{max_accuracy_drop:g}"
@@ -98,7 +97,6 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
                        max_accuracy_drop, trials)
     if not study.trials:
         study.enqueue_trial(space.baseline())
-    reference = keras_accuracy(loaded, data)
     builder = CandidateBuilder(loaded, data, out, digest, reference, Measurer(out / "measurements.json", target, bench),
                                strategy)
     started = time.perf_counter()

@@ -21,13 +21,16 @@ public final class Preprocessing {
     public final int height;
     public final int width;
     public final boolean grayscale;
+    /** Channels in BGR order (caffe-style models such as keras.applications ResNet); RGB otherwise. */
+    public final boolean bgr;
     private final float[] mean;
     private final float[] std;
 
-    Preprocessing(int height, int width, boolean grayscale, float[] mean, float[] std) {
+    Preprocessing(int height, int width, boolean grayscale, boolean bgr, float[] mean, float[] std) {
         this.height = height;
         this.width = width;
         this.grayscale = grayscale;
+        this.bgr = bgr;
         this.mean = mean;
         this.std = std;
     }
@@ -50,13 +53,14 @@ public final class Preprocessing {
         int[] size = intPair(metadata.get("size"), shape[1], shape[2]);
         Object color = metadata.get("color");
         boolean grayscale = color == null ? shape[3] == 1 : "grayscale".equals(color);
+        boolean bgr = "bgr".equals(color);
         float[] mean = floats(metadata.get("mean"), 0f);
         float[] std = floats(metadata.get("std"), integerInput ? 1f : 255f);
         if ((grayscale ? 1 : 3) != shape[3]) {
-            throw new EdgesmithException("the metadata says " + (grayscale ? "grayscale" : "rgb")
+            throw new EdgesmithException("the metadata says " + (grayscale ? "grayscale" : bgr ? "bgr" : "rgb")
                     + " but the model's input has " + shape[3] + " channel(s)");
         }
-        return new Preprocessing(size[0], size[1], grayscale, mean, std);
+        return new Preprocessing(size[0], size[1], grayscale, bgr, mean, std);
     }
 
     /** Colour channels of the input: 1 (grayscale) or 3 (RGB). */
@@ -76,7 +80,8 @@ public final class Preprocessing {
         float[] out = new float[argb.length * channels];
         for (int p = 0; p < argb.length; p++) {
             for (int c = 0; c < channels; c++) {
-                int value = grayscale ? luma(argb[p]) : (argb[p] >> (16 - 8 * c)) & 0xff;
+                int shift = bgr ? 8 * c : 16 - 8 * c; // ARGB holds R in bits 16-23, B in bits 0-7
+                int value = grayscale ? luma(argb[p]) : (argb[p] >> shift) & 0xff;
                 out[p * channels + c] = (value - pick(mean, c)) / pick(std, c);
             }
         }

@@ -48,6 +48,16 @@ public class PreprocessingTest {
     }
 
     @Test
+    public void bgrMetadataReversesTheChannels() throws Exception {
+        Map<String, Object> meta = Json.asObject(Json.parse(
+                "{\"size\":[1,1],\"color\":\"bgr\",\"mean\":[103.939,116.779,123.68],\"std\":[1]}"));
+        Preprocessing pre = Preprocessing.forInput(1, new int[] {1, 1, 1, 3}, false, meta);
+        assertTrue(pre.bgr);
+        float[] input = pre.normalize(new int[] {0xff0a141e}); // R=10, G=20, B=30 -> B, G, R
+        assertArrayEquals(new float[] {30 - 103.939f, 20 - 116.779f, 10 - 123.68f}, input, 1e-4f);
+    }
+
+    @Test
     public void grayscaleMatchesPillowLuma() {
         assertEquals(76, Preprocessing.luma(0xffff0000));  // Image.new("RGB", ..., (255, 0, 0)).convert("L")
         assertEquals(150, Preprocessing.luma(0xff00ff00));

@@ -1,0 +1,47 @@
+"""What a pass checks before any work: its option values, and whether it can take the model.
+
+A recipe's passes are checked when the recipe is loaded (options) and when the
+model is loaded (the model), so a bad value or an architecture a pass cannot take
+fails in one line before the first pass trains anything.
+
+>>> def check_strength(strength=1.0):
+...     if strength < 0:
+...         raise ValueError("strength must be >= 0")
+>>> @checked(options=check_strength)
+... def my_pass(model, data, strength=1.0):
+...     return model
+>>> my_pass.check_options is check_strength
+True
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from .errors import UnknownOptionError
+
+
+def checked(options=None, model=None):
+    """Attach ``options(**values)`` and ``model(model, **values)`` checks to a pass function.
+
+    Each check receives only the options its signature names (defaults filled in from the pass's own).
+    """
+
+    def attach(pass_function):
+        pass_function.check_options = options
+        pass_function.check_model = model
+        return pass_function
+
+    return attach
+
+
+def run_check(check, values: dict, *leading) -> None:
+    """Call ``check(*leading, **values)`` with the values its signature names (no-op for None)."""
+    if check is None:
+        return
+    accepted = inspect.signature(check).parameters
+    try:
+        check(*leading, **{key: value for key, value in values.items() if key in accepted})
+    except (TypeError, ValueError) as exc:  # e.g. a string where a number belongs
+        shown = ", ".join(f"{key}={values[key]!r}" for key in accepted if key in values)
+        raise UnknownOptionError(f"invalid option value(s) {shown}: {exc}") from None

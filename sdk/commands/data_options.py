@@ -1,0 +1,37 @@
+"""``--preprocess``, ``--mean`` and ``--std``: the options every command that takes ``--data`` shares.
+
+>>> @click.command()
+... @preprocessing_options
+... def command(preprocess):
+...     ...                      # ``preprocess``: None, a preset name, or {"mean": (...), "std": (...)}
+"""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from edgesmith.preprocessing import ALIASES, PRESETS, parse_values
+
+
+def preprocessing_options(command):
+    """Add ``--preprocess/--mean/--std`` to ``command`` and hand it one ``preprocess`` argument."""
+
+    @click.option("--preprocess", "preset", type=click.Choice(sorted(PRESETS) + sorted(ALIASES)), default=None,
+                  help="How the model wants its pixels: raw (0..255, models that normalize inside), unit (0..1), "
+                       "tf (-1..1), torch (ImageNet mean/std), caffe (BGR minus the ImageNet mean). Default: raw "
+                       "for a model that starts with Rescaling/Normalization, else unit.")
+    @click.option("--mean", default=None, metavar="V[,V,V]",
+                  help="Pixel mean (0..255 scale), one value or one per channel: input = (pixel - mean) / std.")
+    @click.option("--std", default=None, metavar="V[,V,V]", help="Pixel std (0..255 scale), one value or one per channel.")
+    @functools.wraps(command)
+    def with_preprocessing(*args, preset, mean, std, **kwargs):
+        if preset is not None and (mean is not None or std is not None):
+            raise click.UsageError("give --preprocess or --mean/--std, not both")
+        values = {"mean": parse_values(mean), "std": parse_values(std)}
+        chosen = preset if preset is not None else (
+            {key: value for key, value in values.items() if value is not None} or None)
+        return command(*args, preprocess=chosen, **kwargs)
+
+    return with_preprocessing
