@@ -82,7 +82,7 @@ def build_student(spec: str, input_shape, classes: int, softmax: bool = True) ->
 
 def load_student(student, reference) -> keras.Model:
     """``student`` as a Keras model: a model, a ``.keras``/``.h5`` file, or a builder spec shaped like ``reference``."""
-    from .distill import ends_in_softmax
+    from .graph import ends_in_softmax
     from .load import load_model
 
     if isinstance(student, keras.Model) or str(student).endswith((".keras", ".h5")):

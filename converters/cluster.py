@@ -18,9 +18,9 @@ import numpy as np
 
 from .checks import checked
 from .errors import UnknownOptionError
-from .layers import copy_model, decode_array, encode_array, kernels, stage_record
+from .layers import copy_model, decode_array, encode_array, is_skipped, kernels, stage_record
 from .load import require_graph
-from .prune import _skipped, mask_of
+from .prune import mask_of
 from .record import remember
 from .train import fine_tune
 
@@ -89,7 +89,7 @@ def cluster(model, data, clusters: int = 16, init: str = "kmeans++", skip=(), ep
     model = copy_model(model)
     done, skipped = [], []
     for kernel in kernels(model):
-        if _skipped(kernel.layer, skip):
+        if is_skipped(kernel.layer, skip):
             skipped.append(kernel.name)
             continue
         _cluster_kernel(kernel, clusters, init, np.random.default_rng(seed))

@@ -22,6 +22,7 @@ import numpy as np
 
 from .checks import checked
 from .errors import ConversionError
+from .graph import ends_in_softmax
 from .macs import recorded
 from .train import check_schedule, learning_rate_schedule
 
@@ -135,15 +136,6 @@ def logits_view(model) -> keras.Model:
         return model
     return keras.Model(model.inputs, _Log()(model.outputs[0]), name=f"{model.name}_logits")
 
-
-def ends_in_softmax(model) -> bool:
-    """Whether ``model``'s (first) output is a softmax, i.e. probabilities rather than logits."""
-    from .graph import iter_calls
-
-    calls, _, outputs = iter_calls(model, "distill")
-    last = next(c for c in reversed(calls) if outputs[0] in c.outputs)
-    activation = getattr(last.layer, "activation", None)
-    return isinstance(last.layer, keras.layers.Softmax) or getattr(activation, "__name__", "") == "softmax"
 
 
 # -- data and training helpers ---------------------------------------------------------

@@ -103,6 +103,21 @@ def _calls(graph, prefix, scope, alias, scopes, pass_name):
         )
 
 
+def ends_in_softmax(model) -> bool:
+    """Whether ``model``'s (first) output is a softmax, i.e. probabilities rather than logits.
+
+    >>> ends_in_softmax(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")]))
+    True
+    """
+    try:
+        calls, _, outputs = iter_calls(model, "softmax detection")
+        last = next(c.layer for c in reversed(calls) if outputs[0] in c.outputs)
+    except UnsupportedModelError:  # a subclassed model: its last layer is the best guess
+        last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    return isinstance(last, keras.layers.Softmax) or getattr(activation, "__name__", "") == "softmax"
+
+
 # -- rebuilding -----------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from dataclasses import dataclass
 
 import keras
@@ -360,6 +361,18 @@ class Kernel:
         """Enforce ``constraint`` after every optimizer step, and save it with the model."""
         setattr(self.layer, self.constraint_argument, constraint)
         self.variable.constraint = constraint
+
+
+def is_skipped(layer, skip, path: str | None = None) -> bool:
+    """Whether a pass's ``skip`` option names ``layer``: its name (or ``path`` inside nested models), a regular
+    expression matching the whole name, or its class name. One meaning for every pass.
+
+    >>> is_skipped(keras.layers.Dense(2, name="head"), ["he.*"]), is_skipped(keras.layers.Dense(2), ["Conv2D"])
+    (True, False)
+    """
+    names = [layer.name] + ([path] if path else [])
+    return any(rule in (*names, type(layer).__name__) or any(re.fullmatch(rule, name) for name in names)
+               for rule in skip)
 
 
 def recurrent_layers(model) -> list:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .distill import remember_teacher
 from .checks import checked
+from .distill import remember_teacher
 from .errors import ConversionError
 from .graph import iter_calls, replace_with_chains
+from .layers import is_skipped
 from .macs import recorded, replaced_costs
 
 
@@ -41,12 +42,12 @@ def lowrank(model, data=None, *, energy: float = 0.9, rank_ratio: float | None =
         energy: kept fraction of the squared singular values, in (0, 1] (ignored if ``rank_ratio`` is set).
         rank_ratio: rank as a fraction of the full rank, in (0, 1].
         min_params: only layers with at least this many kernel weights are factorized.
-        skip: names of layers to keep.
+        skip: layer names (or paths inside nested models), regular expressions or class names to keep.
         spatial: also split k x k convolutions into k x 1 then 1 x k.
         progress: optional ``progress(stage, done, total)`` callback.
     """
     _check_options(energy, rank_ratio)
-    candidates = _candidates(model, min_params, set(skip), spatial)
+    candidates = _candidates(model, min_params, tuple(skip), spatial)
     chains, infos = {}, {}
     for done, layer in enumerate(candidates, 1):
         factored = _factor(layer, energy, rank_ratio)
@@ -65,7 +66,7 @@ def _candidates(model, min_params, skip, spatial) -> list:
     chosen = {}
     for call in calls:
         layer = call.layer
-        if layer.name in skip or call.path in skip or not _factorable(layer, spatial):
+        if is_skipped(layer, skip, call.path) or not _factorable(layer, spatial):
             continue
         if int(np.prod(layer.kernel.shape)) >= min_params:
             chosen[id(layer)] = layer

@@ -23,6 +23,7 @@ from .checks import checked
 from .distill import distill, remember_teacher
 from .errors import ConversionError
 from .graph import iter_calls, replace_with_chains
+from .layers import is_skipped
 from .macs import layer_costs, recorded, replaced_costs
 
 
@@ -41,13 +42,13 @@ def mobilenetize(model, data=None, *, rank: int = 1, min_macs: int = 0, skip=(),
         data: training data, used only to distill from ``model`` when ``distill_epochs > 0``.
         rank: depth multiplier r of the depthwise conv (kept singular values per input channel).
         min_macs: only convolutions with at least this many MACs are replaced.
-        skip: names of convolutions to keep as they are.
+        skip: layer names (or paths inside nested models), regular expressions or class names to keep.
         distill_epochs: epochs of distillation from ``model`` after the replacement (0: none; a later
             ``distill`` pass also uses ``model`` as its teacher).
         progress: optional ``progress(stage, done, total)`` callback.
     """
     _check_options(rank)
-    selected = _selected(model, min_macs, set(skip))
+    selected = _selected(model, min_macs, tuple(skip))
     chains, infos = {}, {}
     for done, layer in enumerate(selected, 1):
         chains[id(layer)], infos[layer.name] = _separable_pair(layer, rank)
@@ -70,7 +71,7 @@ def _selected(model, min_macs, skip) -> list:
         layer = call.layer
         if (type(layer) is keras.layers.Conv2D and layer.groups == 1 and max(layer.kernel_size) > 1
                 and layer.data_format == "channels_last" and macs[call.path] >= min_macs
-                and layer.name not in skip and call.path not in skip):
+                and not is_skipped(layer, skip, call.path)):
             chosen[id(layer)] = layer
     return list(chosen.values())
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from .checks import checked
 from .errors import UnknownOptionError
-from .layers import copy_model, decode_array, encode_array, kernels, stage_record
+from .layers import copy_model, decode_array, encode_array, is_skipped, kernels, stage_record
 from .load import require_graph
 from .record import remember
 from .train import fine_tune
@@ -127,18 +127,12 @@ def mask_of(kernel) -> np.ndarray | None:
 
 
 
-def _skipped(layer, skip) -> bool:
-    return any(
-        rule in (layer.name, type(layer).__name__) or re.fullmatch(rule, layer.name) is not None for rule in skip
-    )
-
-
 def _targets(model, skip, n_m):
     group = _parse_n_m(n_m)[1] if n_m else None
     targets, skipped = [], []
     for kernel in kernels(model):
         fan_in = int(np.prod(kernel.variable.shape[:-1]))
-        if _skipped(kernel.layer, skip) or (group and fan_in % group):
+        if is_skipped(kernel.layer, skip) or (group and fan_in % group):
             skipped.append(kernel.name)
             continue
         targets.append(kernel)

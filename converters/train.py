@@ -8,6 +8,7 @@ any later training keeps them.
 from __future__ import annotations
 
 from .errors import ConversionError
+from .graph import ends_in_softmax
 
 
 SCHEDULES = ("constant", "cosine")
@@ -43,18 +44,13 @@ def fine_tune(model, data, epochs: int, learning_rate: float, progress=None, cal
     steps = -(-len(data.x_train) // data.batch_size)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate_schedule(learning_rate, schedule, steps * epochs)),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not _ends_in_softmax(model)),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax(model)),
     )
     reporters = [_progress_callback(progress, stage, steps * epochs)] if progress else []
     model.fit(data.x_train, data.y_train, batch_size=data.batch_size, epochs=epochs, verbose=0,
               shuffle=True, callbacks=[*reporters, *callbacks])
     return model
 
-
-def _ends_in_softmax(model) -> bool:
-    last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    return type(last).__name__ == "Softmax" or getattr(activation, "__name__", "") == "softmax"
 
 
 def _progress_callback(progress, stage, total):

@@ -24,10 +24,15 @@ from __future__ import annotations
 
 import logging
 import math
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
 from ..errors import SensorError
+from .battery import BatteryMeter
+from .csv_log import CsvLogMeter
+from .estimate import EstimateMeter
+from .hwmon import HwmonMeter
+from .meter import EnergyMeter, EnergyReading
+from .pi5 import Pi5PmicMeter
+from .rapl import RaplMeter
 
 log = logging.getLogger(__name__)
 
@@ -43,39 +48,6 @@ __all__ = [
     "energy_summary",
     "open_meter",
 ]
-
-
-@dataclass(frozen=True)
-class EnergyReading:
-    """Energy used over one measurement window."""
-
-    meter: str  # which meter measured it, e.g. "rapl:package-0" or "pi5-pmic"
-    joules: float
-    seconds: float
-    estimated: bool = False
-    samples: int = 0  # power samples integrated (0 for counters)
-
-    @property
-    def average_watts(self) -> float:
-        return self.joules / self.seconds if self.seconds > 0 else 0.0
-
-
-class EnergyMeter(ABC):
-    """Measures the energy used between :meth:`start` and :meth:`stop`."""
-
-    name: str = "meter"
-    estimated: bool = False
-
-    @abstractmethod
-    def start(self) -> None:
-        """Begin a measurement window."""
-
-    @abstractmethod
-    def stop(self) -> EnergyReading:
-        """End the window and return what was used during it."""
-
-    def check(self) -> None:
-        """Read the sensor once now; raise SensorError (naming the path) if it cannot be read."""
 
 
 AUTO_ORDER = ("pi5", "hwmon", "rapl", "battery")
@@ -124,8 +96,24 @@ def _detect(root, run_command, interval) -> EnergyMeter | None:
     return None
 
 
+def check_spec(spec: str) -> str:
+    """``spec`` if it names a meter (whether that meter exists here is for :func:`open_meter` to say);
+    SensorError listing :data:`SPECS` otherwise.
+
+    >>> check_spec("hwmon:ina219")
+    'hwmon:ina219'
+    """
+    kind, colon, argument = (spec or "").strip().partition(":")
+    takes = {"auto": False, "none": False, "rapl": False, "pi5": False, "estimate": False, "hwmon": None,
+             "battery": None, "csv": True}  # True: needs an argument; None: optional
+    if kind not in takes or (takes[kind] is False and colon) or (takes[kind] and not argument):
+        raise SensorError(f"unknown energy meter {spec!r} (use {SPECS})")
+    return spec
+
+
 def _build(spec, root, profile, run_command, clock_offset, interval, **options) -> EnergyMeter:
     """Construct the meter ``spec`` names (constructors raise SensorError when it is absent)."""
+    check_spec(spec)
     kind, _, argument = spec.partition(":")
     sampled = {"interval": interval}
     if kind == "rapl" and not argument:
@@ -187,12 +175,3 @@ def _unusable(reading: EnergyReading | None, runs: int) -> str | None:
     if not (math.isfinite(reading.seconds) and reading.seconds > 0):
         return f"{reading.meter} measured an empty window"
     return None
-
-
-# The meters subclass EnergyMeter, so they are imported once it exists.
-from .battery import BatteryMeter  # noqa: E402
-from .csv_log import CsvLogMeter  # noqa: E402
-from .estimate import EstimateMeter  # noqa: E402
-from .hwmon import HwmonMeter  # noqa: E402
-from .pi5 import Pi5PmicMeter  # noqa: E402
-from .rapl import RaplMeter  # noqa: E402

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SensorError
-from . import EnergyMeter, EnergyReading
+from .meter import EnergyMeter, EnergyReading
 from .sampling import window_energy
 
 TIME_WORDS = {"time", "timestamp", "unix", "epoch", "t", "ts", "date", "datetime"}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from ..errors import SensorError
-from . import EnergyMeter, EnergyReading
+from .meter import EnergyMeter, EnergyReading
 
 
 def process_cpu_seconds() -> float:

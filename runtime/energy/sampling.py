@@ -17,7 +17,7 @@ from abc import abstractmethod
 import numpy as np
 
 from ..errors import SensorError
-from . import EnergyMeter, EnergyReading
+from .meter import EnergyMeter, EnergyReading
 
 log = logging.getLogger(__name__)
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
+from edgesmith.commands.progress import Progress, quiet_option
+from edgesmith.runtime.energy import SPECS, check_spec
 from edgesmith.runtime.errors import InputError
-
-ENERGY_CHOICES = "auto|none|rapl|hwmon|pi5|battery|csv:FILE|estimate"
 
 
 def _load_profile(name):
@@ -23,35 +22,7 @@ def _load_profile(name):
 
 
 def _check_energy_spec(ctx, param, value: str) -> str:
-    simple = {"auto", "none", "rapl", "hwmon", "pi5", "battery", "estimate"}
-    if value in simple or (value.startswith("csv:") and len(value) > 4):
-        return value
-    raise click.BadParameter(f"{value!r} is not one of {ENERGY_CHOICES}")
-
-
-class _Progress:
-    """A stderr progress bar per phase, shown only on a terminal."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled and sys.stderr.isatty()
-        self._bar = None
-        self._phase = None
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        if phase != self._phase:
-            self.close()
-            self._phase = phase
-            self._bar = click.progressbar(length=total, label=f"{phase:>7}", file=sys.stderr,
-                                          update_min_steps=max(1, total // 50))
-            self._bar.__enter__()
-        self._bar.update(1)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
+    return check_spec(value)
 
 
 @click.command("bench")
@@ -61,12 +32,13 @@ class _Progress:
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Untimed-for-statistics warm-up runs (the first invoke is always recorded).")
 @click.option("--input", "input_", default="random", show_default=True, metavar="random|FILE.npy|FILE.npz|IMAGE", help="What to feed the model.")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None, help="Append JSONL records here (docs/log-schema.md).")
-@click.option("--energy", default="auto", show_default=True, callback=_check_energy_spec, metavar=ENERGY_CHOICES, help="Energy meter; 'unavailable' is reported when none can measure.")
+@click.option("--energy", default="auto", show_default=True, callback=_check_energy_spec, metavar="METER", help=f"Energy meter: {SPECS}; 'unavailable' is reported when none can measure.")
 @click.option("--energy-root", default="/", hidden=True, help="Root of the sysfs tree to read (for tests and fixtures).")
 @click.option("--profile", default=None, help="Device profile name or TOML file (for estimate, default threads, % of peak).")
 @click.option("--backend", type=click.Choice(["auto", "ai_edge_litert", "tflite_runtime", "tensorflow"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the header and summary as JSON.")
-def command(model, threads, runs, warmup, input_, log_path, energy, energy_root, profile, backend, as_json):
+@quiet_option
+def command(model, threads, runs, warmup, input_, log_path, energy, energy_root, profile, backend, as_json, quiet):
     """Benchmark MODEL (.tflite): init, first invoke, warm-up, latency percentiles,
     throughput, peak memory, CPU temperature/frequency/throttling and energy per
     inference."""
@@ -75,7 +47,7 @@ def command(model, threads, runs, warmup, input_, log_path, energy, energy_root,
     device_profile = _load_profile(profile)
     if threads is None and device_profile:
         threads = device_profile.get("default_threads")
-    progress = _Progress(enabled=True)
+    progress = Progress(enabled=not (as_json or quiet), unit="run")
     try:
         result = benchmark(
             model, threads=threads, runs=runs, warmup=warmup, input=input_, energy=energy,

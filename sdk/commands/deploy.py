@@ -9,8 +9,9 @@ import click
 
 from edgesmith.commands.progress import Progress, quiet_option
 from edgesmith.deploy.adb import DELEGATES
+from edgesmith.runtime.energy import SPECS
 
-ENERGY_HELP = "Energy meter on the target: auto|none|rapl|hwmon|pi5|battery|csv:FILE|estimate."
+ENERGY_HELP = f"Energy meter on the target: {SPECS}."
 
 
 def target_options(function):

@@ -56,8 +56,10 @@ class Progress:
 
     def _draw(self, stage: str, done: int, total: int) -> None:
         if self._bar is None:
-            from tqdm import tqdm
-
+            try:
+                from tqdm import tqdm
+            except ImportError:  # a board with the base install only: start and end lines suffice
+                return
             self._bar = tqdm(total=total, desc=f"{stage:>8}", unit=self.unit, file=self._stream, leave=False)
         self._bar.update(done - self._bar.n)
 

@@ -22,7 +22,8 @@ from .errors import (
     UnreachableError,
 )
 from .run import convert_and_deploy, deploy, deploy_many
-from .target import BenchOptions, Target, parse_target
+from .target import BenchOptions, Target
+from .urls import parse_target
 
 __all__ = [
     "AppMissingError",

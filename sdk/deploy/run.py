@@ -9,7 +9,8 @@ from edgesmith.runtime.errors import EdgesmithError
 from edgesmith.runtime.logs import read_log
 from edgesmith.runtime.tflite_file import check_tflite_file
 
-from .target import BenchOptions, Target, parse_target
+from .target import BenchOptions, Target
+from .urls import parse_target
 
 STEPS = ("connect", "push", "bench", "fetch")
 

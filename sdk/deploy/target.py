@@ -1,15 +1,8 @@
-"""What every deploy target does, the benchmark options they share, and target URLs.
+"""What every deploy target does, and the benchmark options they share.
 
 A target is opened (connect, check, install), receives a model, runs the
-benchmark next to it, and hands the JSONL log back. ``parse_target`` turns a
-URL into one:
-
->>> parse_target("local")
-LocalTarget()
->>> parse_target("ssh://pi@raspberrypi:2222/home/pi/edgesmith").host
-'raspberrypi'
->>> parse_target("adb://R58M123ABC").serial
-'R58M123ABC'
+benchmark next to it, and hands the JSONL log back. :mod:`edgesmith.deploy.urls`
+turns a URL into one.
 """
 
 from __future__ import annotations
@@ -17,14 +10,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
-
-from .errors import TargetURLError
-
-URL_FORMS = "local, ssh://[user@]host[:port][/dir][?python=PATH] or adb://SERIAL"
-_HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$|^[0-9a-f.]*:[0-9a-f:.]*$")  # a name or an IPv6 address
-_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_SERIAL = re.compile(r"^[A-Za-z0-9_.:-]+$")
 
 
 @dataclass(frozen=True)
@@ -85,47 +70,3 @@ class Target:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def parse_target(url: str, **ssh_options) -> Target:
-    """A :class:`Target` for ``url``; ``ssh_options`` go to :class:`SshTarget`.
-
-    Raises :class:`TargetURLError` for anything else than :data:`URL_FORMS`.
-    """
-    if url == "local":
-        from .local import LocalTarget
-
-        return LocalTarget()
-    parts = urlsplit(url)
-    if parts.scheme == "ssh":
-        return _ssh_target(url, parts, ssh_options)
-    if parts.scheme == "adb":
-        serial = parts.netloc
-        if not _SERIAL.match(serial or "") or parts.path.strip("/") or parts.query:
-            raise TargetURLError(f"{url!r}: expected adb://SERIAL (see `adb devices`)")
-        from .adb import AdbTarget
-
-        return AdbTarget(serial)
-    raise TargetURLError(f"{url!r}: not a target URL; use {URL_FORMS}")
-
-
-def _ssh_target(url: str, parts, ssh_options: dict) -> Target:
-    try:
-        port = parts.port or 22
-    except ValueError:
-        raise TargetURLError(f"{url!r}: the port is not a number from 1 to 65535") from None
-    host, user = parts.hostname, parts.username
-    if not host or not _HOST.match(host):
-        raise TargetURLError(f"{url!r}: missing or invalid host; use ssh://[user@]host[:port][/dir]")
-    if user is not None and not _USER.match(user):
-        raise TargetURLError(f"{url!r}: invalid user name {user!r}")
-    if parts.password is not None:
-        raise TargetURLError(f"{url!r}: passwords are not accepted; edgesmith uses SSH keys only")
-    query = parse_qs(parts.query, keep_blank_values=True)
-    unknown = sorted(set(query) - {"python"})
-    if unknown:
-        raise TargetURLError(f"{url!r}: unknown option(s) {', '.join(unknown)}; only ?python=PATH is understood")
-    from .ssh import SshTarget
-
-    python = query.get("python", ["python3"])[-1] or "python3"
-    return SshTarget(host=host, user=user, port=port, directory=parts.path, python=python, **ssh_options)

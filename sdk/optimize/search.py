@@ -140,14 +140,15 @@ def open_study(storage: str, name: str, objectives: int, sampler: str, seed: int
         chosen = optuna.samplers.TPESampler(seed=seed, constraints_func=constraint, multivariate=True,
                                             n_startup_trials=max(2, min(10, trials // 3)))
     try:
-        return optuna.create_study(storage=_storage(storage), study_name=name, sampler=chosen, load_if_exists=True,
+        return optuna.create_study(storage=optuna_storage(storage), study_name=name, sampler=chosen, load_if_exists=True,
                                    directions=["minimize"] * (objectives + 1))
     except ValueError as exc:  # a study of that name with other directions
         raise UnknownOptionError(f"study {name!r} in {storage} does not fit these objectives ({exc}); "
                                  "use another --study name or --out folder") from None
 
 
-def _storage(url: str):
+def optuna_storage(url: str):
+    """The Optuna storage for ``url``: ``journal:FILE`` (a journal file), or an Optuna database URL."""
     import optuna
     from optuna.storages.journal import JournalFileBackend
 

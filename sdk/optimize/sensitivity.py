@@ -164,15 +164,15 @@ def format_sensitivity(report: dict) -> str:
 
 def plot_sensitivity(report: dict) -> bytes:
     """A PNG: one panel per measured kind, accuracy drop per layer."""
-    from edgesmith.report.plots import _png, _pyplot
+    from edgesmith.report.plots import png_bytes, pyplot
 
     panels = [kind for kind in report["kinds"] if kind in KINDS]
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.0), squeeze=False)
     for axis, kind in zip(axes[0], panels):
         _draw(axis, kind, report)
     figure.tight_layout()
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def _draw(axis, kind: str, report: dict) -> None:

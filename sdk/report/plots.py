@@ -9,7 +9,8 @@ import numpy as np
 FIGSIZE = (7.5, 4.2)
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -18,16 +19,17 @@ def _pyplot():
     return plt
 
 
-def _png(figure) -> bytes:
+def png_bytes(figure) -> bytes:
+    """``figure`` as PNG bytes; the figure is closed."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(figure)
+    pyplot().close(figure)
     return buffer.getvalue()
 
 
 def latency_cdf(variants: list) -> bytes:
     """Cumulative distribution of steady-state invoke latency, one line per variant."""
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=FIGSIZE)
     for variant in variants:
         values = np.sort(np.asarray(variant.latencies_ms, dtype=float))
@@ -48,7 +50,7 @@ def latency_cdf(variants: list) -> bytes:
     axis.set_title("Latency CDF per variant")
     axis.legend(fontsize=8, loc="lower right")
     axis.grid(alpha=0.3)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def pareto(variants: list) -> bytes:
@@ -58,7 +60,7 @@ def pareto(variants: list) -> bytes:
     meter measured it (grey rings: energy unavailable). The line joins the
     Pareto-optimal variants.
     """
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=FIGSIZE)
     with_accuracy = any(v.accuracy is not None for v in variants)
     points = [(v, v.summary["latency_ms"]["p50"], _y_value(v, with_accuracy)) for v in variants]
@@ -76,7 +78,7 @@ def pareto(variants: list) -> bytes:
     axis.set_ylabel("accuracy (%)" if with_accuracy else "model size (KiB)")
     axis.set_title("Accuracy vs latency (marker area: size)" if with_accuracy else "Size vs latency (no accuracy in the logs)")
     axis.grid(alpha=0.3)
-    return _png(figure)
+    return png_bytes(figure)
 
 
 def _y_value(variant, with_accuracy: bool):

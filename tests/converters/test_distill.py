@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from edgesmith.converters.builders import build_student, parse_spec
-from edgesmith.converters.distill import distill, ends_in_softmax, logits_view
+from edgesmith.converters.distill import distill, logits_view
+from edgesmith.converters.graph import ends_in_softmax
 from edgesmith.converters.errors import ConversionError, UnknownOptionError
 from edgesmith.converters.lowrank import lowrank
 from edgesmith.converters.record import record_of

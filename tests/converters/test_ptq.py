@@ -53,7 +53,8 @@ def test_metadata_carries_labels_preprocessing_and_recipe(sequential_mlp, digits
                   recipe={"name": "dynamic-int8"}, source_sha256="ab" * 32, metrics={"tflite_accuracy": 0.9})
     metadata = read_metadata(path)
     assert metadata["labels"] == [str(i) for i in range(10)]
-    assert metadata["preprocessing"] == {"size": [8, 8], "color": "grayscale", "mean": [0.0], "std": [255.0]}
+    assert metadata["preprocessing"] == {"size": [8, 8], "color": "grayscale", "mean": [0.0], "std": [255.0],
+                                         "preset": "unit", "chosen_by": "default"}
     assert metadata["recipe"]["name"] == "dynamic-int8"
     assert metadata["source_sha256"] == "ab" * 32
     assert metadata["data"]["val_samples"] == len(digits.x_val)

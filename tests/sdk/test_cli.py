@@ -33,7 +33,8 @@ def test_bench_json_and_table(tflite_models):
     [
         (["bench", "missing.tflite"], "no such file"),
         (["bench", "{junk}"], "not a TFLite flatbuffer"),
-        (["bench", "{float}", "--energy", "wattmeter"], "is not one of"),
+        (["bench", "{float}", "--energy", "wattmeter"], "unknown energy meter"),
+        (["bench", "{float}", "--energy", "hwmon:ina219", "--energy-root", "{tmp}"], "no hwmon device named 'ina219'"),
         (["bench", "{float}", "--energy", "rapl", "--energy-root", "{tmp}"], "no RAPL package zones"),
         (["bench", "{float}", "--input", "{tmp}/nothing.npy"], "no such input file"),
         (["classify", "{float}", "{tmp}/nothing.png"], "no such image"),

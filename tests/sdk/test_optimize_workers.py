@@ -29,9 +29,9 @@ def test_two_workers_share_one_study_and_both_contribute(tmp_path):
 
     import optuna
 
-    from edgesmith.optimize.search import _storage
+    from edgesmith.optimize.search import optuna_storage
 
-    study = optuna.load_study(study_name="shared", storage=_storage(f"journal:{journal}"))
+    study = optuna.load_study(study_name="shared", storage=optuna_storage(f"journal:{journal}"))
     finished = [t for t in study.trials if t.state.is_finished()]
     contributors = {t.user_attrs["worker"] for t in finished}
     assert len(contributors) == 2  # both processes ran trials of the one study

@@ -1,0 +1,63 @@
+"""Target URLs: ``local``, ``ssh://[user@]host[:port][/dir][?python=PATH]`` and ``adb://SERIAL``.
+
+>>> parse_target("local")
+LocalTarget()
+>>> parse_target("ssh://pi@raspberrypi:2222/home/pi/edgesmith").host
+'raspberrypi'
+>>> parse_target("adb://R58M123ABC").serial
+'R58M123ABC'
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from .adb import AdbTarget
+from .errors import TargetURLError
+from .local import LocalTarget
+from .ssh import SshTarget
+from .target import Target
+
+URL_FORMS = "local, ssh://[user@]host[:port][/dir][?python=PATH] or adb://SERIAL"
+_HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$|^[0-9a-f.]*:[0-9a-f:.]*$")  # a name or an IPv6 address
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_SERIAL = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def parse_target(url: str, **ssh_options) -> Target:
+    """A :class:`Target` for ``url``; ``ssh_options`` go to :class:`SshTarget`.
+
+    Raises :class:`TargetURLError` for anything else than :data:`URL_FORMS`.
+    """
+    if url == "local":
+        return LocalTarget()
+    parts = urlsplit(url)
+    if parts.scheme == "ssh":
+        return _ssh_target(url, parts, ssh_options)
+    if parts.scheme == "adb":
+        serial = parts.netloc
+        if not _SERIAL.match(serial or "") or parts.path.strip("/") or parts.query:
+            raise TargetURLError(f"{url!r}: expected adb://SERIAL (see `adb devices`)")
+        return AdbTarget(serial)
+    raise TargetURLError(f"{url!r}: not a target URL; use {URL_FORMS}")
+
+
+def _ssh_target(url: str, parts, ssh_options: dict) -> Target:
+    try:
+        port = parts.port or 22
+    except ValueError:
+        raise TargetURLError(f"{url!r}: the port is not a number from 1 to 65535") from None
+    host, user = parts.hostname, parts.username
+    if not host or not _HOST.match(host):
+        raise TargetURLError(f"{url!r}: missing or invalid host; use ssh://[user@]host[:port][/dir]")
+    if user is not None and not _USER.match(user):
+        raise TargetURLError(f"{url!r}: invalid user name {user!r}")
+    if parts.password is not None:
+        raise TargetURLError(f"{url!r}: passwords are not accepted; edgesmith uses SSH keys only")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"python"})
+    if unknown:
+        raise TargetURLError(f"{url!r}: unknown option(s) {', '.join(unknown)}; only ?python=PATH is understood")
+    python = query.get("python", ["python3"])[-1] or "python3"
+    return SshTarget(host=host, user=user, port=port, directory=parts.path, python=python, **ssh_options)
