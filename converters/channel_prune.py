@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distill import batches_of, fine_tune, loss_for
 from .checks import checked
+from .distill import batches_of, fine_tune, loss_for, remember_teacher
 from .errors import ConversionError
 from .graph import ChannelGraph, new_layer, rewrite
 from .layers import handler_for
-from .macs import count_macs, recorded
+from .macs import count_macs
+from .stage import recorded
 from .train import check_schedule
 
 IMPORTANCES = ("l1", "l2", "bn", "taylor")
@@ -116,7 +117,7 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
     details = {"macs_before": macs_before, "groups": {k: list(v) for k, v in kept_total.items()},
                "untouched": untouched, "importance": importance, "ratio": ratio, "steps": steps,
                "macs_reduction": macs_reduction, "step_ratios": ratios_used}
-    return recorded("channel_prune", model, details)
+    return recorded("channel_prune", remember_teacher(model, original), details)  # a later distill's teacher
 
 
 def _step_reduction(model, macs_before, macs_reduction, step, steps):

@@ -23,7 +23,7 @@ import numpy as np
 from .checks import checked
 from .errors import ConversionError
 from .graph import ends_in_softmax
-from .macs import recorded
+from .stage import recorded
 from .train import check_schedule, learning_rate_schedule
 
 _TEACHERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -24,4 +24,11 @@ class UnsupportedModelError(ConversionError):
 
 
 class AccuracyDropError(RunFailedError):
-    """The .tflite lost more accuracy than the recipe allows; artifacts are kept."""
+    """The .tflite lost more accuracy than the recipe allows; artifacts are kept.
+
+    ``report`` is the run's report (what ``report.json`` holds) when the pipeline raised it, else None.
+    """
+
+    def __init__(self, message: str, report: dict | None = None):
+        super().__init__(message)
+        self.report = report

@@ -28,6 +28,7 @@ from keras import tree
 
 from .errors import UnsupportedModelError
 from .layers import handler_for, kind_of, mixes_outputs
+from .sources import SavedModelSource
 
 GRAPH_PASSES = "count_macs, channel_prune, mobilenetize, lowrank"
 
@@ -46,6 +47,19 @@ def functional_view(model, pass_name: str = "this pass") -> keras.Model:
             f"passes that need one: {GRAPH_PASSES}. Rebuild it with keras.Model(inputs, outputs) or keras.Sequential"
         )
     return model
+
+
+def require_graph(model, pass_name: str) -> None:
+    """Refuse models whose layer graph a pass cannot see (subclassed models, SavedModels)."""
+    if isinstance(model, SavedModelSource):
+        raise UnsupportedModelError(
+            f"{pass_name} needs a Keras model; a SavedModel supports post-training passes (ptq) only"
+        )
+    if not _is_graph(model):
+        raise UnsupportedModelError(
+            f"{pass_name} needs a Sequential or Functional model; {type(model).__name__} is subclassed "
+            "(its layer graph is hidden in Python code). Post-training quantization (ptq) still works."
+        )
 
 
 def _is_graph(layer) -> bool:

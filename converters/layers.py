@@ -21,8 +21,7 @@ same questions for its layer type, and every architecture pass asks them:
 
 Supporting a new layer type means adding one handler here, not touching the passes.
 The second half of the module is what the weight passes need on top: the
-:class:`Kernel` of every layer, copying a model with its constraints, and the
-:class:`StageRecord` of a model as it is now.
+:class:`Kernel` of every layer and copying a model with its constraints.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from .record import StageRecord
 
 L = keras.layers
 
@@ -387,8 +385,14 @@ def recurrent_layers(model) -> list:
 
 
 def all_layers(model) -> list:
-    """Every layer of ``model``, nested sub-models included, each once."""
-    return list(model._flatten_layers(include_self=False, recursive=True))
+    """Every layer of ``model``, nested sub-models (and their layers) included, each once."""
+    found, seen = [], set()
+    for layer in getattr(model, "layers", []):
+        for each in [layer, *(all_layers(layer) if isinstance(layer, keras.Model) else [])]:
+            if id(each) not in seen:
+                seen.add(id(each))
+                found.append(each)
+    return found
 
 
 def kernels(model) -> list:
@@ -434,31 +438,3 @@ def decode_array(encoded: dict):
     if encoded["dtype"] == "bits":
         return np.unpackbits(np.frombuffer(raw, np.uint8), count=int(np.prod(shape))).astype(bool).reshape(shape)
     return np.frombuffer(raw, np.dtype(encoded["dtype"])).reshape(shape).copy()
-
-
-def stage_record(name: str, model, **fields):
-    """A :class:`StageRecord` of ``model`` as it is now: params, nonzeros, clusters, MACs."""
-    values = [np.asarray(w) for w in model.weights]
-    return StageRecord(
-        name=name,
-        params=int(sum(v.size for v in values)),
-        nonzero_params=int(sum(np.count_nonzero(v) for v in values)),
-        macs=_macs_or_none(model),
-        unique_weights=_largest_cluster_count(model),
-        **fields,
-    )
-
-
-def _largest_cluster_count(model) -> int | None:
-    """The most distinct values in any one kernel (None for a model without kernels)."""
-    counts = [np.unique(np.asarray(k.variable)).size for k in kernels(model)]
-    return max(counts) if counts else None
-
-
-def _macs_or_none(model) -> int | None:
-    from .macs import count_macs  # macs.py imports this module
-
-    try:
-        return int(count_macs(model))
-    except Exception:  # a layer or model the counter does not know: report unknown, not a crash
-        return None

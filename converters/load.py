@@ -11,18 +11,8 @@ import hashlib
 import zipfile
 from pathlib import Path
 
-from .errors import CorruptModelError, UnsupportedModelError
-
-
-class SavedModelSource:
-    """A SavedModel directory: convertible to .tflite, but with no Keras graph to train."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self.name = self.path.name
-
-    def __repr__(self) -> str:
-        return f"SavedModelSource({str(self.path)!r})"
+from .errors import CorruptModelError
+from .sources import SavedModelSource
 
 
 def load_model(source):
@@ -57,28 +47,6 @@ def load_model(source):
 def _register_custom_objects() -> None:
     """Import the modules whose layers and constraints edgesmith saves into models."""
     from . import cluster, prune, qat  # noqa: F401  (registration happens on import)
-
-
-def require_graph(model, pass_name: str) -> None:
-    """Refuse models whose layer graph a pass cannot see (subclassed models, SavedModels)."""
-    import keras
-
-    if isinstance(model, SavedModelSource):
-        raise UnsupportedModelError(
-            f"{pass_name} needs a Keras model; a SavedModel supports post-training passes (ptq) only"
-        )
-    if not isinstance(model, keras.Model) or not _has_graph(model):
-        raise UnsupportedModelError(
-            f"{pass_name} needs a Sequential or Functional model; {type(model).__name__} is subclassed "
-            "(its layer graph is hidden in Python code). Post-training quantization (ptq) still works."
-        )
-
-
-def _has_graph(model) -> bool:
-    import keras
-    from keras.src.models.functional import Functional
-
-    return isinstance(model, (Functional, keras.Sequential))
 
 
 def source_sha256(source, model=None) -> str:

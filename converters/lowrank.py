@@ -22,7 +22,8 @@ from .distill import remember_teacher
 from .errors import ConversionError
 from .graph import iter_calls, replace_with_chains
 from .layers import is_skipped
-from .macs import recorded, replaced_costs
+from .macs import replaced_costs
+from .stage import recorded
 
 
 def _check_options(energy, rank_ratio):

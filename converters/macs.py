@@ -17,8 +17,7 @@ listed as ``outer/inner``. A layer shared by several calls counts every call.
 from __future__ import annotations
 
 from .graph import iter_calls
-from .layers import handler_for, stage_record
-from .record import remember
+from .layers import handler_for
 
 
 def layer_costs(model) -> list:
@@ -59,7 +58,3 @@ def replaced_costs(before, after, infos: dict, suffixes) -> dict:
         for name, info in infos.items()
     }
 
-
-def recorded(name: str, model, details: dict, accuracy: float | None = None):
-    """``model`` with its :class:`StageRecord` (params, nonzeros, MACs, ``details``) attached."""
-    return remember(model, stage_record(name, model, accuracy=accuracy, details=details))

@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConversionError, UnknownOptionError
-from .layers import all_layers, handler_for, stage_record
+from .layers import all_layers, handler_for
 from .ptq import TFLiteModel, float_tflite, gzipped_size
 from .record import remember
+from .stage import stage_record
 
 PRECISIONS = ("int8", "int16x8", "float16", "float32")  # cheapest first
 _SIGNATURE = "serving_default"

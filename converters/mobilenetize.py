@@ -24,7 +24,8 @@ from .distill import distill, remember_teacher
 from .errors import ConversionError
 from .graph import iter_calls, replace_with_chains
 from .layers import is_skipped
-from .macs import layer_costs, recorded, replaced_costs
+from .macs import layer_costs, replaced_costs
+from .stage import recorded
 
 
 def _check_options(rank):

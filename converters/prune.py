@@ -19,9 +19,10 @@ import numpy as np
 
 from .checks import checked
 from .errors import UnknownOptionError
-from .layers import copy_model, decode_array, encode_array, is_skipped, kernels, stage_record
-from .load import require_graph
+from .graph import require_graph
+from .layers import copy_model, decode_array, encode_array, is_skipped, kernels
 from .record import remember
+from .stage import stage_record
 from .train import fine_tune
 
 SCHEDULES = ("constant", "polynomial")

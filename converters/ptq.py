@@ -21,9 +21,10 @@ import warnings
 
 from .checks import checked
 from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError, UnsupportedModelError
-from .layers import recurrent_layers, stage_record
-from .load import SavedModelSource
+from .layers import recurrent_layers
 from .record import remember
+from .sources import SavedModelSource
+from .stage import stage_record
 
 MODES = ("float32", "fp16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("float", "int8", "uint8", "int16")

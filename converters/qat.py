@@ -4,47 +4,78 @@
 >>> trained = qat(model, data, epochs=2)
 >>> tflite = ptq(trained, data, mode="int8")     # a true int8 graph from the learned ranges
 
-The model is rebuilt with fake quantization where TFLite will quantize:
-weights per output channel, symmetric int8 (``narrow_range``); activations per
-tensor, asymmetric int8, after each op TFLite fuses (Conv/Dense + folded
-BatchNorm + ReLU/ReLU6, Add, Concatenate, global pooling, Rescaling,
-hard-swish) and on the model input. BatchNorm after a convolution is folded
-into it (with its statistics frozen), SeparableConv2D becomes the depthwise and
-pointwise convolutions TFLite runs. Pruning masks and cluster constraints move
-to the new kernels, so sparsity and weight sharing survive. Layers it does not
-know stay float, are logged as a warning (logger ``edgesmith.converters.qat``)
-and listed in the record's ``details["float_layers"]``.
+The model is rebuilt with fake quantization where TFLite's int8 graph holds a
+scale of its own (what each layer or ``keras.ops`` operation gets is looked up in
+:mod:`.int8_ops`): weights per output channel, symmetric int8 (``narrow_range``);
+activations per tensor, asymmetric int8, on the model input and after each op
+with its own output scale (Conv/Dense with folded BatchNorm and fused
+ReLU/ReLU6, Add, Multiply, global average pooling, Rescaling, hard-swish...).
+
+Ops that TFLite runs with one scale on both sides (pooling, PAD, RESHAPE,
+CONCATENATION, slicing, RESIZE, TRANSPOSE, Dropout...) get no quantizer of their
+own: the tensors they connect form one group with ONE shared quantizer, applied
+where the group's values are made. The converter keeps a single scale per
+tensor: two quantizers in a row before such an op fail the conversion ("violate
+the same scale constraint"), and differing quantizers on a concatenation's
+inputs are silently replaced by one range, so the .tflite would no longer match
+the Keras model. The outputs of softmax, sigmoid and tanh, whose int8 scale
+TFLite fixes, are rounded to that fixed grid (1/256 for softmax), so near-ties
+break the same way in Keras and in the .tflite.
+
+BatchNorm after a linear convolution is folded into it (with its statistics
+frozen), SeparableConv2D becomes the depthwise and pointwise convolutions TFLite
+runs. Pruning masks and cluster constraints move to the new kernels, so sparsity
+and weight sharing survive. Layers and operations edgesmith does not quantize
+stay float, are logged as a warning (logger ``edgesmith.converters.qat``) and
+listed in the record's ``details["float_layers"]``.
+
+Before any training, the ranges are calibrated on one batch and the model is
+converted to int8 once (a dry run, the settings :func:`ptq` uses for a QAT
+model): a graph TFLite cannot convert is refused with a one-line
+:class:`~edgesmith.converters.errors.UnsupportedModelError` naming the layer.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import logging
-from collections import defaultdict
+import re
+import warnings
+from collections import defaultdict, deque
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .graph import iter_calls, rewrite
-from .layers import layer_kernels, stage_record
-from .load import require_graph
+from .checks import checked
+from .errors import UnsupportedModelError
+from .graph import copy_layer, iter_calls, require_graph, rewrite
+from .int8_ops import FIXED_ACTIVATIONS, FUSED_ACTIVATIONS, activation_name, fixed_range, fuses_activation, \
+    int8_role, is_fused_activation, is_layer
+from .layers import all_layers, layer_kernels, recurrent_layers
 from .record import remember
+from .stage import stage_record
 from .train import fine_tune
 
 log = logging.getLogger(__name__)
 ops = keras.ops
 
-FUSED_ACTIVATIONS = ("relu", "relu6")  # TFLite folds these into Conv/Dense/Add
-PASSTHROUGH = ("InputLayer", "Flatten", "Reshape", "Dropout", "SpatialDropout2D", "MaxPooling1D", "MaxPooling2D",
-               "AveragePooling1D", "AveragePooling2D", "Identity", "GaussianNoise", "ActivityRegularization")
-OUTPUT_RANGE = ("Add", "Concatenate", "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalMaxPooling1D",
-                "GlobalMaxPooling2D", "Rescaling", "BatchNormalization", "ReLU", "Activation", "Subtract",
-                "Multiply", "Average", "Maximum", "Minimum", "ZeroPadding2D")
-UNQUANTIZED_OUTPUT = ("Softmax",)  # TFLite fixes its int8 output range
-FOLDABLE = ("Conv1D", "Conv2D", "DepthwiseConv2D", "Dense", "SeparableConv2D")
+CALIBRATION_SAMPLES = 64  # one batch sets the initial ranges the dry conversion (and training) start from
 
 
 # -- fake quantization -------------------------------------------------------------
+
+RANGE_LIMIT = 1e6  # an infinite or NaN activation must not reach the converter (it crashes on such a scale)
+MIN_RANGE = 1e-6
+
+
+def _finite_extremes(inputs):
+    """``(min, max)`` of a tensor, including 0, with infinities and NaN clipped to +-RANGE_LIMIT."""
+    low = ops.nan_to_num(ops.minimum(ops.min(inputs), 0.0), nan=0.0, posinf=RANGE_LIMIT, neginf=-RANGE_LIMIT)
+    high = ops.nan_to_num(ops.maximum(ops.max(inputs), 0.0), nan=0.0, posinf=RANGE_LIMIT, neginf=-RANGE_LIMIT)
+    return ops.maximum(low, -RANGE_LIMIT), ops.minimum(high, RANGE_LIMIT)
 
 
 def fake_quant_weights(kernel, per_channel: bool = True):
@@ -69,11 +100,17 @@ def fake_quant_depthwise(kernel):
 
 @keras.saving.register_keras_serializable(package="edgesmith")
 class ActivationQuantizer(keras.layers.Layer):
-    """Per-tensor asymmetric int8 fake quantization with a range learned as a moving min/max."""
+    """Per-tensor asymmetric int8 fake quantization with a range learned as a moving min/max.
+
+    One quantizer may be called on several tensors that TFLite must give the same scale
+    (the inputs of a concatenation): they then share one range. While ``calibrating``,
+    a call in inference mode widens the range to cover what it sees (see :func:`calibrate_ranges`).
+    """
 
     def __init__(self, momentum: float = 0.99, **kwargs):
         super().__init__(**kwargs)
         self.momentum = momentum
+        self.calibrating = False
 
     def build(self, input_shape):
         self.range_min = self.add_weight(name="range_min", shape=(), initializer="zeros", trainable=False)
@@ -83,17 +120,47 @@ class ActivationQuantizer(keras.layers.Layer):
     def call(self, inputs, training=None):
         if training:
             self._update_range(inputs)
+        elif self.calibrating:
+            self._widen_range(inputs)
         return tf.quantization.fake_quant_with_min_max_vars(inputs, self.range_min, self.range_max, num_bits=8)
 
     def _update_range(self, inputs):
-        low, high = ops.minimum(ops.min(inputs), 0.0), ops.maximum(ops.max(inputs), 0.0)
+        low, high = _finite_extremes(inputs)
         keep = self.momentum * self.seen  # 0 on the first batch: start from its range
-        self.range_min.assign(keep * self.range_min + (1.0 - keep) * low)
-        self.range_max.assign(keep * self.range_max + (1.0 - keep) * high)
+        self._set_range(keep * self.range_min + (1.0 - keep) * low, keep * self.range_max + (1.0 - keep) * high)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape  # always dense, even after a keras.ops call Keras marks sparse (``x * (1 / 6)``)
+
+    def _widen_range(self, inputs):
+        low, high = _finite_extremes(inputs)
+        self._set_range(ops.minimum(self.range_min, low), ops.maximum(self.range_max, high))
+
+    def _set_range(self, low, high):
+        self.range_min.assign(low)
+        self.range_max.assign(ops.maximum(high, low + MIN_RANGE))  # a zero range has no int8 scale
         self.seen.assign(1.0)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum}
+
+
+@keras.saving.register_keras_serializable(package="edgesmith")
+class FixedRangeQuantizer(keras.layers.Layer):
+    """int8 fake quantization on the grid TFLite fixes for an op's output (softmax: scale 1/256, zero point -128)."""
+
+    def __init__(self, low: float, high: float, **kwargs):
+        super().__init__(**kwargs)
+        self.low, self.high = float(low), float(high)
+
+    def call(self, inputs):
+        return tf.quantization.fake_quant_with_min_max_vars(inputs, self.low, self.high, num_bits=8)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "low": self.low, "high": self.high}
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
@@ -137,155 +204,311 @@ class QuantDense(keras.layers.Dense):
 
 
 QUANT_CLASSES = {"Conv2D": QuantConv, "Conv1D": QuantConv1D, "DepthwiseConv2D": QuantDepthwiseConv, "Dense": QuantDense}
-QAT_LAYERS = (ActivationQuantizer, *QUANT_CLASSES.values())
+QAT_LAYERS = (ActivationQuantizer, FixedRangeQuantizer, *QUANT_CLASSES.values())
 
 
 def has_fake_quant(model) -> bool:
     """True when ``model`` contains layers made by :func:`qat`."""
-    layers = model._flatten_layers(include_self=False, recursive=True) if isinstance(model, keras.Model) else []
-    return any(isinstance(layer, QAT_LAYERS) for layer in layers)
+    return isinstance(model, keras.Model) and any(isinstance(layer, QAT_LAYERS) for layer in all_layers(model))
+
+
+def calibrate_ranges(model, samples, batch_size: int = 64) -> None:
+    """Set every activation range of a QAT model to the min/max it sees on ``samples`` (inference mode)."""
+    quantizers = [layer for layer in all_layers(model) if isinstance(layer, ActivationQuantizer)]
+    for quantizer in quantizers:
+        quantizer.range_min.assign(0.0)
+        quantizer.range_max.assign(0.0)
+        quantizer.calibrating = True
+    try:
+        for start in range(0, len(samples), batch_size):
+            model(samples[start : start + batch_size], training=False)
+    finally:
+        for quantizer in quantizers:
+            quantizer.calibrating = False
 
 
 # -- the pass --------------------------------------------------------------------------
 
 
+def _check_model(model) -> None:
+    """The dry int8 conversion on ranges from random inputs, run by the pipeline before a recipe's first pass
+    trains (the ranges' values do not matter to whether TFLite converts the graph, only the ops do)."""
+    require_graph(model, "qat")
+    if has_fake_quant(model):
+        return
+    recurrent = recurrent_layers(model)
+    if recurrent:
+        raise UnsupportedModelError(
+            f"qat cannot make an int8 graph of recurrent layer {recurrent[0]}: a Keras 3 RNN converts only at a "
+            "fixed batch, as a WHILE loop TFLite's int8 quantizer does not take; use fp16 or dynamic-int8"
+        )
+    rebuilt, _ = prepare_qat(model)
+    shape = (CALIBRATION_SAMPLES, *model.inputs[0].shape[1:])
+    check_int8_conversion(rebuilt, np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    _CONVERTIBLE.add(architecture_digest(model))
+
+
+_CONVERTIBLE: set = set()  # architectures whose prepared QAT graph converted (the pass need not check again)
+
+
+def architecture_digest(model) -> str:
+    """SHA-256 of ``model``'s architecture (its JSON config, constraints included), not of its weights."""
+    return hashlib.sha256(model.to_json().encode()).hexdigest()
+
+
+@checked(model=_check_model)
 def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, progress=None):
-    """Rebuild ``model`` with int8 fake quantization (BatchNorm folded) and fine-tune it.
+    """Rebuild ``model`` with int8 fake quantization (BatchNorm folded), check it converts, and fine-tune it.
 
     Args:
         model: a Sequential or Functional Keras model (left unchanged; a new model is returned).
         data: labeled :class:`edgesmith.data.Dataset` for fine-tuning.
         epochs: fine-tuning epochs (at least one is needed to learn activation ranges).
         learning_rate: Adam learning rate.
+
+    Raises:
+        UnsupportedModelError: the prepared int8 graph does not convert (checked before training).
     """
     require_graph(model, "qat")
     if has_fake_quant(model):
         return remember(model, stage_record("qat", model, details={"note": "already quantization-aware"}))
+    rebuilt, plan = prepare_qat(model)
+    if data is not None and architecture_digest(model) not in _CONVERTIBLE:
+        check_int8_conversion(rebuilt, data.calibration(CALIBRATION_SAMPLES))
+    fine_tune(rebuilt, data, max(1, epochs), learning_rate, progress, stage="qat")
+    details = {"folded_batchnorm": sorted(plan.folded), "float_layers": sorted(plan.float_layers),
+               "activation_quantizers": plan.quantizer_count}
+    return remember(rebuilt, stage_record("qat", rebuilt, details=details))
+
+
+def prepare_qat(model):
+    """``(qat_model, plan)``: ``model`` rebuilt with fake quantization, untrained, ranges still empty."""
     plan = _Plan(model)
     rebuilt = rewrite(model, plan.replace, "qat")
     if plan.float_layers:
         log.warning("qat: left in float (edgesmith cannot quantize these layers): %s", ", ".join(sorted(plan.float_layers)))
-    fine_tune(rebuilt, data, max(1, epochs), learning_rate, progress, stage="qat")
-    details = {"folded_batchnorm": sorted(plan.folded), "float_layers": sorted(plan.float_layers),
-               "activation_quantizers": plan.quantizers}
-    return remember(rebuilt, stage_record("qat", rebuilt, details=details))
+    return rebuilt, plan
+
+
+# -- the dry conversion ----------------------------------------------------------------
+
+
+def check_int8_conversion(model, samples) -> bytes:
+    """Calibrate ``model``'s ranges on ``samples``, convert it to int8 as :func:`ptq` does for a QAT model,
+    and return the .tflite; raise :class:`UnsupportedModelError` (one line, naming the layer) if TFLite refuses."""
+    calibrate_ranges(model, samples)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the Keras exporter prints its log; TF warns about statistics
+            return converter.convert()
+    except Exception as exc:  # TFLite's ConverterError, or a failure to trace the graph
+        raise UnsupportedModelError(conversion_failure(str(exc), model)) from None
+
+
+_LOCATION = re.compile(r'fused\["(?P<op>[^":]+):?", "(?P<path>[^"@]+)')
+
+
+def conversion_failure(message: str, model) -> str:
+    """One line from a TFLite converter error: the Keras layer (or keras.ops call) it happened at, and why."""
+    lines = [line for line in message.splitlines() if line.strip()] or ["unknown converter error"]
+    line = next((line for line in lines if "error:" in line), lines[0])
+    reason = line.rsplit("error:", 1)[-1]
+    reason = re.sub(r"\s+", " ", reason.rsplit("): ", 1)[-1] if "loc(" in reason else reason).strip()
+    located = _LOCATION.search(line)
+    where = ""
+    if located:
+        names = {call.layer.name for call in iter_calls(model, "qat")[0]}
+        layer = _layer_named_in(located["path"], names)
+        where = f" at layer {layer!r} ({located['op']})" if layer else f" at {located['path']}"
+    return f"qat: the int8 conversion of {model.name} would fail{where}: {reason[:240]}; nothing was trained"
+
+
+def _layer_named_in(path: str, names: set) -> str | None:
+    """The Keras layer a TensorFlow op path (``model_1/layer_name_1/Op``) belongs to."""
+    for part in reversed(path.split("/")[1:]):
+        for candidate in (part, re.sub(r"_\d+$", "", part)):
+            if candidate in names:
+                return candidate
+    return None
+
+
+# -- where the quantizers go -------------------------------------------------------------
 
 
 class _Plan:
-    """Decides, from the original graph, what each layer becomes and where ranges are learned."""
+    """Decides, from the original graph, what each call becomes and which tensors get which quantizer.
+
+    Tensors are the keys of :func:`~edgesmith.converters.graph.iter_calls`. A tensor is *interior* when
+    TFLite never materializes it (a convolution's output feeding the BatchNorm folded into it, or an
+    output feeding the ReLU fused into its op). The inputs and outputs of a same-scale op form one
+    *group*; a group is quantized when one of its tensors is made by an op with its own range or read by
+    a quantized op, and then every tensor of it that is made elsewhere than by a same-scale or
+    fixed-range op (by a kernel or range op, a float layer, or the model input) gets the group's quantizer.
+    """
 
     def __init__(self, model):
         calls, inputs, outputs = iter_calls(model, "qat")
-        producer = {key: call for call in calls for key in call.outputs}
-        consumers = defaultdict(list)
+        self.model_outputs = set(outputs)
+        self.producer = {key: call for call in calls for key in call.outputs}
+        self.consumers = defaultdict(list)
         for call in calls:
             for key in call.inputs:
-                consumers[key].append(call)
-        self.model_outputs = set(outputs)
-        self.fold_into = {}  # id(conv layer) -> batchnorm layer folded into it
-        self.folded = []
+                self.consumers[key].append(call)
+        self.fold_into = self._batchnorm_folds(calls)  # id(kernel layer) -> the BatchNorm folded into it
+        self.folded = [batchnorm.name for batchnorm in self.fold_into.values()]
+        self.roles = {id(call): self._role(call) for call in calls}
+        interior = self._interior(calls)
+        self.group = _groups(call for call in calls if self.roles[id(call)] == "same_scale")
+        self.quantized_keys = self._quantized_keys(calls, inputs, interior)
+        self.pending = defaultdict(deque)  # id(layer) -> its calls not yet rebuilt, in order
         for call in calls:
-            source = producer.get(call.inputs[0]) if call.inputs else None
-            if (type(call.layer).__name__ == "BatchNormalization" and source is not None
-                    and type(source.layer).__name__ in FOLDABLE and self._sole(consumers, source, call)):
-                self.fold_into[id(source.layer)] = call.layer
-                self.folded.append(call.layer.name)
-        self.fused_next = {id(c.layer) for c in calls if self._feeds_fused_activation(c, consumers)}
+            self.pending[id(call.layer)].append(call)
         self.float_layers = set()
-        self.quantizers = 0
-        self.ranged = set()  # ids of new tensors that carry a learned range
+        self.quantizers = {}  # group -> its ActivationQuantizer
+        self.input_quantized = {}  # id(model input tensor) -> its quantized tensor
+        self.copies = {}
+        self.quantizer_count = 0
 
-    def _sole(self, consumers, source, call) -> bool:
+    # -- planning, on the original graph -------------------------------------------
+
+    def _batchnorm_folds(self, calls) -> dict:
+        folds = {}
+        for call in calls:
+            source = self.producer.get(call.inputs[0]) if call.inputs else None
+            if (type(call.layer).__name__ == "BatchNormalization" and source is not None
+                    and int8_role(source.layer) == "kernel" and activation_name(source.layer) == "linear"
+                    and self._only_feeds(source, call)):
+                folds[id(source.layer)] = call.layer
+        return folds
+
+    def _only_feeds(self, source, call) -> bool:
         key = source.outputs[0]
-        return len(source.outputs) == 1 and [c.layer for c in consumers[key]] == [call.layer] and \
-            key not in self.model_outputs
+        return (len(source.outputs) == 1 and [c.layer for c in self.consumers[key]] == [call.layer]
+                and key not in self.model_outputs)
 
-    def _feeds_fused_activation(self, call, consumers) -> bool:
-        """True when this op's only consumer is a ReLU/ReLU6 TFLite fuses into it (the range goes after that)."""
-        if len(call.outputs) != 1 or call.outputs[0] in self.model_outputs:
-            return False
-        following = consumers[call.outputs[0]]
-        kind = type(call.layer).__name__
-        fusing = kind in FOLDABLE or kind in ("Add", "BatchNormalization", "SeparableConv2D")
-        return fusing and len(following) == 1 and _is_fused_activation(following[0].layer)
+    def _role(self, call) -> str:
+        if any(call.layer is batchnorm for batchnorm in self.fold_into.values()):
+            return "folded"
+        return int8_role(call.layer)
 
-    # -- called by graph.rewrite for every layer, on the new tensors ----------------
+    def _output_role(self, call) -> str:
+        """The role that decides whether the call's output gets a range (a Dense(softmax) is fixed)."""
+        role = self.roles[id(call)]
+        if role == "kernel" and activation_name(call.layer) in FIXED_ACTIVATIONS:
+            return "fixed"
+        return "range" if role in ("kernel", "folded") else role
+
+    def _interior(self, calls) -> set:
+        interior = set()
+        for call in calls:
+            if len(call.outputs) != 1 or call.outputs[0] in self.model_outputs:
+                continue
+            following = self.consumers[call.outputs[0]]
+            if len(following) != 1:
+                continue
+            into_batchnorm = self.fold_into.get(id(call.layer)) is following[0].layer
+            fusing = self.roles[id(call)] == "folded" or fuses_activation(call.layer)
+            if into_batchnorm or (fusing and is_fused_activation(following[0].layer)):
+                interior.add(call.outputs[0])
+        return interior
+
+    def _quantized_keys(self, calls, inputs, interior) -> set:
+        made_by = {key: self._output_role(call) for call in calls for key in call.outputs}
+        made_by.update(dict.fromkeys(inputs, "input"))
+        quantized_groups = {self.group(key) for key, role in made_by.items() if role == "range" and key not in interior}
+        quantized_groups |= {self.group(key) for call in calls if self.roles[id(call)] in ("kernel", "range")
+                             for key in call.inputs if key not in interior}
+        return {key for key, role in made_by.items() if role in ("range", "float", "input")
+                and key not in interior and self.group(key) in quantized_groups}
+
+    # -- called by graph.rewrite for every call, on the new tensors --------------------
 
     def replace(self, layer, *args, **kwargs):
-        kind = type(layer).__name__
-        if kind in PASSTHROUGH:
-            outputs = _copy(layer)(*args, **kwargs)
-            if all(id(t) in self.ranged for t in keras.tree.flatten(args)):
-                self._mark(outputs)
-            return outputs
-        if kind == "BatchNormalization" and any(layer is bn for bn in self.fold_into.values()):
-            return self._output(layer, args[0])  # already folded into the convolution before it
-        known = kind in QUANT_CLASSES or kind in OUTPUT_RANGE or kind == "SeparableConv2D" or kind in UNQUANTIZED_OUTPUT
-        if not known:
-            self.float_layers.add(layer.name)
-            return None
-        args = keras.tree.map_structure(self._ranged_input, args)
-        if kind == "SeparableConv2D":
-            return self._output(layer, _separable(layer, args[0], self))
-        if kind in QUANT_CLASSES:
-            return self._kernel_layer(layer, args[0])
-        outputs = _copy(layer)(*args, **kwargs)
-        return outputs if kind in UNQUANTIZED_OUTPUT else self._output(layer, outputs)
+        call = self.pending[id(layer)].popleft()
+        args, kwargs = self._quantize_model_inputs(call, (args, kwargs))
+        outputs = self._build(call, args, kwargs)
+        return self._quantize_outputs(call, outputs)
+
+    def _build(self, call, args, kwargs):
+        role = self.roles[id(call)]
+        if role == "folded":
+            return args[0]  # already folded into the convolution before it
+        if role == "kernel":
+            return self._kernel_layer(call.layer, args[0])
+        if role == "float":
+            self.float_layers.add(call.layer.name)
+        copy = copy_layer(call.layer, self.copies) if is_layer(call.layer) else call.layer  # ops are stateless
+        return copy(*args, **kwargs)
+
+    def _quantize_model_inputs(self, call, arguments):
+        flat = keras.tree.flatten(arguments)
+        keys = iter(call.inputs)
+        for position, tensor in enumerate(flat):
+            if not isinstance(tensor, keras.KerasTensor):
+                continue
+            key = next(keys, None)
+            if key in self.quantized_keys and key not in self.producer:
+                if id(tensor) not in self.input_quantized:
+                    self.input_quantized[id(tensor)] = self._quantizer_of(key)(tensor)
+                flat[position] = self.input_quantized[id(tensor)]
+        return keras.tree.pack_sequence_as(arguments, flat)
+
+    def _quantize_outputs(self, call, outputs):
+        flat = keras.tree.flatten(outputs)
+        fixed = fixed_range(call.layer) if self._output_role(call) == "fixed" else None
+        for position, key in enumerate(call.outputs[: len(flat)]):
+            if key in self.quantized_keys:
+                flat[position] = self._quantizer_of(key)(flat[position])
+            elif fixed is not None:
+                flat[position] = FixedRangeQuantizer(*fixed)(flat[position])
+        return keras.tree.pack_sequence_as(outputs, flat)
+
+    def _quantizer_of(self, key):
+        group = self.group(key)
+        if group not in self.quantizers:
+            self.quantizers[group] = self._new_quantizer()
+        return self.quantizers[group]
+
+    def _new_quantizer(self):
+        self.quantizer_count += 1
+        return ActivationQuantizer()
 
     def _kernel_layer(self, layer, inputs):
-        activation = layer.get_config().get("activation") or "linear"
-        activation = activation if isinstance(activation, str) else getattr(layer.activation, "__name__", "linear")
+        """The fake-quantized twin of a Conv/Dense/SeparableConv; a non-fusable activation after a range."""
+        activation = activation_name(layer)
         fused = activation in ("linear", *FUSED_ACTIVATIONS)
-        outputs = _quantized_copy(layer, self.fold_into.get(id(layer)), fused)(inputs)
+        batchnorm = self.fold_into.get(id(layer))
+        if type(layer).__name__ == "SeparableConv2D":
+            outputs = _separable(layer, inputs, batchnorm, fused, self._new_quantizer())
+        else:
+            outputs = _quantized_copy(layer, batchnorm, fused)(inputs)
         if fused:
-            return self._output(layer, outputs)
-        outputs = self._quantize(outputs)  # e.g. logits before softmax
-        outputs = keras.layers.Activation(activation, name=f"{layer.name}_activation")(outputs)
-        return outputs if activation == "softmax" else self._quantize(outputs)
-
-    def _output(self, layer, outputs):
-        """Learn a range after ``layer`` unless TFLite fuses the activation that follows into it."""
-        if id(layer) in self.fused_next:
             return outputs
-        return self._quantize(outputs)
-
-    def _quantize(self, tensor):
-        self.quantizers += 1
-        quantized = ActivationQuantizer()(tensor)
-        self._mark(quantized)
-        return quantized
-
-    def _ranged_input(self, tensor):
-        if not isinstance(tensor, keras.KerasTensor) or id(tensor) in self.ranged:
-            return tensor
-        return self._quantize(tensor)  # a model input, or the output of a float layer
-
-    def _mark(self, tensors):
-        for tensor in keras.tree.flatten(tensors):
-            self.ranged.add(id(tensor))
+        outputs = self._new_quantizer()(outputs)  # the pre-activation tensor, e.g. logits before softmax
+        return keras.layers.Activation(layer.activation, name=f"{layer.name}_activation")(outputs)
 
 
-def _is_fused_activation(layer) -> bool:
-    kind = type(layer).__name__
-    if kind == "ReLU":
-        return layer.max_value in (None, 6.0, 6) and not layer.negative_slope and not layer.threshold
-    if kind == "Activation":
-        return getattr(layer.activation, "__name__", "") in FUSED_ACTIVATIONS
-    return False
+def _groups(same_scale_calls):
+    """``group(key)``: a representative key shared by all tensors tied by same-scale ops (union-find)."""
+    parent = {}
+
+    def find(key):
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for call in same_scale_calls:
+        keys = [*call.inputs, *call.outputs]
+        for key in keys[1:]:
+            parent[find(key)] = find(keys[0])
+    return find
 
 
-def _copy(layer):
-    """A fresh copy of a layer without kernels (with its weights, e.g. a standalone BatchNorm)."""
-    copy = type(layer).from_config(layer.get_config())
-    weights = layer.get_weights()
-
-    def call(*args, **kwargs):
-        outputs = copy(*args, **kwargs)
-        if weights:
-            copy.set_weights(weights)
-        return outputs
-
-    return call
+# -- kernels -------------------------------------------------------------------------------
 
 
 def _quantized_copy(layer, batchnorm, keep_activation: bool):
@@ -337,8 +560,8 @@ def _carry_constraint(variable, twin, factor):
     layer_kernels(twin)[0].set_constraint(moved)
 
 
-def _separable(layer, inputs, plan):
-    """SeparableConv2D as TFLite runs it: depthwise, a range, then a 1x1 convolution."""
+def _separable(layer, inputs, batchnorm, keep_activation: bool, hidden_range):
+    """SeparableConv2D as TFLite runs it: depthwise, a range (``hidden_range``), then a 1x1 convolution."""
     config = layer.get_config()
     depthwise = keras.layers.DepthwiseConv2D(
         config["kernel_size"], strides=config["strides"], padding=config["padding"],
@@ -354,5 +577,5 @@ def _separable(layer, inputs, plan):
     pointwise.set_weights(weights[1:])
     for part, variable in ((depthwise, layer.depthwise_kernel), (pointwise, layer.pointwise_kernel)):
         getattr(part, "kernel").constraint = variable.constraint
-    hidden = plan._quantize(_quantized_copy(depthwise, None, True)(inputs))
-    return _quantized_copy(pointwise, plan.fold_into.get(id(layer)), True)(hidden)
+    hidden = hidden_range(_quantized_copy(depthwise, None, True)(inputs))
+    return _quantized_copy(pointwise, batchnorm, keep_activation)(hidden)

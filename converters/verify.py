@@ -68,11 +68,13 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
     return result
 
 
-def check_drop(result: dict, max_accuracy_drop: float | None, path) -> None:
-    """Raise :class:`AccuracyDropError` when ``result``'s drop exceeds ``max_accuracy_drop`` points."""
+def check_drop(result: dict, max_accuracy_drop: float | None, path, report: dict | None = None) -> None:
+    """Raise :class:`AccuracyDropError` (carrying ``report``) when ``result``'s drop exceeds ``max_accuracy_drop``
+    points."""
     drop = result.get("accuracy_drop_pt")
     if max_accuracy_drop is not None and drop is not None and drop > max_accuracy_drop:
         raise AccuracyDropError(
             f"{path}: accuracy dropped {drop:.2f} pt (to {100 * result['tflite_accuracy']:.2f}%), more than "
-            f"the recipe's max_accuracy_drop of {max_accuracy_drop} pt; the artifacts are kept for inspection"
+            f"the recipe's max_accuracy_drop of {max_accuracy_drop} pt; the artifacts are kept for inspection",
+            report,
         )

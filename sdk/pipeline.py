@@ -21,9 +21,10 @@ import os
 from pathlib import Path
 
 from edgesmith.converters.errors import ConversionError
+from edgesmith.converters.distill import remember_teacher, teacher_of
 from edgesmith.converters.export import export
 from edgesmith.converters.inputs import normalizing_layer
-from edgesmith.converters.layers import stage_record
+from edgesmith.converters.stage import stage_record
 from edgesmith.converters.load import SavedModelSource, load_model, source_sha256
 from edgesmith.converters.ptq import float_tflite, gzipped_size
 from edgesmith.converters.record import StageRecord, record_of, remember
@@ -139,15 +140,19 @@ def _fingerprint(digest: str, data: Dataset, recipe: Recipe, index: int) -> str:
 
 def _run_or_resume(model, data, step, index, out, fingerprint, resume, notify):
     stem = out / "stages" / f"{index:02d}-{step.name}"
-    marker, saved = stem.with_suffix(".json"), stem.with_suffix(".keras")
+    marker, saved, teacher_file = stem.with_suffix(".json"), stem.with_suffix(".keras"), stem.with_suffix(".teacher.keras")
     if resume and _complete(marker, saved, fingerprint):
         restored = load_model(saved)
         notify(step.name, 0, 0)
+        if teacher_file.is_file():  # the model the pass started from: a later distill's default teacher
+            remember_teacher(restored, load_model(teacher_file))
         return remember(restored, StageRecord(**json.loads(marker.read_text())["record"]))
     notify(step.name, 0, None)
     result = get_pass(step.name)(model, data, progress=notify, **step.options)
     record = record_of(result) or stage_record(step.name, result)
     _save_stage(result, saved)
+    if teacher_of(result) is not None:
+        _save_stage(teacher_of(result), teacher_file)
     _write_json(marker, {"fingerprint": fingerprint, "record": record.as_dict()})
     return result
 
@@ -203,7 +208,7 @@ def _finish(tflite, source, final, data, recipe, stages, digest, out) -> dict:
     }
     _write_json(out / "report.json", report)
     atomic_write_bytes(out / "report.md", markdown_report(report).encode("utf-8"))
-    check_drop(metrics, recipe.max_accuracy_drop, path)
+    check_drop(metrics, recipe.max_accuracy_drop, path, report)
     return report
 
 

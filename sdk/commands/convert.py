@@ -48,7 +48,7 @@ def _convert(model, recipe, data_spec, out_dir, resume, preprocess, progress) ->
         return convert(model, recipe, data_spec, out_dir, preprocess=preprocess, resume=resume,
                        progress=progress), None
     except AccuracyDropError as error:
-        return json.loads((Path(out_dir) / "report.json").read_text()), error
+        return error.report, error
     finally:
         progress.close()
 

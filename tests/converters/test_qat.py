@@ -1,6 +1,7 @@
 """QAT on Keras 3: a true int8 .tflite that matches the QAT Keras model."""
 
 import dataclasses
+import importlib
 import logging
 
 import keras
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from edgesmith.converters import record_of
+from edgesmith.converters.errors import UnsupportedModelError
 from edgesmith.converters.export import export
 from edgesmith.converters.ptq import ptq
 from edgesmith.converters.qat import qat
@@ -69,3 +71,147 @@ def test_unknown_layers_stay_float_with_a_warning(digits, caplog):
         "qat: left in float (edgesmith cannot quantize these layers): layer_normalization"]
     assert record_of(quantized).details["float_layers"] == ["layer_normalization"]
     assert np.isfinite(quantized.predict(digits.x_val[:4], verbose=0)).all()
+
+
+# -- every common block converts, or qat refuses before training ------------------------------------------
+
+layers = keras.layers
+
+
+def agreement(content: bytes, keras_model, samples, tmp_path) -> float:
+    """Top-1 agreement of an int8 .tflite (through edgesmith.runtime) with the QAT Keras model it came from."""
+    path = tmp_path / "agreement.tflite"
+    path.write_bytes(content)
+    tflite = Model(path)
+    predicted = np.concatenate([tflite.predict(samples[i : i + 100]) for i in range(0, len(samples), 100)])
+    return float(np.mean(predicted.argmax(-1) == np.asarray(keras_model(samples, training=False)).argmax(-1)))
+
+
+def block_zoo():
+    """Small, on 8x8 digits: the residual SeparableConv->BN->MaxPool(3, 2, same) block (Xception), ZeroPadding,
+    a Concatenate of differently ranged branches, hard-swish written with keras.ops (x + 3, * 1/6), Reshape."""
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((8, 8, 1))
+    x = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(layers.Conv2D(16, 3, padding="same", use_bias=False)(inputs)))
+    y = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(layers.SeparableConv2D(16, 3, padding="same")(x)))
+    y = layers.BatchNormalization(momentum=0.9)(layers.SeparableConv2D(24, 3, padding="same")(y))
+    y = layers.MaxPooling2D(3, strides=2, padding="same")(y)
+    shortcut = layers.BatchNormalization(momentum=0.9)(layers.Conv2D(24, 1, strides=2, use_bias=False)(x))
+    x = layers.Add()([y, shortcut])
+    x = layers.ZeroPadding2D(1)(x)
+    wide = layers.Conv2D(8, 3, activation="relu")(x)
+    narrow = layers.Conv2D(8, 3)(x)
+    x = layers.Concatenate()([wide, layers.Rescaling(0.25)(narrow)])
+    x = x * (layers.ReLU(6.0)(x + 3.0) * (1.0 / 6.0))  # hard-swish from keras.ops calls, as in MobileNetV3
+    x = layers.Reshape((-1,))(layers.GlobalAveragePooling2D(keepdims=True)(x))
+    outputs = layers.Dense(10, activation="softmax")(x)
+    model = keras.Model(inputs, outputs, name="block_zoo")
+    return model
+
+
+@pytest.fixture(scope="module")
+def zoo_qat(digits):
+    model = block_zoo()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(digits.x_train, digits.y_train, epochs=4, batch_size=32, verbose=0)
+    return qat(model, digits, epochs=1)
+
+
+def test_residual_separable_batchnorm_maxpool_block_converts_and_matches(zoo_qat, digits, tmp_path):
+    path = export(ptq(zoo_qat, digits, mode="int8"), digits, tmp_path / "zoo.tflite")
+    result = verify(path, every_sample(digits), keras_model=zoo_qat)
+    assert result["top1_agreement"] >= 0.99  # the same int8 grid on both sides; 0.99 leaves room for 1-LSB ties
+    assert result["tflite_accuracy"] > 0.8
+    ops = Model(path).op_histogram()
+    assert {"MAX_POOL_2D", "CONCATENATION", "MUL", "ADD"} <= set(ops)  # (the PAD folds into the convolution)
+    assert ops["QUANTIZE"] == 1 and ops["DEQUANTIZE"] == 1  # nothing requantized or left float inside
+    assert record_of(zoo_qat).details["float_layers"] == []
+
+
+def _producers(tensor):
+    """The layer that made ``tensor`` in a functional graph."""
+    return tensor._keras_history.operation
+
+
+def test_same_scale_ops_hold_one_quantizer(zoo_qat):
+    from edgesmith.converters.qat import ActivationQuantizer
+
+    same_scale = (layers.MaxPooling2D, layers.ZeroPadding2D, layers.Concatenate, layers.Reshape)
+    for layer in zoo_qat.layers:
+        if isinstance(layer, ActivationQuantizer):
+            for node in layer._inbound_nodes:
+                assert not isinstance(_producers(node.input_tensors[0]), (ActivationQuantizer, *same_scale))
+        if isinstance(layer, layers.Concatenate):
+            quantizers = {id(_producers(t)) for t in layer.input}
+            assert len(quantizers) == 1 and isinstance(_producers(layer.input[0]), ActivationQuantizer)
+
+
+def test_an_unconvertible_graph_is_refused_before_training(digits, monkeypatch):
+    qat_module = importlib.import_module("edgesmith.converters.qat")  # the package exports the function qat too
+    monkeypatch.setattr(qat_module, "fine_tune", lambda *a, **k: pytest.fail("trained before checking"))
+    inputs = keras.Input((8, 8, 1))
+    x = keras.ops.erfinv(keras.ops.tanh(layers.Conv2D(4, 3)(inputs)) * 0.5)  # no TFLite builtin for Erfinv
+    model = keras.Model(inputs, layers.Dense(10)(layers.Flatten()(x)), name="odd")
+    with pytest.raises(UnsupportedModelError) as refused:
+        qat(model, digits, epochs=1)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "at layer 'erfinv' (Erfinv)" in message and "neither a custom op nor a flex op" in message
+
+
+def test_transformer_keeps_attention_and_layernorm_float_and_converts(digits, tmp_path):
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((8, 8, 1))
+    tokens = layers.Dense(16)(layers.Reshape((8, 8))(inputs))
+    attended = layers.MultiHeadAttention(2, 8, name="attention")(tokens, tokens)
+    x = layers.LayerNormalization(name="norm")(layers.Add()([tokens, attended]))
+    x = layers.Dense(32, activation="relu")(x)
+    outputs = layers.Dense(10, activation="softmax")(layers.GlobalAveragePooling1D()(x))
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(digits.x_train, digits.y_train, epochs=4, batch_size=32, verbose=0)
+    quantized = qat(model, digits, epochs=1)
+    assert record_of(quantized).details["float_layers"] == ["attention", "norm"]
+    path = export(ptq(quantized, digits, mode="int8"), digits, tmp_path / "transformer.tflite")
+    result = verify(path, every_sample(digits), keras_model=quantized)
+    assert result["top1_agreement"] >= 0.97  # float attention in .tflite and Keras; int8 around it
+    assert abs(result["keras_accuracy"] - result["tflite_accuracy"]) <= 0.02
+
+
+# The first blocks of each keras.applications family (stem, padding, squeeze-excite, hard-swish from
+# keras.ops, dense concatenations, NASNet's separable/pooling cells, ConvNeXt's LayerScale), cut after the
+# named layer and closed by pooling and a linear head (logits: an untrained softmax ties in int8). Whole
+# networks convert too, but each takes 30-90 s to convert on 2 cores: they are checked outside the suite.
+APPLICATION_CUTS = {
+    "EfficientNetB0": "block1a_project_bn", "MobileNetV3Small": "expanded_conv_project_bn",
+    "MobileNet": "conv_pw_2_relu", "MobileNetV2": "block_2_add", "ResNet50": "conv2_block1_add",
+    "DenseNet121": "conv2_block2_concat", "EfficientNetV2B0": "block2b_add",
+    "NASNetMobile": "reduction_concat_stem_1", "ConvNeXtTiny": "convnext_tiny_stage_0_block_0_layer_scale",
+    "MobileNetV3Large": "expanded_conv_add",
+}
+RAW_PIXELS = ("EfficientNetB0", "EfficientNetV2B0", "MobileNetV3Small", "MobileNetV3Large", "ConvNeXtTiny")
+
+
+def application_head(name):
+    keras.utils.set_random_seed(6)
+    full = getattr(keras.applications, name)(weights=None, input_shape=(32, 32, 3), classes=10)
+    x = layers.GlobalAveragePooling2D()(full.get_layer(APPLICATION_CUTS[name]).output)
+    return keras.Model(full.input, layers.Dense(10)(x), name=f"{name}_head")
+
+
+def images32(digits, name):
+    """The digits as 32x32 RGB images, raw 0..255 pixels for the families that normalize inside the model."""
+    images = np.repeat(np.repeat(digits.x_val, 4, axis=1), 4, axis=2).repeat(3, axis=-1)
+    return images * (255.0 if name in RAW_PIXELS else 1.0)
+
+
+@pytest.mark.parametrize("name", sorted(APPLICATION_CUTS))
+def test_application_blocks_convert_to_int8_and_match(name, digits, tmp_path):
+    from edgesmith.converters.qat import check_int8_conversion, prepare_qat
+
+    samples = images32(digits, name)
+    prepared, plan = prepare_qat(application_head(name))
+    content = check_int8_conversion(prepared, samples[:64])
+    assert agreement(content, prepared, samples[:300], tmp_path) >= 0.9
+    float_layers = plan.float_layers
+    assert not float_layers or name == "ConvNeXtTiny", float_layers  # LayerNormalization, LayerScale
