@@ -24,7 +24,8 @@ from .checks import checked
 from .errors import ConversionError
 from .graph import ends_in_softmax
 from .stage import recorded
-from .train import check_schedule, learning_rate_schedule
+from .train import TrainingBatches, check_schedule, learning_rate_schedule, steps_per_epoch
+from .verify import predicted_classes
 
 _TEACHERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -99,7 +100,7 @@ class _Training:
     schedule: str = "cosine"
 
     def optimizer(self, samples: int):
-        steps = self.epochs * -(-samples // self.batch_size)
+        steps = self.epochs * steps_per_epoch(samples, self.batch_size)
         return keras.optimizers.Adam(learning_rate_schedule(self.learning_rate, self.schedule, steps))
 
 
@@ -117,7 +118,7 @@ def _fit_distiller(teacher, student, x, y, temperature, label_weight, features, 
     distiller.compile(optimizer=training.optimizer(len(x)),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     callbacks = [keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: progress(epoch + 1))] if progress else []
-    distiller.fit(x, y, batch_size=training.batch_size, epochs=training.epochs, verbose=0, callbacks=callbacks)
+    distiller.fit(TrainingBatches(x, y, training.batch_size), epochs=training.epochs, verbose=0, callbacks=callbacks)
     teacher.trainable = was_trainable
 
 
@@ -201,8 +202,7 @@ def accuracy(model, data, split: str = "val"):
     x, y = arrays_of(data, split)
     if y is None:
         return None
-    predictions = model.predict(x, batch_size=256, verbose=0)
-    return float(np.mean(np.argmax(predictions, -1) == y.reshape(-1)))
+    return float(np.mean(predicted_classes(model, x) == np.asarray(y).reshape(-1)))
 
 
 def _per_epoch(progress, stage, epochs):

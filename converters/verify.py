@@ -14,28 +14,45 @@ from edgesmith.runtime import Model
 from .errors import AccuracyDropError, ConversionError
 
 
-def keras_accuracy(model, data, batch_size: int = 256) -> float | None:
+def keras_accuracy(model, data, batch_size: int | None = None) -> float | None:
     """Top-1 accuracy of a Keras model on ``data``'s evaluation split (None when unlabeled)."""
     if data is None or not data.labeled:
         return None
     return float(np.mean(keras_predictions(model, data, batch_size) == data.y_val))
 
 
-def keras_predictions(model, data, batch_size: int = 256) -> np.ndarray:
-    """Top-1 classes of a Keras model on the evaluation split.
+def keras_predictions(model, data, batch_size: int | None = None) -> np.ndarray:
+    """Top-1 classes of a Keras model on the evaluation split."""
+    return predicted_classes(model, data.x_val, batch_size)
+
+
+def predicted_classes(model, samples, batch_size: int | None = None) -> np.ndarray:
+    """Top-1 classes of a Keras model on ``samples`` (an array or :class:`~edgesmith.samples.Samples`), batch
+    by batch.
 
     The model is called batch by batch rather than through ``model.predict``, which
     traces a new graph function for every model a pipeline measures (TensorFlow then
     warns about retracing); the outputs are the same.
     """
-    outputs = [np.asarray(model(batch, training=False)) for batch in _batches(data.x_val, batch_size)]
-    return np.concatenate(outputs).argmax(axis=-1)
+    size = batch_size or eval_batch_size(samples.shape[1:])
+    outputs = [np.asarray(model(batch, training=False)).argmax(axis=-1) for batch in _batches(samples, size)]
+    return np.concatenate(outputs) if outputs else np.zeros(0, np.int64)
 
 
-def tflite_predictions(path, data, batch_size: int = 256) -> np.ndarray:
+def tflite_predictions(path, data, batch_size: int | None = None) -> np.ndarray:
     """Top-1 classes of the .tflite at ``path`` on the evaluation split, through edgesmith.runtime."""
     model = Model(path)
-    return np.concatenate([model.predict(batch) for batch in _batches(data.x_val, batch_size)]).argmax(axis=-1)
+    size = batch_size or eval_batch_size(data.x_val.shape[1:])
+    return np.concatenate([model.predict(batch).argmax(axis=-1) for batch in _batches(data.x_val, size)])
+
+
+def eval_batch_size(sample_shape) -> int:
+    """Batches of about 4 M input values (256 small images, 27 at 224 x 224 x 3): activations stay bounded.
+
+    >>> eval_batch_size((8, 8, 1)), eval_batch_size((224, 224, 3))
+    (256, 27)
+    """
+    return int(max(1, min(256, (1 << 22) // max(1, int(np.prod(sample_shape))))))
 
 
 def _batches(samples, size: int):

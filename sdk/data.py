@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.preprocessing import InputContractError, Preprocessing, choose_preprocessing, preprocessing_from
+from edgesmith.samples import Samples, array_source, open_npz
 from edgesmith.runtime.errors import InputError
 
 BUILTINS = ("digits", "mnist", "fashion_mnist", "cifar10")
@@ -57,14 +58,16 @@ class LabelCountError(InputError):
 
 @dataclass
 class Dataset:
-    """Preprocessed arrays plus what a device needs to repeat the preprocessing.
+    """The training and evaluation splits plus what a device needs to repeat the preprocessing.
 
-    ``y_*`` are integer class indices, or None for unlabeled (calibration-only) data.
+    ``x_*`` are :class:`~edgesmith.samples.Samples`: indexing them (``x_val[0:64]``) reads and
+    normalizes that batch only. ``y_*`` are integer class indices, or None for unlabeled
+    (calibration-only) data.
     """
 
-    x_train: np.ndarray
+    x_train: Samples
     y_train: np.ndarray | None
-    x_val: np.ndarray
+    x_val: Samples
     y_val: np.ndarray | None
     labels: list
     preprocessing: dict
@@ -195,9 +198,11 @@ def _check_integrity(spec, x_train, y_train, x_val, y_val) -> None:
     for name, x, y in (("training", x_train, y_train), ("evaluation", x_val, y_val)):
         if y is not None and len(y) != len(x):
             raise DataError(f"{spec}: {len(x)} {name} samples but {len(y)} labels")
-        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-            bad = int(np.count_nonzero(~np.isfinite(x).reshape(len(x), -1).all(axis=1)))
-            raise DataError(f"{spec}: {bad} {name} sample(s) hold NaN or infinite values")
+        if np.issubdtype(x.dtype, np.floating):
+            bad = sum(int(np.count_nonzero(~np.isfinite(batch).reshape(len(batch), -1).all(axis=1)))
+                      for batch in x.batches(1024))
+            if bad:
+                raise DataError(f"{spec}: {bad} {name} sample(s) hold NaN or infinite values")
 
 
 # -- readers --------------------------------------------------------------------
@@ -265,12 +270,14 @@ def _builtin(name, normalize, val_split, seed):
 
         digits = load_digits()
         pixels = digits.images * (255.0 / 16.0)
-        x_train, y_train, x_val, y_val = _split(pixels, digits.target, val_split, seed)
-        return (*_normalized(normalize, x_train, y_train, x_val, y_val), [str(i) for i in range(10)], "grayscale")
+        train, y_train, val, y_val = _split(len(pixels), digits.target, val_split, seed)
+        images = _image_transform(normalize)
+        return (Samples(array_source(pixels), train, images), y_train, Samples(array_source(pixels), val, images),
+                y_val, [str(i) for i in range(10)], "grayscale")
     (x_train, y_train), (x_val, y_val) = _keras_dataset(name)
     labels = _BUILTIN_LABELS.get(name, [str(i) for i in range(10)])
     color = "rgb" if name == "cifar10" else "grayscale"
-    return (*_normalized(normalize, x_train, y_train.ravel(), x_val, y_val.ravel()), labels, color)
+    return (*_whole(x_train, x_val, _image_transform(normalize)), y_train.ravel(), y_val.ravel(), labels, color)
 
 
 def _keras_dataset(name):
@@ -290,29 +297,30 @@ def _npz(path: Path, normalize, val_split, seed, input_shape):
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+        arrays = open_npz(path)
     except Exception as exc:
         raise DataError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
     if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
-        parts = [arrays["x_train"], _class_indices(arrays["y_train"]), arrays["x_test"], _class_indices(arrays["y_test"])]
-    elif {"x", "y"} <= set(arrays):
-        parts = _split(arrays["x"], _class_indices(arrays["y"]), val_split, seed)
+        x = arrays["x_test"]
+        y_train, y_val = _class_indices(arrays["y_train"]), _class_indices(arrays["y_test"])
     elif "x" in arrays:
-        parts = _split(arrays["x"], None, val_split, seed)
+        x = arrays["x"]
     else:
         raise DataError(f"{path}: needs arrays x/y or x_train/y_train/x_test/y_test; found {sorted(arrays)}")
-    x_train, y_train, x_val, y_val = parts
-    if x_val.size == 0 or x_val.ndim < 2:
-        raise DataError(f"{path}: x holds no samples (shape {list(x_val.shape)})")
-    labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else _numbered_labels(y_train, y_val)
-    if not _images(x_val, input_shape):
-        return _as_stored(x_train), y_train, _as_stored(x_val), y_val, labels, None
-    if np.issubdtype(x_train.dtype, np.integer):
-        x_train, y_train, x_val, y_val = _normalized(normalize, x_train, y_train, x_val, y_val)
+    if x.size == 0 or x.ndim < 2:
+        raise DataError(f"{path}: x holds no samples (shape {list(x.shape)})")
+    images = _images(x, input_shape)
+    transform = _as_stored if not images else (
+        _image_transform(normalize) if np.issubdtype(x.dtype, np.integer) else _float_images)
+    if "x_test" in arrays and "x_train" in arrays and "y_train" in arrays:
+        x_train, x_val = _whole(arrays["x_train"], arrays["x_test"], transform)
     else:
-        x_train, x_val = _with_channels(x_train.astype(np.float32)), _with_channels(x_val.astype(np.float32))
-    return x_train, y_train, x_val, y_val, labels, "rgb" if x_val.shape[-1] == 3 else "grayscale"
+        y = _class_indices(arrays["y"]) if "y" in arrays else None
+        train, y_train, val, y_val = _split(len(x), y, val_split, seed)
+        x_train, x_val = Samples(array_source(x), train, transform), Samples(array_source(x), val, transform)
+    labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else _numbered_labels(y_train, y_val)
+    color = None if not images else ("rgb" if x_val.shape[-1] == 3 else "grayscale")
+    return x_train, y_train, x_val, y_val, labels, color
 
 
 def _images(x: np.ndarray, input_shape) -> bool:
@@ -324,40 +332,42 @@ def _images(x: np.ndarray, input_shape) -> bool:
     return len(sample) == 2 or (len(sample) == 3 and sample[-1] <= 4)
 
 
-def _as_stored(x: np.ndarray) -> np.ndarray:
-    return x.astype(np.float32) if np.issubdtype(x.dtype, np.floating) else x
-
-
 def _folder(path: Path, image_size, color, normalize, val_split, seed):
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and _images_in(p))
     files = [f for c in classes for f in _images_in(path / c)] if classes else _images_in(path)
     if not files:
         raise DataError(f"{path}: no images found (expected {', '.join(IMAGE_SUFFIXES)} files or class sub-folders)")
     targets = np.array([classes.index(f.parent.name) for f in files]) if classes else None
-    pixels, color = _read_images(files, image_size, color)
-    x_train, y_train, x_val, y_val = _split(pixels, targets, val_split, seed)
-    return (*_normalized(normalize, x_train, y_train, x_val, y_val), classes, color)
+    source, color = _image_source(files, image_size, color)
+    train, y_train, val, y_val = _split(len(files), targets, val_split, seed)
+    images = _image_transform(normalize)
+    return Samples(source, train, images), y_train, Samples(source, val, images), y_val, classes, color
 
 
 def _images_in(folder: Path) -> list:
     return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _read_images(files, image_size, color):
+def _image_source(files, image_size, color):
+    """A source decoding (and resizing) the image files it is asked for, and the colour mode."""
     from PIL import Image
 
     with Image.open(files[0]) as first:
         color = color or ("grayscale" if first.mode in ("L", "1", "I", "I;16") else "rgb")
         height, width = image_size or (first.height, first.width)
     mode = "L" if color == "grayscale" else "RGB"
-    images = []
-    for file in files:
-        try:
-            with Image.open(file) as image:
-                images.append(np.asarray(image.convert(mode).resize((width, height)), dtype=np.uint8))
-        except OSError as exc:
-            raise DataError(f"{file}: not a readable image ({exc})") from None
-    return np.stack(images), color
+
+    def decode(rows):
+        images = []
+        for file in (files[row] for row in rows):
+            try:
+                with Image.open(file) as image:
+                    images.append(np.asarray(image.convert(mode).resize((width, height)), dtype=np.uint8))
+            except OSError as exc:
+                raise DataError(f"{file}: not a readable image ({exc})") from None
+        return np.stack(images) if images else np.zeros((0, height, width), np.uint8)
+
+    return decode, color
 
 
 # -- array helpers ----------------------------------------------------------------
@@ -377,19 +387,35 @@ def _with_channels(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
-def _normalized(normalize, x_train, y_train, x_val, y_val):
-    return normalize(_with_channels(x_train)), y_train, normalize(_with_channels(x_val)), y_val
+def _image_transform(normalize):
+    """Integer pixels [N, H, W(, C)] -> normalized float32 [N, H, W, C], batch by batch."""
+    return lambda raw: normalize(_with_channels(raw))
 
 
-def _split(x, y, val_split, seed):
-    order = np.random.default_rng(seed).permutation(len(x))
-    held_out = max(1, int(round(len(x) * val_split)))
-    val, train = order[:held_out], order[held_out:]
-    return x[train], None if y is None else y[train], x[val], None if y is None else y[val]
+def _float_images(raw: np.ndarray) -> np.ndarray:
+    return _with_channels(raw.astype(np.float32))
+
+
+def _as_stored(raw: np.ndarray) -> np.ndarray:
+    return raw.astype(np.float32) if np.issubdtype(raw.dtype, np.floating) else raw
+
+
+def _whole(x_train, x_val, transform) -> tuple:
+    """Both arrays as whole splits."""
+    return (Samples(array_source(x_train), np.arange(len(x_train)), transform),
+            Samples(array_source(x_val), np.arange(len(x_val)), transform))
+
+
+def _split(count: int, y, val_split, seed):
+    """Row numbers (and labels) of a random training / evaluation split of ``count`` samples."""
+    order = np.random.default_rng(seed).permutation(count)
+    held_out = max(1, int(round(count * val_split))) if count else 0
+    val, train = np.sort(order[:held_out]), np.sort(order[held_out:])
+    return train, None if y is None else y[train], val, None if y is None else y[val]
 
 
 def _head(x, y, limit, seed):
     if len(x) <= limit:
         return x, y
     keep = np.sort(np.random.default_rng(seed).permutation(len(x))[:limit])
-    return x[keep], None if y is None else y[keep]
+    return x.subset(keep), None if y is None else y[keep]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edgesmith.converters.export import export
 from edgesmith.converters.ptq import gzipped_size, ptq
+from edgesmith.converters.train import TrainingBatches
 from edgesmith.converters.verify import verify
 from edgesmith.data import load_data
 from edgesmith.pipeline import convert
@@ -39,7 +40,7 @@ def train_small_cnn(data, epochs: int = 8, seed: int = 0):
     """``small_cnn`` trained on ``data`` (Adam, sparse cross-entropy)."""
     model = small_cnn(data.sample_shape, data.num_classes, seed)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    model.fit(data.x_train, data.y_train, batch_size=data.batch_size, epochs=epochs, verbose=0)
+    model.fit(TrainingBatches(data.x_train, data.y_train, data.batch_size, seed), epochs=epochs, verbose=0)
     return model
 
 

@@ -11,7 +11,7 @@ def test_digits_builtin_is_offline_normalized_and_split():
     data = load_data("builtin:digits", val_split=0.25)
     assert data.x_train.shape[1:] == (8, 8, 1) and data.num_classes == 10
     assert len(data.x_val) == pytest.approx(0.25 * 1797, abs=1)
-    assert 0.0 <= data.x_train.min() and data.x_train.max() == pytest.approx(1.0)
+    assert 0.0 <= data.x_train[:].min() and data.x_train[:].max() == pytest.approx(1.0)
     assert data.describe()["split"] == {"val_split": 0.25, "seed": 0}
 
 
@@ -21,7 +21,7 @@ def test_npz_with_train_and_test_arrays(tmp_path):
              x_test=rng.integers(0, 256, (8, 6, 6, 3), dtype=np.uint8), y_test=np.arange(8) % 4)
     data = load_data(str(tmp_path / "d.npz"), mean=127.5, std=127.5)
     assert data.x_val.shape == (8, 6, 6, 3) and data.preprocessing["color"] == "rgb"
-    assert data.x_train.min() >= -1.0 and data.x_train.max() <= 1.0
+    assert data.x_train[:].min() >= -1.0 and data.x_train[:].max() <= 1.0
     assert data.labels == ["0", "1", "2", "3"]
 
 

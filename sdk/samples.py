@@ -1,0 +1,137 @@
+"""Samples read batch by batch: the data path that keeps memory flat however large the dataset.
+
+A :class:`Samples` is one split (training or evaluation): a source of raw rows (a
+memory-mapped array, image files decoded on demand, or a small in-memory array), the
+rows of that source it holds, and the transform that turns raw rows into model input
+(normalization, a channel axis). Indexing it reads and transforms only what is asked:
+
+>>> pixels = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
+>>> split = Samples(array_source(pixels), [1, 0], lambda raw: raw[..., None] / 255.0)
+>>> len(split), split.shape, float(split[:1].max())
+(2, (2, 4, 4, 1), 0.12549019607843137)
+
+:func:`open_npz` memory-maps the arrays of an ``.npz`` (stored members in place,
+compressed ones through a temporary ``.npy``), so a 5,000-image file costs no memory
+until batches are read.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+SMALL_BYTES = 16 << 20  # arrays below this are simply loaded
+_SCRATCH: list = []
+
+
+class Samples:
+    """Rows ``indices`` of ``source``, each batch passed through ``transform`` when read.
+
+    ``source(rows)`` returns the raw rows for a sorted array of row numbers; ``transform(raw)``
+    returns model input. ``samples[a:b]`` and ``samples[index_array]`` are batches.
+    """
+
+    def __init__(self, source, indices, transform=None):
+        self.source = source
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.transform = transform or (lambda raw: raw)
+        first = self._read(self.indices[:1]) if len(self.indices) else None
+        self.sample_shape = tuple(first.shape[1:]) if first is not None else ()
+        self.dtype = first.dtype if first is not None else np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self), *self.sample_shape)
+
+    @property
+    def ndim(self) -> int:
+        return 1 + len(self.sample_shape)
+
+    def __getitem__(self, key):
+        rows = self.indices[key]
+        if np.ndim(rows) == 0:
+            return self._read(np.asarray([rows]))[0]
+        return self._read(rows)
+
+    def _read(self, rows: np.ndarray) -> np.ndarray:
+        order = np.argsort(rows, kind="stable")  # sorted reads are sequential on disk
+        raw = np.asarray(self.source(rows[order]))
+        batch = np.empty_like(raw)
+        batch[order] = raw
+        return self.transform(batch)
+
+    def __array__(self, dtype=None, copy=None):
+        """The whole split as one array (reads everything: for small data, tests and ``np.asarray``)."""
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
+
+    def subset(self, positions) -> "Samples":
+        """The samples at ``positions`` of this split (same source and transform)."""
+        return Samples(self.source, self.indices[np.asarray(positions, dtype=np.int64)], self.transform)
+
+    def batches(self, size: int):
+        """Consecutive batches of at most ``size`` samples."""
+        for start in range(0, len(self), size):
+            yield self[start:start + size]
+
+
+def array_source(array):
+    """A source reading rows of an array or memory map (only the rows asked for are read)."""
+    return lambda rows: array[rows]
+
+
+def open_npz(path: Path) -> dict:
+    """The arrays of ``path``: large ones memory-mapped (never read whole), small ones loaded."""
+    arrays = {}
+    with zipfile.ZipFile(path) as archive, np.load(path, allow_pickle=False, mmap_mode="r") as npz:
+        for member in archive.infolist():
+            name = member.filename[:-4] if member.filename.endswith(".npy") else member.filename
+            if member.file_size < SMALL_BYTES:
+                arrays[name] = npz[name]
+            elif member.compress_type == zipfile.ZIP_STORED:
+                arrays[name] = _mapped_in_place(path, archive, member)
+            else:
+                arrays[name] = _mapped_copy(archive, member)
+    return arrays
+
+
+def _mapped_in_place(path: Path, archive, member) -> np.ndarray:
+    """Map a stored (uncompressed) ``.npy`` member where it lies inside the zip."""
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        shape, fortran, dtype = _read_header(stream, version)
+        header = stream.tell()
+    with open(path, "rb") as raw:  # the member's data starts after its local header
+        raw.seek(member.header_offset + 26)
+        name_length, extra_length = np.frombuffer(raw.read(4), "<u2")
+        start = member.header_offset + 30 + int(name_length) + int(extra_length)
+    return np.memmap(path, dtype=dtype, mode="r", offset=start + header, shape=shape, order="F" if fortran else "C")
+
+
+def _mapped_copy(archive, member) -> np.ndarray:
+    """Inflate a compressed member to a scratch ``.npy`` once, then map it."""
+    target = Path(_scratch_dir()) / f"{len(list(Path(_scratch_dir()).iterdir()))}.npy"
+    with archive.open(member) as stream, open(target, "wb") as out:
+        shutil.copyfileobj(stream, out, 1 << 22)
+    return np.load(target, mmap_mode="r")
+
+
+def _read_header(stream, version):
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(stream)
+    return np.lib.format.read_array_header_2_0(stream)
+
+
+def _scratch_dir() -> str:
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.mkdtemp(prefix="edgesmith-npz-"))
+        atexit.register(shutil.rmtree, _SCRATCH[0], True)
+    return _SCRATCH[0]
