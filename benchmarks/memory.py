@@ -63,7 +63,7 @@ def _zip_npz(path: Path, files: dict, arrays: dict) -> None:
             archive.writestr(f"{name}.npy", buffer.getvalue())
 
 
-def source_model(path: Path, data: Path, samples: int = 256) -> Path:
+def source_model(path: Path, data: Path, samples: int = 640) -> Path:
     """MobileNetV2 whose BatchNorm statistics come from real batches and whose head is fitted on them."""
     import keras
 
@@ -79,7 +79,7 @@ def source_model(path: Path, data: Path, samples: int = 256) -> Path:
     for layer in model.layers:
         layer.trainable = layer is model.layers[-1]
     model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x, y, epochs=8, batch_size=32, verbose=0)
+    model.fit(x, y, epochs=20, batch_size=32, verbose=0)
     for layer in model.layers:
         layer.trainable = True
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -93,22 +93,19 @@ def measure(model: Path, data: Path, recipe: str, out: Path) -> dict:
     argv = [sys.executable, "-m", "edgesmith", "convert", str(model), "--recipe", recipe, "--data", str(data),
             "--preprocess", "tf", "--out", str(out), "--json", "--quiet"]
     started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    output, errors = child.communicate()
-    _, status, usage = os.wait4(child.pid, 0) if child.returncode is None else (None, child.returncode, None)
-    wall = time.perf_counter() - started
-    peak = usage.ru_maxrss * 1024 if usage else _peak_of_finished(child)
-    if child.returncode not in (0, 1):
-        raise SystemExit(f"convert failed ({child.returncode}): {errors.strip().splitlines()[-1:]}")
-    report = json.loads(output)
+    with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+") as errors:
+        child = subprocess.Popen(argv, stdout=output, stderr=errors, text=True)
+        _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS, not the largest child's so far
+        wall = time.perf_counter() - started
+        output.seek(0), errors.seek(0)
+        printed, complaints = output.read(), errors.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise SystemExit(f"convert failed ({code}): {complaints.strip().splitlines()[-1:]}")
+    peak = usage.ru_maxrss * 1024
+    report = json.loads(printed)
     return {"peak_rss_gb": peak / 1e9, "wall_s": wall, "tflite_accuracy": report["tflite_accuracy"],
             "source_accuracy": report["source_accuracy"]}
-
-
-def _peak_of_finished(child) -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the largest child so far
 
 
 def main() -> None:

@@ -36,12 +36,20 @@ def checked(options=None, model=None):
 
 
 def run_check(check, values: dict, *leading) -> None:
-    """Call ``check(*leading, **values)`` with the values its signature names (no-op for None)."""
+    """Call ``check(*leading, **values)`` with the values its signature names (no-op for None).
+
+    An option check that trips over a value of the wrong type (a string where a number belongs) is an
+    :class:`UnknownOptionError` naming the values; a model check's own errors pass through unchanged.
+    """
     if check is None:
         return
     accepted = inspect.signature(check).parameters
+    chosen = {key: value for key, value in values.items() if key in accepted}
+    if leading:
+        check(*leading, **chosen)
+        return
     try:
-        check(*leading, **{key: value for key, value in values.items() if key in accepted})
-    except (TypeError, ValueError) as exc:  # e.g. a string where a number belongs
+        check(**chosen)
+    except (TypeError, ValueError) as exc:
         shown = ", ".join(f"{key}={values[key]!r}" for key in accepted if key in values)
         raise UnknownOptionError(f"invalid option value(s) {shown}: {exc}") from None

@@ -157,7 +157,7 @@ def _rewrite_on(graph, inputs, replace, copies, name):
         replaced = replace(layer, *args, **kwargs)
         return replaced if replaced is not None else copy_layer(layer, copies)(*args, **kwargs)
 
-    structured = inputs if len(inputs) > 1 else inputs[0]
+    structured = tree.pack_sequence_as(graph.input, inputs)  # [x] stays a list (Keras 2 .h5, Model([x], y))
     rebuilt = keras.models.clone_model(graph, input_tensors=structured, clone_function=lambda layer: layer,
                                        call_function=call)
     rebuilt.name = name

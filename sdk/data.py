@@ -99,7 +99,7 @@ class Dataset:
         """Raise a clear error if ``model`` (a Keras model) cannot take this data."""
         for role, tensors in (("input", model.inputs), ("output", model.outputs)):
             if len(tensors) != 1:
-                names = ", ".join(getattr(t, "name", "?") for t in tensors)
+                names = ", ".join(getattr(model, f"{role}_names", None) or [getattr(t, "name", "?") for t in tensors])
                 raise ShapeMismatchError(
                     f"the model has {len(tensors)} {role}s ({names}); edgesmith converts and verifies models with "
                     f"one {role} (a classifier fed one array x); wrap it to expose one {role}"
