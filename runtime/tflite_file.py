@@ -89,6 +89,43 @@ def op_histogram(path: Path) -> dict | None:
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
+def weight_bytes(path: Path) -> dict | None:
+    """Bytes of the constant tensors (weights, every subgraph, each buffer once) by element type, and the float32
+    ones by name.
+
+    ``{"by_type": {"INT8": 15360, "FLOAT32": 512, ...}, "float32": {tensor name: bytes, ...}}``, None without the
+    schema. What an int8 recipe left in float shows here, whatever the passes reported.
+    """
+    fb = schema()
+    if fb is None:
+        return None
+    model = fb.Model.GetRootAs(Path(path).read_bytes(), 0)
+    names = {value: name for name, value in vars(fb.TensorType).items() if not name.startswith("_")}
+    by_type, floats, seen = {}, {}, set()
+    tensors = (model.Subgraphs(s).Tensors(t) for s in range(model.SubgraphsLength())
+               for t in range(model.Subgraphs(s).TensorsLength()))
+    for tensor in tensors:
+        if tensor.Buffer() in seen:
+            continue
+        seen.add(tensor.Buffer())
+        size = model.Buffers(tensor.Buffer()).DataLength() if 0 < tensor.Buffer() < model.BuffersLength() else 0
+        if size == 0:
+            size = _offset_buffer_size(model, tensor.Buffer())
+        if size:
+            kind = names.get(tensor.Type(), str(tensor.Type()))
+            by_type[kind] = by_type.get(kind, 0) + size
+            if kind == "FLOAT32":
+                floats[tensor.Name().decode("utf-8", "replace")] = size
+    return {"by_type": by_type, "float32": dict(sorted(floats.items(), key=lambda item: -item[1]))}
+
+
+def _offset_buffer_size(model, index: int) -> int:
+    """Size of a buffer stored outside the flatbuffer (files over 2 GB keep weights at an offset)."""
+    if not 0 < index < model.BuffersLength():
+        return 0
+    return int(model.Buffers(index).Size()) if hasattr(model.Buffers(index), "Size") else 0
+
+
 def graph_macs(path: Path) -> int | None:
     """Multiply-accumulates per inference of the main subgraph, from tensor shapes.
 

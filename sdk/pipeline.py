@@ -34,6 +34,7 @@ from edgesmith.data import Dataset, load_data
 from edgesmith.preprocessing import InputContractError, choose_preprocessing, preprocessing_from, refuse_at_chance
 from edgesmith.recipes import Recipe, load_recipe
 from edgesmith.runtime.metadata import atomic_write_bytes
+from edgesmith.runtime.tflite_file import weight_bytes
 
 MAX_SHOWN_CLUSTERS = 256  # more distinct values than this in a kernel means "not clustered"
 
@@ -203,6 +204,7 @@ def _finish(tflite, source, final, data, recipe, stages, digest, out) -> dict:
         "float_tflite_gzip_bytes": stages[0]["gzip_bytes"],
         "source_sha256": digest,
         "float_layers": fields["float_layers"],
+        "weight_bytes": weight_bytes(path),
         "data": data.describe(),
         "stages": stages,
     }
@@ -273,7 +275,21 @@ def summary_lines(report: dict) -> list:
         f"accuracy: source {_percent(report['source_accuracy'])}, keras {_percent(report['keras_accuracy'])}, "
         f"tflite {_percent(report['tflite_accuracy'])}; top-1 agreement {_percent(report['top1_agreement'])}",
         *_float_layers_line(report.get("float_layers")),
+        *_float_weights_line(report.get("weight_bytes"), report["recipe"]),
     ]
+
+
+def _float_weights_line(weights, recipe: dict) -> list:
+    """What the written graph still holds in float32 when the recipe quantized it (read from the file itself)."""
+    quantized = any(step.get("mode") in ("int8", "int16x8", "dynamic") or step.get("pass") == "mixed_precision"
+                    for step in recipe["passes"])
+    if not quantized or not weights:
+        return []
+    total, floats = sum(weights["by_type"].values()), sum(weights["float32"].values())
+    if floats <= 0.1 * total:  # float biases of dynamic-range models and the like
+        return []
+    largest = ", ".join(name.split(";")[0] for name in list(weights["float32"])[:3])
+    return [f"float32 weights left in the written graph: {_bytes(floats)} of {_bytes(total)} (largest: {largest})"]
 
 
 def _float_layers_line(names) -> list:
