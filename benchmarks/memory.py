@@ -32,9 +32,12 @@ SIZE = 224
 
 
 def write_images(path: Path, count: int, seed: int = 0) -> Path:
-    """``count`` MNIST digits as uint8 224 x 224 x 3 images in an uncompressed .npz (x, y), written in chunks."""
+    """``count`` MNIST digits as uint8 224 x 224 x 3 images in an uncompressed .npz (x, y), written in chunks
+    (kept from an earlier run in the same --work folder)."""
     from PIL import Image
 
+    if path.is_file():
+        return path
     with np.load(MNIST) as mnist:
         picked = np.random.default_rng(seed).permutation(len(mnist["y_train"]))[:count]
         digits, labels = mnist["x_train"][picked], mnist["y_train"][picked]
@@ -67,6 +70,8 @@ def source_model(path: Path, data: Path, samples: int = 640) -> Path:
     """MobileNetV2 whose BatchNorm statistics come from real batches and whose head is fitted on them."""
     import keras
 
+    if path.is_file():  # trained by an earlier run in the same --work folder
+        return path
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV2(alpha=1.0, weights=None, input_shape=(SIZE, SIZE, 3), classes=10)
     with np.load(data) as npz:
