@@ -275,14 +275,14 @@ def summary_lines(report: dict) -> list:
         f"accuracy: source {_percent(report['source_accuracy'])}, keras {_percent(report['keras_accuracy'])}, "
         f"tflite {_percent(report['tflite_accuracy'])}; top-1 agreement {_percent(report['top1_agreement'])}",
         *_float_layers_line(report.get("float_layers")),
-        *_float_weights_line(report.get("weight_bytes"), report["recipe"]),
+        *_float_weights_line(report.get("weight_bytes"), report.get("recipe") or {}),
     ]
 
 
 def _float_weights_line(weights, recipe: dict) -> list:
     """What the written graph still holds in float32 when the recipe quantized it (read from the file itself)."""
     quantized = any(step.get("mode") in ("int8", "int16x8", "dynamic") or step.get("pass") == "mixed_precision"
-                    for step in recipe["passes"])
+                    for step in recipe.get("passes", []))
     if not quantized or not weights:
         return []
     total, floats = sum(weights["by_type"].values()), sum(weights["float32"].values())

@@ -10,14 +10,17 @@ rows of that source it holds, and the transform that turns raw rows into model i
 >>> len(split), split.shape, float(split[:1].max())
 (2, (2, 4, 4, 1), 0.12549019607843137)
 
-:func:`open_npz` memory-maps the arrays of an ``.npz`` (stored members in place,
-compressed ones through a temporary ``.npy``), so a 5,000-image file costs no memory
-until batches are read.
+:func:`open_npz` reads the large arrays of an ``.npz`` row by row where they lie
+(stored members in place, compressed ones through a temporary ``.npy``), so a
+5,000-image file costs no memory beyond the batch being read: rows come through
+``os.pread`` into the page cache, not through a memory map whose touched pages
+would count as the process's own.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 import zipfile
@@ -88,8 +91,39 @@ def array_source(array):
     return lambda rows: array[rows]
 
 
+class RowFile:
+    """A C-order array stored in a file at ``offset``: ``rows_file[rows]`` reads just those rows (``pread``).
+
+    Shape, dtype and ``len`` behave like the array's; nothing is mapped or cached in the process.
+    """
+
+    def __init__(self, path, offset: int, dtype, shape: tuple):
+        self.path, self.offset, self.dtype, self.shape = str(path), int(offset), np.dtype(dtype), tuple(shape)
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __getitem__(self, rows) -> np.ndarray:
+        rows = np.arange(self.shape[0])[rows] if isinstance(rows, slice) else np.atleast_1d(rows)
+        out = np.empty((len(rows), *self.shape[1:]), self.dtype)
+        with open(self.path, "rb", buffering=0) as handle:
+            for i, row in enumerate(rows):
+                data = os.pread(handle.fileno(), self.row_bytes, self.offset + int(row) * self.row_bytes)
+                out[i] = np.frombuffer(data, self.dtype).reshape(self.shape[1:])
+        return out
+
+
 def open_npz(path: Path) -> dict:
-    """The arrays of ``path``: large ones memory-mapped (never read whole), small ones loaded."""
+    """The arrays of ``path``: large ones as :class:`RowFile` (never read whole), small ones loaded."""
     arrays = {}
     with zipfile.ZipFile(path) as archive, np.load(path, allow_pickle=False, mmap_mode="r") as npz:
         for member in archive.infolist():
@@ -113,15 +147,23 @@ def _mapped_in_place(path: Path, archive, member) -> np.ndarray:
         raw.seek(member.header_offset + 26)
         name_length, extra_length = np.frombuffer(raw.read(4), "<u2")
         start = member.header_offset + 30 + int(name_length) + int(extra_length)
-    return np.memmap(path, dtype=dtype, mode="r", offset=start + header, shape=shape, order="F" if fortran else "C")
+    if fortran:  # rows are not contiguous: map it (rare; np.save writes C order)
+        return np.memmap(path, dtype=dtype, mode="r", offset=start + header, shape=shape, order="F")
+    return RowFile(path, start + header, dtype, shape)
 
 
 def _mapped_copy(archive, member) -> np.ndarray:
-    """Inflate a compressed member to a scratch ``.npy`` once, then map it."""
+    """Inflate a compressed member to a scratch ``.npy`` once, then read it row by row."""
     target = Path(_scratch_dir()) / f"{len(list(Path(_scratch_dir()).iterdir()))}.npy"
     with archive.open(member) as stream, open(target, "wb") as out:
         shutil.copyfileobj(stream, out, 1 << 22)
-    return np.load(target, mmap_mode="r")
+    with open(target, "rb") as stream:
+        version = np.lib.format.read_magic(stream)
+        shape, fortran, dtype = _read_header(stream, version)
+        header = stream.tell()
+    if fortran:
+        return np.load(target, mmap_mode="r")
+    return RowFile(target, header, dtype, shape)
 
 
 def _read_header(stream, version):
