@@ -300,7 +300,8 @@ def _npz(path: Path, normalize, val_split, seed, input_shape):
         arrays = open_npz(path)
     except Exception as exc:
         raise DataError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
-    if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
+    held_out = {"x_train", "y_train", "x_test", "y_test"} <= set(arrays)  # the file brings its own split
+    if held_out:
         x = arrays["x_test"]
         y_train, y_val = _class_indices(arrays["y_train"]), _class_indices(arrays["y_test"])
     elif "x" in arrays:
@@ -312,7 +313,7 @@ def _npz(path: Path, normalize, val_split, seed, input_shape):
     images = _images(x, input_shape)
     transform = _as_stored if not images else (
         _image_transform(normalize) if np.issubdtype(x.dtype, np.integer) else _float_images)
-    if "x_test" in arrays and "x_train" in arrays and "y_train" in arrays:
+    if held_out:
         x_train, x_val = _whole(arrays["x_train"], arrays["x_test"], transform)
     else:
         y = _class_indices(arrays["y"]) if "y" in arrays else None

@@ -131,14 +131,14 @@ def open_npz(path: Path) -> dict:
             if member.file_size < SMALL_BYTES:
                 arrays[name] = npz[name]
             elif member.compress_type == zipfile.ZIP_STORED:
-                arrays[name] = _mapped_in_place(path, archive, member)
+                arrays[name] = _rows_in_place(path, archive, member)
             else:
-                arrays[name] = _mapped_copy(archive, member)
+                arrays[name] = _rows_of_inflated_copy(archive, member)
     return arrays
 
 
-def _mapped_in_place(path: Path, archive, member) -> np.ndarray:
-    """Map a stored (uncompressed) ``.npy`` member where it lies inside the zip."""
+def _rows_in_place(path: Path, archive, member):
+    """Read a stored (uncompressed) ``.npy`` member row by row where it lies inside the zip."""
     with archive.open(member) as stream:
         version = np.lib.format.read_magic(stream)
         shape, fortran, dtype = _read_header(stream, version)
@@ -152,7 +152,7 @@ def _mapped_in_place(path: Path, archive, member) -> np.ndarray:
     return RowFile(path, start + header, dtype, shape)
 
 
-def _mapped_copy(archive, member) -> np.ndarray:
+def _rows_of_inflated_copy(archive, member):
     """Inflate a compressed member to a scratch ``.npy`` once, then read it row by row."""
     target = Path(_scratch_dir()) / f"{len(list(Path(_scratch_dir()).iterdir()))}.npy"
     with archive.open(member) as stream, open(target, "wb") as out:
