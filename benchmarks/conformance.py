@@ -28,6 +28,8 @@ BatchNorm moving statistics are re-estimated after training (MobileNetV2/V3 and 
 Trained source models are cached (``--cache``); each model's row runs in a child process (a hard crash
 or ``--row-timeout`` loses one row, not the matrix; ``--in-process`` to debug), which writes its cells to
 ``OUT/MODEL/cells.jsonl`` as they finish (``--collect`` prints the table from them without running anything).
+A cell already in that file is kept and not run again: more recipes can be added to a row later (delete the
+file to rerun a row).
 Every cell's wall time is measured. Results and the budget they were measured at: docs/conformance.md.
 ``--max-recipe-epochs`` caps the ``epochs`` option of every pass of the built-in recipes (the budget is
 printed with the table).
@@ -392,7 +394,6 @@ def run_row_isolated(name: str, recipes: list, args, argv: list) -> dict:
     """``run_row`` in a child process; cells it did not report (hard crash, timeout) say so."""
     lines = Path(args.out) / name / "cells.jsonl"
     lines.parent.mkdir(parents=True, exist_ok=True)
-    lines.unlink(missing_ok=True)
     command = [sys.executable, __file__, *argv, "--child-row", name]
     try:
         finished = subprocess.run(command, timeout=args.row_timeout)
@@ -535,7 +536,10 @@ def main(argv=None) -> dict:
             with lines.open("a") as file:
                 file.write(json.dumps({"recipe": recipe, "cell": cell}, default=str) + "\n")
 
-        run_row(args.child_row, args.recipe_list, args, on_cell=append)
+        recorded = read_row(args.child_row, [], args)
+        missing = [recipe for recipe in args.recipe_list if recipe not in recorded["cells"]]
+        run_row(args.child_row, missing, args, on_cell=append if recorded["source"] is None else
+                lambda recipe, cell: recipe is not None and append(recipe, cell))
         return {}
     parent_argv = [a for a in argv if a != "--in-process"]
     started = time.perf_counter()

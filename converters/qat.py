@@ -197,6 +197,14 @@ class QuantDense(keras.layers.Dense):
     """Dense whose kernel is fake-quantized (per tensor, as TFLite's FULLY_CONNECTED converts)."""
 
     def call(self, inputs, training=None):
+        if len(inputs.shape) <= 2:
+            return self._dense(inputs)
+        # On a sequence, the whole Dense runs on 2-D rows, so the converter emits an int8 FULLY_CONNECTED
+        # with its bias (a rank-3 matmul becomes a float Tensordot).
+        flat = self._dense(tf.reshape(inputs, (-1, inputs.shape[-1])))
+        return tf.reshape(flat, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
+
+    def _dense(self, inputs):
         outputs = ops.matmul(inputs, fake_quant_weights(self._kernel, per_channel=False))
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)

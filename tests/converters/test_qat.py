@@ -15,6 +15,7 @@ from edgesmith.converters.ptq import ptq
 from edgesmith.converters.qat import qat
 from edgesmith.converters.verify import verify
 from edgesmith.runtime import Model
+from edgesmith.runtime.tflite_file import weight_bytes
 
 
 @pytest.fixture(scope="module")
@@ -173,6 +174,8 @@ def test_transformer_keeps_attention_and_layernorm_float_and_converts(digits, tm
     quantized = qat(model, digits, epochs=1)
     assert record_of(quantized).details["float_layers"] == ["attention", "norm"]
     path = export(ptq(quantized, digits, mode="int8"), digits, tmp_path / "transformer.tflite")
+    float_weights = weight_bytes(path)["float32"]
+    assert float_weights and all("attention" in name or "norm" in name for name in float_weights), float_weights
     result = verify(path, every_sample(digits), keras_model=quantized)
     assert result["top1_agreement"] >= 0.97  # float attention in .tflite and Keras; int8 around it
     assert abs(result["keras_accuracy"] - result["tflite_accuracy"]) <= 0.02
