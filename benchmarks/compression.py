@@ -31,6 +31,7 @@ from edgesmith.converters.export import export  # noqa: E402
 from edgesmith.converters.ptq import gzipped_size, ptq  # noqa: E402
 from edgesmith.converters.registry import pass_options  # noqa: E402
 from edgesmith.converters.train import fine_tune  # noqa: E402
+from edgesmith.converters.verify import verify  # noqa: E402
 from edgesmith.data import load_data  # noqa: E402
 from edgesmith.pipeline import convert  # noqa: E402
 from edgesmith.recipes import load_recipe  # noqa: E402
@@ -85,6 +86,12 @@ def measure(path: Path, accuracy: float) -> dict:
     return {"bytes": len(content), "gzip": gzipped_size(content), "accuracy": accuracy, "latency_ms": latency}
 
 
+def anchor(model, data, mode: str, path: Path) -> dict:
+    """The row of ``model`` converted by TFLiteConverter alone (``ptq`` in ``mode``), written to ``path``."""
+    path = export(ptq(model, data, mode=mode), data, path)
+    return measure(path, verify(path, data)["tflite_accuracy"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(SHARED_MNIST) if SHARED_MNIST.is_file() else "builtin:mnist")
@@ -102,17 +109,10 @@ def main() -> None:
     model.fit(data.x_train, data.y_train, batch_size=64, epochs=args.epochs, verbose=0)
     model.save(out / "reference.keras")
     print(f"trained the reference CNN in {time.perf_counter() - started:.0f} s")
-
-    from edgesmith.converters.verify import verify
-
-    rows = {}
-    for name, mode in ANCHORS.items():
-        path = export(ptq(model, data, mode=mode), data, out / f"{mode}.tflite")
-        rows[name] = measure(path, verify(path, data)["tflite_accuracy"])
+    rows = {name: anchor(model, data, mode, out / f"{mode}.tflite") for name, mode in ANCHORS.items()}
     epochs = max(extra_epochs(recipe) for recipe in RECIPES)
     longer = fine_tuned_copy(model, data, epochs)
-    path = export(ptq(longer, data), data, out / "float32-extra-epochs.tflite")
-    rows[FLOAT_ROWS[1]] = measure(path, verify(path, data)["tflite_accuracy"])
+    rows[FLOAT_ROWS[1]] = anchor(longer, data, "float32", out / "float32-extra-epochs.tflite")
     print(f"fine-tuned the float model {epochs} more epochs (the longest recipe's)")
     for recipe in RECIPES:
         started = time.perf_counter()
@@ -148,7 +148,6 @@ def print_table(rows: dict) -> None:
     best = max(within, key=lambda name: size_row["gzip"] / rows[name]["gzip"])
     print(f"best recipe within 1.0 pt: {best}, {size_row['gzip'] / rows[best]['gzip']:.1f}x smaller (gzip) than "
           "float32 (target >= 8x)")
-
 
 
 def print_fast_int8(out: Path, rounds: int = 30, repeats: int = 100) -> None:

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checks import checked
-from .distill import batches_of, fine_tune, loss_for, remember_teacher
+from .distill import remember_teacher
 from .errors import ConversionError
 from .graph import ChannelGraph, new_layer, rewrite
 from .layers import handler_for
 from .macs import count_macs
 from .stage import recorded
-from .train import check_schedule
+from .train import as_dataset, check_schedule, fine_tune, loss_for
 
 IMPORTANCES = ("l1", "l2", "bn", "taylor")
 MAX_RATIO = 0.99  # the most a MAC target may remove from any group
@@ -74,7 +74,7 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
 
     Args:
         model: a Functional or Sequential Keras model (residuals, concats, depthwise and nested models allowed).
-        data: training data (``edgesmith.data`` Dataset, ``(x, y)`` arrays or a tf.data.Dataset of batches);
+        data: training data (``edgesmith.data`` Dataset, ``(x, y)`` arrays or an array of inputs);
             needed for ``importance="taylor"`` and for fine-tuning (``epochs > 0``; labels or, without
             them, the unpruned model's soft labels).
         ratio: fraction of channels to remove, in [0, 1).
@@ -97,7 +97,7 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
     _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, schedule)  # before any work
     if importance == "taylor" and data is None:
         raise ConversionError("importance='taylor' needs data (gradients are taken on it)")
-    original, macs_before = model, count_macs(model)
+    original, macs_before, data = model, count_macs(model), as_dataset(data)
     step_ratio = 1.0 - (1.0 - ratio) ** (1.0 / steps)
     step_ratios = {name: 1.0 - (1.0 - r) ** (1.0 / steps) for name, r in (ratios or {}).items()}
     kept_total, untouched, ratios_used = {}, [], []
@@ -109,7 +109,7 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
         kept_total.update({name: (keep, kept_total.get(name, (keep, of))[1]) for name, (keep, of) in plan.kept.items()})
         untouched, ratios_used = plan.graph.untouched, ratios_used + [round(plan.ratio, 4)]
         if epochs and data is not None:
-            fine_tune(model, data, epochs=epochs, teacher=None if _has_labels(data) else original,
+            fine_tune(model, data, epochs=epochs, teacher=None if data.labeled else original,
                       learning_rate=learning_rate, schedule=schedule, progress=progress,
                       stage="channel_prune:fine_tune")
         if progress:
@@ -125,12 +125,6 @@ def _step_reduction(model, macs_before, macs_reduction, step, steps):
     if macs_reduction is None:
         return None
     return count_macs(model) / (macs_before / macs_reduction ** ((step + 1) / steps))
-
-
-
-
-def _has_labels(data) -> bool:
-    return next(iter(batches_of(data, 1)))[1] is not None
 
 
 # -- choosing channels -------------------------------------------------------------------
@@ -311,7 +305,7 @@ def _atom_scores(graph, importance, model, data) -> dict:
     if importance == "bn":
         gammas = {}
         for info in graph.layers.values():
-            if type(info.layer).__name__ == "BatchNormalization" and info.layer.scale:
+            if handler_for(info.layer).folds_into_kernel and info.layer.scale:
                 _accumulate(gammas, info.outputs, np.abs(info.layer.get_weights()[0]))
         # groups without BatchNorm fall back to the kernels' L1 norm (scaled far below any gamma)
         scores = {a: gammas.get(a, 0.0) + 1e-6 * v for a, v in scores.items()}
@@ -344,7 +338,10 @@ def _taylor(graph, model, data, batches: int = 4) -> dict:
     kernels = [info.layer for info in graph.layers.values() if _out_variable(info.layer) is not None]
     variables = [_out_variable(l) for l in kernels]
     totals = {id(l): 0.0 for l in kernels}
-    for x, y in list(batches_of(data, 32))[:batches]:
+    data = as_dataset(data)
+    for start in range(0, min(len(data.x_train), 32 * batches), 32):
+        x = data.x_train[start:start + 32]
+        y = None if data.y_train is None else data.y_train[start:start + 32]
         with tf.GradientTape() as tape:
             outputs = model(x, training=False)
             loss = loss_fn(np.argmax(outputs, -1) if y is None else y, outputs)

@@ -2,6 +2,8 @@
 
 >>> from edgesmith.converters import cluster
 >>> shared = cluster(model, data, clusters=16)     # every kernel holds at most 16 distinct values
+>>> [len(np.unique(kernel.variable.numpy())) for kernel in kernels(shared)]
+[16, 16, 16, 16]
 
 Each kernel's values are grouped by 1-D k-means (``linear`` or ``kmeans++``
 initialisation); fine-tuning then moves whole clusters: after every optimizer
@@ -19,7 +21,7 @@ import numpy as np
 from .checks import checked
 from .errors import UnknownOptionError
 from .graph import require_graph
-from .layers import copy_model, decode_array, encode_array, is_skipped, kernels
+from .kernels import copy_model, decode_array, encode_array, is_skipped, kernels
 from .prune import mask_of
 from .record import remember
 from .stage import stage_record

@@ -1,8 +1,14 @@
 """Write a converted model to disk, atomically, with edgesmith metadata embedded.
 
->>> from edgesmith.converters import export
->>> export(tflite, data, "out/model.tflite", recipe={"name": "int8-ptq"}, source_sha256=digest)
+>>> from edgesmith.converters import export, ptq
+>>> from edgesmith.converters.load import source_sha256
+>>> tflite = ptq(model, data, mode="int8")
+>>> export(tflite, data, "out/model.tflite", recipe={"name": "int8-ptq"}, source_sha256=source_sha256("digits.keras"))
 PosixPath('out/model.tflite')
+>>> from edgesmith.runtime import read_metadata
+>>> metadata = read_metadata("out/model.tflite")
+>>> metadata["recipe"], metadata["labels"][:3]
+({'name': 'int8-ptq'}, ['0', '1', '2'])
 """
 
 from __future__ import annotations

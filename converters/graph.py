@@ -11,9 +11,14 @@ derived from it. Components touching a model input, a model output, a
 protected layer or a layer edgesmith does not know (``untouched``) are never
 removed. Nested models are walked through as if they were inlined.
 
->>> graph = ChannelGraph(model)
->>> [(g.name, g.size) for g in graph.groups][:2]
-[('conv1', 32), ('block1_conv+block1_add_conv', 64)]
+>>> inputs = keras.Input((8, 8, 3))
+>>> stem = keras.layers.Conv2D(16, 3, padding="same", name="stem")(inputs)
+>>> branch = keras.layers.Conv2D(16, 3, padding="same", name="branch")(stem)
+>>> wide = keras.layers.Conv2D(32, 1, name="wide")(keras.layers.Add()([stem, branch]))
+>>> head = keras.layers.Dense(10, name="head")(keras.layers.GlobalAveragePooling2D()(wide))
+>>> graph = ChannelGraph(keras.Model(inputs, head))
+>>> [(g.name, g.size) for g in graph.groups]  # the Add ties stem and branch; head is an output
+[('branch+stem', 16), ('wide', 32)]
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 from keras import tree
 
 from .errors import UnsupportedModelError
-from .layers import handler_for, kind_of, mixes_outputs
+from .layers import activation_name, handler_for, kind_of, mixes_outputs
 from .sources import SavedModelSource
 
 GRAPH_PASSES = "count_macs, channel_prune, mobilenetize, lowrank"
@@ -128,8 +133,7 @@ def ends_in_softmax(model) -> bool:
         last = next(c.layer for c in reversed(calls) if outputs[0] in c.outputs)
     except UnsupportedModelError:  # a subclassed model: its last layer is the best guess
         last = model.layers[-1]
-    activation = getattr(last, "activation", None)
-    return isinstance(last, keras.layers.Softmax) or getattr(activation, "__name__", "") == "softmax"
+    return (handler_for(last).pure_activation(last) or activation_name(last)) == "softmax"
 
 
 # -- rebuilding -----------------------------------------------------------------

@@ -18,57 +18,42 @@ answer:
   1/256, TANH 1/128): no learned range; the QAT model rounds to that same grid
   (:func:`fixed_range`), so near-ties break the same way in Keras and in the .tflite.
 * ``"float"``: anything else (LayerNormalization, MultiHeadAttention, custom
-  layers, DIVIDE, ...): edgesmith keeps it float.
+  layers, subclasses of Keras layers, DIVIDE, ...): edgesmith keeps it float.
 
-Keras 3 functional graphs also hold operations that are not layers (``x + 3.0``
-is a ``keras.ops`` ``Add``); they have their own table, since a class name such as
-``Add`` means a layer in one table and an operation in the other.
+A layer's role is a fact of its handler in :data:`.layers.HANDLERS`; a layer that only
+applies an activation function takes that function's role if it has one (``linear``:
+same scale; softmax, sigmoid, tanh: fixed). Kept here is what is not a layer: activation
+functions, and the ``keras.ops`` operations functional graphs also hold (``x + 3.0`` is
+an ``Add`` operation), in a small table of their own (``Add`` names a layer there).
 
 >>> int8_role(keras.layers.MaxPooling2D())
 'same_scale'
->>> int8_role(keras.layers.Activation("sigmoid"))
-'fixed'
+>>> int8_role(keras.layers.Activation("sigmoid")), int8_role(keras.layers.Activation("relu"))
+('fixed', 'range')
 """
 
 from __future__ import annotations
 
 import keras
 
-KERNEL_LAYERS = ("Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense")
-SAME_SCALE_LAYERS = (
-    "InputLayer", "Flatten", "Reshape", "Permute", "RepeatVector", "Concatenate", "Maximum", "Minimum",
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
-    "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-    "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
-    "UpSampling1D", "UpSampling2D", "UpSampling3D", "Resizing",
-    # no op at inference: the output is the input
-    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout",
-    "AlphaDropout", "ActivityRegularization", "Identity",
-)
-RANGE_LAYERS = (
-    "Add", "Subtract", "Multiply", "Average", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-    "GlobalAveragePooling3D", "Rescaling", "Normalization", "BatchNormalization", "ReLU", "LeakyReLU", "PReLU", "ELU",
-    "Activation",
-)
-FIXED_LAYERS = ("Softmax",)
+from .layers import activation_name, int8_handler
 
-SAME_SCALE_OPS = (
-    "Reshape", "Ravel", "Transpose", "Moveaxis", "Swapaxes", "Squeeze", "ExpandDims", "Concatenate", "Stack",
-    "Split", "Unstack", "GetItem", "Slice", "Take", "Tile", "Repeat", "BroadcastTo", "Pad", "MaxPool",
-    "AveragePool", "Max", "Amax", "Min", "Amin", "Maximum", "Minimum", "Resize", "DepthToSpace", "SpaceToDepth",
-    "Copy", "StopGradient",
-)
-RANGE_OPS = ("Add", "Subtract", "Multiply", "Mean", "Average", "Negative", "Abs", "Absolute", "Square", "Relu",
-             "Relu6", "LeakyRelu", "Elu", "Gelu", "Silu", "HardSilu", "HardSigmoid")
-FIXED_OPS = ("Softmax", "Sigmoid", "Tanh", "LogSoftmax")
-
-FIXED_RANGES = {  # (min, max) of TFLite's fixed int8 output grid: scale and zero point of the int8 kernel
-    "softmax": (0.0, 255 / 256), "sigmoid": (0.0, 255 / 256), "tanh": (-1.0, 127 / 128),
-    "log_softmax": (-255 * 16 / 256, 0.0),
+OP_ROLES = {  # keras.ops operations by class name
+    **dict.fromkeys(("Reshape", "Ravel", "Transpose", "Moveaxis", "Swapaxes", "Squeeze", "ExpandDims", "Concatenate",
+                     "Stack", "Split", "Unstack", "GetItem", "Slice", "Take", "Tile", "Repeat", "BroadcastTo", "Pad",
+                     "MaxPool", "AveragePool", "Max", "Amax", "Min", "Amin", "Maximum", "Minimum", "Resize",
+                     "DepthToSpace", "SpaceToDepth", "Copy", "StopGradient"), "same_scale"),
+    **dict.fromkeys(("Add", "Subtract", "Multiply", "Mean", "Average", "Negative", "Abs", "Absolute", "Square",
+                     "Relu", "Relu6", "LeakyRelu", "Elu", "Gelu", "Silu", "HardSilu", "HardSigmoid"), "range"),
+    **dict.fromkeys(("Softmax", "Sigmoid", "Tanh", "LogSoftmax"), "fixed"),
 }
-FIXED_ACTIVATIONS = tuple(FIXED_RANGES)
+FUSING_OPS = ("Add", "Subtract", "Multiply")  # operations a ReLU/ReLU6 after them runs inside
+
+# (min, max) of the int8 output grid TFLite fixes for these functions: scale and zero point of the int8 kernel
+FIXED_RANGES = {"softmax": (0.0, 255 / 256), "sigmoid": (0.0, 255 / 256), "tanh": (-1.0, 127 / 128),
+                "log_softmax": (-255 * 16 / 256, 0.0)}
 FUSED_ACTIVATIONS = ("relu", "relu6")  # TFLite folds these into the op before them
-FUSING = ("Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense", "Add", "Subtract", "Multiply")
+ACTIVATION_ROLES = {"linear": "same_scale", **dict.fromkeys(FIXED_RANGES, "fixed")}  # others: the layer's own
 
 
 def is_layer(op) -> bool:
@@ -78,45 +63,30 @@ def is_layer(op) -> bool:
 
 def int8_role(op) -> str:
     """``"kernel"``, ``"same_scale"``, ``"range"``, ``"fixed"`` or ``"float"`` (see the module docstring)."""
-    kind = type(op).__name__
     if not is_layer(op):
-        return _lookup(kind, ((SAME_SCALE_OPS, "same_scale"), (RANGE_OPS, "range"), (FIXED_OPS, "fixed")))
-    if kind == "Activation":
-        return {"linear": "same_scale", **dict.fromkeys(FIXED_ACTIVATIONS, "fixed")}.get(activation_name(op), "range")
-    return _lookup(kind, ((KERNEL_LAYERS, "kernel"), (SAME_SCALE_LAYERS, "same_scale"), (RANGE_LAYERS, "range"),
-                          (FIXED_LAYERS, "fixed")))
+        return OP_ROLES.get(type(op).__name__, "float")
+    handler = int8_handler(op)
+    return ACTIVATION_ROLES.get(handler.pure_activation(op), handler.int8)
 
 
-def _lookup(kind, tables) -> str:
-    return next((role for names, role in tables if kind in names), "float")
-
-
-def fixed_range(op) -> tuple:
+def fixed_range(op) -> tuple | None:
     """``(min, max)`` of the int8 grid TFLite fixes for the output of ``op`` (a ``"fixed"`` op, or a layer
     whose activation is one); None when the output scale is free."""
-    name = type(op).__name__.lower() if not is_layer(op) or type(op).__name__ == "Softmax" else activation_name(op)
-    return FIXED_RANGES.get({"logsoftmax": "log_softmax"}.get(name, name))
-
-
-def activation_name(layer) -> str:
-    """The name of a layer's activation function (``"linear"`` when it has none)."""
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", "linear") if activation is not None else "linear"
+    if not is_layer(op):
+        return FIXED_RANGES.get({"LogSoftmax": "log_softmax"}.get(type(op).__name__, type(op).__name__.lower()))
+    return FIXED_RANGES.get(int8_handler(op).pure_activation(op) or activation_name(op))
 
 
 def is_fused_activation(op) -> bool:
     """True for a ReLU/ReLU6 (layer or operation) that TFLite folds into the op before it."""
-    kind = type(op).__name__
     if not is_layer(op):
-        return kind in ("Relu", "Relu6")
-    if kind == "ReLU":
-        return op.max_value in (None, 6.0, 6) and not op.negative_slope and not op.threshold
-    return kind == "Activation" and activation_name(op) in FUSED_ACTIVATIONS
+        return type(op).__name__ in ("Relu", "Relu6")
+    return int8_handler(op).pure_activation(op) in FUSED_ACTIVATIONS
 
 
 def fuses_activation(op) -> bool:
     """True when a ReLU/ReLU6 after ``op`` runs inside it (CONV_2D, FULLY_CONNECTED, ADD, ... with a fused
     activation), so the range belongs after the activation, not between."""
-    if type(op).__name__ not in FUSING:
-        return False
-    return not is_layer(op) or activation_name(op) == "linear"
+    if not is_layer(op):
+        return type(op).__name__ in FUSING_OPS
+    return int8_handler(op).fuses_relu and activation_name(op) == "linear"

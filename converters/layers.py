@@ -1,7 +1,7 @@
 """What edgesmith knows about each Keras layer type, written once.
 
 One table, :data:`HANDLERS`, keyed by Keras layer class. Each handler answers the
-same questions for its layer type, and every architecture pass asks them:
+same questions for its layer type, and every pass asks them:
 
 * ``kind``: how output channels relate to input channels (the dependency graph):
   ``"source"`` (new channels: Conv, Dense, SeparableConv), ``"same"`` (each output
@@ -17,19 +17,24 @@ same questions for its layer type, and every architecture pass asks them:
   (channel counts come from the shapes, so the MACs of a would-be pruned model are
   the same call on smaller shapes);
 * ``kernels``: which weights are kernels (the ones prune, cluster and qat work on)
-  and which constructor argument keeps each one's constraint.
+  and which constructor argument keeps each one's constraint;
+* ``int8``: its role in TFLite's int8 graph, where QAT puts fake quantization (see
+  :mod:`.int8_ops`; ``"float"`` unless named); ``fuses_relu``: a ReLU/ReLU6 after it
+  runs inside it; ``folds_into_kernel``: QAT folds it (BatchNorm) into the linear
+  kernel layer feeding it; ``pure_activation``: the function that is all the layer
+  computes (Activation, ReLU, Softmax). Int8 facts are read for the layer's exact
+  class (:func:`int8_handler`), the others for subclasses too (:func:`handler_for`).
 
-Supporting a new layer type means adding one handler here, not touching the passes.
-The second half of the module is what the weight passes need on top: the
-:class:`Kernel` of every layer and copying a model with its constraints.
+Supporting a new layer type means adding one handler here, not touching the passes
+(:mod:`.kernels` holds what the weight passes need on top of the table).
+
+>>> handler_for(keras.layers.Conv2D(8, 3)).kind, int8_handler(keras.layers.Conv2D(8, 3)).int8
+('source', 'kernel')
 """
 
 from __future__ import annotations
 
-import base64
 import math
-import re
-from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -43,11 +48,17 @@ def _prod(values) -> int:
 
 
 class Handler:
-    """A layer with no weights whose channels are unknown to edgesmith: left untouched."""
+    """A layer with no weights whose channels are unknown to edgesmith: left untouched (float in int8 by default)."""
 
     kind = "opaque"
     config_has_channels = False  # the config names a channel count (so pruning must rewrite it)
     kernels: tuple = ()  # ((weight attribute, constructor argument holding its constraint), ...)
+    folds_into_kernel = False  # QAT folds the layer into the linear kernel layer feeding it
+
+    def __init__(self, int8: str = "float", fuses_relu: bool | None = None, pure_activation=None):
+        self.int8 = int8
+        self.fuses_relu = int8 == "kernel" if fuses_relu is None else fuses_relu
+        self.pure_activation = pure_activation or (lambda layer: None)  # layer -> function name or None
 
     def count_in(self, layer, in_shape) -> int:
         return int(in_shape[-1])
@@ -124,6 +135,8 @@ class BatchNorm(SameChannels):
     """BatchNormalization over the last axis: every weight is per channel (one MAC an element
     before folding; TFLite folds it into the preceding convolution)."""
 
+    folds_into_kernel = True
+
     def macs(self, layer, in_shapes, out_shapes):
         return _prod(out_shapes[0][1:])
 
@@ -172,7 +185,8 @@ class Affine(Handler):
     kind = "source"
     kernels = (("kernel", "kernel_constraint"),)
 
-    def __init__(self, size_key: str):
+    def __init__(self, size_key: str, int8: str = "float"):
+        super().__init__(int8)
         self.size_key = size_key
 
     def count_in(self, layer, in_shape):
@@ -195,14 +209,11 @@ class Affine(Handler):
 class Depthwise(Handler):
     """DepthwiseConv1D/2D: kernel ``(..., C, multiplier)``; output channel ``c * m + j`` reads channel c."""
 
+    kind = "depthwise"  # "same" or "expand", decided per layer by :func:`kind_of`
     kernels = (("kernel", "depthwise_constraint"),)
 
     def expansion(self, layer, in_shape):
         return np.arange(int(in_shape[-1]) * layer.depth_multiplier).reshape(-1, layer.depth_multiplier)
-
-    @property
-    def kind(self):  # decided per layer in :func:`kind_of`
-        return "depthwise"
 
     def count_in(self, layer, in_shape):
         return int(layer.kernel.shape[-2])
@@ -253,38 +264,52 @@ class TransposedConv(Handler):
     kernels = Affine.kernels
 
 
+def activation_name(layer) -> str:
+    """The name of a layer's activation function (``"linear"`` when it has none)."""
+    return getattr(getattr(layer, "activation", None), "__name__", "linear")
+
+
+def plain_relu(layer) -> str | None:
+    """``"relu"`` or ``"relu6"`` for a ReLU layer without negative slope, threshold or other cap; else None."""
+    plain = not layer.negative_slope and not layer.threshold
+    return {None: "relu", 6: "relu6"}.get(layer.max_value) if plain else None
+
+
 HANDLERS: dict[type, Handler] = {
-    L.Conv1D: Affine("filters"),
-    L.Conv2D: Affine("filters"),
-    L.Conv3D: Affine("filters"),
-    L.Dense: Affine("units"),
+    L.Conv1D: Affine("filters", int8="kernel"),
+    L.Conv2D: Affine("filters", int8="kernel"),
+    L.Conv3D: Affine("filters"),  # int8 "float" (the default): QAT has no fake-quantized twin of it
+    L.Dense: Affine("units", int8="kernel"),
     L.Conv2DTranspose: TransposedConv(),
     L.DepthwiseConv1D: Depthwise(),
-    L.DepthwiseConv2D: Depthwise(),
+    L.DepthwiseConv2D: Depthwise(int8="kernel"),
     L.SeparableConv1D: Separable(),
-    L.SeparableConv2D: Separable(),
-    L.BatchNormalization: BatchNorm(),
-    L.Flatten: Flatten(),
-    L.Reshape: Reshape(),
-    L.Concatenate: Concat(),
-    **{cls: Merge() for cls in (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum)},
-    **{
-        cls: Pooling()
-        for cls in (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D, L.AveragePooling1D, L.AveragePooling2D,
-                    L.AveragePooling3D)
-    },
-    **{
-        cls: GlobalPooling()
-        for cls in (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D,
-                    L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D)
-    },
-    **{
-        cls: SameChannels()
-        for cls in (L.Activation, L.ReLU, L.LeakyReLU, L.ELU, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D,
-                    L.GaussianNoise, L.GaussianDropout, L.AlphaDropout, L.ZeroPadding1D, L.ZeroPadding2D,
-                    L.ZeroPadding3D, L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D, L.Identity,
-                    L.Rescaling)
-    },
+    L.SeparableConv2D: Separable(int8="kernel"),
+    L.BatchNormalization: BatchNorm(int8="range"),
+    L.Flatten: Flatten(int8="same_scale"),
+    L.Reshape: Reshape(int8="same_scale"),
+    L.Concatenate: Concat(int8="same_scale"),
+    **dict.fromkeys((L.Add, L.Subtract, L.Multiply), Merge(int8="range", fuses_relu=True)),
+    L.Average: Merge(int8="range"),
+    **dict.fromkeys((L.Maximum, L.Minimum), Merge(int8="same_scale")),
+    **dict.fromkeys((L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D, L.AveragePooling1D, L.AveragePooling2D,
+                     L.AveragePooling3D), Pooling(int8="same_scale")),
+    **dict.fromkeys((L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D),
+                    GlobalPooling(int8="same_scale")),
+    **dict.fromkeys((L.GlobalAveragePooling1D, L.GlobalAveragePooling2D, L.GlobalAveragePooling3D),
+                    GlobalPooling(int8="range")),
+    L.Activation: SameChannels(int8="range", pure_activation=activation_name),
+    L.ReLU: SameChannels(int8="range", pure_activation=plain_relu),
+    **dict.fromkeys((L.LeakyReLU, L.ELU, L.Rescaling), SameChannels(int8="range")),
+    **dict.fromkeys((L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D, L.GaussianNoise,
+                     L.GaussianDropout, L.AlphaDropout, L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D,
+                     L.Cropping1D, L.Cropping2D, L.UpSampling1D, L.UpSampling2D, L.Identity),
+                    SameChannels(int8="same_scale")),  # Dropout and noise layers do nothing at inference
+    # channels not followed (opaque), int8 role known
+    **dict.fromkeys((L.InputLayer, L.Permute, L.RepeatVector, L.Resizing, L.Cropping3D, L.UpSampling3D,
+                     L.ActivityRegularization), Handler(int8="same_scale")),
+    **dict.fromkeys((L.PReLU, L.Normalization), Handler(int8="range")),
+    L.Softmax: Handler(int8="fixed", pure_activation=lambda layer: "softmax"),  # mixes channels: opaque
 }
 
 # Activations that mix channels: a layer ending in one of these keeps all its output channels.
@@ -300,14 +325,15 @@ def handler_for(layer) -> Handler:
     return OPAQUE
 
 
-def _activation_name(layer) -> str:
-    activation = getattr(layer, "activation", None)
-    return getattr(activation, "__name__", str(activation or ""))
+def int8_handler(layer) -> Handler:
+    """The handler whose int8 facts hold for ``layer``: its exact class's. A subclass may compute something
+    else, and QAT would rebuild it as its base class, so a class not in the table stays float."""
+    return HANDLERS.get(type(layer), OPAQUE)
 
 
 def mixes_outputs(layer) -> bool:
     """Whether the layer's activation mixes its output channels (softmax): those are never removed."""
-    return _activation_name(layer) in MIXING_ACTIVATIONS
+    return activation_name(layer) in MIXING_ACTIVATIONS
 
 
 def kind_of(layer, in_shapes, out_shapes) -> str:
@@ -316,7 +342,7 @@ def kind_of(layer, in_shapes, out_shapes) -> str:
     kind = handler.kind
     if kind == "depthwise":
         kind = "same" if layer.depth_multiplier == 1 else "expand"
-    if isinstance(layer, L.Softmax) or (kind != "source" and mixes_outputs(layer)):
+    if kind != "source" and mixes_outputs(layer):
         return "opaque"
     if getattr(layer, "groups", 1) != 1 or getattr(layer, "data_format", "channels_last") != "channels_last":
         return "opaque"
@@ -329,112 +355,3 @@ def kind_of(layer, in_shapes, out_shapes) -> str:
     if kind == "same" and in_shapes[0][-1] != out_shapes[0][-1]:
         return "opaque"  # e.g. a Reshape that moves channels; (C,) -> (1, 1, C) keeps them
     return kind
-
-
-
-# -- kernels: the weights prune, cluster and qat work on ---------------------------------
-
-
-@dataclass(frozen=True)
-class Kernel:
-    """One kernel variable of one layer, and where its constraint is kept."""
-
-    layer: object
-    attribute: str
-    constraint_argument: str
-
-    @property
-    def name(self) -> str:
-        return self.layer.name if self.attribute == "kernel" else f"{self.layer.name}/{self.attribute}"
-
-    @property
-    def variable(self):
-        return getattr(self.layer, self.attribute)
-
-    @property
-    def constraint(self):
-        return self.variable.constraint
-
-    def set_constraint(self, constraint) -> None:
-        """Enforce ``constraint`` after every optimizer step, and save it with the model."""
-        setattr(self.layer, self.constraint_argument, constraint)
-        self.variable.constraint = constraint
-
-
-def is_skipped(layer, skip, path: str | None = None) -> bool:
-    """Whether a pass's ``skip`` option names ``layer``: its name (or ``path`` inside nested models), a regular
-    expression matching the whole name, or its class name. One meaning for every pass.
-
-    >>> is_skipped(keras.layers.Dense(2, name="head"), ["he.*"]), is_skipped(keras.layers.Dense(2), ["Conv2D"])
-    (True, False)
-    """
-    names = [layer.name] + ([path] if path else [])
-    return any(rule in (*names, type(layer).__name__) or any(re.fullmatch(rule, name) for name in names)
-               for rule in skip)
-
-
-def recurrent_layers(model) -> list:
-    """``"LSTM 'name'"`` for every recurrent layer (RNN subclasses and their Bidirectional wrappers).
-
-    >>> model = keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(4, name="gru")])
-    >>> recurrent_layers(model)
-    ["GRU 'gru'"]
-    """
-    return [f"{type(layer).__name__} {layer.name!r}" for layer in all_layers(model)
-            if isinstance(layer, (L.RNN, L.Bidirectional))]
-
-
-def all_layers(model) -> list:
-    """Every layer of ``model``, nested sub-models (and their layers) included, each once."""
-    found, seen = [], set()
-    for layer in getattr(model, "layers", []):
-        for each in [layer, *(all_layers(layer) if isinstance(layer, keras.Model) else [])]:
-            if id(each) not in seen:
-                seen.add(id(each))
-                found.append(each)
-    return found
-
-
-def kernels(model) -> list:
-    """The :class:`Kernel` of every built layer whose handler has kernels.
-
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="fc")])
-    >>> [kernel.name for kernel in kernels(model)]
-    ['fc']
-    """
-    return [kernel for layer in all_layers(model) for kernel in layer_kernels(layer)]
-
-
-def layer_kernels(layer) -> list:
-    """The kernels of one layer (none if it is not built or its type has none)."""
-    rows = handler_for(layer).kernels if layer.built else ()
-    return [Kernel(layer, attribute, argument) for attribute, argument in rows]
-
-
-def copy_model(model):
-    """An independent copy of a Sequential/Functional model, weights and constraints included."""
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    for original, cloned in zip(kernels(model), kernels(copy)):
-        if original.constraint is not None:
-            cloned.set_constraint(type(original.constraint).from_config(original.constraint.get_config()))
-    return copy
-
-
-def encode_array(array) -> dict:
-    """A small JSON-safe form of a bool or integer array (kernel constraints keep masks in their configs)."""
-    array = np.asarray(array)
-    if array.dtype == bool:
-        payload, kind = np.packbits(array.ravel()).tobytes(), "bits"
-    else:
-        payload, kind = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"))).tobytes(), array.dtype.str
-    return {"shape": list(array.shape), "dtype": kind, "data": base64.b64encode(payload).decode("ascii")}
-
-
-def decode_array(encoded: dict):
-    """Inverse of :func:`encode_array`."""
-    raw = base64.b64decode(encoded["data"])
-    shape = tuple(encoded["shape"])
-    if encoded["dtype"] == "bits":
-        return np.unpackbits(np.frombuffer(raw, np.uint8), count=int(np.prod(shape))).astype(bool).reshape(shape)
-    return np.frombuffer(raw, np.dtype(encoded["dtype"])).reshape(shape).copy()

@@ -3,6 +3,8 @@
 
 >>> from edgesmith.converters import load_model
 >>> model = load_model("digits.keras")
+>>> model.name, model.input_shape
+('tiny', (None, 8, 8, 1))
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from .checks import checked
 from .distill import remember_teacher
 from .errors import ConversionError
 from .graph import iter_calls, replace_with_chains
-from .layers import is_skipped
+from .kernels import is_skipped
 from .macs import replaced_costs
 from .stage import recorded
 

@@ -38,11 +38,6 @@ def count_macs(model) -> int:
     return sum(cost["macs"] for cost in layer_costs(model))
 
 
-def count_params(model) -> int:
-    """Total parameters (trainable or not) of ``model``."""
-    return int(model.count_params())
-
-
 def replaced_costs(before, after, infos: dict, suffixes) -> dict:
     """``infos`` (per replaced layer name) plus the layer's MACs and params before, and after as the sum
     of the layers named ``name + suffix`` that replaced it."""

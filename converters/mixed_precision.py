@@ -25,16 +25,16 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import tempfile
-from pathlib import Path
 
-import numpy as np
+from edgesmith.runtime.tflite_file import main_operators
 
 from .errors import ConversionError, UnknownOptionError
-from .layers import all_layers, handler_for
+from .kernels import all_layers
+from .layers import handler_for
 from .ptq import TFLiteModel, float_tflite, gzipped_size
 from .record import remember
 from .stage import stage_record
+from .verify import accuracy
 
 PRECISIONS = ("int8", "int16x8", "float16", "float32")  # cheapest first
 _SIGNATURE = "serving_default"
@@ -170,22 +170,11 @@ def _calibration_samples(content: bytes, data, count: int) -> list:
 # -- reading the graph ----------------------------------------------------------------------
 
 
-def op_scopes(content: bytes) -> list:
-    """``(op name, scope)`` of every op of the main subgraph; the scope is what recipes match."""
-    from litert_quantizer.utils import tfl_flatbuffer_utils as flatbuffer
-
-    model = flatbuffer.read_model(bytearray(content))
-    graph = model.subgraphs[0]
-    return [(_op_name(model, op), flatbuffer.get_op_scope(op, graph.tensors)) for op in graph.operators]
-
-
-def _op_name(model, op) -> str:
-    from ai_edge_litert import schema_py_generated as schema
-
-    code = model.operatorCodes[op.opcodeIndex]
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    return names.get(builtin, str(builtin))
+def op_scope(op) -> str:
+    """The scope litert-quantizer gives an op and recipes match (see its ``get_op_scope``): the names of the op's
+    output tensors (of its inputs when no output has a name), each followed by ``;``."""
+    names = [t.name for t in op.outputs if t and t.name] or [t.name for t in op.inputs if t and t.name]
+    return "".join(name + ";" for name in names)
 
 
 def layer_of(scope: str, layers) -> str | None:
@@ -207,12 +196,8 @@ def layer_of(scope: str, layers) -> str | None:
 def layer_scopes(content: bytes, layers) -> dict:
     """``{layer: [scopes of its ops]}`` for the weighted ops (those with constant weights)."""
     scopes = {}
-    for op_name, scope in op_scopes(content):
-        if op_name not in WEIGHTED_OPS:
-            continue
-        layer = layer_of(scope, layers)
-        if layer is not None:
-            scopes.setdefault(layer, []).append(scope)
+    for layer, op in _layer_ops(main_operators(content), layers):
+        scopes.setdefault(layer, []).append(op_scope(op))
     return scopes
 
 
@@ -221,31 +206,24 @@ WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "T
 
 def layer_precisions(content: bytes, layers) -> dict:
     """The precision each layer really has in the .tflite, read from its op's weight and output types."""
-    from ai_edge_litert import schema_py_generated as schema
-    from litert_quantizer.utils import tfl_flatbuffer_utils as flatbuffer
+    operators = main_operators(content)
+    producers = {tensor.index: op for op in operators for tensor in op.outputs}
+    return {layer: _precision_from(_weight_type(op, producers), op.outputs[0].type)
+            for layer, op in _layer_ops(operators, layers)}
 
-    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-    model = flatbuffer.read_model(bytearray(content))
-    graph = model.subgraphs[0]
-    producers = {out: op for op in graph.operators for out in op.outputs}
-    found = {}
-    for op in graph.operators:
-        if _op_name(model, op) not in WEIGHTED_OPS:
-            continue
-        layer = layer_of(flatbuffer.get_op_scope(op, graph.tensors), layers)
-        weight = _weight_type(graph, producers, op.inputs[1], types, model)
-        output = types[graph.tensors[op.outputs[0]].type]
+
+def _layer_ops(operators, layers):
+    """``(layer, op)`` for each weighted op (see :data:`WEIGHTED_OPS`) that belongs to one of ``layers``."""
+    for op in operators:
+        layer = layer_of(op_scope(op), layers) if op.name in WEIGHTED_OPS else None
         if layer is not None:
-            found[layer] = _precision_from(weight, output)
-    return found
+            yield layer, op
 
 
-def _weight_type(graph, producers, index: int, types: dict, model) -> str:
-    """The stored type of a weight, looking through a DEQUANTIZE that feeds it to the op."""
-    producer = producers.get(index)
-    if producer is not None and _op_name(model, producer) == "DEQUANTIZE":
-        index = producer.inputs[0]
-    return types[graph.tensors[index].type]
+def _weight_type(op, producers: dict) -> str:
+    """The stored type of an op's weight (its second input), looking through a DEQUANTIZE that feeds it."""
+    producer = producers.get(op.inputs[1].index)
+    return (producer.inputs[0] if producer is not None and producer.name == "DEQUANTIZE" else op.inputs[1]).type
 
 
 def _precision_from(weight: str, output: str) -> str:
@@ -261,9 +239,4 @@ def _precision_from(weight: str, output: str) -> str:
 
 def tflite_accuracy(content: bytes, data) -> float:
     """Top-1 accuracy of .tflite ``content`` on ``data``'s evaluation split, run by edgesmith.runtime."""
-    from edgesmith.converters.verify import tflite_predictions
-
-    with tempfile.TemporaryDirectory(prefix="edgesmith-") as folder:
-        path = Path(folder) / "candidate.tflite"
-        path.write_bytes(content)
-        return float(np.mean(tflite_predictions(path, data) == data.y_val))
+    return accuracy(content, data)

@@ -2,8 +2,12 @@
 
 >>> from edgesmith.converters import prune, strip
 >>> pruned = prune(model, data, sparsity=0.5)            # 50% of each kernel set to zero, fine-tuned
+>>> [float(np.mean(kernel.variable.numpy() == 0)) for kernel in kernels(pruned)]
+[0.5, 0.5, 0.5, 0.5]
 >>> pruned = prune(model, data, n_m="2:4")               # 2 of every 4 weights along the fan-in
 >>> plain = strip(pruned)                                # no edgesmith constraints left
+>>> [kernel.variable.constraint for kernel in kernels(plain)]
+[None, None, None, None]
 
 The mask is a constraint on each kernel variable: Keras applies it after every
 optimizer step, and it is saved with the model, so QAT or clustering later can
@@ -20,12 +24,12 @@ import numpy as np
 from .checks import checked
 from .errors import UnknownOptionError
 from .graph import require_graph
-from .layers import copy_model, decode_array, encode_array, is_skipped, kernels
+from .kernels import copy_model, decode_array, encode_array, is_skipped, kernels
 from .record import remember
 from .stage import stage_record
 from .train import fine_tune
 
-SCHEDULES = ("constant", "polynomial")
+SPARSITY_SCHEDULES = ("constant", "polynomial")
 SCOPES = ("layer", "global")
 
 
@@ -50,9 +54,10 @@ class PruningMask(keras.constraints.Constraint):
         return {"mask": encode_array(self.numpy())}
 
 
-def _check(schedule, scope, sparsity, n_m=None):
-    if schedule not in SCHEDULES:
-        raise UnknownOptionError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+def _check(sparsity_schedule, scope, sparsity, n_m=None, schedule=None):
+    chosen = schedule or sparsity_schedule
+    if chosen not in SPARSITY_SCHEDULES:
+        raise UnknownOptionError(f"unknown sparsity_schedule {chosen!r}; valid: {', '.join(SPARSITY_SCHEDULES)}")
     if scope not in SCOPES:
         raise UnknownOptionError(f"unknown scope {scope!r}; valid: {', '.join(SCOPES)}")
     if not 0.0 <= sparsity < 1.0:
@@ -66,7 +71,7 @@ def prune(
     model,
     data,
     sparsity: float = 0.5,
-    schedule: str = "constant",
+    sparsity_schedule: str = "constant",
     begin_step: int = 0,
     end_step: int | None = None,
     frequency: int = 50,
@@ -76,6 +81,7 @@ def prune(
     epochs: int = 2,
     learning_rate: float = 5e-4,
     progress=None,
+    schedule: str | None = None,
 ):
     """Zero the smallest-magnitude weights of every kernel and fine-tune with the masks enforced.
 
@@ -83,7 +89,7 @@ def prune(
         model: a Sequential or Functional Keras model (a copy is pruned).
         data: labeled :class:`edgesmith.data.Dataset` for fine-tuning.
         sparsity: final fraction of zeros in each kernel (``scope="layer"``) or over all kernels.
-        schedule: ``constant`` (prune to ``sparsity`` at ``begin_step``) or ``polynomial``
+        sparsity_schedule: ``constant`` (prune to ``sparsity`` at ``begin_step``) or ``polynomial``
             (cubic ramp from 0 to ``sparsity`` between ``begin_step`` and ``end_step``).
         begin_step, end_step, frequency: training steps where pruning starts, ends (default: the
             end of fine-tuning), and how often the masks are recomputed.
@@ -92,14 +98,17 @@ def prune(
         n_m: ``"N:M"`` structured sparsity (e.g. ``"2:4"``): N of every M weights along the fan-in kept.
         epochs: fine-tuning epochs (0 prunes without training).
         learning_rate: Adam learning rate of the fine-tuning.
+        schedule: the former name of ``sparsity_schedule`` (deprecated: elsewhere ``schedule`` is the
+            learning-rate schedule).
     """
     require_graph(model, "prune")
-    _check(schedule, scope, sparsity, n_m)
+    _check(sparsity_schedule, scope, sparsity, n_m, schedule)
+    sparsity_schedule = schedule or sparsity_schedule
     model = copy_model(model)
     targets, skipped = _targets(model, skip, n_m)
     masker = _Masker(targets, sparsity, scope, n_m)
     steps = epochs * -(-len(data.x_train) // data.batch_size) if data is not None and epochs else 0
-    plan = _Schedule(schedule, sparsity if n_m is None else masker.final, begin_step, end_step or steps, frequency)
+    plan = _Schedule(sparsity_schedule, sparsity if n_m is None else masker.final, begin_step, end_step or steps, frequency)
     masker.apply(plan.target(0) if steps else masker.final)
     fine_tune(model, data, epochs, learning_rate, progress, callbacks=[_PruningCallback(masker, plan)], stage="prune")
     masker.apply(masker.final)  # the schedule's last step may not land on a multiple of frequency
@@ -124,8 +133,6 @@ def mask_of(kernel) -> np.ndarray | None:
 
 
 # -- internals -----------------------------------------------------------------
-
-
 
 
 def _targets(model, skip, n_m):

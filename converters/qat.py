@@ -1,12 +1,14 @@
 """Quantization-aware training, native to Keras 3 (TensorFlow backend), without tfmot.
 
->>> from edgesmith.converters import qat, ptq
+>>> from edgesmith.converters import qat, ptq, record_of
 >>> trained = qat(model, data, epochs=2)
 >>> tflite = ptq(trained, data, mode="int8")     # a true int8 graph from the learned ranges
+>>> record_of(trained).details["float_layers"]   # layers left in float32: none
+[]
 
 The model is rebuilt with fake quantization where TFLite's int8 graph holds a
-scale of its own (what each layer or ``keras.ops`` operation gets is looked up in
-:mod:`.int8_ops`): weights per output channel, symmetric int8 (``narrow_range``);
+scale of its own (:func:`.int8_ops.int8_role`; a layer's is a fact of its handler in
+:mod:`.layers`): weights per output channel, symmetric int8 (``narrow_range``);
 activations per tensor, asymmetric int8, on the model input and after each op
 with its own output scale (Conv/Dense with folded BatchNorm and fused
 ReLU/ReLU6, Add, Multiply, global average pooling, Rescaling, hard-swish...).
@@ -52,9 +54,9 @@ import tensorflow as tf
 from .checks import checked
 from .errors import UnsupportedModelError
 from .graph import copy_layer, iter_calls, require_graph, rewrite
-from .int8_ops import FIXED_ACTIVATIONS, FUSED_ACTIVATIONS, activation_name, fixed_range, fuses_activation, \
-    int8_role, is_fused_activation, is_layer
-from .layers import all_layers, layer_kernels, recurrent_layers
+from .int8_ops import FUSED_ACTIVATIONS, fixed_range, fuses_activation, int8_role, is_fused_activation, is_layer
+from .kernels import all_layers, layer_kernels, recurrent_layers
+from .layers import activation_name, int8_handler
 from .record import remember
 from .stage import stage_record
 from .train import fine_tune
@@ -211,8 +213,9 @@ class QuantDense(keras.layers.Dense):
         return self.activation(outputs) if self.activation is not None else outputs
 
 
-QUANT_CLASSES = {"Conv2D": QuantConv, "Conv1D": QuantConv1D, "DepthwiseConv2D": QuantDepthwiseConv, "Dense": QuantDense}
-QAT_LAYERS = (ActivationQuantizer, FixedRangeQuantizer, *QUANT_CLASSES.values())
+# the fake-quantized twin of each "kernel" layer, keyed by the Keras class it extends (SeparableConv2D: _separable)
+QUANT_TWINS = {twin.__bases__[0]: twin for twin in (QuantConv, QuantConv1D, QuantDepthwiseConv, QuantDense)}
+QAT_LAYERS = (ActivationQuantizer, FixedRangeQuantizer, *QUANT_TWINS.values())
 
 
 def has_fake_quant(model) -> bool:
@@ -385,7 +388,7 @@ class _Plan:
         folds = {}
         for call in calls:
             source = self.producer.get(call.inputs[0]) if call.inputs else None
-            if (type(call.layer).__name__ == "BatchNormalization" and source is not None
+            if (int8_handler(call.layer).folds_into_kernel and source is not None
                     and int8_role(source.layer) == "kernel" and activation_name(source.layer) == "linear"
                     and self._only_feeds(source, call)):
                 folds[id(source.layer)] = call.layer
@@ -404,7 +407,7 @@ class _Plan:
     def _output_role(self, call) -> str:
         """The role that decides whether the call's output gets a range (a Dense(softmax) is fixed)."""
         role = self.roles[id(call)]
-        if role == "kernel" and activation_name(call.layer) in FIXED_ACTIVATIONS:
+        if role == "kernel" and fixed_range(call.layer) is not None:
             return "fixed"
         return "range" if role in ("kernel", "folded") else role
 
@@ -485,10 +488,9 @@ class _Plan:
 
     def _kernel_layer(self, layer, inputs):
         """The fake-quantized twin of a Conv/Dense/SeparableConv; a non-fusable activation after a range."""
-        activation = activation_name(layer)
-        fused = activation in ("linear", *FUSED_ACTIVATIONS)
+        fused = activation_name(layer) in ("linear", *FUSED_ACTIVATIONS)
         batchnorm = self.fold_into.get(id(layer))
-        if type(layer).__name__ == "SeparableConv2D":
+        if type(layer) is keras.layers.SeparableConv2D:
             outputs = _separable(layer, inputs, batchnorm, fused, self._new_quantizer())
         else:
             outputs = _quantized_copy(layer, batchnorm, fused)(inputs)
@@ -523,7 +525,7 @@ def _quantized_copy(layer, batchnorm, keep_activation: bool):
     """The fake-quantized twin of a Conv/Dense layer, with ``batchnorm`` folded in."""
     config = layer.get_config()
     config.update(use_bias=True, activation=config["activation"] if keep_activation else "linear")
-    twin = QUANT_CLASSES[type(layer).__name__].from_config(config)
+    twin = QUANT_TWINS[type(layer)].from_config(config)
     kernel, bias = layer.get_weights()[0], (layer.get_weights()[1] if layer.use_bias else None)
     kernel_variable = layer.weights[0]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .layers import kernels
+from .kernels import kernels
 from .macs import count_macs
 from .record import StageRecord, remember
 

@@ -1,13 +1,20 @@
-"""Fine-tuning shared by the training passes (prune, cluster, qat), fed batch by batch.
+"""The one fine-tuning loop of the passes (prune, cluster, qat, channel_prune, distill), fed batch by batch.
 
-Weight constraints set by earlier passes (pruning masks, cluster assignments)
-live on the variables, and Keras applies them after every optimizer step, so
-any later training keeps them. Training reads its data through
+Training is on labels, or, given a teacher, on the teacher's soft labels
+(distillation is fine-tuning with another loss). Weight constraints set by
+earlier passes (pruning masks, cluster assignments) live on the variables, and
+Keras applies them after every optimizer step, so any later training keeps
+them. Data comes in the form every pass consumes, :class:`TrainingData` (what
+:func:`as_dataset` makes of plain arrays), and is read through
 :class:`TrainingBatches`: each step reads (and normalizes) one batch, so memory
 does not grow with the dataset.
 """
 
 from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Protocol
 
 import keras
 import numpy as np
@@ -16,13 +23,50 @@ from .errors import ConversionError
 from .graph import ends_in_softmax
 
 
-SCHEDULES = ("constant", "cosine")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+
+
+class TrainingData(Protocol):
+    """The data every pass consumes: an :class:`edgesmith.data.Dataset`, or :func:`as_dataset` of arrays.
+
+    ``x_*`` are indexable by an array of rows (numpy arrays, or :class:`edgesmith.samples.Samples`, which
+    read just those rows); ``y_*`` are class indices, or None when ``labeled`` is False.
+    """
+
+    x_train: object
+    y_train: np.ndarray | None
+    x_val: object
+    y_val: np.ndarray | None
+    batch_size: int
+    labeled: bool
+
+
+@dataclass
+class ArrayData:
+    """Arrays as :class:`TrainingData`: one split, trained on and evaluated on."""
+
+    x_train: object
+    y_train: np.ndarray | None
+    batch_size: int = 32
+
+    x_val = property(lambda self: self.x_train)
+    y_val = property(lambda self: self.y_train)
+    labeled = property(lambda self: self.y_train is not None)
+
+
+def as_dataset(data) -> TrainingData | None:
+    """``data`` as :class:`TrainingData`: a Dataset (or None) as it is, an array of inputs or ``(x,)`` /
+    ``(x, y)`` arrays as :class:`ArrayData`."""
+    if data is None or hasattr(data, "x_train"):
+        return data
+    x, y = (data[0], data[1] if len(data) > 1 else None) if isinstance(data, (tuple, list)) else (data, None)
+    return ArrayData(x if hasattr(x, "shape") else np.asarray(x), None if y is None else np.asarray(y).reshape(-1))
 
 
 def check_schedule(schedule: str) -> None:
     """Raise :class:`ConversionError` listing the valid schedules if ``schedule`` is not one."""
-    if schedule not in SCHEDULES:
-        raise ConversionError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
+    if schedule not in LEARNING_RATE_SCHEDULES:
+        raise ConversionError(f"unknown schedule {schedule!r}; valid: {', '.join(LEARNING_RATE_SCHEDULES)}")
 
 
 def learning_rate_schedule(learning_rate: float, schedule: str, steps: int):
@@ -35,21 +79,78 @@ def learning_rate_schedule(learning_rate: float, schedule: str, steps: int):
     return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps))
 
 
-def fine_tune(model, data, epochs: int, learning_rate: float, progress=None, callbacks=(), stage: str = "train",
-              schedule: str = "constant"):
-    """Train ``model`` in place on ``data`` for ``epochs``, reporting ``progress(stage, done, total)`` per batch."""
+def loss_for(model):
+    """Sparse categorical cross-entropy, on logits or on probabilities as ``model`` outputs."""
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax(model))
+
+
+def fine_tune(model, data, epochs: int = 1, learning_rate: float = 1e-3, progress=None, *, teacher=None,
+              temperature: float = 4.0, label_weight: float = 0.1, features=(), batch_size: int | None = None,
+              callbacks=(), stage: str = "train", schedule: str = "constant"):
+    """Train ``model`` in place on ``data`` (see :func:`as_dataset`) for ``epochs``.
+
+    Without ``teacher``, on the labels. With one, on its soft labels (``keras.distillation``: softmax at
+    ``temperature``, plus MSE between the ``features`` layer pairs), mixed with the labels at
+    ``label_weight`` when ``data`` has them. Adam at ``learning_rate`` (the peak, with ``schedule``);
+    ``progress(stage, done, total)`` is called after every optimizer step.
+    """
     if epochs <= 0:
         return model
-    if data is None or not data.labeled:
+    data = as_dataset(data)
+    if data is None or not (data.labeled or teacher is not None):
         raise ConversionError(f"{stage} fine-tunes the model and needs labeled data (--data with classes)")
-    batches = TrainingBatches(data.x_train, data.y_train, data.batch_size)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate_schedule(learning_rate, schedule, len(batches) * epochs)),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax(model)),
-    )
-    reporters = [_progress_callback(progress, stage, len(batches) * epochs)] if progress else []
-    model.fit(batches, epochs=epochs, verbose=0, callbacks=[*reporters, *callbacks])
+    batches = TrainingBatches(data.x_train, data.y_train, batch_size or data.batch_size)
+    steps = len(batches) * epochs
+    with frozen(teacher):
+        trainer = model if teacher is None else distiller(
+            teacher, model, temperature, label_weight if data.labeled else 0.0, features)
+        trainer.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(learning_rate, schedule, steps)),
+                        loss=loss_for(model if teacher is None else trainer.student))
+        reporters = [_progress_callback(progress, stage, steps)] if progress else []
+        trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[*reporters, *callbacks])
     return model
+
+
+def distiller(teacher, student, temperature: float, label_weight: float, features=()):
+    """A ``keras.distillation.Distiller`` training ``student`` on ``teacher``'s soft labels (both seen as
+    logits, see :func:`logits_view`) and, at ``label_weight``, on the labels."""
+    # An explicit KLDivergence instance: Keras 3.15 turns the default "kl_divergence" string into the plain
+    # function, which skips LogitsDistillation's softmax and compares raw logits (the loss stays ~0).
+    losses = [keras.distillation.LogitsDistillation(temperature=temperature, loss=keras.losses.KLDivergence())]
+    losses += [keras.distillation.FeatureDistillation(teacher_layer_name=t, student_layer_name=s)
+               for t, s in features]
+    return keras.distillation.Distiller(teacher=logits_view(teacher), student=logits_view(student),
+                                        distillation_losses=losses, student_loss_weight=label_weight)
+
+
+@contextlib.contextmanager
+def frozen(model):
+    """``model`` (None: nothing) untrainable within the block, then as before. Set on the model itself: a
+    distiller freezes only a view of its teacher, and Keras ignores setting a flag to the value it has."""
+    was_trainable = getattr(model, "trainable", None)
+    if model is not None:
+        model.trainable = False
+    try:
+        yield
+    finally:
+        if model is not None:
+            model.trainable = was_trainable
+
+
+class _Log(keras.layers.Layer):
+    def call(self, probabilities):
+        return keras.ops.log(keras.ops.maximum(probabilities, 1e-7))
+
+
+def logits_view(model) -> keras.Model:
+    """``model`` itself, or, if it ends in softmax, a model sharing its layers that outputs log-probabilities.
+
+    ``LogitsDistillation`` divides logits by the temperature; ``softmax(log(p) / T) = softmax(z / T)``,
+    so log-probabilities are exact stand-ins for logits.
+    """
+    if not ends_in_softmax(model):
+        return model
+    return keras.Model(model.inputs, _Log()(model.outputs[0]), name=f"{model.name}_logits")
 
 
 class TrainingBatches(keras.utils.PyDataset):
@@ -83,7 +184,6 @@ class TrainingBatches(keras.utils.PyDataset):
 def steps_per_epoch(samples: int, batch_size: int) -> int:
     """Optimizer steps in one pass over ``samples`` (the last batch may be smaller)."""
     return -(-int(samples) // int(batch_size))
-
 
 
 def _progress_callback(progress, stage, total):

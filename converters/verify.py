@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 
 from edgesmith.runtime import Model
@@ -14,36 +17,44 @@ from edgesmith.runtime import Model
 from .errors import AccuracyDropError, ConversionError
 
 
-def keras_accuracy(model, data, batch_size: int | None = None) -> float | None:
-    """Top-1 accuracy of a Keras model on ``data``'s evaluation split (None when unlabeled)."""
+def accuracy(model, data, batch_size: int | None = None) -> float | None:
+    """Top-1 accuracy on ``data``'s evaluation split (None when unlabeled) of a Keras model, or of a .tflite
+    (a path, or its bytes) run by edgesmith.runtime."""
     if data is None or not data.labeled:
         return None
-    return float(np.mean(keras_predictions(model, data, batch_size) == data.y_val))
+    return agreement(predictions(model, data, batch_size), data.y_val)
 
 
-def keras_predictions(model, data, batch_size: int | None = None) -> np.ndarray:
-    """Top-1 classes of a Keras model on the evaluation split."""
-    return predicted_classes(model, data.x_val, batch_size)
+keras_accuracy = accuracy  # the name the pipeline and the optimizers know it by
+
+
+def agreement(predicted, expected) -> float:
+    """The share of ``predicted`` classes equal to ``expected``."""
+    return float(np.mean(np.asarray(predicted) == np.asarray(expected)))
+
+
+def predictions(model, data, batch_size: int | None = None) -> np.ndarray:
+    """Top-1 classes on the evaluation split of a Keras model or a .tflite (path or bytes)."""
+    if not isinstance(model, bytes):
+        return predicted_classes(model, data.x_val, batch_size)
+    with tempfile.TemporaryDirectory(prefix="edgesmith-") as folder:
+        path = Path(folder) / "model.tflite"
+        path.write_bytes(model)
+        return predicted_classes(path, data.x_val, batch_size)
 
 
 def predicted_classes(model, samples, batch_size: int | None = None) -> np.ndarray:
-    """Top-1 classes of a Keras model on ``samples`` (an array or :class:`~edgesmith.samples.Samples`), batch
-    by batch.
+    """Top-1 classes of a Keras model or a .tflite path on ``samples`` (an array or
+    :class:`~edgesmith.samples.Samples`), batch by batch.
 
-    The model is called batch by batch rather than through ``model.predict``, which
+    A Keras model is called batch by batch rather than through ``model.predict``, which
     traces a new graph function for every model a pipeline measures (TensorFlow then
     warns about retracing); the outputs are the same.
     """
+    predict = Model(model).predict if isinstance(model, (str, Path)) else lambda batch: model(batch, training=False)
     size = batch_size or eval_batch_size(samples.shape[1:])
-    outputs = [np.asarray(model(batch, training=False)).argmax(axis=-1) for batch in _batches(samples, size)]
+    outputs = [np.asarray(predict(batch)).argmax(axis=-1) for batch in _batches(samples, size)]
     return np.concatenate(outputs) if outputs else np.zeros(0, np.int64)
-
-
-def tflite_predictions(path, data, batch_size: int | None = None) -> np.ndarray:
-    """Top-1 classes of the .tflite at ``path`` on the evaluation split, through edgesmith.runtime."""
-    model = Model(path)
-    size = batch_size or eval_batch_size(data.x_val.shape[1:])
-    return np.concatenate([model.predict(batch).argmax(axis=-1) for batch in _batches(data.x_val, size)])
 
 
 def eval_batch_size(sample_shape) -> int:
@@ -73,12 +84,12 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
     """
     if data is None or not data.labeled:
         raise ConversionError("verifying a .tflite needs labeled data (--data with classes)")
-    predicted = tflite_predictions(path, data)
-    result = {"tflite_accuracy": float(np.mean(predicted == data.y_val)), "samples": int(len(data.y_val))}
+    predicted = predictions(path, data)
+    result = {"tflite_accuracy": agreement(predicted, data.y_val), "samples": int(len(data.y_val))}
     if keras_model is not None:
-        reference = keras_predictions(keras_model, data)
-        result["keras_accuracy"] = float(np.mean(reference == data.y_val))
-        result["top1_agreement"] = float(np.mean(reference == predicted))
+        reference = predictions(keras_model, data)
+        result["keras_accuracy"] = agreement(reference, data.y_val)
+        result["top1_agreement"] = agreement(reference, predicted)
     baseline = reference_accuracy if reference_accuracy is not None else result.get("keras_accuracy")
     if baseline is not None:
         result["accuracy_drop_pt"] = round(100.0 * (baseline - result["tflite_accuracy"]), 4)

@@ -2,7 +2,10 @@
 
 >>> from edgesmith.runtime.bench import benchmark
 >>> result = benchmark("model.tflite", threads=4, runs=200, log_path="bench.jsonl")
->>> result["summary"]["latency_ms"]["p50"]
+>>> sorted(result["summary"]["latency_ms"])
+['max', 'mean', 'min', 'p50', 'p90', 'p99', 'std']
+>>> 0 < result["summary"]["latency_ms"]["p50"] <= result["summary"]["latency_ms"]["p99"]
+True
 
 The timed section of each run is split in three: ``pre`` (quantize and copy
 the inputs in, plus decoding and resizing when the input is an image file),

@@ -2,8 +2,9 @@
 
 >>> from edgesmith.runtime import Classifier
 >>> classifier = Classifier("digits.tflite")
->>> classifier.classify("three.png", top_k=3)
-[('3', 0.97), ('8', 0.02), ('5', 0.004)]
+>>> top = classifier.classify("three.png", top_k=3)  # [(label, score), ...], best first
+>>> len(top), top[0][0], top[0][1] > top[1][1]
+(3, '3', True)
 
 Preprocessing comes from edgesmith metadata, else from TFLite Support
 metadata (MediaPipe and model-zoo files carry it), else from the input tensor:

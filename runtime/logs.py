@@ -7,9 +7,14 @@ Android app and the Raspberry Pi example write the same schema; see
 ``docs/log-schema.md`` for every field.
 
 >>> with LogWriter("bench.jsonl") as log:
-...     log.write(header_record(...))
-...     log.write({"type": "run", "i": 0, "phase": "steady", ...})
->>> records = read_log("bench.jsonl")
+...     log.write({"type": "run", "i": 0, "phase": "steady", "t": 0.25, "pre_ms": 0.02, "invoke_ms": 0.41,
+...                "post_ms": 0.01})
+>>> [(record["schema"], record["invoke_ms"]) for record in read_log("bench.jsonl")]
+[('edgesmith.log/1', 0.41)]
+>>> validate_record({"schema": SCHEMA, "type": "run", "i": 0, "phase": "steady", "t": 0.25})
+['run.pre_ms missing or of the wrong type', 'run.invoke_ms missing or of the wrong type', 'run.post_ms missing or of the wrong type']
+
+:func:`edgesmith.runtime.bench.benchmark` writes a whole log: a header, a record per run and a summary.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ import numpy as np
 
 from . import support_metadata as support
 from .errors import MetadataError
-from .tflite_file import TFLITE_IDENTIFIER, check_tflite_file, read_model, schema
+from .tflite_file import TFLITE_IDENTIFIER, check_tflite_file, metadata_entry, read_contents, read_model, schema
 
 ENTRY_NAME = "edgesmith"
 JSON_FILE = "edgesmith.json"
@@ -79,7 +79,7 @@ def embed_metadata(tflite: bytes, metadata: dict) -> bytes:
     model = read_model(tflite)
     _inline_offset_buffers(model, tflite)
     _set_entry(fb, model, ENTRY_NAME, payload)
-    _set_entry(fb, model, support.ENTRY_NAME, support.build(_support_view(model, metadata)))
+    _set_entry(fb, model, support.ENTRY_NAME, support.build(_support_view(tflite, metadata)))
     builder = __import__("flatbuffers").Builder(len(tflite) + len(payload) + 4096)
     builder.Finish(model.Pack(builder), file_identifier=TFLITE_IDENTIFIER)
     return _append_zip(bytes(builder.Output()), _zip_members(tflite, metadata, payload))
@@ -98,7 +98,7 @@ def write_metadata(path, metadata: dict, output=None) -> Path:
 def read_metadata(path) -> dict | None:
     """edgesmith's metadata from a .tflite file, or None if it has none."""
     data = Path(path).read_bytes()
-    payload = _read_entry(data, ENTRY_NAME)
+    payload = metadata_entry(data, ENTRY_NAME)
     if payload is None:
         payload = read_associated_file(data, JSON_FILE)
     if payload is None:
@@ -111,7 +111,7 @@ def read_metadata(path) -> dict | None:
 
 def read_support_metadata(path) -> support.SupportMetadata | None:
     """The TFLite Support ``ModelMetadata`` of any .tflite (edgesmith's or another tool's)."""
-    payload = _read_entry(Path(path).read_bytes(), support.ENTRY_NAME)
+    payload = metadata_entry(Path(path).read_bytes(), support.ENTRY_NAME)
     return support.parse(payload) if payload else None
 
 
@@ -149,23 +149,6 @@ def _current_umask() -> int:
     return mask
 
 
-def _text(value) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else (value or "")
-
-
-def _read_entry(data: bytes, name: str) -> bytes | None:
-    fb = schema()
-    if fb is None or data[4:8] != TFLITE_IDENTIFIER:
-        return None
-    model = fb.Model.GetRootAs(data, 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if entry.Name() and entry.Name().decode() == name:
-            buffer = model.Buffers(entry.Buffer())
-            return buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
-    return None
-
-
 def _inline_offset_buffers(model, tflite: bytes) -> None:
     """Move buffers stored after the flatbuffer (by offset, as litert-quantizer writes large
     weights) inside it: repacking the flatbuffer would leave their offsets pointing elsewhere."""
@@ -179,7 +162,7 @@ def _set_entry(fb, model, name: str, payload: bytes) -> None:
     """Point metadata entry ``name`` at a buffer holding ``payload``, reusing its old buffer."""
     data = np.frombuffer(payload, dtype=np.uint8).copy()
     for entry in model.metadata or []:
-        if _text(entry.name) == name:
+        if entry.name in (name, name.encode()):  # bytes as read, str as set here
             model.buffers[entry.buffer].data = data
             return
     buffer = fb.BufferT()
@@ -191,12 +174,11 @@ def _set_entry(fb, model, name: str, payload: bytes) -> None:
     model.metadata = (model.metadata or []) + [entry]
 
 
-def _support_view(model, metadata: dict) -> support.SupportMetadata:
+def _support_view(tflite: bytes, metadata: dict) -> support.SupportMetadata:
     """Translate edgesmith's JSON into the TFLite Support fields other tools read."""
-    subgraph = model.subgraphs[0]
-    tensor_names = [_text(t.name) for t in subgraph.tensors]
-    inputs = [support.TensorInfo(name=tensor_names[i]) for i in subgraph.inputs]
-    outputs = [support.TensorInfo(name=tensor_names[i]) for i in subgraph.outputs]
+    main = read_contents(tflite).subgraphs[0]
+    inputs = [support.TensorInfo(name=main.tensors[i].name) for i in main.inputs]
+    outputs = [support.TensorInfo(name=main.tensors[i].name) for i in main.outputs]
     pre = metadata.get("preprocessing") or {}
     if inputs and pre.get("color") in support.COLOR_SPACES:
         height, width = pre.get("size", [0, 0])

@@ -2,9 +2,12 @@
 
 >>> from edgesmith.runtime import Model
 >>> model = Model("model.tflite", threads=4)
->>> probabilities = model.predict(images)          # float in, float out
->>> model.backend
-'ai_edge_litert'
+>>> model.inputs[0].shape, model.backend
+((1, 16, 16, 3), 'ai_edge_litert')
+>>> images = np.random.default_rng(0).uniform(0, 1, (5, 16, 16, 3))
+>>> probabilities = model.predict(images)          # float in, float out, any batch size
+>>> probabilities.shape, probabilities.dtype
+((5, 4), dtype('float32'))
 
 Quantized (int8/uint8/int16) inputs are quantized with the tensor's own scale
 and zero-point, and quantized outputs are dequantized, so callers always deal

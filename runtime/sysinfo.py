@@ -6,9 +6,12 @@ readers take the filesystem ``root`` and a ``run_command`` (``argv -> stdout``,
 for ``vcgencmd``) so that tests run on fixture trees.
 
 >>> before = cpu_snapshot()
->>> ...  # the benchmark
->>> throttled(before, cpu_snapshot())
-False
+>>> busy = sum(range(100_000))  # the benchmark
+>>> verdict = throttled(before, cpu_snapshot())  # True, False, or None where this machine cannot tell
+>>> throttled({"throttle_count": 3}, {"throttle_count": 5})  # x86: the package throttle count grew
+True
+>>> throttled({"throttle_flags": 0x0}, {"throttle_flags": 0x0}), throttled({}, {})  # a Pi 5 that kept its clock
+(False, None)
 """
 
 from __future__ import annotations

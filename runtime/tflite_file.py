@@ -1,14 +1,21 @@
 """Checks and reads on the .tflite file itself, before any interpreter sees it.
 
-The flatbuffer is read with the LiteRT schema shipped in ``ai_edge_litert``
-when it is installed. Hosts with only ``tflite_runtime`` (32-bit ARM) lack the
-schema; there, the functions that need it return nothing and callers fall
-back to the appended zip (see :mod:`edgesmith.runtime.metadata`).
+This is the one module that parses the flatbuffer; others read the plain
+records of :func:`read_contents`. It is read with the LiteRT schema shipped
+in ``ai_edge_litert`` when it is installed. Hosts with only ``tflite_runtime``
+(32-bit ARM) lack the schema; there, the functions that need it return
+nothing and callers fall back to the appended zip (see
+:mod:`edgesmith.runtime.metadata`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from math import prod
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
 
 from .errors import ModelLoadError
 
@@ -47,45 +54,103 @@ def check_tflite_file(path: Path) -> None:
 
 
 def read_model(data: bytes):
-    """Parse flatbuffer bytes into the schema's object API (``ModelT``), or None."""
+    """Flatbuffer bytes as the schema's object API (``ModelT``), to rewrite them; None without the schema."""
+    fb = schema()
+    return None if fb is None else fb.ModelT.InitFromObj(fb.Model.GetRootAs(data, 0))
+
+
+class Tensor(NamedTuple):
+    """One tensor of a subgraph (``index``: its position there); ``type`` is its TensorType name ("FLOAT32"...),
+    ``constant`` that its values are stored in buffer ``buffer``; ``scales`` and ``zero_points`` are empty unless
+    it is quantized, and run along axis ``quantized_dimension`` when there are several."""
+
+    index: int
+    name: str
+    shape: list
+    type: str
+    buffer: int
+    constant: bool
+    scales: np.ndarray
+    zero_points: np.ndarray
+    quantized_dimension: int
+
+
+class Operator(NamedTuple):
+    """One op: ``name`` is the builtin op's name ("CONV_2D") or a custom op's code; ``inputs`` and ``outputs``
+    are its :class:`Tensor` records, None for an optional input left out."""
+
+    name: str
+    inputs: list
+    outputs: list
+
+
+class Subgraph(NamedTuple):
+    """A graph's tensors, its ops in execution order, and the indices of its input and output tensors."""
+
+    tensors: list
+    operators: list
+    inputs: list
+    outputs: list
+
+
+class Contents(NamedTuple):
+    """What a .tflite holds: ``subgraphs[0]`` is the main graph, ``buffers`` the bytes of every buffer (those after
+    the flatbuffer too), ``metadata`` each entry's ``(name, buffer index)``, ``custom_codes`` the custom op codes."""
+
+    subgraphs: list
+    buffers: list
+    metadata: list
+    custom_codes: list
+
+
+def read_contents(data: bytes) -> Contents | None:
+    """.tflite bytes as plain Python records, or None without the schema (litert-quantizer always brings it).
+    A damaged flatbuffer raises whatever walking it hits."""
     fb = schema()
     if fb is None:
         return None
-    return fb.ModelT.InitFromObj(fb.Model.GetRootAs(data, 0))
+    model = fb.Model.GetRootAs(data, 0)
+    buffers = [_buffer_bytes(data, model.Buffers(i)) for i in range(model.BuffersLength())]
+    codes = [model.OperatorCodes(i) for i in range(model.OperatorCodesLength())]
+    builtin_name, type_name = _namer(fb.BuiltinOperator), _namer(fb.TensorType)
+    op_names = [_text(c.CustomCode()) or builtin_name(max(c.BuiltinCode(), c.DeprecatedBuiltinCode())) for c in codes]
+    subgraphs = [_subgraph(model.Subgraphs(s), buffers, op_names, type_name) for s in range(model.SubgraphsLength())]
+    metadata = [(_text(entry.Name()), entry.Buffer()) for entry in map(model.Metadata, range(model.MetadataLength()))]
+    return Contents(subgraphs, buffers, metadata, [_text(code.CustomCode()) for code in codes if code.CustomCode()])
+
+
+def main_operators(data: bytes) -> list:
+    """The :class:`Operator` records of the main subgraph of .tflite bytes, in execution order (needs the schema)."""
+    return read_contents(data).subgraphs[0].operators
+
+
+def metadata_entry(data: bytes, name: str) -> bytes | None:
+    """The bytes of the first metadata entry called ``name`` in .tflite bytes, or None (also without the schema).
+    Reads the metadata table alone, not the graph: every model load asks for its metadata."""
+    fb = schema()
+    if fb is None or data[4:8] != TFLITE_IDENTIFIER:
+        return None
+    model = fb.Model.GetRootAs(data, 0)
+    entries = map(model.Metadata, range(model.MetadataLength()))
+    found = [entry.Buffer() for entry in entries if _text(entry.Name()) == name]
+    return bytes(_buffer_bytes(data, model.Buffers(found[0]))) if found else None
 
 
 def custom_op_names(path: Path) -> list:
     """Names of the custom ops the graph uses (empty when unknown)."""
-    fb = schema()
-    if fb is None:
-        return []
     try:
-        model = fb.Model.GetRootAs(path.read_bytes(), 0)
-        codes = (model.OperatorCodes(i) for i in range(model.OperatorCodesLength()))
-        return sorted({code.CustomCode().decode() for code in codes if code.CustomCode()})
+        contents = read_contents(Path(path).read_bytes())
     except Exception:  # a damaged file: the interpreter's own message is the better one
         return []
+    return sorted(set(contents.custom_codes)) if contents else []
 
 
 def op_histogram(path: Path) -> dict | None:
     """How often each op type appears in the graph (all subgraphs), or None without the schema."""
-    fb = schema()
-    if fb is None:
+    contents = read_contents(Path(path).read_bytes())
+    if contents is None:
         return None
-    names = {value: name for name, value in vars(fb.BuiltinOperator).items() if not name.startswith("_")}
-    model = fb.Model.GetRootAs(path.read_bytes(), 0)
-    codes = []
-    for i in range(model.OperatorCodesLength()):
-        code = model.OperatorCodes(i)
-        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        custom = code.CustomCode()
-        codes.append(custom.decode() if custom else names.get(builtin, str(builtin)))
-    counts: dict = {}
-    for s in range(model.SubgraphsLength()):
-        subgraph = model.Subgraphs(s)
-        for o in range(subgraph.OperatorsLength()):
-            name = codes[subgraph.Operators(o).OpcodeIndex()]
-            counts[name] = counts.get(name, 0) + 1
+    counts = Counter(op.name for subgraph in contents.subgraphs for op in subgraph.operators)
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
@@ -96,34 +161,16 @@ def weight_bytes(path: Path) -> dict | None:
     ``{"by_type": {"INT8": 15360, "FLOAT32": 512, ...}, "float32": {tensor name: bytes, ...}}``, None without the
     schema. What an int8 recipe left in float shows here, whatever the passes reported.
     """
-    fb = schema()
-    if fb is None:
+    contents = read_contents(Path(path).read_bytes())
+    if contents is None:
         return None
-    model = fb.Model.GetRootAs(Path(path).read_bytes(), 0)
-    names = {value: name for name, value in vars(fb.TensorType).items() if not name.startswith("_")}
-    by_type, floats, seen = {}, {}, set()
-    tensors = (model.Subgraphs(s).Tensors(t) for s in range(model.SubgraphsLength())
-               for t in range(model.Subgraphs(s).TensorsLength()))
-    for tensor in tensors:
-        if tensor.Buffer() in seen:
-            continue
-        seen.add(tensor.Buffer())
-        size = model.Buffers(tensor.Buffer()).DataLength() if 0 < tensor.Buffer() < model.BuffersLength() else 0
-        if size == 0:
-            size = _offset_buffer_size(model, tensor.Buffer())
-        if size:
-            kind = names.get(tensor.Type(), str(tensor.Type()))
-            by_type[kind] = by_type.get(kind, 0) + size
-            if kind == "FLOAT32":
-                floats[tensor.Name().decode("utf-8", "replace")] = size
+    by_type, first = {}, {}  # first: buffer index -> the first constant tensor stored in it
+    for tensor in (t for subgraph in contents.subgraphs for t in subgraph.tensors if t.constant):
+        first.setdefault(tensor.buffer, tensor)
+    for buffer, tensor in first.items():
+        by_type[tensor.type] = by_type.get(tensor.type, 0) + len(contents.buffers[buffer])
+    floats = {t.name: len(contents.buffers[buffer]) for buffer, t in first.items() if t.type == "FLOAT32"}
     return {"by_type": by_type, "float32": dict(sorted(floats.items(), key=lambda item: -item[1]))}
-
-
-def _offset_buffer_size(model, index: int) -> int:
-    """Size of a buffer stored outside the flatbuffer (files over 2 GB keep weights at an offset)."""
-    if not 0 < index < model.BuffersLength():
-        return 0
-    return int(model.Buffers(index).Size()) if hasattr(model.Buffers(index), "Size") else 0
 
 
 def graph_macs(path: Path) -> int | None:
@@ -133,36 +180,68 @@ def graph_macs(path: Path) -> int | None:
     BATCH_MATMUL, the ops that carry nearly all the arithmetic of vision and
     audio models. Dynamic dimensions count as 1. None without the schema.
     """
-    fb = schema()
-    if fb is None:
+    contents = read_contents(Path(path).read_bytes())
+    if contents is None:
         return None
-    model = fb.Model.GetRootAs(Path(path).read_bytes(), 0)
-    builtin = fb.BuiltinOperator
-    subgraph = model.Subgraphs(0)
+    return sum(_MACS[op.name]([_dims(t) for t in op.inputs], _dims(op.outputs[0]))
+               for op in contents.subgraphs[0].operators if op.name in _MACS)
 
-    def shape(tensor_index: int) -> list:
-        return [max(int(d), 1) for d in subgraph.Tensors(tensor_index).ShapeAsNumpy()] if tensor_index >= 0 else []
 
-    def product(values) -> int:
-        total = 1
-        for value in values:
-            total *= value
-        return total
+# op name -> its MACs from the shapes of its inputs and of its first output
+_MACS = {
+    "CONV_2D": lambda inputs, output: prod(output) * prod(inputs[1][1:]),
+    "DEPTHWISE_CONV_2D": lambda inputs, output: prod(output) * prod(inputs[1][1:3]),
+    "FULLY_CONNECTED": lambda inputs, output: prod(output) * inputs[1][-1],
+    "TRANSPOSE_CONV": lambda inputs, output: prod(inputs[2]) * prod(inputs[1][:3]),
+    "BATCH_MATMUL": lambda inputs, output: prod(output) * inputs[0][-1],
+}
 
-    macs = 0
-    for o in range(subgraph.OperatorsLength()):
-        op = subgraph.Operators(o)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        kind = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        inputs, outputs = op.InputsAsNumpy(), op.OutputsAsNumpy()
-        if kind == builtin.CONV_2D:
-            macs += product(shape(outputs[0])) * product(shape(inputs[1])[1:])
-        elif kind == builtin.DEPTHWISE_CONV_2D:
-            macs += product(shape(outputs[0])) * product(shape(inputs[1])[1:3])
-        elif kind == builtin.FULLY_CONNECTED:
-            macs += product(shape(outputs[0])) * shape(inputs[1])[-1]
-        elif kind == builtin.TRANSPOSE_CONV:
-            macs += product(shape(inputs[2])) * product(shape(inputs[1])[:3])
-        elif kind == builtin.BATCH_MATMUL:
-            macs += product(shape(outputs[0])) * shape(inputs[0])[-1]
-    return macs
+
+def _dims(tensor: Tensor | None) -> list:
+    """A tensor's shape with dynamic (-1) dimensions counted as 1; [] for an input left out."""
+    return [max(d, 1) for d in tensor.shape] if tensor is not None else []
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode("utf-8", "replace") if value else ""
+
+
+def _ints(vector) -> list:
+    """A flatbuffer int vector read with its ``...AsNumpy()`` accessor (0 when empty) as a list."""
+    return vector.tolist() if isinstance(vector, np.ndarray) else []
+
+
+def _namer(enum):
+    """``value -> name`` for a schema enum class (BuiltinOperator, TensorType); unknown values give their number."""
+    names = {value: name for name, value in vars(enum).items() if not name.startswith("_")}
+    return lambda value: names.get(value, str(value))
+
+
+def _buffer_bytes(data: bytes, buffer) -> memoryview:
+    if buffer.Offset() > 1:  # files over 2 GB keep weights after the flatbuffer, at an offset
+        return memoryview(data)[buffer.Offset(): buffer.Offset() + buffer.Size()]
+    return memoryview(buffer.DataAsNumpy() if buffer.DataLength() else b"")
+
+
+def _subgraph(subgraph, buffers: list, op_names: list, type_name) -> Subgraph:
+    tensors = [_tensor(i, subgraph.Tensors(i), buffers, type_name) for i in range(subgraph.TensorsLength())]
+    lookup = [*tensors, None]  # index -1 marks an optional input left out: it reads None
+    tables = map(subgraph.Operators, range(subgraph.OperatorsLength()))
+    operators = [Operator(op_names[op.OpcodeIndex()], [lookup[i] for i in _ints(op.InputsAsNumpy())],
+                          [lookup[i] for i in _ints(op.OutputsAsNumpy())]) for op in tables]
+    return Subgraph(tensors, operators, _ints(subgraph.InputsAsNumpy()), _ints(subgraph.OutputsAsNumpy()))
+
+
+def _tensor(index: int, tensor, buffers: list, type_name) -> Tensor:
+    quant, buffer = tensor.Quantization(), tensor.Buffer()
+    return Tensor(
+        index=index,
+        name=_text(tensor.Name()),
+        shape=_ints(tensor.ShapeAsNumpy()),
+        type=type_name(tensor.Type()),
+        buffer=buffer,
+        constant=0 < buffer < len(buffers) and len(buffers[buffer]) > 0,
+        scales=quant.ScaleAsNumpy() if quant is not None and quant.ScaleLength() else np.zeros(0),
+        zero_points=quant.ZeroPointAsNumpy() if quant is not None and quant.ZeroPointLength() else np.zeros(0),
+        quantized_dimension=quant.QuantizedDimension() if quant is not None else 0,
+    )

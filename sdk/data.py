@@ -198,9 +198,9 @@ def _check_integrity(spec, x_train, y_train, x_val, y_val) -> None:
     for name, x, y in (("training", x_train, y_train), ("evaluation", x_val, y_val)):
         if y is not None and len(y) != len(x):
             raise DataError(f"{spec}: {len(x)} {name} samples but {len(y)} labels")
-        if np.issubdtype(x.dtype, np.floating):
+        if np.issubdtype(x.stored_dtype, np.floating):
             bad = sum(int(np.count_nonzero(~np.isfinite(batch).reshape(len(batch), -1).all(axis=1)))
-                      for batch in x.batches(1024))
+                      for batch in x.batches())
             if bad:
                 raise DataError(f"{spec}: {bad} {name} sample(s) hold NaN or infinite values")
 

@@ -1,6 +1,6 @@
 """Look inside a .tflite file: sizes, dtypes, quantization, ops, weights, delegation, MACs.
 
-Everything is read from the flatbuffer with the LiteRT schema (no TensorFlow);
+Everything is read from the flatbuffer by edgesmith.runtime.tflite_file (no TensorFlow);
 only the XNNPACK split loads the model into the LiteRT interpreter, because
 which ops a delegate takes is decided by the delegate itself at load time.
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from edgesmith.runtime.errors import EdgesmithError, ModelLoadError
 from edgesmith.runtime.metadata import read_metadata
-from edgesmith.runtime.tflite_file import check_tflite_file, graph_macs, op_histogram, schema
+from edgesmith.runtime.tflite_file import Tensor, check_tflite_file, graph_macs, op_histogram, read_contents
 
 # flatbuffer TensorType name -> numpy dtype, for the types whose values we decode
 NUMPY_TYPES = {
@@ -40,88 +40,50 @@ def inspect_model(path, *, xnnpack: bool = True) -> dict:
     """
     path = Path(path)
     check_tflite_file(path)
-    graph = Graph(path)
-    weights = graph.weight_tensors()
+    data = path.read_bytes()
+    contents, main = _read_contents(path, data)
+    metadata_buffers = {buffer for _, buffer in contents.metadata}
+    weights = [t for t in main.tensors if t.constant and t.buffer not in metadata_buffers]  # constants, not metadata
     return {
         "path": str(path),
-        "size": graph.size_split(),
-        "inputs": [graph.describe(i) for i in graph.inputs],
-        "outputs": [graph.describe(i) for i in graph.outputs],
-        "tensors": {"count": len(graph.tensors), "dtypes": dict(Counter(t["dtype"] for t in graph.tensors))},
-        "quantization": _quantization_summary(graph.tensors, weights),
+        "size": _size_split(data, contents.buffers, weights, metadata_buffers),
+        "inputs": [_describe(main.tensors[i]) for i in main.inputs],
+        "outputs": [_describe(main.tensors[i]) for i in main.outputs],
+        "tensors": {"count": len(main.tensors), "dtypes": dict(Counter(t.type.lower() for t in main.tensors))},
+        "quantization": _quantization_summary(main.tensors, weights),
         "ops": op_histogram(path),
-        "weights": [_weight_stats(graph, t) for t in weights],
+        "weights": [_weight_stats(contents.buffers[t.buffer], t) for t in weights],
         "macs": graph_macs(path),
         "xnnpack": xnnpack_split(path) if xnnpack else None,
         "metadata": _metadata(path),
-        "metadata_entries": graph.metadata_names,
+        "metadata_entries": [name for name, _ in contents.metadata],
     }
 
 
-class Graph:
-    """The primary subgraph of a .tflite file, as plain Python data."""
-
-    def __init__(self, path: Path):
-        fb = schema()
-        if fb is None:
-            raise EdgesmithError("inspecting a .tflite needs ai-edge-litert (its flatbuffer schema)")
-        self.data = path.read_bytes()
-        try:
-            model = fb.Model.GetRootAs(self.data, 0)
-            self._read(fb, model)
-        except Exception as error:  # a damaged flatbuffer fails anywhere while walking it
-            raise ModelLoadError(f"{path}: damaged .tflite flatbuffer ({type(error).__name__}: {error})") from None
-
-    def _read(self, fb, model) -> None:
-        type_names = {v: k for k, v in vars(fb.TensorType).items() if not k.startswith("_")}
-        self.buffers = [self._buffer_bytes(model.Buffers(i)) for i in range(model.BuffersLength())]
-        self.metadata_names, self.metadata_buffers = [], set()
-        for i in range(model.MetadataLength()):
-            entry = model.Metadata(i)
-            self.metadata_names.append(entry.Name().decode() if entry.Name() else "")
-            self.metadata_buffers.add(entry.Buffer())
-        subgraph = model.Subgraphs(0)
-        self.tensors = [_tensor(subgraph.Tensors(i), type_names) for i in range(subgraph.TensorsLength())]
-        self.inputs = list(subgraph.InputsAsNumpy()) if subgraph.InputsLength() else []
-        self.outputs = list(subgraph.OutputsAsNumpy()) if subgraph.OutputsLength() else []
-
-    def _buffer_bytes(self, buffer) -> bytes:
-        if buffer.Offset() > 1:  # large models keep weights after the flatbuffer
-            return self.data[buffer.Offset(): buffer.Offset() + buffer.Size()]
-        return buffer.DataAsNumpy().tobytes() if buffer.DataLength() else b""
-
-    def weight_tensors(self) -> list:
-        """Tensors whose values are stored in the file (constants), excluding metadata."""
-        return [t for t in self.tensors if t["buffer"] > 0 and self.buffers[t["buffer"]]
-                and t["buffer"] not in self.metadata_buffers]
-
-    def size_split(self) -> dict:
-        """Bytes of the file spent on weights, metadata and the graph itself."""
-        weight_buffers = {t["buffer"] for t in self.weight_tensors()}
-        weights = sum(len(self.buffers[b]) for b in weight_buffers)
-        metadata = sum(len(self.buffers[b]) for b in self.metadata_buffers) + _appended_zip_bytes(self.data)
-        return {"total_bytes": len(self.data), "weights_bytes": weights, "metadata_bytes": metadata,
-                "graph_bytes": len(self.data) - weights - metadata}
-
-    def describe(self, index: int) -> dict:
-        tensor = self.tensors[index]
-        return {key: tensor[key] for key in ("name", "shape", "dtype")} | {"quantization": _quant_kind(tensor)}
+def _read_contents(path: Path, data: bytes) -> tuple:
+    """The file's records and its main subgraph; a one-line error for a damaged flatbuffer or a missing schema."""
+    try:
+        contents = read_contents(data)
+        main = contents.subgraphs[0] if contents else None
+    except Exception as error:  # a damaged flatbuffer (or one without a graph) fails anywhere while walking it
+        raise ModelLoadError(f"{path}: damaged .tflite flatbuffer ({type(error).__name__}: {error})") from None
+    if contents is None:
+        raise EdgesmithError("inspecting a .tflite needs ai-edge-litert (its flatbuffer schema)")
+    return contents, main
 
 
-def _tensor(tensor, type_names: dict) -> dict:
-    quant = tensor.Quantization()
-    scales = quant.ScaleAsNumpy() if quant is not None and quant.ScaleLength() else np.zeros(0)
-    zero_points = quant.ZeroPointAsNumpy() if quant is not None and quant.ZeroPointLength() else np.zeros(0)
-    return {
-        "name": tensor.Name().decode(errors="replace") if tensor.Name() else "",
-        "shape": [int(d) for d in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else [],
-        "dtype": type_names.get(tensor.Type(), str(tensor.Type())).lower(),
-        "buffer": tensor.Buffer(),
-        "scales": scales,
-        "zero_points": zero_points,
-        "axis": quant.QuantizedDimension() if quant is not None else 0,
-        "sparse": tensor.Sparsity() is not None,
-    }
+def _size_split(data: bytes, buffers: list, weights: list, metadata_buffers: set) -> dict:
+    """Bytes of the file spent on weights, metadata and the graph itself."""
+    stored = sum(len(buffers[b]) for b in {t.buffer for t in weights})
+    metadata = sum(len(buffers[b]) for b in metadata_buffers) + _appended_zip_bytes(data)
+    return {"total_bytes": len(data), "weights_bytes": stored, "metadata_bytes": metadata,
+            "graph_bytes": len(data) - stored - metadata}
+
+
+def _describe(tensor: Tensor) -> dict:
+    """Name, shape, dtype and quantization kind of an input or output."""
+    return {"name": tensor.name, "shape": tensor.shape, "dtype": tensor.type.lower(),
+            "quantization": _quant_kind(tensor)}
 
 
 def _appended_zip_bytes(data: bytes) -> int:
@@ -134,29 +96,22 @@ def _appended_zip_bytes(data: bytes) -> int:
     return len(data) - min(offsets) if offsets else 0
 
 
-def _quant_kind(tensor: dict) -> str | None:
-    if tensor["scales"].size == 0:
-        return None
-    return "per-channel" if tensor["scales"].size > 1 else "per-tensor"
+def _quant_kind(tensor: Tensor) -> str | None:
+    return {0: None, 1: "per-tensor"}.get(tensor.scales.size, "per-channel")
 
 
 def _quantization_summary(tensors: list, weights: list) -> dict:
+    """How many weight and activation tensors are quantized per channel, per tensor, or not at all."""
     weight_ids = {id(t) for t in weights}
-
-    def kinds(group):
-        return dict(Counter(_quant_kind(t) or "float/none" for t in group))
-
-    return {
-        "weights": kinds(weights),
-        "activations": kinds([t for t in tensors if id(t) not in weight_ids]),
-    }
+    groups = {"weights": weights, "activations": [t for t in tensors if id(t) not in weight_ids]}
+    return {name: dict(Counter(_quant_kind(t) or "float/none" for t in group)) for name, group in groups.items()}
 
 
-def _weight_stats(graph: Graph, tensor: dict) -> dict:
-    raw = graph.buffers[tensor["buffer"]]
-    stats = {"name": tensor["name"], "shape": tensor["shape"], "dtype": tensor["dtype"], "bytes": len(raw),
+def _weight_stats(raw, tensor: Tensor) -> dict:
+    """Size, sparsity and distinct values of one weight tensor whose stored bytes are ``raw``."""
+    stats = {"name": tensor.name, "shape": tensor.shape, "dtype": tensor.type.lower(), "bytes": len(raw),
              "quantization": _quant_kind(tensor), "sparsity": None, "unique_values": None}
-    dtype = NUMPY_TYPES.get(tensor["dtype"].upper())
+    dtype = NUMPY_TYPES.get(tensor.type)
     if dtype is None or len(raw) % np.dtype(dtype).itemsize:
         return stats  # packed int4, strings...: sizes only
     values = np.frombuffer(raw, dtype=dtype)
@@ -165,16 +120,16 @@ def _weight_stats(graph: Graph, tensor: dict) -> dict:
     return stats
 
 
-def _is_zero(values: np.ndarray, tensor: dict) -> np.ndarray:
+def _is_zero(values: np.ndarray, tensor: Tensor) -> np.ndarray:
     """Which stored values mean a real zero (for quantized tensors: the zero point)."""
-    zero_points = tensor["zero_points"]
+    zero_points = tensor.zero_points
     if zero_points.size <= 1 or np.all(zero_points == zero_points[0]):
         return values == (zero_points[0] if zero_points.size else 0)
-    shape = tensor["shape"]
+    shape = tensor.shape
     if int(np.prod(shape)) != values.size:
         return values == 0
     per_axis = [1] * len(shape)
-    per_axis[tensor["axis"]] = zero_points.size
+    per_axis[tensor.quantized_dimension] = zero_points.size
     return values.reshape(shape) == zero_points.reshape(per_axis)
 
 

@@ -9,15 +9,18 @@ Writes ``out/model.tflite``, ``out/report.json`` and ``out/report.md``. Each
 Keras stage is saved under ``out/stages/`` (model, then a JSON marker written
 last); with ``resume=True`` a stage whose marker matches the same model, data
 and recipe so far is loaded instead of run again, so an interrupted run
-continues where it stopped. The runner knows nothing about particular passes:
+continues where it stopped. The runner, :func:`run_recipe` (which each candidate of
+``edgesmith optimize`` also goes through), knows nothing about particular passes:
 it looks them up in :mod:`edgesmith.converters.registry`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgesmith.converters.errors import ConversionError
@@ -26,7 +29,7 @@ from edgesmith.converters.export import export
 from edgesmith.converters.inputs import normalizing_layer
 from edgesmith.converters.stage import stage_record
 from edgesmith.converters.load import SavedModelSource, load_model, source_sha256
-from edgesmith.converters.ptq import float_tflite, gzipped_size
+from edgesmith.converters.ptq import TFLiteModel, float_tflite, gzipped_size
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
 from edgesmith.converters.verify import check_drop, keras_accuracy, verify
@@ -37,6 +40,24 @@ from edgesmith.runtime.metadata import atomic_write_bytes
 from edgesmith.runtime.tflite_file import weight_bytes
 
 MAX_SHOWN_CLUSTERS = 256  # more distinct values than this in a kernel means "not clustered"
+
+
+@dataclass(frozen=True)
+class Source:
+    """The model a recipe starts from: loaded, the SHA-256 of what was given (``source_sha256``), and its row
+    of the stage table (:func:`source_stage`; None: each run measures it)."""
+
+    model: object
+    sha256: str
+    stage: dict | None = None
+
+
+@dataclass(frozen=True)
+class Converted:
+    """What a run of a recipe produced: its report and the converted graph (``tflite.content``) it describes."""
+
+    report: dict
+    tflite: TFLiteModel
 
 
 def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = False, progress=None) -> dict:
@@ -53,27 +74,49 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
         resume: reuse stages an earlier (interrupted) run completed.
         progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started;
             a stage reused by ``resume`` reports ``(stage, 0, 0)`` without starting).
+
+    A drop over the recipe's ``max_accuracy_drop`` raises ``AccuracyDropError`` carrying the (written) report.
     """
-    out = Path(out_dir)
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     explicit = preprocessing_from(preprocess) or preprocessing_from(recipe.preprocess, origin="recipe")
     loaded = load_model(model)
     data = dataset_for(data, loaded, explicit)
-    if not isinstance(loaded, SavedModelSource):
-        data.check_model(loaded)
+    report = run_recipe(Source(loaded, source_sha256(model, loaded)), recipe, data, out_dir, resume=resume,
+                        progress=progress).report
+    _write_json(Path(out_dir) / "report.json", report)
+    atomic_write_bytes(Path(out_dir) / "report.md", markdown_report(report).encode("utf-8"))
+    check_drop(report, recipe.max_accuracy_drop, report["tflite_path"], report)
+    return report
+
+
+def run_recipe(source: Source, recipe: Recipe, data: Dataset, out_dir, *, name: str | None = None,
+               keep_stages: bool = True, resume: bool = False, strategy=None, progress=None) -> Converted:
+    """Apply ``recipe``'s passes to ``source``, then write ``out_dir/model.tflite`` once it is verified; reports
+    and the accuracy budget are the caller's (as in :func:`convert`).
+
+    Args:
+        name: the model's name in the .tflite's metadata (default: the source model's).
+        keep_stages: save each Keras stage under ``out_dir/stages/`` (what ``resume`` reuses) and measure its
+            accuracy and float .tflite size; False keeps only what each pass records (a search's candidates).
+        strategy: a ``tf.distribute`` strategy the Keras passes run under (None: the default).
+        progress: see :func:`convert`.
+    """
+    out, notify, current = Path(out_dir), progress or (lambda stage, done, total: None), source.model
+    if not isinstance(current, SavedModelSource):
+        data.check_model(current)
     for step in recipe.passes:  # an architecture a pass cannot take fails here, before any training
-        check_model(step.name, loaded, step.options)
-    digest = source_sha256(model, loaded)
-    notify = progress or (lambda stage, done, total: None)
-    stages = [_measure(_source_record(loaded), loaded, data)]
+        check_model(step.name, current, step.options)
+    stages = [source.stage or source_stage(current, data)]
     refuse_unreadable(stages[0]["accuracy"], data)
-    current = loaded
-    for index, step in enumerate(recipe.keras_passes, start=1):
-        current = _run_or_resume(current, data, step, index, out, _fingerprint(digest, data, recipe, index), resume, notify)
-        stages.append(_measure(record_of(current), current, data))
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        for index, step in enumerate(recipe.keras_passes, start=1):
+            stem = out / "stages" / f"{index:02d}-{step.name}" if keep_stages else None
+            current = _run_or_resume(current, data, step, stem, _fingerprint(source.sha256, data, recipe, index),
+                                     resume, notify)
+            stages.append(_measure(record_of(current), current, data) if keep_stages else record_of(current).as_dict())
     notify(recipe.conversion.name, 0, None)
     tflite = get_pass(recipe.conversion.name)(current, data, **recipe.conversion.options)
-    return _finish(tflite, loaded, current, data, recipe, stages, digest, out)
+    return Converted(_finish(tflite, source, current, data, recipe, stages, out / "model.tflite", name), tflite)
 
 
 # -- stages ---------------------------------------------------------------------
@@ -116,10 +159,11 @@ def refuse_unreadable(source_accuracy, data: Dataset) -> None:
     refuse_at_chance(source_accuracy, data.y_val, fed, data.source)
 
 
-def _source_record(model) -> StageRecord:
+def source_stage(model, data, accuracy: float | None = None) -> dict:
+    """The source model's row of the stage table; ``accuracy``: its accuracy when already measured."""
     if isinstance(model, SavedModelSource):
-        return StageRecord(name="source", params=0, nonzero_params=0)
-    return stage_record("source", model)
+        return _measure(StageRecord(name="source", params=0, nonzero_params=0), model, data)
+    return _measure(stage_record("source", model, accuracy=accuracy), model, data)
 
 
 def _measure(record: StageRecord, model, data) -> dict:
@@ -139,8 +183,11 @@ def _fingerprint(digest: str, data: Dataset, recipe: Recipe, index: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _run_or_resume(model, data, step, index, out, fingerprint, resume, notify):
-    stem = out / "stages" / f"{index:02d}-{step.name}"
+def _run_or_resume(model, data, step, stem, fingerprint, resume, notify):
+    """``model`` after ``step``; with a ``stem``, the stage is saved there and, with ``resume``, reused from there."""
+    if stem is None:
+        notify(step.name, 0, None)
+        return get_pass(step.name)(model, data, progress=notify, **step.options)
     marker, saved, teacher_file = stem.with_suffix(".json"), stem.with_suffix(".keras"), stem.with_suffix(".teacher.keras")
     if resume and _complete(marker, saved, fingerprint):
         restored = load_model(saved)
@@ -179,18 +226,17 @@ def _save_stage(model, path: Path) -> None:
 # -- finishing ---------------------------------------------------------------------
 
 
-def _finish(tflite, source, final, data, recipe, stages, digest, out) -> dict:
-    path = out / "model.tflite"
-    conversion = record_of(tflite).as_dict()
-    fields = {"recipe": recipe.as_dict(), "source_sha256": digest, "name": getattr(source, "name", "model"),
-              "float_layers": _float_layers(stages)}
+def _finish(tflite, source: Source, final, data, recipe, stages, path: Path, name) -> dict:
+    """Verify and write the .tflite at ``path`` (metadata: recipe, metrics, stages); return the report."""
+    fields = {"recipe": recipe.as_dict(), "source_sha256": source.sha256,
+              "name": name or getattr(source.model, "name", "model"), "float_layers": _float_layers(stages)}
     keras_model = None if isinstance(final, SavedModelSource) else final
     source_accuracy = stages[0]["accuracy"]
     metrics = _verify_unpublished(tflite, data, path, fields, keras_model, source_accuracy)
-    conversion["accuracy"] = metrics["tflite_accuracy"]
-    stages.append({**conversion, "tflite_bytes": len(tflite.content), "gzip_bytes": tflite.gzip_bytes})
+    stages.append({**record_of(tflite).as_dict(), "accuracy": metrics["tflite_accuracy"],
+                   "tflite_bytes": len(tflite.content), "gzip_bytes": tflite.gzip_bytes})
     export(tflite, data, path, **fields, metrics={**metrics, "source_accuracy": source_accuracy, "stages": stages})
-    report = {
+    return {
         "recipe": recipe.as_dict(),
         "source_accuracy": source_accuracy,
         "keras_accuracy": metrics.get("keras_accuracy"),
@@ -202,16 +248,12 @@ def _finish(tflite, source, final, data, recipe, stages, digest, out) -> dict:
         "tflite_gzip_bytes": gzipped_size(path.read_bytes()),
         "float_tflite_bytes": stages[0]["tflite_bytes"],
         "float_tflite_gzip_bytes": stages[0]["gzip_bytes"],
-        "source_sha256": digest,
+        "source_sha256": source.sha256,
         "float_layers": fields["float_layers"],
         "weight_bytes": weight_bytes(path),
         "data": data.describe(),
         "stages": stages,
     }
-    _write_json(out / "report.json", report)
-    atomic_write_bytes(out / "report.md", markdown_report(report).encode("utf-8"))
-    check_drop(metrics, recipe.max_accuracy_drop, path, report)
-    return report
 
 
 def _verify_unpublished(tflite, data, path: Path, fields: dict, keras_model, source_accuracy) -> dict:

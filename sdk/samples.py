@@ -8,7 +8,7 @@ rows of that source it holds, and the transform that turns raw rows into model i
 >>> pixels = np.arange(2 * 4 * 4, dtype=np.uint8).reshape(2, 4, 4)
 >>> split = Samples(array_source(pixels), [1, 0], lambda raw: raw[..., None] / 255.0)
 >>> len(split), split.shape, float(split[:1].max())
-(2, (2, 4, 4, 1), 0.12549019607843137)
+(2, (2, 4, 4, 1), 0.12156862745098039)
 
 :func:`open_npz` reads the large arrays of an ``.npz`` row by row where they lie
 (stored members in place, compressed ones through a temporary ``.npy``), so a
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 SMALL_BYTES = 16 << 20  # arrays below this are simply loaded
+BATCH_BYTES = 64 << 20  # what one pass over a split reads at a time
 _SCRATCH: list = []
 
 
@@ -43,9 +44,11 @@ class Samples:
         self.source = source
         self.indices = np.asarray(indices, dtype=np.int64)
         self.transform = transform or (lambda raw: raw)
-        first = self._read(self.indices[:1]) if len(self.indices) else None
-        self.sample_shape = tuple(first.shape[1:]) if first is not None else ()
-        self.dtype = first.dtype if first is not None else np.dtype(np.float32)
+        raw = np.asarray(self.source(self.indices[:1])) if len(self.indices) else np.zeros((0,), np.float32)
+        first = self.transform(raw) if len(self.indices) else raw
+        self.stored_dtype = raw.dtype  # before the transform: integer pixels cannot hold NaN
+        self.sample_shape = tuple(first.shape[1:])
+        self.dtype = first.dtype
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -80,8 +83,9 @@ class Samples:
         """The samples at ``positions`` of this split (same source and transform)."""
         return Samples(self.source, self.indices[np.asarray(positions, dtype=np.int64)], self.transform)
 
-    def batches(self, size: int):
-        """Consecutive batches of at most ``size`` samples."""
+    def batches(self, size: int | None = None):
+        """Consecutive batches of at most ``size`` samples (default: about 64 MB of model input each)."""
+        size = size or max(1, BATCH_BYTES // max(1, self.dtype.itemsize * int(np.prod(self.sample_shape))))
         for start in range(0, len(self), size):
             yield self[start:start + size]
 

@@ -6,8 +6,60 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import contextlib
+import sys
+
 import numpy as np
 import pytest
+
+# The fast tier (`pytest -m "not slow"`, see the README) leaves out every test marked slow: what trains a
+# Keras model, converts one with the TFLite converter per test, builds keras.applications models, starts
+# sshd, a JVM or a fresh venv, or runs the benchmarks. Whole modules carry `pytestmark = pytest.mark.slow`,
+# single tests `@pytest.mark.slow`. Two rules keep the marks current: a test using a session fixture that
+# trains (tests/converters/trained.py) is marked slow here, and a test not marked slow that trains a Keras
+# model, in its body or in a fixture it sets up, fails and says so.
+TRAINING_FIXTURES = {"residual_cnn", "sequential_mlp"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@contextlib.contextmanager
+def _no_training(item):
+    """``keras.Model.fit`` fails while a test that is not marked slow sets up or runs."""
+    keras = sys.modules.get("keras")
+    if keras is None or item.get_closest_marker("slow") is not None:
+        yield
+        return
+
+    def fit(*args, **kwargs):
+        pytest.fail(f"{item.nodeid} trains a Keras model: mark the test (or its module) slow", pytrace=False)
+
+    saved = keras.Model.__dict__.get("fit")
+    keras.Model.fit = fit
+    try:
+        yield
+    finally:
+        if saved is None:
+            del keras.Model.fit
+        else:
+            keras.Model.fit = saved
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    with _no_training(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with _no_training(item):
+        return (yield)
 
 
 def _convert(keras_model, quantize_int8: bool = False, samples=None) -> bytes:

@@ -71,8 +71,11 @@ def open_meter(spec: str, root="/", profile: dict | None = None, run_command=Non
 
     Raises SensorError when an explicitly named meter is absent or unreadable.
 
-    >>> meter = open_meter("auto")
-    >>> if meter: meter.start(); run(); print(meter.stop().joules)
+    >>> meter = open_meter("auto")  # the first readable meter here, or None
+    >>> if meter:
+    ...     meter.start(); busy = sum(range(100_000)); reading = meter.stop()
+    >>> open_meter("estimate", profile={"name": "rpi5", "idle_w": 2.7, "active_w": 7.0, "cores": 4}).name
+    'estimate:rpi5'
     """
     spec = (spec or "none").strip()
     if spec == "none":

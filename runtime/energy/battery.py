@@ -36,7 +36,9 @@ def batteries(root="/") -> list:
 class BatteryMeter(PowerMeter):
     """Discharge power of a battery, sampled and integrated; named ``battery:<NAME>``.
 
-    >>> meter = BatteryMeter(name="BAT0")
+    On a laptop running on its battery:
+
+    >>> meter = BatteryMeter(name="BAT0")  # doctest: +SKIP
     """
 
     def __init__(self, root="/", name: str | None = None, interval: float | None = None, clock=time.monotonic):

@@ -145,8 +145,14 @@ class CsvLogMeter(EnergyMeter):
     ``clock_offset`` (seconds) is added to the log's timestamps, for a logger
     whose clock is not this machine's.
 
-    >>> meter = CsvLogMeter("um34c.csv")
-    >>> meter.start(); work(); meter.stop().joules
+    ``start()`` and ``stop()`` take the window from this machine's clock; ``reading(start, end)``
+    takes it in Unix seconds:
+
+    >>> log = Path("um34c.csv")
+    >>> _ = log.write_text("unix,Power (W)\\n100.0,2.0\\n100.5,2.0\\n101.0,2.0\\n101.5,3.0\\n102.0,4.0\\n")
+    >>> meter = CsvLogMeter(log)
+    >>> meter.reading(100.5, 101.5).joules  # 0.5 s at 2 W, then 0.5 s rising from 2 W to 3 W
+    2.25
     """
 
     def __init__(self, path, clock_offset: float = 0.0, wall_clock=time.time):

@@ -28,8 +28,9 @@ class EstimateMeter(EnergyMeter):
     """CPU time × the profile's power figures; named ``estimate:<profile>``.
 
     >>> meter = EstimateMeter(idle_w=2.0, active_w=6.0, cores=4, profile="my-board")
-    >>> meter.start(); work(); meter.stop().estimated
-    True
+    >>> meter.start(); busy = sum(range(100_000)); reading = meter.stop()
+    >>> reading.meter, reading.estimated, reading.joules > 0
+    ('estimate:my-board', True, True)
     """
 
     estimated = True

@@ -97,7 +97,9 @@ def find_device(root="/", name: str | None = None, monitors_only: bool = False):
 class HwmonMeter(PowerMeter):
     """Power from a hwmon power-monitor chip, sampled and integrated; named ``hwmon:<driver>``.
 
-    >>> meter = HwmonMeter(name="ina219", interval=0.01)
+    On a board with an INA219 power monitor (``/sys/class/hwmon/hwmon*/name`` is ``ina219``):
+
+    >>> meter = HwmonMeter(name="ina219", interval=0.01)  # doctest: +SKIP
     """
 
     def __init__(self, root="/", name: str | None = None, interval: float | None = None,

@@ -58,8 +58,10 @@ def counter_increment(before: float, after: float, max_range: float) -> float:
 class RaplMeter(PolledMeter):
     """Energy of all CPU packages from RAPL counters; named e.g. ``rapl:package-0``.
 
-    >>> meter = RaplMeter()
-    >>> meter.start(); work(); reading = meter.stop()
+    On an Intel or AMD CPU whose counters are readable (``/sys/class/powercap/intel-rapl:*``):
+
+    >>> meter = RaplMeter()  # doctest: +SKIP
+    >>> meter.start(); busy = sum(range(100_000)); reading = meter.stop()  # doctest: +SKIP
     """
 
     default_interval = 1.0  # only to catch wrap-arounds, which take minutes at the least

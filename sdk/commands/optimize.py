@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+from collections import Counter
 
 import click
 
@@ -154,7 +155,4 @@ def _pass_text(step: dict) -> str:
 
 
 def _precision_text(precisions: dict) -> str:
-    counts = {}
-    for value in precisions.values():
-        counts[value] = counts.get(value, 0) + 1
-    return " ".join(f"{name}x{count}" for name, count in counts.items())
+    return " ".join(f"{name}x{count}" for name, count in Counter(precisions.values()).items())

@@ -43,8 +43,12 @@ def silence_tensorflow_logging() -> None:
 def quiet_console():
     """Run the block with stderr captured; yield a text stream to the real console.
 
+    >>> from edgesmith.commands.progress import Progress
+    >>> from edgesmith.pipeline import convert
     >>> with quiet_console() as console:
-    ...     report = convert(model, "int8-qat", "builtin:digits", "out/", progress=StageProgress(stream=console))
+    ...     report = convert(model, "int8-ptq", "builtin:digits", "out/", progress=Progress(stream=console))
+    >>> report["tflite_path"]
+    'out/model.tflite'
 
     When the block ends (also by an error or Ctrl-C), what it wrote to stderr is
     printed, minus :data:`NOISE`.

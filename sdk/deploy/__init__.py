@@ -1,12 +1,15 @@
 """Deploy a .tflite to a device, benchmark it there, and bring the log back.
 
 >>> from edgesmith.deploy import deploy, BenchOptions
->>> result = deploy("model.tflite", "ssh://pi@raspberrypi", out_dir="logs",
+>>> result = deploy("model.tflite", "local", out_dir="logs",
 ...                 options=BenchOptions(runs=200, threads=4, profile="rpi5"))
->>> result["summary"]["latency_ms"]["p50"]
+>>> result["log"], result["summary"]["latency_ms"]["p50"] > 0
+('logs/model.local.jsonl', True)
 
 Targets: ``local``, ``ssh://[user@]host[:port][/dir][?python=PATH]`` and
-``adb://SERIAL``; see docs/deploy.md.
+``adb://SERIAL``; see docs/deploy.md. With ``"ssh://pi@raspberrypi"`` the same
+call copies the model (and, the first time, edgesmith's runtime) to the board
+and benchmarks it there.
 """
 
 from .errors import (

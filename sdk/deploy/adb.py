@@ -14,7 +14,11 @@ The app's side of the contract (see docs/deploy.md, "Android"):
 
 The full contract is in docs/android.md, section "adb contract".
 
->>> deploy("model.tflite", "adb://R58M123ABC", options=AdbBenchOptions(runs=200, delegate="gpu"))
+With a phone connected (``adb devices`` lists it) that has the demo app installed:
+
+>>> from edgesmith.deploy import deploy
+>>> result = deploy("model.tflite", "adb://R58M123ABC",
+...                 options=AdbBenchOptions(runs=200, delegate="gpu"))  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -28,8 +28,11 @@ def deploy(model, target, *, out_dir=".", options: BenchOptions | None = None, p
     ``timings_s`` has one entry per step plus ``total`` and
     ``overhead`` (everything but the benchmark itself).
 
-    >>> result = deploy("model.tflite", "ssh://pi@raspberrypi", out_dir="logs")
-    >>> result["summary"]["latency_ms"]["p50"], result["log"]
+    >>> result = deploy("model.tflite", "local", out_dir="logs")  # or "ssh://pi@raspberrypi", "adb://R58M123ABC"
+    >>> result["log"], result["summary"]["runs"]
+    ('logs/model.local.jsonl', 100)
+    >>> sorted(result["timings_s"])
+    ['bench', 'connect', 'fetch', 'overhead', 'push', 'total']
     """
     model = Path(model)
     check_tflite_file(model)
@@ -78,8 +81,11 @@ def convert_and_deploy(model, recipe, data, targets, out_dir, *, options: BenchO
     and write ``out_dir/report.html``.
 
     >>> result = convert_and_deploy("digits.keras", "int8-ptq", "builtin:digits",
-    ...                             ["ssh://pi@raspberrypi"], "out/")
-    >>> result["report_html"], result["deploys"][0]["summary"]["latency_ms"]["p50"]
+    ...                             ["local"], "out/")  # or ["ssh://pi@raspberrypi", "adb://R58M123ABC"]
+    >>> result["report_html"], result["first_error"]
+    ('out/report.html', None)
+    >>> result["deploys"][0]["summary"]["latency_ms"]["p50"] > 0
+    True
 
     Returns ``{"convert", "deploys", "report_html", "first_error", "timings_s"}``;
     a failed target appears in ``deploys`` with its error and in ``first_error``.

@@ -10,7 +10,9 @@ target's CPU and Python, then copied over.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,11 +81,30 @@ def edgesmith_wheel() -> Path:
         return folder / wheel.name
 
 
-def runtime_requirements(machine: str) -> list:
-    """What the target needs to run ``edgesmith bench`` (never TensorFlow)."""
-    if machine in ("armv7l", "armv6l"):
-        return ["numpy>=1.23,<2", "pillow>=9", "click>=8.1", "flatbuffers>=23.5", "tflite-runtime>=2.14"]
-    return ["numpy>=1.23", "pillow>=9", "click>=8.1", "flatbuffers>=23.5", "ai-edge-litert>=2.0"]
+def runtime_requirements(machine: str, python: tuple = (3, 11)) -> list:
+    """What a target with this CPU and Python needs to run ``edgesmith bench`` (never TensorFlow): the
+    distribution's own base dependencies (pyproject's ``dependencies``), markers evaluated for the target.
+
+    >>> [r for r in runtime_requirements("armv7l") if r.startswith(("numpy", "tflite", "ai-edge"))]
+    ['numpy<2,>=1.23', 'tflite-runtime>=2.14']
+    """
+    target = {"platform_machine": "armv7l" if machine == "armv6l" else machine, "python_version": python[:2],
+              "extra": ""}
+    needed = []
+    for line in importlib.metadata.requires("edgesmith") or []:
+        requirement, _, marker = line.partition(";")
+        if all(_holds(clause, target) for clause in marker.split(" and ") if clause.strip()):
+            needed.append(requirement.strip())
+    return needed
+
+
+def _holds(clause: str, target: dict) -> bool:
+    """One marker clause (``platform_machine == "armv7l"``, ``python_version < "3.11"``, ``extra == "x"``)."""
+    name, operator, value = re.fullmatch(r"\s*(\w+)\s*(==|!=|<|>=)\s*[\"'](.*)[\"']\s*", clause).groups()
+    actual = target[name]
+    if name == "python_version":
+        value = tuple(int(part) for part in value.split("."))
+    return {"==": actual == value, "!=": actual != value, "<": actual < value, ">=": actual >= value}[operator]
 
 
 def platform_tags(machine: str, glibc: str) -> list:
@@ -104,7 +125,7 @@ def wheelhouse(machine: str, python: tuple, glibc: str) -> Path:
             "--implementation", "cp", "-d", str(folder)]
     for tag in platform_tags(machine, glibc):
         args += ["--platform", tag]
-    _pip(args + runtime_requirements(machine), f"download the runtime wheels for {key}")
+    _pip(args + runtime_requirements(machine, python), f"download the runtime wheels for {key}")
     (folder / ".complete").write_text("")
     return folder
 

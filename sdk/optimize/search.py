@@ -6,11 +6,11 @@
 >>> result["met"], result["pick"]["gzip_bytes"], len(result["front"])
 (True, 6421, 4)
 
-Each trial samples a candidate from :class:`~edgesmith.optimize.space.SearchSpace`
+Each trial samples a recipe from :class:`~edgesmith.optimize.space.SearchSpace`
 (channel pruning ratios per group, sparsity, clusters, a precision per layer),
-applies the training passes, converts with per-layer mixed precision, writes a
-deployable .tflite with metadata, verifies its accuracy by running it, and
-benchmarks it (locally or on a deploy target; cached by model hash). The study
+runs it through :func:`edgesmith.pipeline.run_recipe` as ``convert`` does (training
+passes, per-layer mixed precision, a deployable .tflite verified by running it),
+and benchmarks it (locally or on a deploy target; cached by model hash). The study
 minimizes the chosen objectives plus the accuracy drop, under the constraint
 ``drop <= max_accuracy_drop``.
 
@@ -23,7 +23,6 @@ bench log), ``front/`` (the feasible Pareto front: .tflite and bench log each),
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -33,13 +32,15 @@ import time
 from pathlib import Path
 
 from edgesmith.converters.errors import UnknownOptionError
+from edgesmith.converters.load import source_sha256
+from edgesmith.converters.mixed_precision import PRECISIONS
+from edgesmith.deploy.target import BenchOptions
+from edgesmith.pipeline import Source, readable_source, run_recipe, source_stage
+from edgesmith.recipes import Recipe
 from edgesmith.runtime.errors import EdgesmithError, RunFailedError
 from edgesmith.runtime.metadata import atomic_write_bytes
 
-from edgesmith.deploy.target import BenchOptions
-
 from .measure import Measurer, MeasurementError, copy_log
-from edgesmith.converters.mixed_precision import PRECISIONS
 from .space import SEARCHABLE_PASSES, SearchSpace
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,6 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
             says; see :mod:`edgesmith.preprocessing`).
         progress: optional ``progress(stage, done, total)`` callback (stage ``trial``).
     """
-    from edgesmith.converters.load import source_sha256
-    from edgesmith.pipeline import readable_source
-
     _check(objectives, sampler, trials)
     bench = bench or BenchOptions(energy="auto" if "energy" in objectives else "none")
     if "energy" in objectives and bench.energy == "none":
@@ -90,15 +88,14 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     loaded, data, reference = readable_source(model, data, preprocess)
-    digest = source_sha256(model, loaded)
+    source = Source(loaded, source_sha256(model, loaded), source_stage(loaded, data, reference))
     space = SearchSpace.for_model(loaded, passes, epochs, precisions)
-    name = study_name or f"edgesmith-{digest[:12]}-{'+'.join(objectives)}-drop{max_accuracy_drop:g}"
+    name = study_name or f"edgesmith-{source.sha256[:12]}-{'+'.join(objectives)}-drop{max_accuracy_drop:g}"
     study = open_study(storage or f"journal:{out / 'study.journal'}", name, len(objectives), sampler, seed,
                        max_accuracy_drop, trials)
     if not study.trials:
         study.enqueue_trial(space.baseline())
-    builder = CandidateBuilder(loaded, data, out, digest, reference, Measurer(out / "measurements.json", target, bench),
-                               strategy)
+    builder = CandidateBuilder(source, data, out, Measurer(out / "measurements.json", target, bench), strategy)
     started = time.perf_counter()
     _run(study, space, builder, objectives, trials, progress)
     result = summarize(study, out, objectives, max_accuracy_drop, reference)
@@ -172,11 +169,11 @@ def _run(study, space, builder, objectives, trials, progress) -> None:
         return
 
     def objective(trial):
-        candidate = space.suggest(trial)
+        recipe = space.suggest(trial)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-        trial.set_user_attr("candidate", candidate)
+        trial.set_user_attr("recipe", recipe.as_dict())
         try:
-            row = builder.build(trial.number, candidate)
+            row = builder.build(trial.number, recipe)
         except EdgesmithError as error:
             trial.set_user_attr("error", str(error))
             log.warning("trial %d failed: %s", trial.number, error)
@@ -206,67 +203,31 @@ def _objective_value(row: dict, objective: str) -> float:
 
 
 class CandidateBuilder:
-    """Turns a sampled candidate into a verified, measured, deployable .tflite and its report row."""
+    """Runs a sampled recipe through the pipeline core (training passes under ``strategy``) into a verified,
+    measured .tflite in ``out/candidates/`` and its report row."""
 
-    def __init__(self, model, data, out: Path, digest: str, reference_accuracy: float, measurer: Measurer,
-                 strategy=None):
-        self.model, self.data, self.out, self.digest = model, data, out, digest
-        self.reference = reference_accuracy
-        self.measurer, self.strategy = measurer, strategy
+    def __init__(self, source: Source, data, out: Path, measurer: Measurer, strategy=None):
+        self.source, self.data, self.out, self.measurer, self.strategy = source, data, out, measurer, strategy
 
-    def build(self, number: int, candidate: dict) -> dict:
-        from edgesmith.converters.export import export
-        from edgesmith.converters.ptq import gzipped_size
-        from edgesmith.converters.verify import verify
-
-        from edgesmith.converters.mixed_precision import mixed_precision
-
+    def build(self, number: int, recipe: Recipe) -> dict:
+        """Trial ``number``'s row: its .tflite's sizes, accuracy, MACs, latency and energy, and the recipe."""
         folder = self.out / "candidates" / f"trial-{number:04d}"
-        trained = self.apply_passes(candidate["passes"])
-        tflite = mixed_precision(trained, self.data, precisions=candidate["precisions"])
-        path = folder / "model.tflite"
-        fields = {"recipe": recipe_of(number, candidate), "source_sha256": self.digest,
-                  "name": f"{self.model.name}-trial{number}"}
-        export(tflite, self.data, path, **fields)
-        metrics = verify(path, self.data, keras_model=trained, reference_accuracy=self.reference)
-        export(tflite, self.data, path, **fields, metrics={**metrics, "source_accuracy": self.reference})
-        sha256 = hashlib.sha256(tflite.content).hexdigest()
-        measured = self.measurer.measure(path, sha256, folder)
+        converted = run_recipe(self.source, recipe, self.data, folder, name=f"{self.source.model.name}-trial{number}",
+                               keep_stages=False, strategy=self.strategy)
+        report, graph = converted.report, converted.report["stages"][-1]
+        sha256 = hashlib.sha256(converted.tflite.content).hexdigest()
+        measured = self.measurer.measure(report["tflite_path"], sha256, folder)
         row = {
-            "trial": number, "path": str(path), "sha256": sha256, "tflite_bytes": path.stat().st_size,
-            "graph_bytes": len(tflite.content), "gzip_bytes": gzipped_size(tflite.content),
-            "accuracy": metrics["tflite_accuracy"], "accuracy_drop_pt": metrics["accuracy_drop_pt"],
-            "top1_agreement": metrics.get("top1_agreement"), "macs": _macs(tflite),
+            "trial": number, "path": report["tflite_path"], "sha256": sha256, "tflite_bytes": report["tflite_bytes"],
+            "graph_bytes": graph["tflite_bytes"], "gzip_bytes": graph["gzip_bytes"],
+            "accuracy": report["tflite_accuracy"], "accuracy_drop_pt": report["accuracy_drop_pt"],
+            "top1_agreement": report["top1_agreement"], "macs": graph["macs"],
             **{k: measured[k] for k in ("latency_ms", "energy_mj", "energy_estimated", "energy_reason", "log", "cached")},
-            "passes": candidate["passes"], "precisions": candidate["precisions"],
+            "passes": [step.as_dict() for step in recipe.keras_passes],
+            "precisions": recipe.conversion.options["precisions"],
         }
         atomic_write_bytes(folder / "report.json", (json.dumps(row, indent=2) + "\n").encode("utf-8"))
         return row
-
-    def apply_passes(self, steps: list):
-        """The source model after ``steps`` (each ``{"pass": name, **options}``), under the strategy if any."""
-        from edgesmith.converters.registry import get_pass
-
-        current = self.model
-        with self.strategy.scope() if self.strategy is not None else contextlib.nullcontext():
-            for step in steps:
-                options = {key: value for key, value in step.items() if key != "pass"}
-                current = get_pass(step["pass"])(current, self.data, **options)
-        return current
-
-
-def recipe_of(number: int, candidate: dict) -> dict:
-    """The candidate as the recipe recorded in its metadata."""
-    conversion = {"pass": "mixed_precision", "precisions": candidate["precisions"]}
-    return {"name": f"optimize-trial-{number}", "description": "found by edgesmith optimize",
-            "passes": [*candidate["passes"], conversion]}
-
-
-def _macs(tflite):
-    from edgesmith.converters.record import record_of
-
-    record = record_of(tflite)
-    return record.macs if record else None
 
 
 # -- results --------------------------------------------------------------------------------------
@@ -284,7 +245,7 @@ def summarize(study, out: Path, objectives, max_accuracy_drop: float, reference:
               "workers": sorted({r["worker"] for r in rows if r.get("worker")})}
     if feasible:
         pick = min(feasible, key=lambda r: ([r[k] for k in keys], r["accuracy_drop_pt"]))
-        _copy_atomic(Path(pick["path"]), out / "model.tflite")
+        atomic_write_bytes(out / "model.tflite", Path(pick["path"]).read_bytes())
         result["pick"] = {**pick, "copied_to": str(out / "model.tflite")}
     elif rows:
         best = min(rows, key=lambda r: r["accuracy_drop_pt"])
@@ -327,7 +288,7 @@ def _write_front(front: list, out: Path) -> dict:
     for row in front:
         model = Path(row["path"])
         if model.is_file():  # a worker on another machine keeps its files there
-            _copy_atomic(model, folder / f"trial-{row['trial']:04d}.tflite")
+            atomic_write_bytes(folder / f"trial-{row['trial']:04d}.tflite", model.read_bytes())
             if row.get("log") and Path(row["log"]).is_file():
                 copy_log(row["log"], folder / f"trial-{row['trial']:04d}.jsonl")
     if not any(folder.glob("*.jsonl")):
@@ -338,10 +299,6 @@ def _write_front(front: list, out: Path) -> dict:
     html = build_report([folder], out / "report.html")
     atomic_write_bytes(out / "pareto.png", pareto(collect([folder]).variants))
     return {"report_html": str(html), "pareto_png": str(out / "pareto.png")}
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    atomic_write_bytes(target, source.read_bytes())
 
 
 def raise_if_missed(result: dict) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgesmith.converters.layers import kernels
+from edgesmith.converters.kernels import kernels
 from edgesmith.converters.ptq import float_tflite
 from edgesmith.converters.verify import keras_accuracy
 

@@ -1,11 +1,9 @@
 """The recipe space the search samples: which passes, their per-layer ratios, and per-layer precisions.
 
-A candidate is data (JSON-safe), so it can be stored with its trial and in the
-.tflite's metadata::
+Each trial's candidate is a validated :class:`~edgesmith.recipes.Recipe` (recorded in its .tflite's metadata)::
 
-    {"passes": [{"pass": "channel_prune", "ratios": {"conv2d": 0.25}, ...},
-                {"pass": "prune", "sparsity": 0.6, ...}],
-     "precisions": {"conv2d": "int8", "dense": "int16x8"}}
+    passes = [{"pass": "channel_prune", "ratios": {"conv2d": 0.25}, ...}, {"pass": "prune", "sparsity": 0.6, ...},
+              {"pass": "mixed_precision", "precisions": {"conv2d": "int8", "dense": "int16x8"}}]
 
 Passes run in a fixed order (channel_prune, prune, cluster) and each is
 skipped when its sampled strength is 0; the conversion is always
@@ -17,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgesmith.converters.errors import UnknownOptionError
-
 from edgesmith.converters.mixed_precision import PRECISIONS, weighted_layers
+from edgesmith.recipes import Recipe, recipe_from_dict
 
 SEARCHABLE_PASSES = ("channel_prune", "prune", "cluster")
 CHANNEL_RATIOS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625)
@@ -57,8 +55,8 @@ class SearchSpace:
         return cls(weighted_layers(model), channel_groups(model) if "channel_prune" in passes else [],
                    tuple(passes), epochs, tuple(precisions))
 
-    def suggest(self, trial) -> dict:
-        """A candidate (see the module docstring) sampled through an Optuna ``trial``."""
+    def suggest(self, trial) -> Recipe:
+        """The recipe of an Optuna ``trial`` (see the module docstring), validated like any recipe."""
         steps = []
         if "channel_prune" in self.passes:
             ratios = {g: trial.suggest_categorical(f"channels:{g}", CHANNEL_RATIOS) for g in self.channel_groups}
@@ -75,7 +73,8 @@ class SearchSpace:
             if clusters:
                 steps.append({"pass": "cluster", "clusters": clusters, "epochs": self.epochs})
         precisions = {layer: trial.suggest_categorical(f"precision:{layer}", self.precisions) for layer in self.layers}
-        return {"passes": steps, "precisions": precisions}
+        return recipe_from_dict({"name": f"optimize-trial-{trial.number}", "description": "found by edgesmith optimize",
+                                 "passes": [*steps, {"pass": "mixed_precision", "precisions": precisions}]})
 
     def baseline(self) -> dict:
         """Optuna parameters of the plain all-int8 conversion, the first trial of a new study."""

@@ -1,7 +1,9 @@
 """One self-contained HTML report from benchmark logs and conversion reports.
 
 >>> from edgesmith.report import build_report
->>> build_report(["out/", "pi-logs/bench.jsonl"], "report.html", profile="rpi5")
+>>> from edgesmith.runtime.bench import benchmark
+>>> result = benchmark("model.tflite", runs=20, energy="none", log_path="logs/bench.jsonl")
+>>> build_report(["logs/"], "report.html", profile="rpi5")  # also directories written by `edgesmith convert`
 PosixPath('report.html')
 
 The page holds a table per benchmark session, the latency CDF per variant, a

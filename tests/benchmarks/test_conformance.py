@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs benchmarks/conformance.py on real architectures
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "conformance.py"
 MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"

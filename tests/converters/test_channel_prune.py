@@ -41,6 +41,7 @@ def _assert_pruning_is_exact(model, **options):
     return plan, pruned
 
 
+@pytest.mark.slow  # builds keras.applications models
 @pytest.mark.parametrize("family", ["MobileNet", "MobileNetV2", "ResNet50", "EfficientNetB0", "DenseNet121"])
 def test_pruned_keras_applications_equal_the_zeroed_original(family):
     model = getattr(keras.applications, family)(weights=None, input_shape=(32, 32, 3), classes=5,
@@ -163,6 +164,7 @@ def test_an_unreachable_macs_target_says_how_far_pruning_can_go():
         channel_prune(_functional(), macs_reduction=0.5)
 
 
+@pytest.mark.slow  # trains
 def test_taylor_importance_iterative_steps_and_fine_tuning_on_data():
     from sklearn.datasets import load_digits
 

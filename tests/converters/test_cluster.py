@@ -5,7 +5,7 @@ import pytest
 
 from edgesmith.converters.cluster import cluster, kmeans_1d
 from edgesmith.converters.errors import UnknownOptionError
-from edgesmith.converters.layers import kernels
+from edgesmith.converters.kernels import kernels
 from edgesmith.converters.prune import prune
 from tests.converters.trained import accuracy
 

@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 
 from edgesmith.converters.builders import build_student, parse_spec
-from edgesmith.converters.distill import distill, logits_view
+from edgesmith.converters.distill import distill
 from edgesmith.converters.graph import ends_in_softmax
 from edgesmith.converters.errors import ConversionError, UnknownOptionError
 from edgesmith.converters.lowrank import lowrank
 from edgesmith.converters.record import record_of
+from edgesmith.converters.train import logits_view
+
+pytestmark = pytest.mark.slow  # trains teachers and students
 
 L = keras.layers
 

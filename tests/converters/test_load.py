@@ -9,6 +9,8 @@ from edgesmith.converters.ptq import ptq
 from edgesmith.converters.qat import qat
 from tests.converters.trained import accuracy
 
+pytestmark = pytest.mark.slow  # saves, exports and converts trained models
+
 
 def test_keras_and_h5_files_load_with_their_weights(sequential_mlp, tmp_path):
     for name in ("m.keras", "m.h5"):

@@ -53,6 +53,7 @@ def test_rank_one_cuts_macs_of_replaced_layers_by_4x_and_reports_each():
     assert record_of(small).macs < count_macs(model)
 
 
+@pytest.mark.slow  # trains
 def test_distillation_after_replacement_trains_against_the_original():
     from sklearn.datasets import load_digits
 

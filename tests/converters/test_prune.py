@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from edgesmith.converters import record_of
-from edgesmith.converters.layers import kernels
+from edgesmith.converters.errors import UnknownOptionError
+from edgesmith.converters.kernels import kernels
 from edgesmith.converters.load import load_model
 from edgesmith.converters.prune import PruningMask, prune, strip
 from edgesmith.converters.qat import qat
 from tests.converters.trained import accuracy
+
+pytestmark = pytest.mark.slow  # fine-tunes trained models
 
 
 def _sparsity(kernel) -> float:
@@ -30,12 +33,18 @@ def test_layer_sparsity_is_reached_and_kept_through_fine_tuning(residual_cnn, di
 def test_polynomial_global_schedule_with_skip(sequential_mlp, digits):
     names = [k.layer.name for k in kernels(sequential_mlp)]
     skip = [re.escape(names[-1]) + "$", "Conv2D"]  # a regular expression matching the output layer, a type
-    pruned = prune(sequential_mlp, digits, sparsity=0.7, schedule="polynomial", scope="global", frequency=5,
+    pruned = prune(sequential_mlp, digits, sparsity=0.7, sparsity_schedule="polynomial", scope="global", frequency=5,
                    epochs=1, skip=skip)
     found = {k.layer.name: _sparsity(k) for k in kernels(pruned)}
     assert found[names[-1]] == 0.0  # skipped by name
     assert found[names[0]] > 0.6
     assert record_of(pruned).details["skipped"] == [names[-1]]
+
+
+def test_schedule_is_the_deprecated_spelling_of_sparsity_schedule(sequential_mlp, digits):
+    assert record_of(prune(sequential_mlp, digits, schedule="polynomial", epochs=0)).name == "prune"
+    with pytest.raises(UnknownOptionError, match="unknown sparsity_schedule 'cosine'; valid: constant, polynomial"):
+        prune(sequential_mlp, digits, schedule="cosine", epochs=0)
 
 
 def test_two_of_four_keeps_two_in_every_group_of_four(residual_cnn, digits):

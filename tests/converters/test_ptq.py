@@ -11,6 +11,8 @@ from edgesmith.converters.verify import verify
 from edgesmith.runtime import Model, read_metadata
 from tests.converters.trained import accuracy
 
+pytestmark = pytest.mark.slow  # converts trained models with the TFLite converter
+
 
 @pytest.mark.parametrize("mode", ["float32", "fp16", "dynamic", "int8", "int16x8"])
 def test_every_mode_converts_and_keeps_accuracy(residual_cnn, digits, mode, tmp_path):

@@ -17,6 +17,8 @@ from edgesmith.converters.verify import verify
 from edgesmith.runtime import Model
 from edgesmith.runtime.tflite_file import weight_bytes
 
+pytestmark = pytest.mark.slow  # trains and converts models, keras.applications blocks too
+
 
 @pytest.fixture(scope="module")
 def quantized(residual_cnn, digits):

@@ -29,7 +29,8 @@ CORE = Path(__file__).resolve().parents[2] / "demos" / "android" / "core"
 LABELS = ["zéro", "one", "two", "three"]
 PREPROCESSING = {"size": [16, 16], "color": "rgb", "mean": [127.5, 120.0, 110.0], "std": [127.5, 60.0, 50.0]}
 
-pytestmark = pytest.mark.skipif(shutil.which("javac") is None, reason="needs a JDK 17 (javac)")
+pytestmark = [pytest.mark.slow,  # compiles and runs the Java core on a JVM
+              pytest.mark.skipif(shutil.which("javac") is None, reason="needs a JDK 17 (javac)")]
 
 
 @pytest.fixture(scope="module")

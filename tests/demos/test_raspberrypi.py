@@ -31,6 +31,8 @@ import make_model  # noqa: E402
 from overlay import RollingStats, overlay_lines, render_overlay  # noqa: E402
 from sources import expand_paths  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains and converts the demo model
+
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):

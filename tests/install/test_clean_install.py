@@ -11,6 +11,8 @@ import pytest
 
 from tests.assets import real_tflite
 
+pytestmark = pytest.mark.slow  # builds a wheel and installs it in a fresh venv
+
 REPO = Path(__file__).resolve().parents[2]
 
 

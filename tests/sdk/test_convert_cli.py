@@ -11,6 +11,8 @@ import pytest
 from edgesmith.data import load_data
 from tests.converters.trained import residual_cnn
 
+pytestmark = pytest.mark.slow  # runs edgesmith convert and demo, which train and convert
+
 
 def edgesmith(*args, timeout=300):
     return subprocess.run(edgesmith_argv(*args), capture_output=True, text=True, timeout=timeout)

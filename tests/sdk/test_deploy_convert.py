@@ -17,6 +17,8 @@ from edgesmith.runtime.logs import read_log
 from edgesmith.runtime.metadata import read_metadata
 from tests.sdk.sshd import sshd  # noqa: F401 - the fixture
 
+pytestmark = pytest.mark.slow  # trains, converts and deploys through a real sshd
+
 
 @pytest.fixture(scope="module")
 def keras_file(tmp_path_factory):

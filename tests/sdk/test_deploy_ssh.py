@@ -34,6 +34,8 @@ from edgesmith.runtime.logs import read_log
 from tests.assets import real_tflite
 from tests.sdk.sshd import free_port, make_key, sshd  # noqa: F401 - the fixture
 
+pytestmark = pytest.mark.slow  # starts a real sshd and installs edgesmith on the target
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 OPTIONS = BenchOptions(runs=20, warmup=2, energy="estimate", profile="x86-host")
 

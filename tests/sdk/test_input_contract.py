@@ -13,6 +13,8 @@ from edgesmith.pipeline import convert
 from edgesmith.preprocessing import InputContractError, min_source_accuracy, preprocessing_from
 from edgesmith.runtime import Classifier, read_metadata
 
+pytestmark = pytest.mark.slow  # trains models and converts them
+
 
 def edgesmith(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "edgesmith", *map(str, args)], capture_output=True, text=True,

@@ -12,6 +12,8 @@ from edgesmith.converters.mixed_precision import tflite_accuracy
 from edgesmith.runtime import Model
 from tests.sdk.test_optimize_models import digits, tiny_model
 
+pytestmark = pytest.mark.slow  # trains a model and converts it in every test
+
 
 @pytest.fixture(scope="module")
 def data():

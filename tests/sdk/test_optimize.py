@@ -15,6 +15,8 @@ from edgesmith.cli import main
 from edgesmith.runtime import Model, read_metadata
 from tests.sdk.test_optimize_models import REPO, digits, saved, tiny_model
 
+pytestmark = pytest.mark.slow  # runs searches that train, convert and benchmark
+
 FAST = ["--data", "builtin:digits", "--runs", "20", "--warmup", "2"]
 
 

@@ -10,6 +10,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest
 
+pytestmark = pytest.mark.slow  # trains models
+
 REPO = Path(__file__).resolve().parents[2]
 
 

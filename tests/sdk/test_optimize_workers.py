@@ -8,7 +8,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.sdk.test_optimize_models import REPO, digits, saved, tiny_model
+
+pytestmark = pytest.mark.slow  # runs optimize workers that train and convert
 
 
 def test_two_workers_share_one_study_and_both_contribute(tmp_path):
@@ -49,21 +53,22 @@ MIRRORED = textwrap.dedent("""
     from pathlib import Path
     from edgesmith.converters.load import load_model
     from edgesmith.data import load_data
-    from edgesmith.optimize import mixed_precision
-    from edgesmith.converters.mixed_precision import tflite_accuracy
-    from edgesmith.optimize.search import CandidateBuilder
+    from edgesmith.pipeline import Source, run_recipe
+    from edgesmith.recipes import recipe_from_dict
     data = load_data("builtin:digits")
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    builder = CandidateBuilder(load_model(sys.argv[1]), data, Path(sys.argv[2]), "", 0.0, None, strategy=strategy)
-    trained = builder.apply_passes([{"pass": "channel_prune", "ratio": 0.0, "ratios": {"conv2": 0.5}, "scope": "layer", "epochs": 1},
-                                    {"pass": "prune", "sparsity": 0.5, "epochs": 1}])
+    steps = [{"pass": "channel_prune", "ratio": 0.0, "ratios": {"conv2": 0.5}, "scope": "layer", "epochs": 1},
+             {"pass": "prune", "sparsity": 0.5, "epochs": 1}, {"pass": "mixed_precision"}]
+    converted = run_recipe(Source(load_model(sys.argv[1]), ""), recipe_from_dict({"passes": steps}), data,
+                           Path(sys.argv[2]), keep_stages=False, strategy=strategy)
+    trained = converted.tflite.keras_model
     kernel = trained.get_layer("fc1").kernel
     print(json.dumps({
         "replicas": strategy.num_replicas_in_sync,
         "variable": type(kernel).__name__ if not hasattr(kernel, "value") else type(kernel.value).__name__,
         "conv2_filters": trained.get_layer("conv2").filters,
         "fc1_zeros": float(np.mean(np.asarray(kernel) == 0)),
-        "tflite_accuracy": tflite_accuracy(mixed_precision(trained, data).content, data),
+        "tflite_accuracy": converted.report["tflite_accuracy"],
     }))
 """)
 

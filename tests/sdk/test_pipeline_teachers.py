@@ -1,8 +1,12 @@
 """Teachers travel with stages: channel_prune -> distill uses the unpruned model, also after --resume."""
 
+import pytest
+
 from edgesmith.pipeline import convert
 from edgesmith.recipes import recipe_from_dict
 from tests.converters.trained import residual_cnn
+
+pytestmark = pytest.mark.slow  # runs a recipe that trains
 
 PRUNE_THEN_DISTILL = recipe_from_dict({"name": "prune-distill", "passes": [
     {"pass": "channel_prune", "ratio": 0.25, "epochs": 0},

@@ -10,6 +10,8 @@ from edgesmith.cli import main
 from edgesmith.optimize import format_sensitivity, sensitivity
 from tests.sdk.test_optimize_models import digits, saved, tiny_model
 
+pytestmark = pytest.mark.slow  # trains a model and converts it layer by layer
+
 
 @pytest.fixture(scope="module")
 def data():
