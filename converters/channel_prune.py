@@ -6,7 +6,8 @@ Flatten) are found by :class:`~edgesmith.converters.graph.ChannelGraph`; the
 least important ones are removed and the kept weights copied into a model
 built with fewer filters/units.
 
->>> small = channel_prune(model, (x, y), ratio=0.3, round_to=8, steps=2, epochs=1)
+>>> from edgesmith.converters import record_of
+>>> small = channel_prune(model, data, ratio=0.3, round_to=8, steps=2, epochs=1)
 >>> record_of(small).macs < count_macs(model)
 True
 """

@@ -7,9 +7,13 @@ student is the incoming model, a ``.keras`` file, or a builder spec such as
 is how one distils across architectures. Without labels, the student learns
 from the teacher's soft labels alone.
 
->>> small = mobilenetize(model, data)
->>> small = distill(small, data, epochs=3)        # teacher: `model`
->>> student = distill(model, data, student="mobilenet_v3_small", epochs=5)
+>>> from edgesmith.converters import record_of
+>>> from edgesmith.converters.mobilenetize import mobilenetize
+>>> small = mobilenetize(model, data, min_macs=10_000)
+>>> small = distill(small, data, epochs=3)        # teacher: `model`, the input of mobilenetize
+>>> record_of(small).details["teacher"] == model.name
+True
+>>> student = distill(model, data, student="mobilenet_v3_small", epochs=5)  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -7,9 +7,11 @@ full rank. With ``spatial=True`` a k x k Conv2D also becomes a k x 1 then a
 1 x k convolution (the SVD of the kernel reshaped to ``(k*C_in) x (k*C_out)``).
 Layers are only replaced when that makes them smaller.
 
+>>> from edgesmith.converters import record_of
 >>> small = lowrank(model, data, energy=0.9)
->>> record_of(small).details["layers"]["fc1"]["rank"]
-24
+>>> fc1 = record_of(small).details["layers"]["fc1"]   # a 1024 x 32 kernel
+>>> fc1["rank"] < 32, fc1["macs_after"] < fc1["macs_before"]
+(True, True)
 """
 
 from __future__ import annotations

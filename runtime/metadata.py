@@ -14,10 +14,10 @@ every kind of reader finds it:
    ``labels.txt``, which any zip reader (Java's ``ZipFile``, Python's
    ``zipfile``) opens, even where no flatbuffer schema is installed.
 
->>> write_metadata("model.tflite", {"labels": ["cat", "dog"],
+>>> path = write_metadata("model.tflite", {"labels": ["cat", "dog"],
 ...     "preprocessing": {"size": [96, 96], "color": "rgb", "mean": [127.5], "std": [127.5]}})
->>> read_metadata("model.tflite")["labels"]
-['cat', 'dog']
+>>> path.name, read_metadata(path)["labels"]
+('model.tflite', ['cat', 'dog'])
 
 Preprocessing means: ``input = (pixel - mean) / std`` per channel, with pixels in
 [0, 255], after resizing to ``size`` = [height, width] in colour mode ``color``

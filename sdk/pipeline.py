@@ -2,8 +2,10 @@
 
 >>> from edgesmith.pipeline import convert
 >>> report = convert("digits.keras", "int8-qat", "builtin:digits", "out/")
->>> report["tflite_accuracy"], report["top1_agreement"]
-(0.972, 0.994)
+>>> report["tflite_path"], report["tflite_bytes"] < report["float_tflite_bytes"] / 3
+('out/model.tflite', True)
+>>> report["tflite_accuracy"] > 0.9, report["accuracy_drop_pt"] <= report["recipe"]["max_accuracy_drop"]
+(True, True)
 
 Writes ``out/model.tflite``, ``out/report.json`` and ``out/report.md``. Each
 Keras stage is saved under ``out/stages/`` (model, then a JSON marker written

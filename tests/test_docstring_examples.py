@@ -44,21 +44,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # Docstrings whose examples do not run yet, each with what is wrong: they are skipped, and `-ra`
 # lists them at the end of every run. Fix the example, delete its line here, and the test runs it.
 # A name that no longer has examples fails test_not_yet_doctested_names_are_current.
-NOT_YET_DOCTESTED = {
-    "edgesmith.converters.channel_prune": "reads undefined (x, y) (pass data) and record_of (not imported there)",
-    "edgesmith.converters.distill": "mobilenetize is not imported there; the keras.applications student takes a minute",
-    "edgesmith.converters.lowrank": "record_of is not imported there; the rank shown is not fc1's",
-    "edgesmith.converters.mobilenetize": "record_of is not imported there; conv2 is under min_macs; invented figures",
-    "edgesmith.converters.verify": "out/model.tflite is never written; the result shown lacks two keys",
-    "edgesmith.demo": "runs the whole demo (minutes, twice with tests/sdk/test_convert_cli.py): needs +SKIP",
-    "edgesmith.inspect": "invented figures",
-    "edgesmith.optimize": "pick['path'] is the candidate's file, not out/model.tflite; 20 trials take minutes",
-    "edgesmith.optimize.measure": "Measurer takes settings=BenchOptions(...), not runs=; sha256 is undefined",
-    "edgesmith.optimize.precisions.choose_precisions": "the precisions shown are not what it chooses",
-    "edgesmith.optimize.search": "invented figures; 20 trials take minutes",
-    "edgesmith.pipeline": "invented accuracies",
-    "edgesmith.runtime.metadata": "write_metadata returns the path, which the example does not show",
-}
+NOT_YET_DOCTESTED: dict = {}
 
 # names the examples may use without defining them (see the module docstring)
 TRAINED_NAMES = {"model"}

@@ -2,9 +2,9 @@
 
 >>> from edgesmith.optimize import optimize
 >>> result = optimize("digits.keras", "builtin:digits", "out/", max_accuracy_drop=1.0,
-...                   objectives=("size", "latency"), trials=20)
->>> result["pick"]["path"], result["met"]
-('out/model.tflite', True)
+...                   objectives=("size", "latency"), trials=2)
+>>> result["met"], result["pick"]["copied_to"]      # the pick: the smallest within the constraint
+(True, '...out/model.tflite')
 
 See docs/optimize.md.
 """

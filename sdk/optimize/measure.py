@@ -1,8 +1,14 @@
 """Measured latency and energy of candidates, locally or on a deploy target, cached by model hash.
 
->>> meter = Measurer("out/measurements.json", target="local", runs=50)
->>> meter.measure("out/candidates/trial-0003/model.tflite", sha256, log_dir="out/candidates/trial-0003")
-{'latency_ms': 0.41, 'energy_mj': None, 'energy_reason': 'no meter', 'cached': False, 'log': '...jsonl'}
+>>> import hashlib
+>>> from pathlib import Path
+>>> meter = Measurer("out/measurements.json", target="local", settings=BenchOptions(runs=50, energy="none"))
+>>> sha256 = hashlib.sha256(Path("model.tflite").read_bytes()).hexdigest()
+>>> meter.measure("model.tflite", sha256, log_dir="out/bench")
+{'latency_ms': ..., 'latency_mean_ms': ..., 'energy_mj': None, 'energy_estimated': False,
+ 'energy_reason': 'energy measurement disabled (--energy none)', 'log': 'out/bench/model.local.jsonl', 'cached': False}
+>>> meter.measure("model.tflite", sha256, log_dir="out/bench")["cached"]   # same hash: not benchmarked again
+True
 
 The cache key is the SHA-256 of the model graph plus the benchmark settings
 and the target, so the same model found twice (by two trials or two runs) is

@@ -28,9 +28,9 @@ def choose_precisions(model, data, max_accuracy_drop: float = 1.0, *, reference_
 
     Returns ``{"precisions", "accuracy", "accuracy_drop_pt", "met", "steps", "content"}``.
 
-    >>> choice = choose_precisions(model, data, max_accuracy_drop=0.5)
+    >>> choice = choose_precisions(model, data, max_accuracy_drop=1.0)
     >>> choice["met"], choice["precisions"]
-    (True, {'conv1': 'int16x8', 'conv2': 'int8', 'head': 'int8'})
+    (True, {'conv1': 'int8', 'conv2': 'int8', 'fc1': 'int8', 'head': 'int8'})
     """
     layers = weighted_layers(model)
     quantizer = MixedPrecisionQuantizer(float_tflite(model), data, layers)
