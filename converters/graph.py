@@ -312,7 +312,7 @@ class ChannelGraph:
         else:
             self._opaque(call, ins, layouts)
             return
-        if (layer.weights or handler_for(layer).config_has_channels) and id(layer) not in self.layers:
+        if (getattr(layer, "weights", ()) or handler_for(layer).config_has_channels) and id(layer) not in self.layers:
             self.layers[id(layer)] = LayerChannels(layer, call.path, ins[0], out)
         layouts[call.outputs[0]] = out
 
@@ -336,7 +336,7 @@ class ChannelGraph:
         for atoms in ins:
             self.pinned.update(atoms.tolist())
         layer = call.layer
-        if type(layer).__name__ != "InputLayer" and (layer.weights or handler_for(layer).kind == "opaque"):
+        if type(layer).__name__ != "InputLayer" and (getattr(layer, "weights", ()) or handler_for(layer).kind == "opaque"):
             self.untouched.append(f"{call.path} ({type(layer).__name__})")
         for key, shape in zip(call.outputs, call.out_shapes):
             layouts[key] = self._new(int(shape[-1]) if shape else 1, pinned=True)

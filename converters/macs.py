@@ -27,8 +27,9 @@ def layer_costs(model) -> list:
     for call in calls:
         layer = call.layer
         if call.path not in costs:
-            costs[call.path] = {"name": call.path, "type": type(layer).__name__, "params": layer.count_params()
-                                if layer.built else 0, "macs": 0}
+            built = getattr(layer, "built", False)  # a keras.ops operation in the graph (x + 3) has no weights
+            costs[call.path] = {"name": call.path, "type": type(layer).__name__,
+                                "params": layer.count_params() if built else 0, "macs": 0}
         costs[call.path]["macs"] += int(handler_for(layer).macs(layer, call.in_shapes, call.out_shapes))
     return list(costs.values())
 

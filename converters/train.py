@@ -21,9 +21,11 @@ import numpy as np
 
 from .errors import ConversionError
 from .graph import ends_in_softmax
+from .kernels import all_layers
 
 
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+BATCHNORM_BATCHES = 20  # training batches the BatchNorm statistics are re-estimated on after fine-tuning
 
 
 class TrainingData(Protocol):
@@ -108,7 +110,28 @@ def fine_tune(model, data, epochs: int = 1, learning_rate: float = 1e-3, progres
                         loss=loss_for(model if teacher is None else trainer.student))
         reporters = [_progress_callback(progress, stage, steps)] if progress else []
         trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[*reporters, *callbacks])
+    refresh_batchnorm(model, batches)
     return model
+
+
+def refresh_batchnorm(model, batches, count: int = BATCHNORM_BATCHES) -> None:
+    """Set the moving mean and variance of every trainable BatchNormalization in ``model`` to their average
+    over the first ``count`` of ``batches`` (training-mode calls, no weight update).
+
+    Fine-tuning moves the weights under the statistics, and the high momentum of keras.applications models
+    (0.999) leaves them stale after a short run: a 50 %-pruned MobileNetV2 fine-tuned one epoch scored 11 %
+    (chance) with the statistics training left, 48 % with re-estimated ones.
+    """
+    layers = [layer for layer in all_layers(model)
+              if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    momenta = [layer.momentum for layer in layers]
+    for index in range(min(count, len(batches)) if layers else 0):
+        for layer in layers:
+            layer.momentum = index / (index + 1)  # a running average: batch k weighs 1 / (k + 1)
+        batch = batches[index]
+        model(batch[0] if isinstance(batch, tuple) else batch, training=True)
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
 
 
 def distiller(teacher, student, temperature: float, label_weight: float, features=()):

@@ -42,7 +42,8 @@ def _assert_pruning_is_exact(model, **options):
 
 
 @pytest.mark.slow  # builds keras.applications models
-@pytest.mark.parametrize("family", ["MobileNet", "MobileNetV2", "ResNet50", "EfficientNetB0", "DenseNet121"])
+@pytest.mark.parametrize("family", ["MobileNet", "MobileNetV2", "ResNet50", "EfficientNetB0", "DenseNet121",
+                                    "MobileNetV3Small"])
 def test_pruned_keras_applications_equal_the_zeroed_original(family):
     model = getattr(keras.applications, family)(weights=None, input_shape=(32, 32, 3), classes=5,
                                                 classifier_activation=None)
