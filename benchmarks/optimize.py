@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compression import RECIPES, SHARED_MNIST, reference_cnn  # noqa: E402
 
 from edgesmith.converters.errors import AccuracyDropError  # noqa: E402
-from edgesmith.converters.verify import keras_accuracy  # noqa: E402
+from edgesmith.converters.verify import accuracy  # noqa: E402
 from edgesmith.data import load_data  # noqa: E402
 from edgesmith.deploy.target import BenchOptions  # noqa: E402
 from edgesmith.optimize.search import optimize  # noqa: E402
@@ -90,7 +90,7 @@ def main() -> None:
         model.fit(data.x_train, data.y_train, batch_size=64, epochs=args.epochs, verbose=0)
         model.save(model_path)
     data.x_train, data.y_train = data.x_train[: args.tune_limit], data.y_train[: args.tune_limit]
-    reference = keras_accuracy(model, data)
+    reference = accuracy(model, data)
     print(f"reference CNN: {100 * reference:.2f}% on {len(data.y_val)} test images")
     fixed = fixed_recipes(model_path, data, out / "fixed", reference, resume)
     within = {name: row for name, row in fixed.items() if row["accuracy_drop_pt"] <= MAX_DROP}

@@ -29,9 +29,6 @@ def accuracy(model, data, batch_size: int | None = None) -> float | None:
     return agreement(predictions(model, data, batch_size), data.y_val)
 
 
-keras_accuracy = accuracy  # the name the pipeline and the optimizers know it by
-
-
 def agreement(predicted, expected) -> float:
     """The share of ``predicted`` classes equal to ``expected``."""
     return float(np.mean(np.asarray(predicted) == np.asarray(expected)))

@@ -34,7 +34,7 @@ from edgesmith.converters.load import SavedModelSource, load_model, source_sha25
 from edgesmith.converters.ptq import TFLiteModel, float_tflite, gzipped_size
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
-from edgesmith.converters.verify import check_drop, keras_accuracy, verify
+from edgesmith.converters.verify import accuracy, check_drop, verify
 from edgesmith.data import Dataset, load_data
 from edgesmith.preprocessing import InputContractError, choose_preprocessing, preprocessing_from, refuse_at_chance
 from edgesmith.recipes import Recipe, load_recipe
@@ -150,9 +150,9 @@ def readable_source(model, data, preprocess=None) -> tuple:
     loaded = load_model(model)
     data = dataset_for(data, loaded, preprocess)
     data.check_model(loaded)
-    accuracy = keras_accuracy(loaded, data)
-    refuse_unreadable(accuracy, data)
-    return loaded, data, accuracy
+    measured = accuracy(loaded, data)
+    refuse_unreadable(measured, data)
+    return loaded, data, measured
 
 
 def refuse_unreadable(source_accuracy, data: Dataset) -> None:
@@ -172,7 +172,7 @@ def _measure(record: StageRecord, model, data) -> dict:
     """The stage's row: its record, plus accuracy and float .tflite size when the pass did not give them."""
     row = record.as_dict()
     if row["accuracy"] is None and not isinstance(model, SavedModelSource):
-        row["accuracy"] = keras_accuracy(model, data)
+        row["accuracy"] = accuracy(model, data)
     content = float_tflite(model)
     row["tflite_bytes"], row["gzip_bytes"] = len(content), gzipped_size(content)
     return row

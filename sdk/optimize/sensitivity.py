@@ -27,7 +27,7 @@ import numpy as np
 
 from edgesmith.converters.kernels import kernels
 from edgesmith.converters.ptq import float_tflite
-from edgesmith.converters.verify import keras_accuracy
+from edgesmith.converters.verify import accuracy
 
 from edgesmith.converters.mixed_precision import MixedPrecisionQuantizer, tflite_accuracy, weighted_layers
 
@@ -51,7 +51,7 @@ def sensitivity(model, data, kinds=KINDS, sparsities=SPARSITIES, channel_ratios=
 
         raise UnknownOptionError(f"unknown sensitivity kind(s) {', '.join(unknown)}; valid: {', '.join(KINDS)}")
     rows = {name: {"layer": name} for name in weighted_layers(model)}
-    reference = {"keras_accuracy": keras_accuracy(model, data)}
+    reference = {"keras_accuracy": accuracy(model, data)}
     if "quantization" in kinds:
         found = quantization_sensitivity(model, data, progress=progress)
         reference.update(found["reference"])
@@ -88,7 +88,7 @@ def quantization_sensitivity(model, data, quantizer=None, progress=None) -> dict
 
 def pruning_sensitivity(model, data, sparsities=SPARSITIES, progress=None) -> list:
     """Per kernel and sparsity: the drop when only that kernel loses its smallest-magnitude weights."""
-    reference = keras_accuracy(model, data)
+    reference = accuracy(model, data)
     targets = kernels(model)
     rows = []
     for done, kernel in enumerate(targets, start=1):
@@ -97,7 +97,7 @@ def pruning_sensitivity(model, data, sparsities=SPARSITIES, progress=None) -> li
         for sparsity in sparsities:
             threshold = np.quantile(np.abs(original), sparsity)
             kernel.variable.assign(np.where(np.abs(original) <= threshold, 0.0, original).astype(original.dtype))
-            drops[str(sparsity)] = _points(reference - keras_accuracy(model, data))
+            drops[str(sparsity)] = _points(reference - accuracy(model, data))
         kernel.variable.assign(original)
         rows.append({"layer": kernel.layer.name, "pruning_drop_pt": drops})
         if progress:
@@ -111,14 +111,14 @@ def channel_sensitivity(model, data, ratios=CHANNEL_RATIOS, progress=None) -> li
 
     from .space import channel_groups
 
-    reference = keras_accuracy(model, data)
+    reference = accuracy(model, data)
     groups = channel_groups(model)
     rows = []
     for done, layer in enumerate(groups, start=1):
         drops = {}
         for ratio in ratios:
             thinner = channel_prune(model, None, ratio=0.0, ratios={layer: ratio}, scope="layer")
-            drops[str(ratio)] = _points(reference - keras_accuracy(thinner, data))
+            drops[str(ratio)] = _points(reference - accuracy(thinner, data))
         rows.append({"layer": layer, "channel_drop_pt": drops})
         if progress:
             progress("channels", done, len(groups))

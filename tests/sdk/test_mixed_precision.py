@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgesmith.converters.errors import UnknownOptionError
-from edgesmith.converters.verify import keras_accuracy
+from edgesmith.converters.verify import accuracy
 from edgesmith.optimize import choose_precisions, layer_precisions, mixed_precision, weighted_layers
 from edgesmith.converters.mixed_precision import tflite_accuracy
 from edgesmith.runtime import Model
@@ -34,7 +34,7 @@ def test_each_layer_gets_its_precision_in_the_tflite(model, data, tmp_path):
     runtime = Model(path)
     assert runtime.inputs[0].quantized  # the default (int8) governs the input
     predicted = runtime.predict(data.x_val).argmax(-1)
-    assert abs(np.mean(predicted == data.y_val) - keras_accuracy(model, data)) < 0.02
+    assert abs(np.mean(predicted == data.y_val) - accuracy(model, data)) < 0.02
 
 
 def test_precisions_change_the_size_as_expected(model, data):

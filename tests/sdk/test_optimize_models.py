@@ -61,12 +61,12 @@ def data():
 
 
 def test_outlier_model_needs_16_bit_activations_after_fc1(data):
-    from edgesmith.converters.verify import keras_accuracy
+    from edgesmith.converters.verify import accuracy
     from edgesmith.optimize import mixed_precision
     from edgesmith.converters.mixed_precision import tflite_accuracy
 
     model = tiny_model(data, outlier=True)
-    reference = keras_accuracy(model, data)
+    reference = accuracy(model, data)
     all_int8 = tflite_accuracy(mixed_precision(model, data).content, data)
     wide = {"fc1": "int16x8", "head": "int16x8"}  # fc1's output is int16, and so is the head's input
     fc1_int16 = tflite_accuracy(mixed_precision(model, data, precisions=wide).content, data)
