@@ -10,7 +10,7 @@ same questions for its layer type, and every pass asks them:
   channels), ``"concat"``, ``"expand"`` (each input channel becomes several:
   depthwise with depth multiplier > 1, Flatten) or ``"opaque"`` (anything else:
   left untouched, its channels never pruned).
-* ``count_in`` / ``count_out``: channel counts;
+* ``count_out``: the layer's output channel count;
 * ``slice``: the layer's config and weights with only some input and output
   channels kept (used by channel pruning to rebuild a smaller model);
 * ``macs``: multiply-accumulates of one call, from its input and output shapes
@@ -59,9 +59,6 @@ class Handler:
         self.int8 = int8
         self.fuses_relu = int8 == "kernel" if fuses_relu is None else fuses_relu
         self.pure_activation = pure_activation or (lambda layer: None)  # layer -> function name or None
-
-    def count_in(self, layer, in_shape) -> int:
-        return int(in_shape[-1])
 
     def count_out(self, layer, out_shape) -> int:
         return int(out_shape[-1])
@@ -189,9 +186,6 @@ class Affine(Handler):
         super().__init__(int8)
         self.size_key = size_key
 
-    def count_in(self, layer, in_shape):
-        return int(layer.kernel.shape[-2]) * getattr(layer, "groups", 1)
-
     def count_out(self, layer, out_shape):
         return int(layer.kernel.shape[-1])
 
@@ -215,9 +209,6 @@ class Depthwise(Handler):
     def expansion(self, layer, in_shape):
         return np.arange(int(in_shape[-1]) * layer.depth_multiplier).reshape(-1, layer.depth_multiplier)
 
-    def count_in(self, layer, in_shape):
-        return int(layer.kernel.shape[-2])
-
     def count_out(self, layer, out_shape):
         return int(layer.kernel.shape[-2] * layer.kernel.shape[-1])
 
@@ -239,9 +230,6 @@ class Separable(Handler):
 
     kind = "source"
     kernels = (("depthwise_kernel", "depthwise_constraint"), ("pointwise_kernel", "pointwise_constraint"))
-
-    def count_in(self, layer, in_shape):
-        return int(layer.depthwise_kernel.shape[-2])
 
     def count_out(self, layer, out_shape):
         return int(layer.pointwise_kernel.shape[-1])

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesmith.converters.export import export
-from edgesmith.converters.ptq import gzipped_size, ptq
+from edgesmith.converters.ptq import gzipped_size
 from edgesmith.converters.train import TrainingBatches
-from edgesmith.converters.verify import verify
 from edgesmith.data import load_data
 from edgesmith.pipeline import convert
+from edgesmith.recipes import recipe_from_dict
 
 DEMO_DATA = "builtin:digits"
+FLOAT_BASELINE = {"name": "float32", "description": "no compression: the float32 .tflite"}
 
 
 def small_cnn(input_shape=(8, 8, 1), classes: int = 10, seed: int = 0):
@@ -55,14 +55,11 @@ def run_demo(out_dir, recipe: str = "int8-qat", epochs: int = 20, runs: int = 20
     model = train_small_cnn(data, epochs)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "float.keras")
-    float_path = export(ptq(model, data), data, out / "float.tflite", name="digits_cnn (float32)")
-    float_check = verify(float_path, data, keras_model=model)
+    baseline = convert(out / "float.keras", recipe_from_dict(FLOAT_BASELINE), data, out / "float", progress=notify)
     report = convert(out / "float.keras", recipe, data, out / "compressed", progress=notify)
     rows = {}
-    for name, path, accuracy in (
-        ("float", float_path, float_check["tflite_accuracy"]),
-        ("compressed", Path(report["tflite_path"]), report["tflite_accuracy"]),
-    ):
+    for name, outcome in (("float", baseline), ("compressed", report)):
+        path, accuracy = Path(outcome["tflite_path"]), outcome["tflite_accuracy"]
         notify(f"bench {name}", 0, None)
         summary = benchmark(path, runs=runs, warmup=20, energy="none", threads=1)["summary"]
         content = path.read_bytes()

@@ -12,8 +12,6 @@ from edgesmith.runtime.tflite_file import check_tflite_file
 from .target import BenchOptions, Target
 from .urls import parse_target
 
-STEPS = ("connect", "push", "bench", "fetch")
-
 
 def deploy(model, target, *, out_dir=".", options: BenchOptions | None = None, progress=None) -> dict:
     """Push ``model`` to ``target``, benchmark it there, and copy the JSONL log to ``out_dir``.
