@@ -26,6 +26,7 @@ COMMANDS = {
     "demo": "demo",
     "deploy": "deploy",
     "inspect": "inspect",
+    "mcu": "mcu",
     "optimize": "optimize",
     "report": "report",
     "sensitivity": "sensitivity",

@@ -1,0 +1,80 @@
+"""``edgesmith mcu``: run a .tflite in TensorFlow Lite Micro, check it fits microcontrollers, export firmware."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from edgesmith.commands.data_options import preprocessing_options
+
+
+@click.command("mcu")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--profile", "profiles", multiple=True, metavar="NAME|FILE.toml",
+              help="A built-in microcontroller profile (esp32s3, nrf52840, rp2040, stm32f746, stm32h743, stm32u385) "
+                   "or a TOML file; repeat for several. Default: every built-in profile.")
+@click.option("--data", "data_spec", default=None, metavar="SPEC",
+              help="Labeled data (builtin:digits|..., an image folder, an .npz): accuracy in TFLite Micro and "
+                   "agreement with LiteRT's reference kernels.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate at most this many samples.")
+@click.option("--margin", type=click.FloatRange(0, 10), default=0.2, show_default=True,
+              help="Headroom added to the measured arena and flash before comparing (0.2 = 20%).")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+              help="Write firmware sources here: model array, op resolver, config header, README.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@preprocessing_options
+def command(model, profiles, data_spec, limit, margin, export_dir, as_json, preprocess):
+    """Run MODEL (.tflite) in TensorFlow Lite Micro: measure its arena and flash, check them against
+    microcontroller profiles (exit 1 when it fits none), measure accuracy on --data, estimate latency,
+    and --export firmware sources."""
+    from edgesmith.mcu import check_mcu
+    from edgesmith.runtime.errors import RunFailedError
+
+    report = check_mcu(model, list(profiles) or None, data=data_spec, preprocess=preprocess, limit=limit,
+                       margin=margin, export=export_dir)
+    click.echo(json.dumps(report, indent=2, default=str) if as_json else format_report(report))
+    if not any(row["fits"] for row in report["profiles"]):
+        names = ", ".join(row["profile"] for row in report["profiles"])
+        raise RunFailedError(f"{model} does not fit {names} with a {100 * margin:.0f}% margin")
+
+
+def _bytes(size: int) -> str:
+    return f"{size:,} B"
+
+
+def format_report(report: dict) -> str:
+    """A readable summary of :func:`edgesmith.mcu.check_mcu`'s report."""
+    memory, margin = report["memory"], report["margin"]
+    lines = [
+        f"model      {report['model']}: {_bytes(memory['model_bytes'])}, {report['macs']:,} MACs",
+        f"ops        {', '.join(report['ops'])}",
+        f"arena      {_bytes(memory['arena_bytes'])} measured in TFLite Micro (allocation record "
+        f"{_bytes(memory['arena_recorded_bytes'])}, smallest arena that runs {_bytes(memory['arena_smallest_bytes'])}; "
+        "64-bit host)",
+        f"flash      {_bytes(memory['model_bytes'] + report['export_overhead_bytes'])}: the model as stored plus "
+        f"{_bytes(report['export_overhead_bytes'])} the export adds (TFLM code not counted)",
+        f"margin     {100 * margin:.0f}% added to both before comparing",
+        "",
+        f"{'profile':<12}{'RAM: needed / available':<30}{'flash: needed / available':<32}{'fits':<6}latency (ESTIMATE)",
+    ]
+    for row in report["profiles"]:
+        ram, flash, latency = row["ram"], row["flash"], row["latency_estimate"]
+        basis = f"{latency['core']}, {latency['cycles_per_mac']} cycles/MAC" + (
+            "" if latency["calibrated"] else ", uncalibrated")
+        lines.append(f"{row['profile']:<12}{_pair(ram):<30}{_pair(flash):<32}{'yes' if row['fits'] else 'NO':<6}"
+                     f"~{latency['ms']:.3g} ms ({basis})")
+    if "accuracy" in report:
+        acc = report["accuracy"]
+        lines += ["", f"accuracy   TFLite Micro {100 * acc['tflm_accuracy']:.2f}% on {acc['samples']} samples; LiteRT "
+                      f"reference kernels {100 * acc['reference_accuracy']:.2f}%; top-1 agreement "
+                      f"{100 * acc['top1_agreement']:.2f}%; {acc['outputs_differing']} sample(s) with outputs not "
+                      "bit-identical"]
+    if "export" in report:
+        lines += ["", f"export     wrote {report['export']['dir']}/ ({', '.join(report['export']['files'])}), "
+                      f"arena {_bytes(report['export']['arena_bytes'])}"]
+    return "\n".join(lines)
+
+
+def _pair(side: dict) -> str:
+    return f"{side['needed_bytes']:,} / {side['available_bytes']:,}" + ("" if side["fits"] else " !")
