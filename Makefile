@@ -13,7 +13,7 @@ STAMP := $(VENV)/.edgesmith-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[convert,test,mcu]"
+	$(PY) -m pip install --quiet -e ".[convert,test,scale]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from edgesmith.converters.errors import AccuracyDropError  # noqa: E402
 from edgesmith.converters.export import export  # noqa: E402
+from edgesmith.converters.mixed_precision import mixed_precision  # noqa: E402
 from edgesmith.converters.ptq import gzipped_size, ptq  # noqa: E402
 from edgesmith.converters.registry import pass_options  # noqa: E402
 from edgesmith.converters.train import fine_tune  # noqa: E402
@@ -41,7 +42,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 ANCHORS = {"anchor: float32": "float32", "anchor: dynamic-range": "dynamic", "anchor: full-int8 PTQ": "int8"}
-RECIPES = ("fp16", "dynamic-int8", "int8-ptq", "int8-qat", "prune50-int8", "max-compression", "fast-int8")
+RECIPES = ("fp16", "dynamic-int8", "int8-ptq", "int8-qat", "prune50-int8", "max-compression", "fast-int8",
+           "raw-size-int4")
+INT4_ANCHOR = "anchor: int4 PTQ (W4A8, litert-quantizer)"  # int4 conv/dense weights, int8 elsewhere, calibrated
 FLOAT_ROWS = ("anchor: float32", "float32 (same extra epochs)")
 FINE_TUNE_LEARNING_RATE = 5e-4  # what prune and cluster fine-tune with
 
@@ -77,7 +80,7 @@ def fine_tuned_copy(model, data, epochs: int):
 
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
-    return fine_tune(copy, data, epochs, FINE_TUNE_LEARNING_RATE)
+    return fine_tune(copy, data, epochs=epochs, learning_rate=FINE_TUNE_LEARNING_RATE)
 
 
 def measure(path: Path, accuracy: float) -> dict:
@@ -98,7 +101,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--train-limit", type=int, default=20000, help="training samples (the test split is whole)")
     parser.add_argument("--out", default="bench-out")
+    parser.add_argument("--recipes", default=",".join(RECIPES), help="comma-separated recipes to run (a smoke run: one)")
     args = parser.parse_args()
+    recipes = [name for name in args.recipes.split(",") if name]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = load_data(args.data, limit=None)
@@ -110,11 +115,13 @@ def main() -> None:
     model.save(out / "reference.keras")
     print(f"trained the reference CNN in {time.perf_counter() - started:.0f} s")
     rows = {name: anchor(model, data, mode, out / f"{mode}.tflite") for name, mode in ANCHORS.items()}
-    epochs = max(extra_epochs(recipe) for recipe in RECIPES)
+    int4 = export(mixed_precision(model, data, default="int4"), data, out / "int4.tflite")
+    rows[INT4_ANCHOR] = measure(int4, verify(int4, data)["tflite_accuracy"])
+    epochs = max(extra_epochs(recipe) for recipe in recipes)
     longer = fine_tuned_copy(model, data, epochs)
     rows[FLOAT_ROWS[1]] = anchor(longer, data, "float32", out / "float32-extra-epochs.tflite")
     print(f"fine-tuned the float model {epochs} more epochs (the longest recipe's)")
-    for recipe in RECIPES:
+    for recipe in recipes:
         started = time.perf_counter()
         try:
             report = convert(out / "reference.keras", recipe, data, out / recipe)
@@ -124,7 +131,8 @@ def main() -> None:
         rows[f"edgesmith: {recipe}"] = measure(Path(report["tflite_path"]), report["tflite_accuracy"])
         rows[f"edgesmith: {recipe}"]["seconds"] = round(time.perf_counter() - started)
     print_table(rows)
-    print_fast_int8(out)
+    if {"int8-qat", "fast-int8"} <= set(recipes):
+        print_fast_int8(out)
     (out / "results.json").write_text(json.dumps(rows, indent=2))
 
 
@@ -133,11 +141,19 @@ def print_table(rows: dict) -> None:
     size_row, ptq_row = rows["anchor: float32"], rows["anchor: full-int8 PTQ"]
     reference = max((rows[name] for name in FLOAT_ROWS), key=lambda row: row["accuracy"])
     drops = {name: 100 * (reference["accuracy"] - row["accuracy"]) for name, row in rows.items()}
-    print(f"\n{'row':32}{'bytes':>10}{'gzip':>10}{'accuracy':>10}{'latency':>11}{'x smaller':>11}{'drop pt':>9}")
+    print(f"\n{'row':44}{'bytes':>10}{'gzip':>10}{'accuracy':>10}{'latency':>11}{'x raw':>8}{'x gzip':>8}{'drop pt':>9}")
     for name, row in rows.items():
-        print(f"{name:32}{row['bytes']:>10,}{row['gzip']:>10,}{100 * row['accuracy']:>9.2f}%"
-              f"{row['latency_ms']:>8.3f} ms{size_row['gzip'] / row['gzip']:>10.1f}x{drops[name]:>9.2f}")
+        print(f"{name:44}{row['bytes']:>10,}{row['gzip']:>10,}{100 * row['accuracy']:>9.2f}%"
+              f"{row['latency_ms']:>8.3f} ms{size_row['bytes'] / row['bytes']:>7.1f}x{size_row['gzip'] / row['gzip']:>7.1f}x"
+              f"{drops[name]:>9.2f}")
     print(f"\ndrops are against the better float row: {100 * reference['accuracy']:.2f}%")
+    within = [name for name in rows if name.startswith("edgesmith:") and drops[name] <= 1.0]
+    if within:
+        smallest = max(within, key=lambda name: size_row["bytes"] / rows[name]["bytes"])
+        print(f"fewest raw bytes within 1.0 pt: {smallest}, {size_row['bytes'] / rows[smallest]['bytes']:.1f}x fewer "
+              "raw bytes than float32 (target >= 8x)")
+    if "edgesmith: int8-qat" not in rows:
+        return
     qat = rows["edgesmith: int8-qat"]
     print(f"int8-qat: drop {drops['edgesmith: int8-qat']:.2f} pt vs float (target <= 0.3), "
           f"{100 * (qat['accuracy'] - ptq_row['accuracy']):+.2f} pt vs full-int8 PTQ (target >= 0)")

@@ -97,7 +97,7 @@ def cluster(model, data, clusters: int = 16, init: str = "kmeans++", skip=(), ep
             continue
         _cluster_kernel(kernel, clusters, init, np.random.default_rng(seed))
         done.append(kernel.name)
-    fine_tune(model, data, epochs, learning_rate, progress, stage="cluster")
+    fine_tune(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="cluster")
     return remember(model, stage_record("cluster", model, details={"clusters": clusters, "init": init,
                                                                     "layers": done, "skipped": skipped}))
 

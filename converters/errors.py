@@ -32,3 +32,11 @@ class AccuracyDropError(RunFailedError):
     def __init__(self, message: str, report: dict | None = None):
         super().__init__(message)
         self.report = report
+
+
+class NotFromThisModelError(ConversionError):
+    """A .tflite compared with a Keras model it was not converted from (other shapes, another source hash)."""
+
+
+class NotQuantizedError(ConversionError):
+    """A .tflite without quantized tensors was given where a quantized one is needed."""

@@ -1,17 +1,30 @@
 """Per-layer mixed precision, realized in the .tflite by litert-quantizer recipes.
 
-Each weighted Keras layer (Conv, Dense, DepthwiseConv...) gets one of four
+Each weighted Keras layer (Conv, Dense, DepthwiseConv...) gets one of these
 precisions; every other op follows ``default``:
 
+* ``int4``: int4 weights (per channel) and int8 activations (static W4A8; CONV_2D and FULLY_CONNECTED only);
 * ``int8``: int8 weights (per channel) and int8 activations, integer kernels;
 * ``int16x8``: int8 weights, int16 activations (near-float accuracy, slower kernels);
 * ``float16``: float16 weights, dequantized in the graph, float compute;
-* ``float32``: left as it is.
+* ``float32``: left as it is;
+
+and, with float activations quantized on the fly by the kernel (dynamic range):
+
+* ``int4-dynamic``: int4 weights per channel (CONV_2D, FULLY_CONNECTED);
+* ``int4-block32``: int4 weights with a scale per block of 32 inputs (FULLY_CONNECTED only);
+* ``int8-dynamic``: int8 weights per channel.
+
+A precision a layer's op cannot take (int4 on a depthwise convolution) is refused,
+naming the layer. A 4-bit ``default`` gives 4 bits to the layers that can take them
+and the 8-bit precision of the same kind to the others.
 
 >>> from edgesmith.converters.mixed_precision import mixed_precision, layer_precisions
 >>> tflite = mixed_precision(model, data, precisions={"conv1": "float32", "head": "int16x8"})
 >>> layer_precisions(tflite.content, ["conv1", "head"])
 {'conv1': 'float32', 'head': 'int16x8'}
+>>> layer_precisions(mixed_precision(model, data, default="int4").content, ["conv1", "head"])
+{'conv1': 'int4', 'head': 'int4'}
 
 The Keras model is converted to a float .tflite once; litert-quantizer then
 quantizes it op by op, matching each op by its exact scope (the names of its
@@ -28,15 +41,25 @@ import re
 
 from edgesmith.runtime.tflite_file import main_operators
 
-from .errors import ConversionError, UnknownOptionError
+from .checks import checked
+from .errors import ConversionError, UnknownOptionError, UnsupportedModelError
 from .kernels import all_layers
 from .layers import handler_for
 from .ptq import TFLiteModel, float_tflite, gzipped_size
 from .record import remember
 from .stage import stage_record
-from .verify import accuracy
 
-PRECISIONS = ("int8", "int16x8", "float16", "float32")  # cheapest first
+PRECISIONS = ("int4", "int8", "int16x8", "float16", "float32")  # the ladder, cheapest first
+DYNAMIC_PRECISIONS = ("int4-block32", "int4-dynamic", "int8-dynamic")  # float activations, quantized on the fly
+ALL_PRECISIONS = PRECISIONS + DYNAMIC_PRECISIONS
+# one step up: what the fallback and choose_precisions raise a layer to
+NEXT_PRECISION = {"int4": "int8", "int8": "int16x8", "int16x8": "float16", "float16": "float32",
+                  "int4-block32": "int8-dynamic", "int4-dynamic": "int8-dynamic", "int8-dynamic": "float16"}
+# the TFLite ops each precision is defined for, where litert-quantizer's policy restricts it (others: all weighted ops)
+OPS_TAKING = {"int4": ("CONV_2D", "FULLY_CONNECTED"), "int4-dynamic": ("CONV_2D", "FULLY_CONNECTED"),
+              "int4-block32": ("FULLY_CONNECTED",)}
+# a 4-bit default leaves a layer (or op) that cannot take it at this precision
+EIGHT_BIT_OF = {"int4": "int8", "int4-dynamic": "int8-dynamic", "int4-block32": "int8-dynamic"}
 _SIGNATURE = "serving_default"
 
 
@@ -45,6 +68,54 @@ def weighted_layers(model) -> list:
     return [layer.name for layer in all_layers(model) if handler_for(layer).kernels]
 
 
+def next_precision(precision: str) -> str | None:
+    """The precision one step up the ladder (``int4`` -> ``int8`` -> ``int16x8`` -> ``float16`` -> ``float32``;
+    the dynamic ones -> ``int8-dynamic`` -> ``float16``); None at ``float32``."""
+    return NEXT_PRECISION.get(precision)
+
+
+def takes(precision: str, ops) -> bool:
+    """Whether a layer made of TFLite ``ops`` can run at ``precision``."""
+    allowed = OPS_TAKING.get(precision)
+    return allowed is None or set(ops) <= set(allowed)
+
+
+def keras_op(layer) -> str | None:
+    """The TFLite op a weighted Keras layer becomes (None: not known before conversion)."""
+    import keras
+
+    kinds = ((keras.layers.DepthwiseConv2D, "DEPTHWISE_CONV_2D"), (keras.layers.SeparableConv2D, "DEPTHWISE_CONV_2D"),
+             (keras.layers.Conv2DTranspose, "TRANSPOSE_CONV"), (keras.layers.Conv3D, "CONV_3D"),
+             (keras.layers.Conv1D, "CONV_2D"), (keras.layers.Conv2D, "CONV_2D"), (keras.layers.Dense, "FULLY_CONNECTED"))
+    return next((op for cls, op in kinds if isinstance(layer, cls)), None)
+
+
+def refuse_untakeable(layer: str, op_names, precision: str) -> None:
+    """Raise :class:`UnsupportedModelError` (one line, naming the layer) if its ops cannot run at ``precision``."""
+    if not takes(precision, op_names):
+        ops = ", ".join(sorted(set(op_names)))
+        raise UnsupportedModelError(
+            f"layer {layer!r} ({ops}) cannot take {precision}: litert-quantizer writes it only for "
+            f"{', '.join(OPS_TAKING[precision])}; give this layer {EIGHT_BIT_OF[precision]} or higher"
+        )
+
+
+def _check_options(precisions, default):
+    _check_names(precisions or {}, default)
+
+
+def _check_model(model, precisions):
+    """Each named layer exists and its op can take its precision (from the Keras class; before any work)."""
+    precisions = dict(precisions or {})
+    layers = {layer.name: layer for layer in all_layers(model) if handler_for(layer).kernels}
+    _check_layers(precisions, layers)
+    for name, precision in precisions.items():
+        op = keras_op(layers[name])
+        if op is not None:
+            refuse_untakeable(name, [op], precision)
+
+
+@checked(options=_check_options, model=_check_model)
 def mixed_precision(model, data, precisions: dict | None = None, default: str = "int8",
                     calibration_samples: int = 256, progress=None):
     """Convert ``model`` to a .tflite where each layer runs at its own precision.
@@ -53,15 +124,18 @@ def mixed_precision(model, data, precisions: dict | None = None, default: str = 
         model: a Keras model.
         data: a :class:`edgesmith.data.Dataset` (calibration samples for int8/int16x8).
         precisions: ``{layer name: precision}``; layers not named get ``default``.
-        default: the precision of every other layer and op (reshapes, pooling, softmax...).
+        default: the precision of every other layer and op (reshapes, pooling, softmax...); a 4-bit default
+            goes to the layers that can take it, the others (and the other ops) get its 8-bit kind.
         calibration_samples: training samples used to measure activation ranges.
 
     Returns a :class:`~edgesmith.converters.ptq.TFLiteModel` (mode ``mixed``) with a stage record.
     """
     precisions = dict(precisions or {})
+    _check_model(model, precisions)
     quantizer = MixedPrecisionQuantizer(float_tflite(model), data, weighted_layers(model), calibration_samples)
     content = quantizer.quantize(precisions, default)
-    tflite = TFLiteModel(content, model, "mixed", {"int8": "int8", "int16x8": "int16"}.get(default, "float"))
+    io_type = {"int4": "int8", "int8": "int8", "int16x8": "int16"}.get(default, "float")
+    tflite = TFLiteModel(content, model, "mixed", io_type)
     record = stage_record("mixed_precision", model)
     record.details.update({"default": default, "precisions": quantizer.resolved(precisions, default),
                            "tflite_bytes": len(content), "gzip_bytes": gzipped_size(content)})
@@ -81,18 +155,29 @@ class MixedPrecisionQuantizer:
         self.float_content = float_content
         self.layers = list(layers)
         self.scopes = layer_scopes(float_content, self.layers)
+        self.ops = layer_ops(float_content, self.layers)
         self._samples = _calibration_samples(float_content, data, calibration_samples)
         self._calibration = None
 
     def resolved(self, precisions: dict, default: str) -> dict:
-        """Every chosen-for layer with its precision (``default`` where not named)."""
-        return {layer: precisions.get(layer, default) for layer in self.layers}
+        """Every chosen-for layer with its precision (``default`` where not named, or its 8-bit kind where the
+        layer cannot take a 4-bit default)."""
+        return {layer: precisions.get(layer, self._default_for(layer, default)) for layer in self.layers}
+
+    def _default_for(self, layer: str, default: str) -> str:
+        return default if takes(default, self.ops.get(layer, ())) else EIGHT_BIT_OF[default]
 
     def quantize(self, precisions: dict, default: str = "int8") -> bytes:
         """The .tflite bytes with ``precisions`` per layer and ``default`` elsewhere."""
-        _check_precisions(precisions, default, self.layers)
+        _check_names(precisions, default)
+        _check_layers(precisions, self.layers)
+        for layer, precision in precisions.items():
+            refuse_untakeable(layer, self.ops.get(layer, ()), precision)
         if default == "float32" and all(p == "float32" for p in precisions.values()):
             return self.float_content
+        if default in EIGHT_BIT_OF:  # 4 bits where the op takes them, the 8-bit kind on every other op
+            precisions = self.resolved(precisions, default)
+            default = EIGHT_BIT_OF[default]
         quantizer = self._quantizer(precisions, default)
         try:
             with contextlib.redirect_stderr(io.StringIO()):  # litert-quantizer's tqdm bars
@@ -120,10 +205,13 @@ class MixedPrecisionQuantizer:
         return everything.calibrate({_SIGNATURE: self._samples})
 
 
-def _check_precisions(precisions: dict, default: str, layers) -> None:
+def _check_names(precisions: dict, default: str) -> None:
     for value in [default, *precisions.values()]:
-        if value not in PRECISIONS:
-            raise UnknownOptionError(f"unknown precision {value!r}; valid: {', '.join(PRECISIONS)}")
+        if value not in ALL_PRECISIONS:
+            raise UnknownOptionError(f"unknown precision {value!r}; valid: {', '.join(ALL_PRECISIONS)}")
+
+
+def _check_layers(precisions: dict, layers) -> None:
     unknown = sorted(set(precisions) - set(layers))
     if unknown:
         raise UnknownOptionError(
@@ -134,16 +222,21 @@ def _check_precisions(precisions: dict, default: str, layers) -> None:
 def _op_config(precision: str):
     from litert_quantizer import qtyping
 
-    tensor, op = qtyping.TensorQuantizationConfig, qtyping.OpQuantizationConfig
+    tensor, op, granularity = qtyping.TensorQuantizationConfig, qtyping.OpQuantizationConfig, qtyping.QuantGranularity
     if precision == "float16":
         return op(weight_tensor_config=tensor(num_bits=16, dtype=qtyping.TensorDataType.FLOAT),
                   compute_precision=qtyping.ComputePrecision.FLOAT, explicit_dequantize=True)
+    weight_bits = 4 if precision.startswith("int4") else 8
+    per = granularity.BLOCKWISE_32 if precision == "int4-block32" else granularity.CHANNELWISE
+    weights = tensor(num_bits=weight_bits, symmetric=True, granularity=per)
+    if precision in DYNAMIC_PRECISIONS:  # float activations, quantized by the kernel at run time
+        return op(weight_tensor_config=weights, compute_precision=qtyping.ComputePrecision.INTEGER,
+                  explicit_dequantize=False)
     bits = 16 if precision == "int16x8" else 8
     return op(
         # int16 activations are symmetric: TFLite's 16x8 kernels require a zero point of 0
-        activation_tensor_config=tensor(num_bits=bits, symmetric=bits == 16,
-                                        granularity=qtyping.QuantGranularity.TENSORWISE),
-        weight_tensor_config=tensor(num_bits=8, symmetric=True, granularity=qtyping.QuantGranularity.CHANNELWISE),
+        activation_tensor_config=tensor(num_bits=bits, symmetric=bits == 16, granularity=granularity.TENSORWISE),
+        weight_tensor_config=weights,
         compute_precision=qtyping.ComputePrecision.INTEGER,
     )
 
@@ -201,6 +294,14 @@ def layer_scopes(content: bytes, layers) -> dict:
     return scopes
 
 
+def layer_ops(content: bytes, layers) -> dict:
+    """``{layer: [names of its weighted ops]}`` (``CONV_2D``, ``FULLY_CONNECTED``...)."""
+    found = {}
+    for layer, op in _layer_ops(main_operators(content), layers):
+        found.setdefault(layer, []).append(op.name)
+    return found
+
+
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "TRANSPOSE_CONV", "BATCH_MATMUL")
 
 
@@ -208,7 +309,7 @@ def layer_precisions(content: bytes, layers) -> dict:
     """The precision each layer really has in the .tflite, read from its op's weight and output types."""
     operators = main_operators(content)
     producers = {tensor.index: op for op in operators for tensor in op.outputs}
-    return {layer: _precision_from(_weight_type(op, producers), op.outputs[0].type)
+    return {layer: _precision_from(_weight_of(op, producers), op.outputs[0].type)
             for layer, op in _layer_ops(operators, layers)}
 
 
@@ -220,23 +321,19 @@ def _layer_ops(operators, layers):
             yield layer, op
 
 
-def _weight_type(op, producers: dict) -> str:
-    """The stored type of an op's weight (its second input), looking through a DEQUANTIZE that feeds it."""
+def _weight_of(op, producers: dict):
+    """An op's stored weight tensor (its second input), looking through a DEQUANTIZE that feeds it."""
     producer = producers.get(op.inputs[1].index)
-    return (producer.inputs[0] if producer is not None and producer.name == "DEQUANTIZE" else op.inputs[1]).type
+    return producer.inputs[0] if producer is not None and producer.name == "DEQUANTIZE" else op.inputs[1]
 
 
-def _precision_from(weight: str, output: str) -> str:
-    if weight == "FLOAT16":
+def _precision_from(weight, output: str) -> str:
+    if weight.type == "FLOAT16":
         return "float16"
-    if weight == "INT8":
-        return "int16x8" if output == "INT16" else "int8" if output == "INT8" else "int8-weights"
+    if weight.type == "INT4":
+        if output in ("INT8", "INT16"):
+            return "int4" if output == "INT8" else "int4x16"
+        return "int4-dynamic" if len(weight.scales) else "int4-block32"  # blockwise scales live in a tensor
+    if weight.type == "INT8":
+        return "int16x8" if output == "INT16" else "int8" if output == "INT8" else "int8-dynamic"
     return "float32"
-
-
-# -- accuracy ------------------------------------------------------------------
-
-
-def tflite_accuracy(content: bytes, data) -> float:
-    """Top-1 accuracy of .tflite ``content`` on ``data``'s evaluation split, run by edgesmith.runtime."""
-    return accuracy(content, data)

@@ -110,7 +110,8 @@ def prune(
     steps = epochs * -(-len(data.x_train) // data.batch_size) if data is not None and epochs else 0
     plan = _Schedule(sparsity_schedule, sparsity if n_m is None else masker.final, begin_step, end_step or steps, frequency)
     masker.apply(plan.target(0) if steps else masker.final)
-    fine_tune(model, data, epochs, learning_rate, progress, callbacks=[_PruningCallback(masker, plan)], stage="prune")
+    fine_tune(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress,
+              callbacks=[_PruningCallback(masker, plan)], stage="prune")
     masker.apply(masker.final)  # the schedule's last step may not land on a multiple of frequency
     return remember(model, stage_record("prune", model, details=masker.details(skipped)))
 

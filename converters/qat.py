@@ -5,10 +5,15 @@
 >>> tflite = ptq(trained, data, mode="int8")     # a true int8 graph from the learned ranges
 >>> record_of(trained).details["float_layers"]   # layers left in float32: none
 []
+>>> small = qat(model, data, epochs=2, weight_bits=4)   # 4-bit kernels: ptq(small, data, mode="int8") writes int4
+>>> record_of(small).details["weight_bits"]
+4
 
 The model is rebuilt with fake quantization where TFLite's int8 graph holds a
 scale of its own (:func:`.int8_ops.int8_role`; a layer's is a fact of its handler in
 :mod:`.layers`): weights per output channel, symmetric int8 (``narrow_range``);
+(``weight_bits=4``: 4-bit, symmetric [-7, 7], on Conv1D/Conv2D/Dense, the kernels LiteRT
+runs with int4 weights; depthwise kernels stay 8-bit, which is all TFLite runs);
 activations per tensor, asymmetric int8, on the model input and after each op
 with its own output scale (Conv/Dense with folded BatchNorm and fused
 ReLU/ReLU6, Add, Multiply, global average pooling, Rescaling, hard-swish...).
@@ -65,6 +70,7 @@ log = logging.getLogger(__name__)
 ops = keras.ops
 
 CALIBRATION_SAMPLES = 64  # one batch sets the initial ranges the dry conversion (and training) start from
+WEIGHT_BITS = (4, 8)  # kernel widths qat trains for; the converter writes a 4-bit fake-quantized kernel as INT4
 
 
 # -- fake quantization -------------------------------------------------------------
@@ -80,8 +86,9 @@ def _finite_extremes(inputs):
     return ops.maximum(low, -RANGE_LIMIT), ops.minimum(high, RANGE_LIMIT)
 
 
-def fake_quant_weights(kernel, per_channel: bool = True):
-    """Symmetric int8 fake quantization of a kernel, per output channel (last axis) or per tensor.
+def fake_quant_weights(kernel, per_channel: bool = True, bits: int = 8):
+    """Symmetric fake quantization of a kernel to ``bits`` (8: [-127, 127], 4: [-7, 7]), per output channel
+    (last axis) or per tensor.
 
     Dense kernels are quantized per tensor: TFLite transposes them for FULLY_CONNECTED,
     and the converter cannot carry a per-channel axis through that transpose.
@@ -89,8 +96,9 @@ def fake_quant_weights(kernel, per_channel: bool = True):
     axes = tuple(range(len(kernel.shape) - 1)) if per_channel else None
     limit = tf.stop_gradient(ops.maximum(ops.max(ops.abs(kernel), axis=axes), 1e-8))
     if per_channel:
-        return tf.quantization.fake_quant_with_min_max_vars_per_channel(kernel, -limit, limit, narrow_range=True)
-    return tf.quantization.fake_quant_with_min_max_vars(kernel, -limit, limit, narrow_range=True)
+        return tf.quantization.fake_quant_with_min_max_vars_per_channel(kernel, -limit, limit, num_bits=bits,
+                                                                        narrow_range=True)
+    return tf.quantization.fake_quant_with_min_max_vars(kernel, -limit, limit, num_bits=bits, narrow_range=True)
 
 
 def fake_quant_depthwise(kernel):
@@ -165,20 +173,31 @@ class FixedRangeQuantizer(keras.layers.Layer):
         return {**super().get_config(), "low": self.low, "high": self.high}
 
 
+class WeightBits:
+    """Mixin: the kernel's fake-quantization width (``weight_bits``, 8 or 4), saved with the layer."""
+
+    def __init__(self, *args, weight_bits: int = 8, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.weight_bits = int(weight_bits)
+
+    def get_config(self):
+        return {**super().get_config(), "weight_bits": self.weight_bits}
+
+
 @keras.saving.register_keras_serializable(package="edgesmith")
-class QuantConv(keras.layers.Conv2D):
+class QuantConv(WeightBits, keras.layers.Conv2D):
     """Conv2D whose kernel is fake-quantized per output channel."""
 
     def convolution_op(self, inputs, kernel):
-        return super().convolution_op(inputs, fake_quant_weights(kernel))
+        return super().convolution_op(inputs, fake_quant_weights(kernel, bits=self.weight_bits))
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
-class QuantConv1D(keras.layers.Conv1D):
+class QuantConv1D(WeightBits, keras.layers.Conv1D):
     """Conv1D whose kernel is fake-quantized per output channel."""
 
     def convolution_op(self, inputs, kernel):
-        return super().convolution_op(inputs, fake_quant_weights(kernel))
+        return super().convolution_op(inputs, fake_quant_weights(kernel, bits=self.weight_bits))
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
@@ -195,7 +214,7 @@ class QuantDepthwiseConv(keras.layers.DepthwiseConv2D):
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
-class QuantDense(keras.layers.Dense):
+class QuantDense(WeightBits, keras.layers.Dense):
     """Dense whose kernel is fake-quantized (per tensor, as TFLite's FULLY_CONNECTED converts)."""
 
     def call(self, inputs, training=None):
@@ -207,15 +226,21 @@ class QuantDense(keras.layers.Dense):
         return tf.reshape(flat, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
 
     def _dense(self, inputs):
-        outputs = ops.matmul(inputs, fake_quant_weights(self._kernel, per_channel=False))
+        outputs = ops.matmul(inputs, fake_quant_weights(self._kernel, per_channel=False, bits=self.weight_bits))
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs) if self.activation is not None else outputs
 
 
 # the fake-quantized twin of each "kernel" layer, keyed by the Keras class it extends (SeparableConv2D: _separable)
-QUANT_TWINS = {twin.__bases__[0]: twin for twin in (QuantConv, QuantConv1D, QuantDepthwiseConv, QuantDense)}
+QUANT_TWINS = {twin.__bases__[-1]: twin for twin in (QuantConv, QuantConv1D, QuantDepthwiseConv, QuantDense)}
 QAT_LAYERS = (ActivationQuantizer, FixedRangeQuantizer, *QUANT_TWINS.values())
+
+
+def weight_bits_of(model) -> int | None:
+    """The narrowest kernel width of a :func:`qat` model (4 or 8); None when it has no fake-quantized kernel."""
+    widths = [getattr(layer, "weight_bits", 8) for layer in all_layers(model) if isinstance(layer, tuple(QUANT_TWINS.values()))]
+    return min(widths) if widths else None
 
 
 def has_fake_quant(model) -> bool:
@@ -241,7 +266,12 @@ def calibrate_ranges(model, samples, batch_size: int = 64) -> None:
 # -- the pass --------------------------------------------------------------------------
 
 
-def _check_model(model) -> None:
+def _check_options(weight_bits):
+    if weight_bits not in WEIGHT_BITS:
+        raise ValueError(f"weight_bits is one of {', '.join(map(str, WEIGHT_BITS))}")
+
+
+def _check_model(model, weight_bits=8) -> None:
     """The dry int8 conversion on ranges from random inputs, run by the pipeline before a recipe's first pass
     trains (the ranges' values do not matter to whether TFLite converts the graph, only the ops do)."""
     require_graph(model, "qat")
@@ -253,10 +283,10 @@ def _check_model(model) -> None:
             f"qat cannot make an int8 graph of recurrent layer {recurrent[0]}: a Keras 3 RNN converts only at a "
             "fixed batch, as a WHILE loop TFLite's int8 quantizer does not take; use fp16 or dynamic-int8"
         )
-    rebuilt, _ = prepare_qat(model)
+    rebuilt, _ = prepare_qat(model, weight_bits)
     shape = (CALIBRATION_SAMPLES, *model.inputs[0].shape[1:])
     check_int8_conversion(rebuilt, np.random.default_rng(0).standard_normal(shape).astype(np.float32))
-    _CONVERTIBLE.add(architecture_digest(model))
+    _CONVERTIBLE.add((architecture_digest(model), weight_bits))
 
 
 _CONVERTIBLE: set = set()  # architectures whose prepared QAT graph converted (the pass need not check again)
@@ -267,8 +297,8 @@ def architecture_digest(model) -> str:
     return hashlib.sha256(model.to_json().encode()).hexdigest()
 
 
-@checked(model=_check_model)
-def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, progress=None):
+@checked(options=_check_options, model=_check_model)
+def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, weight_bits: int = 8, progress=None):
     """Rebuild ``model`` with int8 fake quantization (BatchNorm folded), check it converts, and fine-tune it.
 
     Args:
@@ -276,6 +306,8 @@ def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, progress=None
         data: labeled :class:`edgesmith.data.Dataset` for fine-tuning.
         epochs: fine-tuning epochs (at least one is needed to learn activation ranges).
         learning_rate: Adam learning rate.
+        weight_bits: 8, or 4 for Conv1D/Conv2D/Dense kernels (the int8 conversion then writes them as INT4;
+            depthwise kernels stay 8-bit).
 
     Raises:
         UnsupportedModelError: the prepared int8 graph does not convert (checked before training).
@@ -283,18 +315,19 @@ def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, progress=None
     require_graph(model, "qat")
     if has_fake_quant(model):
         return remember(model, stage_record("qat", model, details={"note": "already quantization-aware"}))
-    rebuilt, plan = prepare_qat(model)
-    if data is not None and architecture_digest(model) not in _CONVERTIBLE:
+    _check_options(weight_bits)
+    rebuilt, plan = prepare_qat(model, weight_bits)
+    if data is not None and (architecture_digest(model), weight_bits) not in _CONVERTIBLE:
         check_int8_conversion(rebuilt, data.calibration(CALIBRATION_SAMPLES))
-    fine_tune(rebuilt, data, max(1, epochs), learning_rate, progress, stage="qat")
+    fine_tune(rebuilt, data, epochs=max(1, epochs), learning_rate=learning_rate, progress=progress, stage="qat")
     details = {"folded_batchnorm": sorted(plan.folded), "float_layers": sorted(plan.float_layers),
-               "activation_quantizers": plan.quantizer_count}
+               "activation_quantizers": plan.quantizer_count, "weight_bits": weight_bits}
     return remember(rebuilt, stage_record("qat", rebuilt, details=details))
 
 
-def prepare_qat(model):
+def prepare_qat(model, weight_bits: int = 8):
     """``(qat_model, plan)``: ``model`` rebuilt with fake quantization, untrained, ranges still empty."""
-    plan = _Plan(model)
+    plan = _Plan(model, weight_bits)
     rebuilt = rewrite(model, plan.replace, "qat")
     if plan.float_layers:
         log.warning("qat: left in float (edgesmith cannot quantize these layers): %s", ", ".join(sorted(plan.float_layers)))
@@ -359,7 +392,8 @@ class _Plan:
     fixed-range op (by a kernel or range op, a float layer, or the model input) gets the group's quantizer.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, weight_bits: int = 8):
+        self.weight_bits = weight_bits
         calls, inputs, outputs = iter_calls(model, "qat")
         self.model_outputs = set(outputs)
         self.producer = {key: call for call in calls for key in call.outputs}
@@ -491,9 +525,9 @@ class _Plan:
         fused = activation_name(layer) in ("linear", *FUSED_ACTIVATIONS)
         batchnorm = self.fold_into.get(id(layer))
         if type(layer) is keras.layers.SeparableConv2D:
-            outputs = _separable(layer, inputs, batchnorm, fused, self._new_quantizer())
+            outputs = _separable(layer, inputs, batchnorm, fused, self._new_quantizer(), self.weight_bits)
         else:
-            outputs = _quantized_copy(layer, batchnorm, fused)(inputs)
+            outputs = _quantized_copy(layer, batchnorm, fused, self.weight_bits)(inputs)
         if fused:
             return outputs
         outputs = self._new_quantizer()(outputs)  # the pre-activation tensor, e.g. logits before softmax
@@ -521,10 +555,12 @@ def _groups(same_scale_calls):
 # -- kernels -------------------------------------------------------------------------------
 
 
-def _quantized_copy(layer, batchnorm, keep_activation: bool):
-    """The fake-quantized twin of a Conv/Dense layer, with ``batchnorm`` folded in."""
+def _quantized_copy(layer, batchnorm, keep_activation: bool, weight_bits: int = 8):
+    """The fake-quantized twin of a Conv/Dense layer, with ``batchnorm`` folded in (depthwise kernels: 8 bits)."""
     config = layer.get_config()
     config.update(use_bias=True, activation=config["activation"] if keep_activation else "linear")
+    if type(layer) is not keras.layers.DepthwiseConv2D:
+        config["weight_bits"] = weight_bits
     twin = QUANT_TWINS[type(layer)].from_config(config)
     kernel, bias = layer.get_weights()[0], (layer.get_weights()[1] if layer.use_bias else None)
     kernel_variable = layer.weights[0]
@@ -570,7 +606,7 @@ def _carry_constraint(variable, twin, factor):
     layer_kernels(twin)[0].set_constraint(moved)
 
 
-def _separable(layer, inputs, batchnorm, keep_activation: bool, hidden_range):
+def _separable(layer, inputs, batchnorm, keep_activation: bool, hidden_range, weight_bits: int = 8):
     """SeparableConv2D as TFLite runs it: depthwise, a range (``hidden_range``), then a 1x1 convolution."""
     config = layer.get_config()
     depthwise = keras.layers.DepthwiseConv2D(
@@ -588,4 +624,4 @@ def _separable(layer, inputs, batchnorm, keep_activation: bool, hidden_range):
     for part, variable in ((depthwise, layer.depthwise_kernel), (pointwise, layer.pointwise_kernel)):
         getattr(part, "kernel").constraint = variable.constraint
     hidden = hidden_range(_quantized_copy(depthwise, None, True)(inputs))
-    return _quantized_copy(pointwise, batchnorm, keep_activation)(hidden)
+    return _quantized_copy(pointwise, batchnorm, keep_activation, weight_bits)(hidden)

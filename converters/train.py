@@ -87,7 +87,7 @@ def loss_for(model):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax(model))
 
 
-def fine_tune(model, data, epochs: int = 1, learning_rate: float = 1e-3, progress=None, *, teacher=None,
+def fine_tune(model, data, *, epochs: int = 1, learning_rate: float = 1e-3, progress=None, teacher=None,
               temperature: float = 4.0, label_weight: float = 0.1, features=(), batch_size: int | None = None,
               callbacks=(), stage: str = "train", schedule: str = "constant"):
     """Train ``model`` in place on ``data`` (see :func:`as_dataset`) for ``epochs``.

@@ -10,6 +10,7 @@ nothing and callers fall back to the appended zip (see
 
 from __future__ import annotations
 
+import gzip
 from collections import Counter
 from math import prod
 from pathlib import Path
@@ -154,14 +155,14 @@ def op_histogram(path: Path) -> dict | None:
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
-def weight_bytes(path: Path) -> dict | None:
+def weight_bytes(path) -> dict | None:
     """Bytes of the constant tensors (weights, every subgraph, each buffer once) by element type, and the float32
-    ones by name.
+    ones by name, of a .tflite file (a path, or its bytes).
 
     ``{"by_type": {"INT8": 15360, "FLOAT32": 512, ...}, "float32": {tensor name: bytes, ...}}``, None without the
     schema. What an int8 recipe left in float shows here, whatever the passes reported.
     """
-    contents = read_contents(Path(path).read_bytes())
+    contents = read_contents(path if isinstance(path, (bytes, bytearray)) else Path(path).read_bytes())
     if contents is None:
         return None
     by_type, first = {}, {}  # first: buffer index -> the first constant tensor stored in it
@@ -171,6 +172,22 @@ def weight_bytes(path: Path) -> dict | None:
         by_type[tensor.type] = by_type.get(tensor.type, 0) + len(contents.buffers[buffer])
     floats = {t.name: len(contents.buffers[buffer]) for buffer, t in first.items() if t.type == "FLOAT32"}
     return {"by_type": by_type, "float32": dict(sorted(floats.items(), key=lambda item: -item[1]))}
+
+
+def total_weight_bytes(path) -> int | None:
+    """All weight bytes of a .tflite (a path, or its bytes) as stored: the sum of :func:`weight_bytes` by type."""
+    found = weight_bytes(path)
+    return None if found is None else sum(found["by_type"].values())
+
+
+def gzip_size(data: bytes) -> int:
+    """Bytes of ``data`` after gzip -9: a secondary size. A device stores and maps the raw file, so raw bytes come
+    first in every report; gzip shows what pruned or clustered weights would save on the wire.
+
+    >>> gzip_size(bytes(4096)) < 100
+    True
+    """
+    return len(gzip.compress(bytes(data), compresslevel=9, mtime=0))
 
 
 def graph_macs(path: Path) -> int | None:

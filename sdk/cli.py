@@ -23,6 +23,7 @@ COMMANDS = {
     "classify": "classify",
     "convert": "convert",
     "convert-and-deploy": "convert_and_deploy",
+    "debug": "debug",
     "demo": "demo",
     "deploy": "deploy",
     "inspect": "inspect",

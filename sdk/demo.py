@@ -16,6 +16,7 @@ from edgesmith.converters.train import TrainingBatches
 from edgesmith.data import load_data
 from edgesmith.pipeline import convert
 from edgesmith.recipes import recipe_from_dict
+from edgesmith.runtime.tflite_file import total_weight_bytes
 
 DEMO_DATA = "builtin:digits"
 FLOAT_BASELINE = {"name": "float32", "description": "no compression: the float32 .tflite"}
@@ -63,6 +64,7 @@ def run_demo(out_dir, recipe: str = "int8-qat", epochs: int = 20, runs: int = 20
         notify(f"bench {name}", 0, None)
         summary = benchmark(path, runs=runs, warmup=20, energy="none", threads=1)["summary"]
         content = path.read_bytes()
-        rows[name] = {"path": str(path), "bytes": len(content), "gzip_bytes": gzipped_size(content),
+        rows[name] = {"path": str(path), "bytes": len(content), "weights_bytes": total_weight_bytes(content),
+                      "gzip_bytes": gzipped_size(content),
                       "accuracy": accuracy, "latency_p50_ms": summary["latency_ms"]["p50"]}
     return {"recipe": recipe, "float": rows["float"], "compressed": rows["compressed"], "report": report}

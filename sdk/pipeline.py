@@ -25,9 +25,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgesmith.converters.errors import ConversionError
+from edgesmith.converters.errors import AccuracyDropError, ConversionError
 from edgesmith.converters.distill import remember_teacher, teacher_of
 from edgesmith.converters.export import export
+from edgesmith.converters.fallback import raise_precisions
+from edgesmith.converters.mixed_precision import EIGHT_BIT_OF, MixedPrecisionQuantizer, weighted_layers
 from edgesmith.converters.inputs import normalizing_layer
 from edgesmith.converters.stage import stage_record
 from edgesmith.converters.load import SavedModelSource, load_model, source_sha256
@@ -37,9 +39,10 @@ from edgesmith.converters.registry import check_model, get_pass
 from edgesmith.converters.verify import accuracy, check_drop, verify
 from edgesmith.data import Dataset, load_data
 from edgesmith.preprocessing import InputContractError, choose_preprocessing, preprocessing_from, refuse_at_chance
-from edgesmith.recipes import Recipe, load_recipe
+from edgesmith.recipes import Recipe, Step, check_fallback, load_recipe
+from edgesmith.runtime.bench import benchmark
 from edgesmith.runtime.metadata import atomic_write_bytes
-from edgesmith.runtime.tflite_file import weight_bytes
+from edgesmith.runtime.tflite_file import total_weight_bytes, weight_bytes
 
 MAX_SHOWN_CLUSTERS = 256  # more distinct values than this in a kernel means "not clustered"
 
@@ -62,7 +65,8 @@ class Converted:
     tflite: TFLiteModel
 
 
-def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = False, progress=None) -> dict:
+def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = False, fallback: bool | None = None,
+            progress=None) -> dict:
     """Apply ``recipe`` to ``model``, write and verify ``out_dir/model.tflite``; return the report.
 
     Args:
@@ -74,19 +78,30 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
             ``caffe``), ``{"mean": ..., "std": ...}``, or None for the recipe's ``preprocess`` key, else what
             the model says (see :mod:`edgesmith.preprocessing`).
         resume: reuse stages an earlier (interrupted) run completed.
+        fallback: over the budget, raise the precision of the worst layers until it holds (:func:`fall_back`);
+            None: the recipe's ``fallback`` key decides.
         progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started;
             a stage reused by ``resume`` reports ``(stage, 0, 0)`` without starting).
 
     A drop over the recipe's ``max_accuracy_drop`` raises ``AccuracyDropError`` carrying the (written) report.
     """
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    fallback = recipe.fallback if fallback is None else fallback
+    if fallback:
+        check_fallback(recipe.passes)  # a recipe the fallback cannot raise fails here, before any work
     explicit = preprocessing_from(preprocess) or preprocessing_from(recipe.preprocess, origin="recipe")
     loaded = load_model(model)
     data = dataset_for(data, loaded, explicit)
-    report = run_recipe(Source(loaded, source_sha256(model, loaded)), recipe, data, out_dir, resume=resume,
-                        progress=progress).report
+    source = Source(loaded, source_sha256(model, loaded))
+    converted = run_recipe(source, recipe, data, out_dir, resume=resume, progress=progress)
+    report = converted.report
+    over = recipe.max_accuracy_drop is not None and (report["accuracy_drop_pt"] or 0.0) > recipe.max_accuracy_drop
+    if fallback and over:
+        report = fall_back(converted, source, recipe, data, out_dir, progress=progress)
     _write_json(Path(out_dir) / "report.json", report)
     atomic_write_bytes(Path(out_dir) / "report.md", markdown_report(report).encode("utf-8"))
+    if report.get("fallback") and not report["fallback"]["met"]:
+        raise AccuracyDropError(_unreachable(report, recipe.max_accuracy_drop), report)
     check_drop(report, recipe.max_accuracy_drop, report["tflite_path"], report)
     return report
 
@@ -119,6 +134,80 @@ def run_recipe(source: Source, recipe: Recipe, data: Dataset, out_dir, *, name: 
     notify(recipe.conversion.name, 0, None)
     tflite = get_pass(recipe.conversion.name)(current, data, **recipe.conversion.options)
     return Converted(_finish(tflite, source, current, data, recipe, stages, out / "model.tflite", name), tflite)
+
+
+# -- fallback ---------------------------------------------------------------------
+
+FALLBACK_BENCH = {"threads": 1, "runs": 30, "warmup": 3, "energy": "none"}
+
+
+def fall_back(converted: Converted, source: Source, recipe: Recipe, data: Dataset, out_dir, *, progress=None) -> dict:
+    """Raise the precision of the worst layers of ``converted`` one step at a time (int4 -> int8 -> int16x8 ->
+    float16 -> float32), re-verifying the .tflite each time, until ``recipe``'s budget holds or nothing is left;
+    write the best .tflite over ``out_dir/model.tflite`` and return its report, whose ``fallback`` entry lists what
+    was raised and what it cost in bytes and latency (see :mod:`edgesmith.converters.fallback`).
+
+    The final Keras model is re-quantized by litert-quantizer (calibrated on the data), starting from the
+    precisions the recipe's conversion gave; the recipe recorded in the new .tflite replays that result.
+    """
+    notify = progress or (lambda stage, done, total: None)
+    report, tflite = converted.report, converted.tflite
+    model = tflite.keras_model
+    if model is None:
+        raise ConversionError("fallback needs a Keras model: a SavedModel converts with ptq only")
+    notify("fallback", 0, None)
+    quantizer = MixedPrecisionQuantizer(float_tflite(model), data, weighted_layers(model))
+    precisions, default = _starting_precisions(recipe.conversion, tflite, quantizer)
+    found = raise_precisions(quantizer, data, precisions, default, reference=report["source_accuracy"],
+                             max_accuracy_drop=recipe.max_accuracy_drop, start_content=tflite.content,
+                             progress=lambda stage, done, total: total and notify(stage, done, total))
+    summary = {"met": found["met"], "raised": found["raised"], "sensitivity": found["sensitivity"],
+               "precisions": found["precisions"], "default": found["default"], "from_recipe": recipe.as_dict(),
+               "start": _cost(tflite.content, report["accuracy_drop_pt"], out_dir),
+               "end": _cost(found["content"], found["accuracy_drop_pt"], out_dir)}
+    if found["content"] is tflite.content:  # nothing raised did better: the first artifact stays
+        return {**report, "fallback": summary}
+    replay = Recipe(name=f"{recipe.name}+fallback", description=recipe.description,
+                    max_accuracy_drop=recipe.max_accuracy_drop, preprocess=recipe.preprocess,
+                    passes=(*recipe.keras_passes, Step("mixed_precision", {"precisions": found["precisions"],
+                                                                           "default": found["default"]})))
+    raised = TFLiteModel(found["content"], model, "mixed", "float")
+    remember(raised, stage_record("mixed_precision:fallback", model, details={
+        "precisions": found["precisions"], "default": found["default"], "raised": found["raised"],
+        "tflite_bytes": len(found["content"]), "gzip_bytes": gzipped_size(found["content"])}))
+    new_report = _finish(raised, source, model, data, replay, [dict(row) for row in report["stages"][:-1]],
+                         Path(report["tflite_path"]), None)
+    return {**new_report, "fallback": summary}
+
+
+def _starting_precisions(step: Step, tflite, quantizer) -> tuple:
+    """``(per-layer precisions, default)`` the recipe's conversion gave, in mixed-precision terms."""
+    if step.name == "mixed_precision":
+        default = step.options.get("default", "int8")
+        return quantizer.resolved(step.options.get("precisions") or {}, default), EIGHT_BIT_OF.get(default, default)
+    mode = {"int8": "int8", "int16x8": "int16x8", "dynamic": "int8-dynamic", "fp16": "float16"}.get(tflite.mode,
+                                                                                                     "float32")
+    other = "float32" if mode == "int8-dynamic" else mode
+    return quantizer.resolved({}, mode), other
+
+
+def _cost(content: bytes, drop, out_dir) -> dict:
+    """Graph bytes, accuracy drop and p50 invoke latency (1 thread, the runtime's benchmark) of a .tflite."""
+    path = Path(out_dir) / ".fallback-bench.tflite"
+    atomic_write_bytes(path, content)
+    try:
+        latency = benchmark(path, **FALLBACK_BENCH)["summary"]["latency_ms"]["p50"]
+    finally:
+        path.unlink(missing_ok=True)
+    return {"tflite_bytes": len(content), "accuracy_drop_pt": drop, "latency_ms_p50": round(latency, 4)}
+
+
+def _unreachable(report: dict, budget) -> str:
+    fallback = report["fallback"]
+    return (f"{report['tflite_path']}: accuracy dropped {report['accuracy_drop_pt']:.2f} pt, more than the recipe's "
+            f"max_accuracy_drop of {budget} pt, even after the fallback raised {len(fallback['raised'])} step(s) "
+            f"(from {fallback['start']['accuracy_drop_pt']:.2f} pt; best {fallback['end']['accuracy_drop_pt']:.2f} pt); "
+            "the best artifact is kept")
 
 
 # -- stages ---------------------------------------------------------------------
@@ -174,7 +263,8 @@ def _measure(record: StageRecord, model, data) -> dict:
     if row["accuracy"] is None and not isinstance(model, SavedModelSource):
         row["accuracy"] = accuracy(model, data)
     content = float_tflite(model)
-    row["tflite_bytes"], row["gzip_bytes"] = len(content), gzipped_size(content)
+    row["tflite_bytes"], row["weights_bytes"] = len(content), total_weight_bytes(content)
+    row["gzip_bytes"] = gzipped_size(content)
     return row
 
 
@@ -236,7 +326,8 @@ def _finish(tflite, source: Source, final, data, recipe, stages, path: Path, nam
     source_accuracy = stages[0]["accuracy"]
     metrics = _verify_unpublished(tflite, data, path, fields, keras_model, source_accuracy)
     stages.append({**record_of(tflite).as_dict(), "accuracy": metrics["tflite_accuracy"],
-                   "tflite_bytes": len(tflite.content), "gzip_bytes": tflite.gzip_bytes})
+                   "tflite_bytes": len(tflite.content), "weights_bytes": total_weight_bytes(tflite.content),
+                   "gzip_bytes": tflite.gzip_bytes})
     export(tflite, data, path, **fields, metrics={**metrics, "source_accuracy": source_accuracy, "stages": stages})
     return {
         "recipe": recipe.as_dict(),
@@ -247,8 +338,10 @@ def _finish(tflite, source: Source, final, data, recipe, stages, path: Path, nam
         "accuracy_drop_pt": metrics.get("accuracy_drop_pt"),
         "tflite_path": str(path),
         "tflite_bytes": path.stat().st_size,
+        "tflite_weights_bytes": total_weight_bytes(path),
         "tflite_gzip_bytes": gzipped_size(path.read_bytes()),
         "float_tflite_bytes": stages[0]["tflite_bytes"],
+        "float_tflite_weights_bytes": stages[0].get("weights_bytes"),
         "float_tflite_gzip_bytes": stages[0]["gzip_bytes"],
         "source_sha256": source.sha256,
         "float_layers": fields["float_layers"],
@@ -291,6 +384,7 @@ def stage_table(report: dict) -> list:
             "clusters": _clusters(stage.get("unique_weights")),
             "MACs": _number(stage.get("macs")),
             "size": _bytes(stage.get("tflite_bytes")),
+            "weights": _bytes(stage.get("weights_bytes")),
             "gzip": _bytes(stage.get("gzip_bytes")),
             "accuracy": "-" if stage.get("accuracy") is None else f"{100 * stage['accuracy']:.2f}%",
         }
@@ -309,18 +403,34 @@ def format_table(rows: list) -> str:
 
 
 def summary_lines(report: dict) -> list:
-    """The headline figures: sizes, accuracies, agreement."""
+    """The headline figures: sizes (raw bytes as stored first, gzip after), accuracies, agreement."""
     graph = report["stages"][-1]
-    ratio = report["float_tflite_gzip_bytes"] / max(1, graph["gzip_bytes"])
+    ratio = report["float_tflite_bytes"] / max(1, graph["tflite_bytes"])
+    gzip_ratio = report["float_tflite_gzip_bytes"] / max(1, graph["gzip_bytes"])
+    weights = f", weights {_bytes(graph['weights_bytes'])}" if graph.get("weights_bytes") is not None else ""
     return [
-        f"model.tflite: {_bytes(report['tflite_bytes'])} with metadata; graph {_bytes(graph['tflite_bytes'])} "
-        f"({_bytes(graph['gzip_bytes'])} gzip), {ratio:.1f}x smaller than float32 "
+        f"model.tflite: {_bytes(report['tflite_bytes'])} as stored, with metadata; graph {_bytes(graph['tflite_bytes'])}"
+        f"{weights}: {ratio:.1f}x smaller than float32 ({_bytes(report['float_tflite_bytes'])}); "
+        f"gzip {_bytes(graph['gzip_bytes'])}, {gzip_ratio:.1f}x smaller than float32 "
         f"({_bytes(report['float_tflite_gzip_bytes'])} gzip)",
         f"accuracy: source {_percent(report['source_accuracy'])}, keras {_percent(report['keras_accuracy'])}, "
         f"tflite {_percent(report['tflite_accuracy'])}; top-1 agreement {_percent(report['top1_agreement'])}",
         *_float_layers_line(report.get("float_layers")),
         *_float_weights_line(report.get("weight_bytes"), report.get("recipe") or {}),
+        *_fallback_line(report.get("fallback")),
     ]
+
+
+def _fallback_line(fallback) -> list:
+    """What the fallback raised and what it cost (see :func:`fall_back`)."""
+    if not fallback:
+        return []
+    start, end = fallback["start"], fallback["end"]
+    raised = ", ".join(f"{step['layer']} {step['from']}->{step['to']}" for step in fallback["raised"]) or "nothing"
+    verdict = "budget met" if fallback["met"] else "budget not reached"
+    return [f"fallback raised {len(fallback['raised'])} step(s): {raised}; drop {start['accuracy_drop_pt']:.2f} -> "
+            f"{end['accuracy_drop_pt']:.2f} pt ({verdict}), graph {_bytes(start['tflite_bytes'])} -> "
+            f"{_bytes(end['tflite_bytes'])}, p50 {start['latency_ms_p50']:.3f} -> {end['latency_ms_p50']:.3f} ms"]
 
 
 def _float_weights_line(weights, recipe: dict) -> list:

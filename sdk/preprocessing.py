@@ -117,6 +117,23 @@ def preprocessing_from(preprocess=None, mean=None, std=None, origin: str = "user
     return Preprocessing(mean, std, "rgb", "custom", origin)
 
 
+def recorded_preprocess(metadata: dict | None):
+    """The preprocessing a .tflite's edgesmith metadata records, as a ``preprocess`` argument (a preset name or
+    ``{"mean", "std"}``); None when it records none (or its data was fed as stored).
+
+    >>> recorded_preprocess({"preprocessing": {"mean": [127.5], "std": [127.5], "preset": "tf"}})
+    'tf'
+    >>> recorded_preprocess({"preprocessing": {"input": "as stored"}}) is None
+    True
+    """
+    recorded = (metadata or {}).get("preprocessing") or {}
+    if recorded.get("preset") in PRESETS:
+        return recorded["preset"]
+    if "mean" in recorded and "std" in recorded:
+        return {"mean": recorded["mean"], "std": recorded["std"]}
+    return None
+
+
 def parse_values(text: str | None) -> tuple | None:
     """``"127.5"`` or ``"123.7,116.3,103.5"`` (a --mean/--std option) as a tuple of floats."""
     if text is None:

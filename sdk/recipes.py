@@ -11,6 +11,7 @@ A recipe file::
     description = "what it is for"
     max_accuracy_drop = 1.0          # percentage points below the source model; optional
     preprocess = "tf"                # how the model wants its pixels (a preset, or {mean, std}); optional
+    fallback = true                  # over budget: raise the worst layers' precision until it holds; optional
 
     [[passes]]
     pass = "prune"
@@ -40,7 +41,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 BUILTIN_DIR = Path(__file__).with_name("recipes")
-RECIPE_KEYS = ("name", "description", "max_accuracy_drop", "preprocess", "passes")
+RECIPE_KEYS = ("name", "description", "max_accuracy_drop", "preprocess", "fallback", "passes")
+FALLBACK_MODES = ("int8", "int16x8", "dynamic", "fp16", "float32")  # the ptq modes a fallback can start from
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Recipe:
     description: str = ""
     max_accuracy_drop: float | None = None
     preprocess: str | dict | None = None  # how the model wants its pixels (edgesmith.preprocessing)
+    fallback: bool = False  # over budget: raise the worst layers' precision (edgesmith.pipeline.fall_back)
 
     @property
     def keras_passes(self) -> tuple:
@@ -79,6 +82,7 @@ class Recipe:
             "description": self.description,
             "max_accuracy_drop": self.max_accuracy_drop,
             **({"preprocess": self.preprocess} if self.preprocess is not None else {}),
+            **({"fallback": True} if self.fallback else {}),
             "passes": [step.as_dict() for step in self.passes],
         }
 
@@ -142,6 +146,11 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
             f"a recipe has one .tflite-producing pass ({', '.join(sorted(TFLITE_PASSES))}), and it comes last"
         )
     drop = table.get("max_accuracy_drop")
+    fallback = table.get("fallback", False)
+    if not isinstance(fallback, bool):
+        raise UnknownOptionError(f"fallback is true or false, not {fallback!r}")
+    if fallback:
+        check_fallback(steps)
     preprocess = table.get("preprocess")
     preprocessing_from(preprocess, origin="recipe")  # an unknown preset or bad mean/std fails here
     return Recipe(
@@ -150,7 +159,23 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
         description=str(table.get("description", "")),
         max_accuracy_drop=None if drop is None else float(drop),
         preprocess=preprocess,
+        fallback=fallback,
     )
+
+
+def check_fallback(steps) -> None:
+    """Refuse (one line) a recipe whose conversion the fallback cannot raise layer by layer: it re-quantizes the
+    final Keras model with litert-quantizer, calibrated on the data, and writes float inputs and outputs."""
+    steps = list(steps)
+    if any(step.name == "qat" for step in steps):
+        raise UnknownOptionError("fallback re-quantizes by calibration, which would discard the ranges qat learned; "
+                                 "use it with post-training recipes (ptq or mixed_precision)")
+    last = steps[-1] if steps else Step("ptq", {"mode": "float32"})
+    if last.name == "ptq":
+        mode, io = last.options.get("mode", "float32"), last.options.get("io", "float")
+        if mode not in FALLBACK_MODES or io != "float":
+            raise UnknownOptionError(f"fallback starts from ptq modes {', '.join(FALLBACK_MODES)} with io = float, "
+                                     f"not mode={mode} io={io}")
 
 
 def _step(entry) -> Step:

@@ -16,21 +16,25 @@ from edgesmith.commands.quiet import quiet_console
 @click.argument("model", type=click.Path(exists=False))
 @click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml|FILE.tflite",
               help="A built-in recipe (fp16, dynamic-int8, int8-ptq, int8-qat, prune50-int8, max-compression, "
-                   "fast-int8), a "
-                   "TOML file, or a .tflite edgesmith wrote (replays the recipe in its metadata).")
+                   "fast-int8, raw-size-int4, mcu-int8, mcu-smallest-flash), a TOML file, or a .tflite edgesmith "
+                   "wrote (replays the recipe in its metadata).")
 @click.option("--data", "data_spec", required=True, metavar="SPEC",
               help="builtin:digits|mnist|fashion_mnist|cifar10, an image folder (one sub-folder per class), or an .npz file.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--resume", is_flag=True, help="Reuse stages a previous run of the same recipe completed.")
+@click.option("--fallback", is_flag=True,
+              help="When the recipe's accuracy budget is exceeded, raise the precision of the worst layers one step at "
+                   "a time (int4 -> int8 -> int16x8 -> float), re-verifying each time, until it holds (also: recipe "
+                   "key fallback = true).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the table.")
 @preprocessing_options
 @quiet_option
-def command(model, recipe, data_spec, out_dir, resume, as_json, preprocess, quiet):
+def command(model, recipe, data_spec, out_dir, resume, fallback, as_json, preprocess, quiet):
     """Compress MODEL (.keras, .h5 or a SavedModel directory) with a recipe, write
     OUT/model.tflite with metadata, verify it on the data, and write OUT/report.json
     and OUT/report.md."""
     with quiet_console() as console:
-        report, error = _convert(model, recipe, data_spec, out_dir, resume, preprocess,
+        report, error = _convert(model, recipe, data_spec, out_dir, resume, fallback or None, preprocess,
                                  Progress(not (as_json or quiet), console))
     _show(report, as_json)
     if error is not None:
@@ -39,13 +43,13 @@ def command(model, recipe, data_spec, out_dir, resume, as_json, preprocess, quie
         click.echo(f"wrote {Path(out_dir) / 'model.tflite'}, report.json and report.md")
 
 
-def _convert(model, recipe, data_spec, out_dir, resume, preprocess, progress) -> tuple:
+def _convert(model, recipe, data_spec, out_dir, resume, fallback, preprocess, progress) -> tuple:
     """``(report, None)``; or, when the accuracy drop is too large, the report written before the error and the error."""
     from edgesmith.converters.errors import AccuracyDropError  # these import TensorFlow: inside quiet_console
     from edgesmith.pipeline import convert
 
     try:
-        return convert(model, recipe, data_spec, out_dir, preprocess=preprocess, resume=resume,
+        return convert(model, recipe, data_spec, out_dir, preprocess=preprocess, resume=resume, fallback=fallback,
                        progress=progress), None
     except AccuracyDropError as error:
         return error.report, error

@@ -28,28 +28,65 @@ from edgesmith.commands.quiet import quiet_console
 def command(model, recipe, data_spec, out_dir, as_json, preprocess, quiet, **settings):
     """Convert MODEL with --recipe, verify the .tflite on --data, deploy it to each
     --target, benchmark it there, copy the logs back and write OUT/report.html.
+    An mcu:PROFILE target (a microcontroller profile, e.g. mcu:stm32f746) gets the
+    firmware bundle instead: OUT/firmware-PROFILE/ and OUT/mcu-PROFILE.json (see
+    `edgesmith mcu`; kernels compressed with TFLite Micro's lookup tables when that
+    saves flash).
 
     \b
     edgesmith convert-and-deploy digits.keras --data builtin:digits \\
         --target ssh://pi@raspberrypi --profile rpi5 --out out/
+    edgesmith convert-and-deploy digits.keras --data builtin:digits \\
+        --recipe mcu-smallest-flash --target mcu:stm32f746 --out out/
     """
     from edgesmith.deploy import convert_and_deploy
+    from edgesmith.deploy.urls import mcu_profile
 
-    options, ssh = run_settings(settings, settings["targets"])
+    boards = [mcu_profile(url) for url in settings["targets"] if mcu_profile(url) is not None]
+    devices = [url for url in settings["targets"] if mcu_profile(url) is None]
+    if boards:
+        from edgesmith.mcu import load_mcu_profile
+
+        for board in boards:
+            load_mcu_profile(board)  # a bad profile fails here, before the conversion
+    options, ssh = run_settings(settings, devices)
     with quiet_console() as console:
         shown = not (as_json or quiet)
         convert_progress = Progress(enabled=shown, stream=console)
         try:
-            result = convert_and_deploy(model, recipe, data_spec, settings["targets"], out_dir, options=options,
+            result = convert_and_deploy(model, recipe, data_spec, devices, out_dir, options=options,
                                         ssh_options=ssh, convert_progress=convert_progress, preprocess=preprocess,
                                         progress_for=lambda url: Progress(enabled=shown, stream=console))
         finally:
             convert_progress.close()
+    if boards:
+        from edgesmith.mcu import firmware_bundle
+
+        result["mcu"] = [firmware_bundle(result["convert"]["tflite_path"], board, out_dir, data=data_spec,
+                                         preprocess=preprocess) for board in boards]
     if as_json:
         click.echo(json.dumps({key: value for key, value in result.items() if key != "first_error"}, indent=2, default=str))
         if result["first_error"] is not None:
             sys.exit(result["first_error"].exit_code)
+        _exit_if_no_fit(result.get("mcu", []))
         return
     print_report(result["convert"])
     summary = f"report: {result['report_html']} (total {result['timings_s']['total']:.1f} s)"
-    report(result["deploys"], result["first_error"], False, lambda results: f"{format_results(results)}\n{summary}")
+    if boards:
+        from edgesmith.commands.mcu import format_report
+
+        for done in result["mcu"]:
+            click.echo(f"\n{format_report(done)}")
+    if devices:
+        report(result["deploys"], result["first_error"], False, lambda results: f"{format_results(results)}\n{summary}")
+    else:
+        click.echo(summary)
+    _exit_if_no_fit(result.get("mcu", []))
+
+
+def _exit_if_no_fit(reports: list) -> None:
+    from edgesmith.runtime.errors import RunFailedError
+
+    missed = [row["profile"] for done in reports for row in done["profiles"] if not row["fits"]]
+    if missed:
+        raise RunFailedError(f"the model does not fit {', '.join(missed)} (see the mcu report)")

@@ -37,8 +37,8 @@ def format_report(report: dict, show_weights: bool = False) -> str:
     zeros = sum(w["bytes"] * (w["sparsity"] or 0) for w in weights)
     lines = [
         f"model      {report['path']}",
-        f"size       {_kib(size['total_bytes'])}: weights {_kib(size['weights_bytes'])}, graph {_kib(size['graph_bytes'])}, "
-        f"metadata {_kib(size['metadata_bytes'])}",
+        f"size       {_kib(size['total_bytes'])} as stored: weights {_kib(size['weights_bytes'])}, "
+        f"graph {_kib(size['graph_bytes'])}, metadata {_kib(size['metadata_bytes'])}; gzip {_kib(size['gzip_bytes'])}",
         *(f"input      {t['name']} {t['shape']} {t['dtype']} {t['quantization'] or ''}" for t in report["inputs"]),
         *(f"output     {t['name']} {t['shape']} {t['dtype']} {t['quantization'] or ''}" for t in report["outputs"]),
         f"dtypes     {_counts(report['tensors']['dtypes'])}",

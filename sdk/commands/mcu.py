@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -22,21 +23,32 @@ from edgesmith.commands.data_options import preprocessing_options
               help="Headroom added to the measured arena and flash before comparing (0.2 = 20%).")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
               help="Write firmware sources here: model array, op resolver, config header, README.")
+@click.option("--compress", is_flag=True,
+              help="Write MODEL.compressed.tflite with TFLite Micro's lookup-table weight compression (kernels with "
+                   "few distinct values, as clustering leaves them), checked bit-identical to MODEL in TFLite Micro on "
+                   "--data (else random inputs); the figures, profiles and --export are then the compressed model's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @preprocessing_options
-def command(model, profiles, data_spec, limit, margin, export_dir, as_json, preprocess):
+def command(model, profiles, data_spec, limit, margin, export_dir, compress, as_json, preprocess):
     """Run MODEL (.tflite) in TensorFlow Lite Micro: measure its arena and flash, check them against
     microcontroller profiles (exit 1 when it fits none), measure accuracy on --data, estimate latency,
-    and --export firmware sources."""
+    --compress its weights and --export firmware sources."""
     from edgesmith.mcu import check_mcu
     from edgesmith.runtime.errors import RunFailedError
 
+    compressed = compressed_path(model) if compress else None
     report = check_mcu(model, list(profiles) or None, data=data_spec, preprocess=preprocess, limit=limit,
-                       margin=margin, export=export_dir)
+                       margin=margin, export=export_dir, compress=compressed)
     click.echo(json.dumps(report, indent=2, default=str) if as_json else format_report(report))
     if not any(row["fits"] for row in report["profiles"]):
         names = ", ".join(row["profile"] for row in report["profiles"])
         raise RunFailedError(f"{model} does not fit {names} with a {100 * margin:.0f}% margin")
+
+
+def compressed_path(model) -> Path:
+    """Where ``--compress`` writes: ``model.tflite`` -> ``model.compressed.tflite`` beside it."""
+    path = Path(model)
+    return path.with_name(f"{path.stem}.compressed.tflite")
 
 
 def _bytes(size: int) -> str:
@@ -64,6 +76,8 @@ def format_report(report: dict) -> str:
             "" if latency["calibrated"] else ", uncalibrated")
         lines.append(f"{row['profile']:<12}{_pair(ram):<30}{_pair(flash):<32}{'yes' if row['fits'] else 'NO':<6}"
                      f"~{latency['ms']:.3g} ms ({basis})")
+    if "compression" in report:
+        lines += [""] + format_compression(report["compression"])
     if "accuracy" in report:
         acc = report["accuracy"]
         lines += ["", f"accuracy   TFLite Micro {100 * acc['tflm_accuracy']:.2f}% on {acc['samples']} samples; LiteRT "
@@ -74,6 +88,24 @@ def format_report(report: dict) -> str:
         lines += ["", f"export     wrote {report['export']['dir']}/ ({', '.join(report['export']['files'])}), "
                       f"arena {_bytes(report['export']['arena_bytes'])}"]
     return "\n".join(lines)
+
+
+def format_compression(done: dict) -> list:
+    """The ``--compress`` lines: flash and arena before and after, what was compressed and skipped, the check."""
+    before, after = done["before"], done["after"]
+    lines = [f"compressed {done['source']} -> {done['file']}: outputs bit-identical in TFLite Micro on "
+             f"{done['check']['samples']} {done['check']['inputs']} sample(s)",
+             f"  flash    {_bytes(done['flash_before_bytes'])} -> {_bytes(done['flash_after_bytes'])} "
+             f"({done['flash_ratio']:.2f}x)",
+             f"  arena    {_bytes(before['arena_bytes'])} -> {_bytes(after['arena_bytes'])} (decoded kernels live in "
+             "the arena)"]
+    for row in done["tensors"]:
+        where = f"per-channel, axis {row['axis']}" if row["mode"] == "per-channel" else "per-tensor"
+        lines.append(f"  {row['op']:<18}{row['name']}: {row['values']} values -> {row['index_bits']}-bit indices "
+                     f"({where}), {_bytes(row['saved_bytes'])} saved")
+    for row in done["skipped"]:
+        lines.append(f"  {row['op']:<18}{row['name']}: kept ({row['reason']})")
+    return lines
 
 
 def _pair(side: dict) -> str:

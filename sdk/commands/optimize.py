@@ -12,9 +12,12 @@ import click
 from edgesmith.commands.data_options import preprocessing_options
 from edgesmith.commands.progress import Progress, quiet_option
 
-OBJECTIVES = ("size", "latency", "energy")
+OBJECTIVES = ("size", "gzip-size", "latency", "energy")
 PASSES = ("channel_prune", "prune", "cluster")
-PRECISIONS = ("int8", "int16x8", "float16", "float32")
+# edgesmith.converters.mixed_precision.PRECISIONS and DYNAMIC_PRECISIONS, copied to keep TensorFlow out of --help
+# (tests/sdk/test_int4.py checks they agree)
+PRECISIONS = ("int4", "int8", "int16x8", "float16", "float32")
+ALL_PRECISIONS = PRECISIONS + ("int4-block32", "int4-dynamic", "int8-dynamic")
 
 
 def _names(choices):
@@ -48,9 +51,12 @@ def _names(choices):
               help="Optuna storage shared by workers: sqlite:///FILE, postgresql://..., mysql://... or journal:FILE "
                    "(default: OUT/study.journal).")
 @click.option("--study", "study_name", default=None, help="Study name (default: from the model hash and objectives).")
+@click.option("--heartbeat", type=click.IntRange(min=0), default=30, show_default=True, metavar="SECONDS",
+              help="With a database --storage: running trials beat this often; a trial silent for twice as long "
+                   "(its worker was killed) is marked failed and its recipe retried. 0: no heartbeat.")
 @click.option("--passes", default="channel_prune,prune,cluster", show_default=True, callback=_names(PASSES),
               help="Training passes the search may apply, comma-separated, or none.")
-@click.option("--precisions", default=",".join(PRECISIONS), show_default=True, callback=_names(PRECISIONS),
+@click.option("--precisions", default=",".join(PRECISIONS), show_default=True, callback=_names(ALL_PRECISIONS),
               help="Precisions a layer may take, comma-separated.")
 @click.option("--epochs", type=click.IntRange(min=0), default=1, show_default=True,
               help="Fine-tuning epochs of each applied training pass.")
@@ -66,16 +72,18 @@ def _names(choices):
 @click.option("--json", "as_json", is_flag=True, help="Print optimize.json instead of the table.")
 @preprocessing_options
 @quiet_option
-def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, trials, storage, study_name, passes,
-            precisions, epochs, sampler, seed, runs, warmup, threads, energy, profile, as_json, preprocess, quiet):
+def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, trials, storage, study_name, heartbeat,
+            passes, precisions, epochs, sampler, seed, runs, warmup, threads, energy, profile, as_json, preprocess, quiet):
     """Search how to compress MODEL (.keras or .h5): training passes, per-layer ratios and
     per-layer precisions, each candidate verified on the data and benchmarked on the target.
     Writes the Pareto front of deployable .tflite files to OUT/front/, the pick (the best
     within --max-accuracy-drop) to OUT/model.tflite, OUT/report.html with the Pareto plot,
     and OUT/optimize.json. Exits 1 when no candidate meets the constraint; rerunning after
-    Ctrl-C resumes the study."""
+    Ctrl-C resumes the study. Workers on many machines share one study with the same
+    --storage postgresql://... and --study (see docs/optimize.md)."""
     from edgesmith.deploy.target import BenchOptions
     from edgesmith.optimize.search import optimize, raise_if_missed
+    from edgesmith.optimize.storage import shown_storage
 
     bench = BenchOptions(runs=runs, warmup=warmup, threads=threads, profile=profile,
                          energy=energy or ("auto" if "energy" in objectives else "none"))
@@ -85,12 +93,13 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
         result = optimize(model, data_spec, out_dir, max_accuracy_drop=max_accuracy_drop, objectives=objectives,
                           target=target, trials=trials, storage=storage, study_name=study_name, passes=passes,
                           precisions=precisions, epochs=epochs, sampler=sampler, seed=seed, bench=bench,
-                          preprocess=preprocess, progress=bars)
+                          preprocess=preprocess, progress=bars, heartbeat=heartbeat or None)
     except BaseException:
         bars.close()
         if not interrupted:
             raise
-        click.echo(f"interrupted: the study is kept in {storage or out_dir}; rerun the same command to resume",
+        click.echo(f"interrupted: the study is kept in {shown_storage(storage or out_dir)}; rerun the same command "
+                   "to resume",
                    err=True)
         sys.exit(130)
     finally:
@@ -125,8 +134,9 @@ def format_result(result: dict) -> str:
              f"{result['trials']['failed']} failed; wall time {result['wall_time_s']} s):", format_table(rows)]
     if result["pick"]:
         pick = result["pick"]
-        lines.append(f"pick: trial {pick['trial']} -> {pick['copied_to']} ({pick['gzip_bytes']:,} B gzip, "
-                     f"{pick['latency_ms']:.4g} ms, drop {pick['accuracy_drop_pt']:.2f} pt)")
+        where = pick["copied_to"] or f"{pick['path']} on worker {pick['worker']}"
+        lines.append(f"pick: trial {pick['trial']} -> {where} ({pick['graph_bytes']:,} B graph, "
+                     f"{pick['gzip_bytes']:,} B gzip, {pick['latency_ms']:.4g} ms, drop {pick['accuracy_drop_pt']:.2f} pt)")
     if result["report_html"]:
         lines.append(f"report: {result['report_html']}")
     return "\n".join(lines)
@@ -136,6 +146,8 @@ def _printable(row: dict, picked: bool) -> dict:
     energy = "-" if row.get("energy_mj") is None else f"{row['energy_mj']:.4g}"
     return {
         "trial": f"{row['trial']}{' *' if picked else ''}",
+        "bytes": f"{row['graph_bytes']:,}",
+        "weights": "-" if row.get("weights_bytes") is None else f"{row['weights_bytes']:,}",
         "gzip": f"{row['gzip_bytes']:,}",
         "latency ms": f"{row['latency_ms']:.4g}",
         "mJ": energy,

@@ -6,6 +6,11 @@ LocalTarget()
 'raspberrypi'
 >>> parse_target("adb://R58M123ABC").serial
 'R58M123ABC'
+>>> mcu_profile("mcu:stm32f746"), mcu_profile("local")
+('stm32f746', None)
+
+``mcu:PROFILE`` (a microcontroller profile name or TOML file) is not a device edgesmith copies a model to:
+``convert-and-deploy`` writes the firmware bundle for it (see docs/mcu.md).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .ssh import SshTarget
 from .target import Target
 
 URL_FORMS = "local, ssh://[user@]host[:port][/dir][?python=PATH] or adb://SERIAL"
+MCU_PREFIX = "mcu:"
 _HOST = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$|^[0-9a-f.]*:[0-9a-f:.]*$")  # a name or an IPv6 address
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _SERIAL = re.compile(r"^[A-Za-z0-9_.:-]+$")
@@ -32,6 +38,9 @@ def parse_target(url: str, **ssh_options) -> Target:
     """
     if url == "local":
         return LocalTarget()
+    if mcu_profile(url) is not None:
+        raise TargetURLError(f"{url!r}: a microcontroller gets a firmware bundle, not a copy: use "
+                             f"edgesmith convert-and-deploy --target {url} or edgesmith mcu MODEL --export DIR")
     parts = urlsplit(url)
     if parts.scheme == "ssh":
         return _ssh_target(url, parts, ssh_options)
@@ -41,6 +50,16 @@ def parse_target(url: str, **ssh_options) -> Target:
             raise TargetURLError(f"{url!r}: expected adb://SERIAL (see `adb devices`)")
         return AdbTarget(serial)
     raise TargetURLError(f"{url!r}: not a target URL; use {URL_FORMS}")
+
+
+def mcu_profile(url: str) -> str | None:
+    """The microcontroller profile (name or TOML file) of an ``mcu:PROFILE`` target, else None."""
+    if not url.startswith(MCU_PREFIX):
+        return None
+    profile = url[len(MCU_PREFIX):].strip()
+    if not profile:
+        raise TargetURLError(f"{url!r}: expected mcu:PROFILE (a microcontroller profile name or TOML file)")
+    return profile
 
 
 def _ssh_target(url: str, parts, ssh_options: dict) -> Target:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgesmith.mcu.compress import compress_tflm
 from edgesmith.mcu.cores import estimate_ms
 from edgesmith.mcu.evaluate import evaluate, micro_dataset
 from edgesmith.mcu.export import export_firmware, model_ops
@@ -19,11 +20,12 @@ from edgesmith.mcu.fit import export_overhead, fit, measure_memory
 from edgesmith.mcu.profiles import list_mcu_profiles, load_mcu_profile
 from edgesmith.runtime.errors import InputError
 from edgesmith.runtime.metadata import read_metadata
+from edgesmith.runtime.micro import MicroModel
 from edgesmith.runtime.tflite_file import check_tflite_file, graph_macs
 
 
 def check_mcu(model, profiles=None, *, data: str | None = None, preprocess=None, limit: int | None = None,
-              margin: float = 0.2, export=None) -> dict:
+              margin: float = 0.2, export=None, compress=None) -> dict:
     """Check ``model`` (.tflite) for microcontrollers.
 
     Args:
@@ -34,25 +36,45 @@ def check_mcu(model, profiles=None, *, data: str | None = None, preprocess=None,
         limit: evaluate at most this many samples.
         margin: headroom added to the measured arena and flash before comparing (0.2 = 20 %).
         export: a folder to write the firmware sources to.
+        compress: a .tflite to write with TFLM's lookup-table weight compression (see
+            :mod:`edgesmith.mcu.compress`); its outputs are checked bit-identical to the original's on
+            ``data`` (else on random inputs), and the memory, profiles and export are then the compressed
+            model's (``report["compression"]`` has both).
     """
     if not 0 <= margin < 10:
         raise InputError(f"margin must be between 0 and 10 (a fraction: 0.2 = 20 %), got {margin}")
     path = Path(model)
     check_tflite_file(path)
     chosen = [load_mcu_profile(p) for p in (profiles or list_mcu_profiles())]
-    memory = measure_memory(path)  # first: an op TFLM lacks stops here, with its name
+    micro = MicroModel(path)  # first: an op TFLM lacks stops here, with its name
     metadata = read_metadata(path) or {}
     extra = export_overhead([str(label) for label in metadata.get("labels") or []], metadata.get("preprocessing"))
     macs = graph_macs(path) or 0
-    report = {"model": str(path), "ops": model_ops(path.read_bytes()), "macs": macs, "memory": memory,
+    dataset = micro_dataset(data, path, preprocess, limit) if data is not None else None
+    compression, deployed = None, path
+    if compress is None:
+        memory = measure_memory(micro.data)
+    else:  # nothing to compress is refused before the arena is measured
+        inputs = None
+        if dataset is not None and len(micro.inputs) == 1:
+            inputs = [[micro.to_input(sample[None])] for sample in dataset.x_val]
+        compression = compress_tflm(path, compress, inputs)
+        memory = compression["before"]
+        compression["flash_before_bytes"] = memory["model_bytes"] + extra
+        compression["flash_after_bytes"] = compression["after"]["model_bytes"] + extra
+        compression["flash_ratio"] = round(compression["flash_after_bytes"] / compression["flash_before_bytes"], 4)
+        deployed, memory = Path(compress), compression["after"]
+    report = {"model": str(deployed), "ops": model_ops(deployed.read_bytes()), "macs": macs, "memory": memory,
               "export_overhead_bytes": extra, "margin": margin,
               "profiles": [_profile_row(memory, profile, margin, extra, macs) for profile in chosen]}
-    if data is not None:
-        report["accuracy"] = evaluate(path, micro_dataset(data, path, preprocess, limit))
+    if compression is not None:
+        report["compression"] = {"source": str(path), **compression}
+    if dataset is not None:  # LiteRT cannot run the compressed model: its outputs are the original's (checked)
+        report["accuracy"] = evaluate(path, dataset)
     if export is not None:
         arena = report["profiles"][0]["ram"]["needed_bytes"]
         report["export"] = {"dir": str(export), "arena_bytes": arena,
-                            "files": export_firmware(path, export, arena, memory)}
+                            "files": export_firmware(deployed, export, arena, memory)}
     return report
 
 

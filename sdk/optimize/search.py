@@ -23,6 +23,14 @@ bench log), ``front/`` (the feasible Pareto front: .tflite and bench log each),
 ``model.tflite`` (the pick: best first objective within the constraint),
 ``report.html`` and ``pareto.png``, ``optimize.json``, and the study itself
 (``study.journal`` unless ``storage`` names another), so rerunning resumes.
+
+Many workers (processes or machines) share one study through a database ``storage``
+(``postgresql://...``; see :mod:`edgesmith.optimize.storage`): each runs trials until the
+study holds ``trials`` finished ones, then waits for the others' running trials, so every
+worker's summary, and its pick, covers the same trials. A candidate is built in a hidden
+``candidates/.trial-NNNN.HOST-PID.partial/`` folder and renamed to ``trial-NNNN`` once verified
+and measured: a worker killed mid-trial leaves no half-written candidate, and with a heartbeat
+its trial is marked failed and its recipe queued again.
 """
 
 from __future__ import annotations
@@ -46,12 +54,14 @@ from edgesmith.runtime.metadata import atomic_write_bytes
 
 from .measure import Measurer, MeasurementError, copy_log
 from .space import SEARCHABLE_PASSES, SearchSpace
+from .storage import fail_stale_trials, has_heartbeat, optuna_storage, shown_storage, wait_for_running
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = {"size": "gzip_bytes", "latency": "latency_ms", "energy": "energy_mj"}  # objective -> row key
+OBJECTIVES = {"size": "graph_bytes", "gzip-size": "gzip_bytes", "latency": "latency_ms", "energy": "energy_mj"}  # -> row key
 SAMPLERS = ("tpe", "nsga2")
 FINISHED = ("COMPLETE", "FAIL", "PRUNED")
+HEARTBEAT_S = 30  # a database study's trials beat this often; a trial silent for twice as long is failed
 
 
 class ConstraintNotMetError(RunFailedError):
@@ -61,14 +71,15 @@ class ConstraintNotMetError(RunFailedError):
 def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives=("size",), target: str = "local",
              trials: int = 20, storage: str | None = None, study_name: str | None = None,
              passes=SEARCHABLE_PASSES, precisions=PRECISIONS, epochs: int = 1, sampler: str = "tpe", seed: int = 0,
-             bench: BenchOptions | None = None, strategy=None, preprocess=None, progress=None) -> dict:
+             bench: BenchOptions | None = None, strategy=None, preprocess=None, progress=None,
+             heartbeat: int | None = HEARTBEAT_S) -> dict:
     """Search compression recipes for ``model``; return the Pareto front and the pick (see the module docstring).
 
     Args:
         model: a ``keras.Model`` or a ``.keras``/``.h5`` file.
         data: a data spec (``builtin:digits``, a folder, an .npz) or a loaded Dataset (labeled).
         max_accuracy_drop: the constraint, in points below the source model's accuracy.
-        objectives: any of ``size`` (gzip bytes of the graph), ``latency`` (measured p50 ms),
+        objectives: any of ``size`` (raw bytes of the graph, as stored), ``gzip-size``, ``latency`` (measured p50 ms),
             ``energy`` (measured mJ per inference); the first one chooses the pick.
         target: where candidates are benchmarked: ``local``, ``ssh://...``, ``adb://...``.
         trials: total trials of the study (a resumed study runs only the missing ones).
@@ -84,6 +95,8 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
         preprocess: how the model wants its pixels (a preset or ``{"mean", "std"}``; None: what the model
             says; see :mod:`edgesmith.preprocessing`).
         progress: optional ``progress(stage, done, total)`` callback (stage ``trial``).
+        heartbeat: seconds between a running trial's heartbeats in a database ``storage`` (None: none); a
+            trial silent for twice as long (its worker was killed) is marked failed and its recipe retried.
     """
     _check(objectives, sampler, trials)
     bench = bench or BenchOptions(energy="auto" if "energy" in objectives else "none")
@@ -91,20 +104,30 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
         raise UnknownOptionError("the energy objective needs an energy meter: pass --energy (e.g. auto, rapl, estimate)")
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    url = storage or f"journal:{out / 'study.journal'}"
+    backend = optuna_storage(url, heartbeat)  # a wrong URL or an unreachable server stops here, before any work
     loaded, data, reference = readable_source(model, data, preprocess)
     source = Source(loaded, source_sha256(model, loaded), source_stage(loaded, data, reference))
     space = SearchSpace.for_model(loaded, passes, epochs, precisions)
-    name = study_name or f"edgesmith-{source.sha256[:12]}-{'+'.join(objectives)}-drop{max_accuracy_drop:g}"
-    study = open_study(storage or f"journal:{out / 'study.journal'}", name, len(objectives), sampler, seed,
-                       max_accuracy_drop, trials)
-    if not study.trials:
-        study.enqueue_trial(space.baseline())
+    measured = "+".join(OBJECTIVES[o] for o in objectives)  # the row keys: "size" changed from gzip to raw bytes
+    name = study_name or f"edgesmith-{source.sha256[:12]}-{measured}-drop{max_accuracy_drop:g}"
+    study = open_study(backend, name, len(objectives), sampler, seed, max_accuracy_drop, trials, shown_storage(url))
     builder = CandidateBuilder(source, data, out, Measurer(out / "measurements.json", target, bench), strategy)
+    builder.clean()
     started = time.perf_counter()
-    _run(study, space, builder, objectives, trials, progress)
-    result = summarize(study, out, objectives, max_accuracy_drop, reference)
+    try:
+        if not study.trials:
+            study.enqueue_trial(space.baseline(), skip_if_exists=True)  # two workers starting at once: one baseline
+        ran = _run(study, space, builder, objectives, trials, progress)
+        wait_for_running(study, backend)  # the other workers' last trials: every worker then sums up the same
+        result = summarize(study, out, objectives, max_accuracy_drop, reference)
+    except _database_errors() as error:
+        raise StorageLostError(f"lost the storage {shown_storage(url)}: {str(error).splitlines()[0]}; the study is "
+                               "kept: rerun the same command to resume") from None
     result.update(wall_time_s=round(time.perf_counter() - started, 1), target=target,
-                  study={"name": name, "storage": storage or str(out / "study.journal")})
+                  study={"name": name, "storage": shown_storage(storage or str(out / "study.journal")),
+                         "heartbeat_s": heartbeat if has_heartbeat(backend) else None},
+                  worker={"id": worker_id(), "trials": ran})
     atomic_write_bytes(out / "optimize.json", (json.dumps(result, indent=2, default=str) + "\n").encode("utf-8"))
     return result
 
@@ -122,9 +145,10 @@ def _check(objectives, sampler, trials) -> None:
 # -- the study ------------------------------------------------------------------------------
 
 
-def open_study(storage: str, name: str, objectives: int, sampler: str, seed: int, max_accuracy_drop: float,
-               trials: int):
-    """Create or load study ``name``: ``objectives`` values plus the accuracy drop, all minimized."""
+def open_study(storage, name: str, objectives: int, sampler: str, seed: int, max_accuracy_drop: float,
+               trials: int, shown: str | None = None):
+    """Create or load study ``name`` in ``storage`` (a URL, or a storage from :func:`optuna_storage`):
+    ``objectives`` values plus the accuracy drop, all minimized. ``shown``: the storage as messages name it."""
     import optuna
 
     optuna.logging.disable_default_handler()  # the library reports through logging, it does not print
@@ -140,41 +164,47 @@ def open_study(storage: str, name: str, objectives: int, sampler: str, seed: int
     else:
         chosen = optuna.samplers.TPESampler(seed=seed, constraints_func=constraint, multivariate=True,
                                             n_startup_trials=max(2, min(10, trials // 3)))
+    if isinstance(storage, str):
+        shown, storage = shown or shown_storage(storage), optuna_storage(storage)
     try:
-        return optuna.create_study(storage=optuna_storage(storage), study_name=name, sampler=chosen, load_if_exists=True,
+        return optuna.create_study(storage=storage, study_name=name, sampler=chosen, load_if_exists=True,
                                    directions=["minimize"] * (objectives + 1))
     except ValueError as exc:  # a study of that name with other directions
-        raise UnknownOptionError(f"study {name!r} in {storage} does not fit these objectives ({exc}); "
+        raise UnknownOptionError(f"study {name!r} in {shown} does not fit these objectives ({exc}); "
                                  "use another --study name or --out folder") from None
 
 
-def optuna_storage(url: str):
-    """The Optuna storage for ``url``: ``journal:FILE`` (a journal file), or an Optuna database URL."""
-    import optuna
-    from optuna.storages.journal import JournalFileBackend
-
-    if url.startswith("journal:"):
-        path = Path(url[len("journal:"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-    if "://" not in url:
-        raise UnknownOptionError(f"storage {url!r}: give an Optuna storage URL (sqlite:///FILE, postgresql://..., "
-                                 "mysql://...) or journal:FILE")
-    return url
+class StorageLostError(RunFailedError):
+    """The study's database went away during the search; the study is kept."""
 
 
-def _run(study, space, builder, objectives, trials, progress) -> None:
+def _database_errors() -> tuple:
+    try:
+        import sqlalchemy
+    except ImportError:  # journal storage only
+        return ()
+    return (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
+
+def worker_id() -> str:
+    """This worker, as trials record it: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _run(study, space, builder, objectives, trials, progress) -> int:
+    """Run trials until the study holds ``trials`` finished ones; return how many this worker finished."""
     import optuna
     from optuna.trial import TrialState
 
+    fail_stale_trials(study)  # trials of killed workers count as failed before counting what is missing
     states = tuple(getattr(TrialState, state) for state in FINISHED)
     remaining = trials - len(study.get_trials(deepcopy=False, states=states))
     if remaining <= 0:
-        return
+        return 0
 
     def objective(trial):
         recipe = space.suggest(trial)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("worker", worker_id())
         trial.set_user_attr("recipe", recipe.as_dict())
         try:
             row = builder.build(trial.number, recipe)
@@ -194,6 +224,7 @@ def _run(study, space, builder, objectives, trials, progress) -> None:
 
     study.optimize(objective, n_trials=remaining, catch=(EdgesmithError,),
                    callbacks=[optuna.study.MaxTrialsCallback(trials, states=states), report])
+    return done[0]
 
 
 def _objective_value(row: dict, objective: str) -> float:
@@ -208,30 +239,76 @@ def _objective_value(row: dict, objective: str) -> float:
 
 class CandidateBuilder:
     """Runs a sampled recipe through the pipeline core (training passes under ``strategy``) into a verified,
-    measured .tflite in ``out/candidates/`` and its report row."""
+    measured .tflite in ``out/candidates/`` and its report row.
+
+    A candidate is built in ``candidates/.trial-NNNN.HOST-PID.partial/`` and renamed to ``trial-NNNN/``
+    when its report.json is written: a ``trial-NNNN`` folder is always complete."""
 
     def __init__(self, source: Source, data, out: Path, measurer: Measurer, strategy=None):
         self.source, self.data, self.out, self.measurer, self.strategy = source, data, out, measurer, strategy
 
+    def clean(self) -> list:
+        """Remove the partial candidates that workers of this host left when they were killed; return them."""
+        import shutil
+
+        host, removed = socket.gethostname(), []
+        for folder in (self.out / "candidates").glob(".trial-*.partial"):
+            owner = folder.name[:-len(".partial")].split(".", 2)[-1]  # HOST-PID
+            name, _, pid = owner.rpartition("-")
+            if name == host and pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        return removed
+
     def build(self, number: int, recipe: Recipe) -> dict:
         """Trial ``number``'s row: its .tflite's sizes, accuracy, MACs, latency and energy, and the recipe."""
-        folder = self.out / "candidates" / f"trial-{number:04d}"
+        import shutil
+
+        final = self.out / "candidates" / f"trial-{number:04d}"
+        folder = final.with_name(f".{final.name}.{socket.gethostname()}-{os.getpid()}.partial")
+        shutil.rmtree(folder, ignore_errors=True)
         converted = run_recipe(self.source, recipe, self.data, folder, name=f"{self.source.model.name}-trial{number}",
                                keep_stages=False, strategy=self.strategy)
         report, graph = converted.report, converted.report["stages"][-1]
         sha256 = hashlib.sha256(converted.tflite.content).hexdigest()
         measured = self.measurer.measure(report["tflite_path"], sha256, folder)
+        log = Path(measured["log"])
+        if log.parent != folder and _settled(log).is_file():  # measured before (cached): a copy goes with this one
+            log = copy_log(_settled(log), folder / log.name)
         row = {
-            "trial": number, "path": report["tflite_path"], "sha256": sha256, "tflite_bytes": report["tflite_bytes"],
-            "graph_bytes": graph["tflite_bytes"], "gzip_bytes": graph["gzip_bytes"],
+            "trial": number, "path": str(final / "model.tflite"), "sha256": sha256,
+            "tflite_bytes": report["tflite_bytes"],
+            "graph_bytes": graph["tflite_bytes"], "weights_bytes": graph.get("weights_bytes"),
+            "gzip_bytes": graph["gzip_bytes"],
             "accuracy": report["tflite_accuracy"], "accuracy_drop_pt": report["accuracy_drop_pt"],
             "top1_agreement": report["top1_agreement"], "macs": graph["macs"],
-            **{k: measured[k] for k in ("latency_ms", "energy_mj", "energy_estimated", "energy_reason", "log", "cached")},
+            **{k: measured[k] for k in ("latency_ms", "energy_mj", "energy_estimated", "energy_reason", "cached")},
+            "log": str(_settled(log) if log.parent != folder else final / log.name),
             "passes": [step.as_dict() for step in recipe.keras_passes],
             "precisions": recipe.conversion.options["precisions"],
         }
         atomic_write_bytes(folder / "report.json", (json.dumps(row, indent=2) + "\n").encode("utf-8"))
+        shutil.rmtree(final, ignore_errors=True)  # a stale folder of another study in this --out
+        os.replace(folder, final)
         return row
+
+
+def _settled(path: Path) -> Path:
+    """Where ``path``, in a partial candidate folder, is once that candidate is complete (others: unchanged)."""
+    parent = path.parent
+    if parent.name.startswith(".trial-") and parent.name.endswith(".partial"):
+        return parent.with_name(parent.name[1:].split(".")[0]) / path.name
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 # -- results --------------------------------------------------------------------------------------
@@ -248,9 +325,13 @@ def summarize(study, out: Path, objectives, max_accuracy_drop: float, reference:
               "trials": {"complete": len(rows), "failed": len(failed), "failures": failed},
               "workers": sorted({r["worker"] for r in rows if r.get("worker")})}
     if feasible:
-        pick = min(feasible, key=lambda r: ([r[k] for k in keys], r["accuracy_drop_pt"]))
-        atomic_write_bytes(out / "model.tflite", Path(pick["path"]).read_bytes())
-        result["pick"] = {**pick, "copied_to": str(out / "model.tflite")}
+        pick = min(feasible, key=lambda r: ([r[k] for k in keys], r["accuracy_drop_pt"], r["trial"]))
+        if Path(pick["path"]).is_file():
+            atomic_write_bytes(out / "model.tflite", Path(pick["path"]).read_bytes())
+            result["pick"] = {**pick, "copied_to": str(out / "model.tflite")}
+        else:  # built by a worker on another machine: it is there, at pick["path"]
+            (out / "model.tflite").unlink(missing_ok=True)
+            result["pick"] = {**pick, "copied_to": None}
     elif rows:
         best = min(rows, key=lambda r: r["accuracy_drop_pt"])
         result["best_effort"] = best
@@ -267,7 +348,8 @@ def _rows(study) -> tuple:
         if trial.state == TrialState.COMPLETE and "row" in trial.user_attrs:
             rows.append({**trial.user_attrs["row"], "worker": trial.user_attrs.get("worker")})
         elif trial.state == TrialState.FAIL:
-            failed.append({"trial": trial.number, "error": trial.user_attrs.get("error", "interrupted or crashed")})
+            stopped = f"worker {trial.user_attrs.get('worker', '?')} stopped mid-trial (killed, crashed or interrupted)"
+            failed.append({"trial": trial.number, "error": trial.user_attrs.get("error", stopped)})
     return rows, failed
 
 

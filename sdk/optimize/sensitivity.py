@@ -29,7 +29,7 @@ from edgesmith.converters.kernels import kernels
 from edgesmith.converters.ptq import float_tflite
 from edgesmith.converters.verify import accuracy
 
-from edgesmith.converters.mixed_precision import MixedPrecisionQuantizer, tflite_accuracy, weighted_layers
+from edgesmith.converters.mixed_precision import MixedPrecisionQuantizer, weighted_layers
 
 KINDS = ("quantization", "pruning", "channels")
 SPARSITIES = (0.5, 0.75, 0.9)
@@ -73,12 +73,12 @@ def quantization_sensitivity(model, data, quantizer=None, progress=None) -> dict
     """Per weighted layer: the drop when it alone is int8, and the gain when it alone stays float32."""
     layers = weighted_layers(model)
     quantizer = quantizer or MixedPrecisionQuantizer(float_tflite(model), data, layers)
-    float_accuracy = tflite_accuracy(quantizer.float_content, data)
-    int8_accuracy = tflite_accuracy(quantizer.quantize({}, "int8"), data)
+    float_accuracy = accuracy(quantizer.float_content, data)
+    int8_accuracy = accuracy(quantizer.quantize({}, "int8"), data)
     rows = []
     for done, layer in enumerate(layers, start=1):
-        alone = tflite_accuracy(quantizer.quantize({layer: "int8"}, "float32"), data)
-        kept = tflite_accuracy(quantizer.quantize({layer: "float32"}, "int8"), data)
+        alone = accuracy(quantizer.quantize({layer: "int8"}, "float32"), data)
+        kept = accuracy(quantizer.quantize({layer: "float32"}, "int8"), data)
         rows.append({"layer": layer, "int8_alone_drop_pt": _points(float_accuracy - alone),
                      "keep_float_gain_pt": _points(kept - int8_accuracy)})
         if progress:

@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgesmith.converters.errors import UnknownOptionError
-from edgesmith.converters.mixed_precision import PRECISIONS, weighted_layers
+from edgesmith.converters.kernels import all_layers
+from edgesmith.converters.mixed_precision import ALL_PRECISIONS, PRECISIONS, keras_op, takes, weighted_layers
 from edgesmith.recipes import Recipe, recipe_from_dict
 
 SEARCHABLE_PASSES = ("channel_prune", "prune", "cluster")
@@ -33,7 +34,8 @@ class SearchSpace:
         channel_groups: first layer of each channel group channel pruning may thin.
         passes: the training passes the search may apply (subset of :data:`SEARCHABLE_PASSES`).
         epochs: fine-tuning epochs of each applied pass.
-        precisions: the precisions a layer may take.
+        precisions: the precisions a layer may take (a layer whose op cannot take one, such as int4 on a
+            depthwise convolution, is offered the others).
     """
 
     layers: list
@@ -41,6 +43,7 @@ class SearchSpace:
     passes: tuple = SEARCHABLE_PASSES
     epochs: int = 1
     precisions: tuple = PRECISIONS
+    layer_ops: dict = field(default_factory=dict)  # layer -> the TFLite op it becomes (None: not known)
 
     @classmethod
     def for_model(cls, model, passes=SEARCHABLE_PASSES, epochs: int = 1, precisions=PRECISIONS) -> "SearchSpace":
@@ -49,11 +52,13 @@ class SearchSpace:
             raise UnknownOptionError(
                 f"the search cannot apply pass(es) {', '.join(unknown)}; choose from {', '.join(SEARCHABLE_PASSES)}"
             )
-        bad = sorted(set(precisions) - set(PRECISIONS))
+        bad = sorted(set(precisions) - set(ALL_PRECISIONS))
         if bad:
-            raise UnknownOptionError(f"unknown precision(s) {', '.join(bad)}; valid: {', '.join(PRECISIONS)}")
-        return cls(weighted_layers(model), channel_groups(model) if "channel_prune" in passes else [],
-                   tuple(passes), epochs, tuple(precisions))
+            raise UnknownOptionError(f"unknown precision(s) {', '.join(bad)}; valid: {', '.join(ALL_PRECISIONS)}")
+        ops = {layer.name: keras_op(layer) for layer in all_layers(model)}
+        layers = weighted_layers(model)
+        return cls(layers, channel_groups(model) if "channel_prune" in passes else [], tuple(passes), epochs,
+                   tuple(precisions), {layer: ops.get(layer) for layer in layers})
 
     def suggest(self, trial) -> Recipe:
         """The recipe of an Optuna ``trial`` (see the module docstring), validated like any recipe."""
@@ -72,7 +77,7 @@ class SearchSpace:
             clusters = trial.suggest_categorical("clusters", CLUSTERS)
             if clusters:
                 steps.append({"pass": "cluster", "clusters": clusters, "epochs": self.epochs})
-        precisions = {layer: trial.suggest_categorical(f"precision:{layer}", self.precisions) for layer in self.layers}
+        precisions = {layer: trial.suggest_categorical(f"precision:{layer}", self.choices(layer)) for layer in self.layers}
         return recipe_from_dict({"name": f"optimize-trial-{trial.number}", "description": "found by edgesmith optimize",
                                  "passes": [*steps, {"pass": "mixed_precision", "precisions": precisions}]})
 
@@ -83,9 +88,14 @@ class SearchSpace:
             params["sparsity"] = 0.0
         if "cluster" in self.passes:
             params["clusters"] = 0
-        cheapest = self.precisions[0]
-        params.update({f"precision:{layer}": cheapest for layer in self.layers})
+        params.update({f"precision:{layer}": "int8" if "int8" in self.choices(layer) else self.choices(layer)[0]
+                       for layer in self.layers})
         return params
+
+    def choices(self, layer: str) -> tuple:
+        """The precisions ``layer`` may take: :attr:`precisions` minus those its op cannot run."""
+        ops = self.layer_ops.get(layer)
+        return tuple(p for p in self.precisions if ops is None or takes(p, [ops])) or self.precisions
 
 
 def channel_groups(model) -> list:

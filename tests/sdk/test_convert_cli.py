@@ -143,7 +143,7 @@ def test_stage_progress_says_reused_only_for_a_resumed_stage():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--recipe", "tiny"], "built-in recipes: dynamic-int8, fast-int8, fp16, int8-ptq, int8-qat, max-compression, prune50-int8"),
+    (["--recipe", "tiny"], "built-in recipes: dynamic-int8, fast-int8, fp16, int8-ptq, int8-qat, max-compression, mcu-int8"),
     (["--data", "builtin:nope"], "unknown built-in data"),
 ])
 def test_user_errors_exit_2_with_one_line(model_file, tmp_path, args, message):
@@ -154,6 +154,13 @@ def test_user_errors_exit_2_with_one_line(model_file, tmp_path, args, message):
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]  # TF's C++ logs aside
     assert len(errors) == 1 and message in errors[0] and "Traceback" not in done.stderr
     assert not (tmp_path / "model.tflite").exists()
+
+
+def test_convert_help_names_every_builtin_recipe():
+    from edgesmith.recipes import builtin_recipes
+
+    shown = " ".join(edgesmith("convert", "--help").stdout.split())
+    assert [name for name in builtin_recipes() if name not in shown] == []
 
 
 def test_unknown_option_and_corrupt_model(model_file, tmp_path):

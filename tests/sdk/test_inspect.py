@@ -115,3 +115,14 @@ def test_cli_refuses_a_file_that_is_not_tflite(tmp_path):
     with pytest.raises(SystemExit) as done:
         main(["inspect", str(bogus)])
     assert done.value.code == 2
+
+
+def test_size_leads_with_raw_bytes_as_stored_then_gzip(face):
+    from edgesmith.commands.inspect import format_report
+    from edgesmith.runtime.tflite_file import gzip_size
+
+    report = inspect_model(face, xnnpack=False)
+    assert list(report["size"])[0] == "total_bytes" and list(report["size"])[-1] == "gzip_bytes"
+    assert report["size"]["gzip_bytes"] == gzip_size(face.read_bytes()) < report["size"]["total_bytes"]
+    line = next(line for line in format_report(report).splitlines() if line.startswith("size"))
+    assert line.index("as stored") < line.index("weights") < line.index("gzip")

@@ -8,7 +8,6 @@ import pytest
 from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.verify import accuracy
 from edgesmith.optimize import choose_precisions, layer_precisions, mixed_precision, weighted_layers
-from edgesmith.converters.mixed_precision import tflite_accuracy
 from edgesmith.runtime import Model
 from tests.sdk.test_optimize_models import digits, tiny_model
 
@@ -46,8 +45,8 @@ def test_precisions_change_the_size_as_expected(model, data):
 def test_unknown_layer_or_precision_is_a_clear_error(model, data):
     with pytest.raises(UnknownOptionError, match="no weighted layer named nope"):
         mixed_precision(model, data, precisions={"nope": "int8"})
-    with pytest.raises(UnknownOptionError, match="unknown precision 'int4'"):
-        mixed_precision(model, data, precisions={"fc1": "int4"})
+    with pytest.raises(UnknownOptionError, match="unknown precision 'int3'"):
+        mixed_precision(model, data, precisions={"fc1": "int3"})
 
 
 def test_choose_precisions_fits_the_budget_on_a_verified_tflite(data):
@@ -57,7 +56,7 @@ def test_choose_precisions_fits_the_budget_on_a_verified_tflite(data):
     assert choice["steps"][0]["accuracy_drop_pt"] > 1.0  # all-int8 was not good enough
     assert choice["precisions"]["fc1"] != "int8"  # the sensitive layer was raised
     assert layer_precisions(choice["content"], weighted_layers(model)) == choice["precisions"]
-    assert tflite_accuracy(choice["content"], data) == pytest.approx(choice["accuracy"])
+    assert accuracy(choice["content"], data) == pytest.approx(choice["accuracy"])
 
 
 def test_large_weights_survive_embedding_metadata(data, tmp_path):

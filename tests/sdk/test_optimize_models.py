@@ -63,13 +63,12 @@ def data():
 def test_outlier_model_needs_16_bit_activations_after_fc1(data):
     from edgesmith.converters.verify import accuracy
     from edgesmith.optimize import mixed_precision
-    from edgesmith.converters.mixed_precision import tflite_accuracy
 
     model = tiny_model(data, outlier=True)
     reference = accuracy(model, data)
-    all_int8 = tflite_accuracy(mixed_precision(model, data).content, data)
+    all_int8 = accuracy(mixed_precision(model, data).content, data)
     wide = {"fc1": "int16x8", "head": "int16x8"}  # fc1's output is int16, and so is the head's input
-    fc1_int16 = tflite_accuracy(mixed_precision(model, data, precisions=wide).content, data)
+    fc1_int16 = accuracy(mixed_precision(model, data, precisions=wide).content, data)
     assert reference > 0.9
     assert reference - all_int8 > 0.02  # int8 rounds the useful fc1 units away: more than 2 points lost
     assert reference - fc1_int16 < 0.01  # 16-bit activations keep them

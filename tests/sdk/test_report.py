@@ -119,3 +119,18 @@ def test_a_log_from_another_tool_is_refused(logs, tmp_path, capsys):
 def test_nothing_to_report_is_an_error(tmp_path):
     with pytest.raises(InputError, match="no edgesmith logs"):
         collect([tmp_path])
+
+
+def test_conversion_tables_lead_with_raw_bytes_and_keep_gzip_second():
+    from edgesmith.pipeline import stage_table, summary_lines
+    from edgesmith.report import Collection
+    from edgesmith.report.html import render
+
+    report = _convert_report()  # a report.json written before weights_bytes existed still renders
+    assert list(stage_table(report)[0])[5:8] == ["size", "weights", "gzip"]
+    report["stages"][-1].update(tflite_bytes=2000, weights_bytes=1500, gzip_bytes=1200)
+    headline = summary_lines(report)[0]
+    assert headline.index("weights 1.5 KiB") < headline.index("3.0x smaller than float32") < headline.index("gzip 1.2 KiB")
+    assert "4.5x smaller than float32 (5.3 KiB gzip)" in headline
+    page = render(Collection(variants=[], conversions=[("out/report.json", report)], skipped=[]), None, {})
+    assert page.index("<th>size</th>") < page.index("<th>weights</th>") < page.index("<th>gzip</th>")

@@ -1,0 +1,657 @@
+"""Layer by layer, how far a quantized .tflite strays from its float Keras model, and what would help.
+
+>>> from edgesmith.converters.debug import debug_quantization, format_debug
+>>> report = debug_quantization(model, "digits.tflite", data, samples=64)
+>>> sorted(row["layer"] for row in report["layers"] if row["class"] != "Flatten")
+['conv1', 'conv2', 'fc1', 'head']
+>>> worst = report["layers"][0]                         # ranked: the layer that hurts most first
+>>> sorted(k for k in worst if k.endswith("_db")), worst["dtype"], report["unmatched"]
+(['channel_snr_db', 'local_channel_snr_db', 'local_snr_db', 'snr_db'], 'int8', [])
+>>> print(format_debug(report))                         # doctest: +SKIP
+rank  layer  dtype  local SNR dB  SNR dB  cosine  max error  float range  quantized range  what would help ...
+
+Both models run on the same real samples. The .tflite runs in LiteRT's Python interpreter with
+``experimental_preserve_all_tensors=True`` and without the default XNNPACK delegate (whose fused
+nodes hide their intermediate tensors); quantized tensors are dequantized with their own scale and
+zero point. Each Keras layer is matched to the tensor that holds its output:
+
+1. by name: TFLiteConverter names a tensor after the layers whose ops made it
+   (``tiny_1/conv1_1/Relu;tiny_1/conv1_1/convolution``); a tensor named after several layers (a fused
+   Conv + BatchNorm + ReLU) holds the output of the last of them, and the others are reported as
+   fused into it. The model's output is the tensor feeding the final DEQUANTIZE (or the output).
+2. by shape and order, for a layer no tensor is named after: the first unclaimed, unnamed tensor of
+   the layer's output shape between its inputs' tensors and its consumers'.
+
+Layers matched neither way are listed in ``unmatched`` with the reason.
+
+Per matched layer, over the samples (``f``: float Keras output, ``q``: the .tflite's, dequantized):
+
+* ``snr_db``: ``10 log10(sum f^2 / sum (q - f)^2)``, the error accumulated up to this layer;
+* ``channel_snr_db``: the same per channel (last axis), averaged in dB over the channels that carry
+  a signal, so that one huge channel cannot hide the others being rounded away;
+* ``local_snr_db`` / ``local_channel_snr_db``: the error this layer adds by itself: the Keras layer
+  (with any layer fused into it) is fed the .tflite's own dequantized inputs, and its float output
+  compared with the .tflite's. Layers are ranked by ``local_channel_snr_db`` (worst first), by
+  ``channel_snr_db`` where the local figure is unknown;
+* ``cosine`` (mean over samples), ``max_abs_error``, ``float_range`` (min and max seen),
+  ``quantized_range`` (what the integer type can hold with the tensor's scale and zero point),
+  ``step`` (the scale), ``clipped_fraction`` (float values outside the quantized range);
+* ``advice``: in words, what would help (keep float, int16x8 activations, per-channel weights,
+  more calibration data), or that the layer is fine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgesmith.runtime.metadata import read_metadata
+from edgesmith.runtime.tflite_file import check_tflite_file, read_contents
+
+from .errors import NotFromThisModelError, NotQuantizedError
+
+# integer tensor types an activation can be quantized to, with the range they hold
+INTEGER_RANGES = {"INT8": (-128, 127), "UINT8": (0, 255), "INT16": (-32768, 32767), "INT4": (-8, 7)}
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "TRANSPOSE_CONV", "BATCH_MATMUL")
+FINE_DB = 30.0  # a layer at or above this (channel) SNR adds no error worth a change
+LOW_DB = 15.0  # below this, advise keeping the layer in float if nothing cheaper helps
+MAX_DB = 100.0  # the SNR of an exact match (no error at all) is counted as this
+FEW_STEPS = 4.0  # a typical channel spanning fewer integer steps than this is rounded coarsely
+CHANNEL_SPREAD = 4.0  # per-tensor weights whose channel ranges differ more than this lose precision
+
+
+@dataclass
+class Match:
+    """The .tflite tensor that holds a Keras layer's output, and how it was found (``name``, ``shape``, ``output``)."""
+
+    layer: object
+    tensor: object
+    how: str
+    position: int  # of the op that writes it, in execution order (-1: a graph input)
+    fused: list = field(default_factory=list)  # layers whose ops were fused into this tensor's op
+    op: object = None
+
+
+def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256: str | None = None,
+                       batch_size: int = 32) -> dict:
+    """Compare ``tflite`` (a quantized .tflite path) with its float Keras ``model`` layer by layer on ``data``.
+
+    Args:
+        model: the float Keras model the .tflite was converted from.
+        tflite: path of the .tflite file.
+        data: a :class:`edgesmith.data.Dataset`; its evaluation split (else its training split) is fed.
+        samples: how many samples to compare on (the first ones of the split).
+        source_sha256: the SHA-256 of the Keras file (``edgesmith.converters.load.source_sha256``); a .tflite whose
+            edgesmith metadata names another source is refused.
+
+    Returns ``{"layers": [row per matched layer, worst first], "unmatched": [{"layer", "reason"}],
+    "ranked_by", "samples", "tflite", "notes"}`` (see the module docstring for the row's fields).
+    Raises :class:`NotFromThisModelError` when the .tflite was not converted from ``model`` (input or
+    output shapes differ), :class:`NotQuantizedError` when it holds no quantized tensor.
+    """
+    path = Path(tflite)
+    check_tflite_file(path)
+    content = path.read_bytes()
+    contents = read_contents(content)
+    main = contents.subgraphs[0]
+    check_same_model(model, main, path, source_sha256)
+    check_quantized(main, path)
+    matches, unmatched = match_layers(model, main)
+    check_weights(matches, contents.buffers, path)
+    pool = data.x_val if len(data.x_val) else data.x_train
+    count = min(int(samples), len(pool))
+    stats = {name: _Stats(quantized_range(match.tensor), _step(match.tensor)) for name, match in matches.items()}
+    local_ok = {name: True for name in matches}
+    probe = _float_probe(model, [m.layer for m in matches.values()])
+    runner = _Runner(content, main, matches)
+    for start in range(0, count, batch_size):
+        batch = np.asarray(pool[start: min(count, start + batch_size)], dtype=np.float32)
+        outputs = probe([batch], training=False)
+        floats = dict(zip(matches, (np.asarray(v) for v in (outputs if isinstance(outputs, (list, tuple)) else [outputs]))))
+        quantized = runner.run(batch)
+        known = _known_values(model, matches, quantized, runner.input_values)
+        for name, match in matches.items():
+            local = _local_output(match.layer, known) if local_ok[name] else None
+            local_ok[name] = local is not None
+            stats[name].add(floats[name], quantized[name], local)
+    rows = [_row(order, match, stats[name], local_ok[name]) for order, (name, match) in enumerate(matches.items())]
+    rows.sort(key=lambda row: (_rank_value(row), row["order"]))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return {
+        "tflite": str(path),
+        "samples": count,
+        "ranked_by": "local_channel_snr_db (channel_snr_db where the layer's inputs were not matched)",
+        "layers": rows,
+        "unmatched": unmatched,
+        "notes": _notes(path),
+    }
+
+
+# -- refusals -------------------------------------------------------------------------------------
+
+
+def check_same_model(model, main, path, source_sha256: str | None = None) -> None:
+    """Refuse a .tflite whose input or output shapes differ from ``model``'s, or (with ``source_sha256``, the
+    Keras file's hash) whose edgesmith metadata names another source model."""
+    pairs = (("input", model.inputs, main.inputs), ("output", model.outputs, main.outputs))
+    for role, keras_tensors, indices in pairs:
+        keras_shapes = [_shape(t.shape) for t in keras_tensors]
+        tflite_shapes = [_shape(main.tensors[i].shape) for i in indices]
+        if len(keras_shapes) != len(tflite_shapes) or not all(map(_same_shape, keras_shapes, tflite_shapes)):
+            raise NotFromThisModelError(
+                f"{path} was not converted from this model: its {role} shapes {tflite_shapes} differ from the "
+                f"model's {keras_shapes}")
+    if source_sha256 is None:
+        return
+    recorded = (read_metadata(path) or {}).get("source_sha256")
+    if recorded and recorded != source_sha256:
+        raise NotFromThisModelError(
+            f"{path} was converted from another model (source sha256 {recorded[:12]}..., this model's is "
+            f"{source_sha256[:12]}...)")
+
+
+def check_quantized(main, path) -> None:
+    """Refuse a .tflite that holds no quantized tensor (float32 or float16): there is nothing to debug."""
+    if not any(t.type in INTEGER_RANGES and t.scales.size for t in main.tensors):
+        raise NotQuantizedError(f"{path} has no quantized tensors (a float model): nothing to compare layer by layer")
+
+
+def check_weights(matches: dict, buffers: list, path, threshold: float = 0.5) -> None:
+    """Refuse a .tflite whose convolution or dense weights are not the Keras layer's (cosine below ``threshold``):
+    a file converted from another model with the same shapes and layer names. Quantization, pruning or
+    fine-tuning leave the cosine near 1; layers with a BatchNorm folded in are not compared."""
+    for match in matches.values():
+        kernel = getattr(match.layer, "kernel", None)
+        stored = _stored_kernel(match, buffers)
+        if kernel is None or stored is None or match.fused:
+            continue
+        if int(np.prod(kernel.shape)) != stored.size:
+            raise NotFromThisModelError(
+                f"{path} was not converted from this model: layer {match.layer.name} has {int(np.prod(kernel.shape))} "
+                f"weights {list(kernel.shape)}, the .tflite's op named after it {stored.size}")
+        if tuple(kernel.shape) != stored.shape:  # Conv1D runs as CONV_2D: same weights, another layout
+            continue
+        keras_kernel = np.asarray(kernel, dtype=np.float64).ravel()
+        norms = np.linalg.norm(keras_kernel) * np.linalg.norm(stored)
+        cosine = float(keras_kernel @ stored.ravel() / norms) if norms > 0 else 1.0
+        if cosine < threshold:
+            raise NotFromThisModelError(
+                f"{path} was not converted from this model: the weights of layer {match.layer.name} differ "
+                f"(cosine {cosine:.2f} with the .tflite's)")
+
+
+def _stored_kernel(match: Match, buffers: list):
+    """The .tflite weights of a matched CONV_2D or FULLY_CONNECTED op, dequantized, in the Keras kernel's layout."""
+    op = match.op
+    if op is None or op.name not in ("CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2 or op.inputs[1] is None:
+        return None
+    weight = op.inputs[1]
+    dtype = {"INT8": np.int8, "FLOAT32": np.float32, "INT16": np.int16}.get(weight.type)
+    if not weight.constant or dtype is None:
+        return None
+    values = np.frombuffer(bytes(buffers[weight.buffer]), dtype=dtype).reshape(weight.shape)
+    values = dequantized(values, weight).astype(np.float64)
+    return np.transpose(values, (1, 2, 3, 0)) if op.name == "CONV_2D" else values.T
+
+
+def _shape(shape) -> list:
+    """A shape without its batch dimension, unknown dimensions as None."""
+    dims = list(shape)[1:]
+    return [None if d is None or d < 0 else int(d) for d in dims]
+
+
+def _same_shape(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+# -- matching Keras layers to tensors --------------------------------------------------------------
+
+
+def graph_layers(model) -> list:
+    """The model's top-level layers that compute something (not its inputs), in the order they run."""
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+
+
+def match_layers(model, main) -> tuple:
+    """``({layer name: Match}, [{"layer", "reason"}])``: the tensor holding each layer's output, and the layers
+    without one (see the module docstring for the rules)."""
+    layers = graph_layers(model)
+    order = {layer.name: i for i, layer in enumerate(layers)}
+    written = [(position, tensor, op) for position, op in enumerate(main.operators)
+               for tensor in op.outputs if tensor is not None and not tensor.constant]
+    named = {tensor.index: _layers_named(tensor.name, order) for _, tensor, _ in written}
+    matches = {}
+    output_layer = _producer(model.outputs[0]) if len(model.outputs) == 1 else None
+    fused = {}  # layer -> the later layer whose tensor holds its output
+    for position, tensor, op in written:  # by name; later tensors of a layer win (its activation follows)
+        names = named[tensor.index]
+        if not names:
+            continue
+        last = max(names, key=order.get)
+        for name in names:  # the last tensor naming a layer decides whether it was fused into a later one
+            if name != last:
+                fused[name] = last
+            elif name in fused:
+                del fused[name]
+        layer = layers[order[last]]
+        if _same_shape(_shape(layer.output.shape), _shape(tensor.shape)):
+            matches[last] = Match(layer, tensor, "name", position, sorted(set(names) - {last}, key=order.get), op)
+    for name in fused:
+        matches.pop(name, None)  # what matched it was an intermediate (a SeparableConv2D's depthwise half)
+    if output_layer is not None and output_layer.name in order:
+        position, tensor, op = _graph_output(main)
+        matches[output_layer.name] = Match(output_layer, tensor, "output", position,
+                                           getattr(matches.get(output_layer.name), "fused", []), op)
+    _match_by_shape(layers, matches, written, named)
+    fused_into = {**fused, **{name: match.layer.name for match in matches.values() for name in match.fused}}
+    unmatched = []
+    for layer in layers:
+        if layer.name in matches:
+            continue
+        reason = (f"fused into {fused_into[layer.name]}" if layer.name in fused_into else
+                  "not in the .tflite: no tensor is named after it or has its shape where it runs")
+        unmatched.append({"layer": layer.name, "reason": reason})
+    ordered = {layer.name: matches[layer.name] for layer in layers if layer.name in matches}
+    return ordered, unmatched
+
+
+def _layers_named(name: str, order: dict) -> list:
+    """The layers a tensor name mentions. Each ``;``-separated part is a scope path ``model/layer/op...``; its
+    layer segment (the second, else the first) names a layer with or without the trace's ``_1`` suffix. Deeper
+    segments are op names (``batchnorm/add_1``) and would mistake ops for layers called ``add``."""
+    found = []
+    for part in name.split(";"):
+        segments = part.split("/")
+        for segment in (segments[1:2] if len(segments) > 1 else []) + segments[:1]:
+            candidate = next((c for c in (re.sub(r"_\d+$", "", segment), segment) if c in order), None)
+            if candidate is not None:
+                if candidate not in found:
+                    found.append(candidate)
+                break
+    return found
+
+
+def _producer(keras_tensor):
+    return keras_tensor._keras_history.operation
+
+
+def _graph_output(main) -> tuple:
+    """``(position, tensor, op)`` of the model output, looking through the DEQUANTIZE that makes it float."""
+    index = main.outputs[0]
+    for position, op in enumerate(main.operators):
+        if any(t is not None and t.index == index for t in op.outputs):
+            if op.name == "DEQUANTIZE" and op.inputs[0] is not None and not op.inputs[0].constant:
+                source = op.inputs[0]
+                writer = [(p, o) for p, o in enumerate(main.operators) if any(t is not None and t.index == source.index
+                                                                                for t in o.outputs)]
+                return (writer[0][0], source, writer[0][1]) if writer else (position, source, op)
+            return position, main.tensors[index], op
+    return -1, main.tensors[index], None
+
+
+def _match_by_shape(layers, matches: dict, written: list, named: dict) -> None:
+    """Match each layer left over to the first unclaimed, unnamed tensor of its shape that runs after its
+    inputs' tensors and before its consumers' tensors."""
+    claimed = {m.tensor.index for m in matches.values()}
+    for layer in layers:
+        if layer.name in matches:
+            continue
+        after = max((matches[p.name].position for p in _parents(layer) if p.name in matches), default=-1)
+        before = min((matches[c.name].position for c in layers if layer in _parents(c) and c.name in matches),
+                     default=len(written))
+        for position, tensor, op in written:
+            if (after < position < before and tensor.index not in claimed and not named[tensor.index]
+                    and _same_shape(_shape(layer.output.shape), _shape(tensor.shape))):
+                matches[layer.name] = Match(layer, tensor, "shape", position, [], op)
+                claimed.add(tensor.index)
+                break
+
+
+def _parents(layer) -> list:
+    """The layers (or operations) whose outputs ``layer`` takes, through its first call."""
+    try:
+        inputs = layer.input
+    except (AttributeError, ValueError):
+        return []
+    return [_producer(t) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+
+
+# -- running both models ---------------------------------------------------------------------------
+
+
+def _float_probe(model, layers):
+    """A Keras model giving the float output of each of ``layers``."""
+    import keras
+
+    return keras.Model(model.inputs, [layer.output for layer in layers])
+
+
+class _Runner:
+    """Runs the .tflite sample by sample with every tensor kept, and reads the matched ones dequantized."""
+
+    def __init__(self, content: bytes, main, matches: dict):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "preserve_all_tensors is intended for debugging": so it is
+            self.interpreter = Interpreter(
+                model_content=content, num_threads=1, experimental_preserve_all_tensors=True,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        self.interpreter.allocate_tensors()
+        self.input = main.tensors[main.inputs[0]]
+        self.fed = _quantized_input(main)  # the input as the first integer op sees it
+        self.matches = matches
+        self.input_values = None
+
+    def run(self, batch: np.ndarray) -> dict:
+        values = {name: [] for name in self.matches}
+        fed = []
+        for sample in batch:
+            self.interpreter.set_tensor(self.input.index, _to_type(sample[None], self.input))
+            self.interpreter.invoke()
+            for name, match in self.matches.items():
+                values[name].append(dequantized(self.interpreter.get_tensor(match.tensor.index), match.tensor)[0])
+            fed.append(dequantized(self.interpreter.get_tensor(self.fed.index), self.fed)[0])
+        self.input_values = np.stack(fed)
+        return {name: np.stack(found) for name, found in values.items()}
+
+
+def _quantized_input(main):
+    """The tensor a QUANTIZE op makes of the graph input, or the input itself."""
+    for op in main.operators:
+        if op.name == "QUANTIZE" and op.inputs[0] is not None and op.inputs[0].index == main.inputs[0]:
+            return op.outputs[0]
+    return main.tensors[main.inputs[0]]
+
+
+def dequantized(values: np.ndarray, tensor) -> np.ndarray:
+    """A tensor's stored values as real numbers: ``(q - zero_point) * scale`` (per channel along
+    ``quantized_dimension`` when it has several scales); float tensors as float32."""
+    if tensor.type not in INTEGER_RANGES or not tensor.scales.size:
+        return np.asarray(values, dtype=np.float32)
+    shape = [1] * values.ndim
+    if tensor.scales.size > 1:
+        shape[tensor.quantized_dimension] = tensor.scales.size
+    scales = tensor.scales.astype(np.float32).reshape(shape)
+    zero_points = tensor.zero_points.astype(np.float32).reshape(shape) if tensor.zero_points.size else 0.0
+    return (values.astype(np.float32) - zero_points) * scales
+
+
+def _to_type(sample: np.ndarray, tensor) -> np.ndarray:
+    if tensor.type not in INTEGER_RANGES or not tensor.scales.size:
+        return sample.astype(np.float32)
+    low, high = INTEGER_RANGES[tensor.type]
+    quantized = np.round(sample / float(tensor.scales[0])) + int(tensor.zero_points[0] if tensor.zero_points.size else 0)
+    return np.clip(quantized, low, high).astype({"INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16}[tensor.type])
+
+
+def _known_values(model, matches: dict, quantized: dict, input_values) -> dict:
+    """``{id(keras tensor): the .tflite's dequantized value}`` for the model input and every matched output."""
+    known = {id(model.inputs[0]): input_values}
+    for name, match in matches.items():
+        known[id(match.layer.output)] = quantized[name]
+    return known
+
+
+def _local_output(layer, known: dict):
+    """``layer``'s float output computed from the .tflite's own values of its inputs (running any unmatched
+    layer between them, e.g. one fused into it), or None when that cannot be done."""
+    try:
+        return np.asarray(_compute(layer, 0, known, depth=0))
+    except Exception:  # an op this walk cannot replay (a shared layer, an unusual call): no local figure
+        return None
+
+
+def _compute(operation, node_index: int, known: dict, depth: int):
+    """Call ``operation`` (its call number ``node_index`` in the graph) on known values, computing unknown inputs
+    from theirs first."""
+    import keras
+
+    if depth > 64:
+        raise RecursionError("no matched tensor within 64 operations")
+    node = operation._inbound_nodes[node_index]
+    values = {}
+    for tensor in node.arguments.keras_tensors:
+        if id(tensor) in known:
+            values[id(tensor)] = known[id(tensor)]
+            continue
+        history = tensor._keras_history
+        outputs = keras.tree.flatten(_compute(history.operation, history.node_index, known, depth + 1))
+        values[id(tensor)] = outputs[history.tensor_index]
+    args, kwargs = node.arguments.fill_in(values)
+    if "training" in _call_arguments(operation):
+        kwargs["training"] = False
+    return operation(*args, **kwargs)
+
+
+def _call_arguments(operation) -> tuple:
+    import inspect
+
+    try:
+        return tuple(inspect.signature(operation.call).parameters)
+    except (TypeError, ValueError, AttributeError):
+        return ()
+
+
+# -- statistics ------------------------------------------------------------------------------------
+
+
+class _Stats:
+    """Running sums over batches: what every figure of a row is computed from (no activation is kept)."""
+
+    def __init__(self, quantized_range, step):
+        self.range = quantized_range  # [low, high] real values the tensor can hold, or None (float tensor)
+        self.step = step
+        self.elements = 0  # per channel
+        self.signal = self.noise = self.local_signal = self.local_noise = 0.0
+        self.channel_signal = self.channel_noise = self.channel_local_signal = self.channel_local_noise = 0.0
+        self.cosines = []
+        self.max_error = 0.0
+        self.clipped = 0
+        self.low, self.high = np.inf, -np.inf
+
+    def add(self, floats: np.ndarray, quantized: np.ndarray, local) -> None:
+        floats, quantized = _channels_last(floats), _channels_last(quantized)
+        error = quantized - floats
+        axes = tuple(range(floats.ndim - 1))
+        self.elements += floats.size // floats.shape[-1]
+        self.signal += float(np.sum(floats ** 2))
+        self.noise += float(np.sum(error ** 2))
+        self.channel_signal = self.channel_signal + np.sum(floats ** 2, axis=axes)
+        self.channel_noise = self.channel_noise + np.sum(error ** 2, axis=axes)
+        flat_f, flat_q = floats.reshape(len(floats), -1), quantized.reshape(len(quantized), -1)
+        norms = np.linalg.norm(flat_f, axis=1) * np.linalg.norm(flat_q, axis=1)
+        self.cosines += list(np.where(norms > 0, np.sum(flat_f * flat_q, axis=1) / np.maximum(norms, 1e-30), 1.0))
+        self.max_error = max(self.max_error, float(np.max(np.abs(error))) if error.size else 0.0)
+        self.low, self.high = min(self.low, float(floats.min())), max(self.high, float(floats.max()))
+        if self.range is not None:
+            # more than a step beyond the range: rounding to the edge is not clipping
+            self.clipped += int(np.sum((floats < self.range[0] - self.step) | (floats > self.range[1] + self.step)))
+        if local is not None:
+            local = _channels_last(local)
+            local_error = quantized - local
+            self.local_signal += float(np.sum(local ** 2))
+            self.local_noise += float(np.sum(local_error ** 2))
+            self.channel_local_signal = self.channel_local_signal + np.sum(local ** 2, axis=axes)
+            self.channel_local_noise = self.channel_local_noise + np.sum(local_error ** 2, axis=axes)
+
+    @property
+    def clipped_fraction(self) -> float:
+        total = self.elements * np.size(self.channel_signal)
+        return self.clipped / total if total else 0.0
+
+    @property
+    def typical(self) -> float:
+        """The median over channels of a channel's root-mean-square value."""
+        if not self.elements:
+            return 0.0
+        return float(np.median(np.sqrt(np.atleast_1d(self.channel_signal) / self.elements)))
+
+
+def _channels_last(values) -> np.ndarray:
+    """As float64 with at least a batch and a channel axis."""
+    values = np.asarray(values, dtype=np.float64)
+    return values[:, None] if values.ndim == 1 else values
+
+
+def snr_db(signal, noise) -> float:
+    """``10 log10(signal / noise)`` in dB, capped at :data:`MAX_DB` (no error at all)."""
+    if noise <= signal * 10 ** (-MAX_DB / 10):
+        return MAX_DB
+    if signal <= 0:
+        return -MAX_DB
+    return float(10 * np.log10(signal / noise))
+
+
+def channel_snr_db(signal, noise) -> float:
+    """The mean, in dB, of the per-channel SNRs of the channels that carry a signal (dead channels left out)."""
+    signal, noise = np.atleast_1d(np.asarray(signal, dtype=np.float64)), np.atleast_1d(np.asarray(noise, dtype=np.float64))
+    live = signal > 1e-12 * max(float(signal.max()), 1e-30)
+    if not live.any():
+        return snr_db(float(signal.sum()), float(noise.sum()))
+    return float(np.mean([snr_db(s, n) for s, n in zip(signal[live], noise[live])]))
+
+
+def _row(order: int, match: Match, stats: _Stats, local_ok: bool) -> dict:
+    tensor, step = match.tensor, _step(match.tensor)
+    weights = _weight_quantization(match)
+    row = {
+        "layer": match.layer.name,
+        "class": type(match.layer).__name__,
+        "order": order,
+        "tensor": tensor.name,
+        "matched_by": match.how,
+        "fused": match.fused,
+        "dtype": tensor.type.lower(),
+        "snr_db": round(snr_db(stats.signal, stats.noise), 2),
+        "channel_snr_db": round(channel_snr_db(stats.channel_signal, stats.channel_noise), 2),
+        "local_snr_db": round(snr_db(stats.local_signal, stats.local_noise), 2) if local_ok else None,
+        "local_channel_snr_db": round(channel_snr_db(stats.channel_local_signal, stats.channel_local_noise), 2)
+        if local_ok else None,
+        "cosine": round(float(np.mean(stats.cosines)), 6) if stats.cosines else None,
+        "max_abs_error": float(f"{stats.max_error:.6g}"),
+        "float_range": [float(f"{stats.low:.6g}"), float(f"{stats.high:.6g}")],
+        "quantized_range": [float(f"{v:.6g}") for v in stats.range] if stats.range else None,
+        "step": float(f"{step:.6g}") if step is not None else None,
+        "typical_steps": round(stats.typical / step, 2) if step else None,
+        "clipped_fraction": round(stats.clipped_fraction, 6),
+        "weights": weights,
+    }
+    row["advice"] = advice(row)
+    return row
+
+
+def _step(tensor) -> float | None:
+    """The scale of a per-tensor quantized tensor (None for float or per-channel ones)."""
+    return float(tensor.scales[0]) if tensor.type in INTEGER_RANGES and tensor.scales.size == 1 else None
+
+
+def quantized_range(tensor) -> list | None:
+    """``[low, high]``: the real values a per-tensor quantized tensor can hold (None for float tensors)."""
+    step = _step(tensor)
+    if step is None:
+        return None
+    low, high = INTEGER_RANGES[tensor.type]
+    zero = float(tensor.zero_points[0]) if tensor.zero_points.size else 0.0
+    return [step * (low - zero), step * (high - zero)]
+
+
+def _rank_value(row: dict) -> float:
+    value = row["local_channel_snr_db"]
+    return row["channel_snr_db"] if value is None else value
+
+
+def _weight_quantization(match: Match) -> dict | None:
+    """How the layer's weights are stored: ``{"granularity", "channel_spread"}`` (the largest channel's range over
+    the median channel's), or None when its op has no constant weights."""
+    op = match.op
+    if op is None or op.name not in WEIGHTED_OPS or len(op.inputs) < 2 or op.inputs[1] is None:
+        return None
+    weight = op.inputs[1]
+    if not weight.constant:
+        return None
+    granularity = "per-channel" if weight.scales.size > 1 else "per-tensor" if weight.scales.size else "float"
+    return {"granularity": granularity, "dtype": weight.type.lower()}
+
+
+def advice(row: dict) -> list:
+    """What would help a layer, in words, most useful first (``["fine"]`` when its error is small)."""
+    score = _rank_value(row)
+    tips = []
+    if score < FINE_DB and row["clipped_fraction"] > 0.001:
+        tips.append(f"more (or more representative) calibration data: {100 * row['clipped_fraction']:.2g}% of its "
+                    f"values fall outside the calibrated range {_range(row['quantized_range'])} "
+                    f"(seen {_range(row['float_range'])})")
+    if score < FINE_DB and row["dtype"] in ("int8", "uint8") and row["typical_steps"] is not None \
+            and row["typical_steps"] < FEW_STEPS:
+        tips.append(f"int16x8 (16-bit activations): a typical channel spans {row['typical_steps']:.2g} int8 steps "
+                    f"of {row['step']:.3g}, as a few large values stretch the range {_range(row['quantized_range'])}")
+    weights = row["weights"] or {}
+    if score < FINE_DB and weights.get("granularity") == "per-tensor" and row["class"] not in ("Dense",):
+        tips.append("per-channel weights: one scale serves every output channel")
+    if score < LOW_DB:
+        tips.append(f"keep it in float: it adds noise at {score:.1f} dB by itself")
+    if not tips:
+        tips.append("fine" if score >= FINE_DB else "more calibration data or int16x8 may help a little")
+    return tips
+
+
+def _range(values) -> str:
+    return "-" if values is None else f"{values[0]:.3g}..{values[1]:.3g}"
+
+
+def _notes(path: Path) -> list:
+    metadata = read_metadata(path) or {}
+    trained = [step.get("pass") for step in (metadata.get("recipe") or {}).get("passes", [])
+               if step.get("pass") not in (None, "ptq", "mixed_precision")]
+    if not trained:
+        return []
+    return [f"the .tflite's recipe changed the model before quantizing it ({', '.join(trained)}): the differences "
+            "include what those passes changed, not only quantization"]
+
+
+# -- presenting -------------------------------------------------------------------------------------
+
+
+def debug_table(report: dict) -> list:
+    """Rows of the printed table, worst layer first."""
+    return [{
+        "rank": row["rank"],
+        "layer": row["layer"],
+        "dtype": row["dtype"],
+        "local SNR dB": _db(row["local_channel_snr_db"]),
+        "SNR dB": _db(row["channel_snr_db"]),
+        "cosine": "-" if row["cosine"] is None else f"{row['cosine']:.4f}",
+        "max error": f"{row['max_abs_error']:.3g}",
+        "float range": _range(row["float_range"]),
+        "quantized range": _range(row["quantized_range"]),
+        "what would help": row["advice"][0],
+    } for row in report["layers"]]
+
+
+def _db(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def format_debug(report: dict) -> str:
+    """The table as aligned text, then the unmatched layers and the notes."""
+    rows = debug_table(report)
+    widths = {key: max(len(key), *(len(str(row[key])) for row in rows)) for key in rows[0]} if rows else {}
+    lines = ["  ".join(key.ljust(widths[key]) for key in widths)] if rows else ["no layer could be matched"]
+    lines += ["  ".join(str(row[key]).ljust(widths[key]) for key in widths) for row in rows]
+    lines.append(f"(SNR per channel, averaged in dB; local: the error the layer adds by itself; {report['samples']} "
+                 "samples; worst first)")
+    for row in report["layers"]:
+        if len(row["advice"]) > 1:
+            lines.append(f"{row['layer']}: also " + "; ".join(row["advice"][1:]))
+    if report["unmatched"]:
+        lines.append("not matched: " + ", ".join(f"{u['layer']} ({u['reason']})" for u in report["unmatched"]))
+    lines += report["notes"]
+    return "\n".join(lines)
