@@ -94,7 +94,7 @@ def main() -> None:
     print(f"reference CNN: {100 * reference:.2f}% on {len(data.y_val)} test images")
     fixed = fixed_recipes(model_path, data, out / "fixed", reference, resume)
     within = {name: row for name, row in fixed.items() if row["accuracy_drop_pt"] <= MAX_DROP}
-    smallest = min(within, key=lambda n: within[n]["gzip_bytes"])
+    smallest = min(within, key=lambda n: within[n]["graph_bytes"])  # the size objective: raw bytes
     fastest = min(within, key=lambda n: within[n]["latency_ms"])
 
     started = time.perf_counter()
@@ -112,7 +112,7 @@ def main() -> None:
         "pick": {k: pick[k] for k in ("trial", "graph_bytes", "gzip_bytes", "latency_ms", "accuracy_drop_pt", "passes",
                                       "precisions")},
         "fastest_front": {k: quickest[k] for k in ("trial", "graph_bytes", "gzip_bytes", "latency_ms", "accuracy_drop_pt")},
-        "smaller_x": round(within[smallest]["gzip_bytes"] / pick["gzip_bytes"], 2),
+        "smaller_x": round(within[smallest]["graph_bytes"] / pick["graph_bytes"], 2),
         "faster_x": round(within[fastest]["latency_ms"] / quickest["latency_ms"], 2),
         "search_wall_s": round(wall), "trials": result["trials"]["complete"], "failed": result["trials"]["failed"],
     }
@@ -121,7 +121,7 @@ def main() -> None:
           f"{within[smallest]['gzip_bytes']:,} B gzip), "
           f"fastest {fastest} ({within[fastest]['latency_ms']:.3f} ms)")
     print(f"optimize pick: trial {pick['trial']}, {pick['graph_bytes']:,} B, {pick['gzip_bytes']:,} B gzip, "
-          f"{pick['latency_ms']:.3f} ms, drop {pick['accuracy_drop_pt']:.2f} pt -> {summary['smaller_x']}x smaller in gzip, "
+          f"{pick['latency_ms']:.3f} ms, drop {pick['accuracy_drop_pt']:.2f} pt -> {summary['smaller_x']}x smaller as stored, "
           "the size objective (target >= 1.3x)")
     print(f"fastest front member: trial {quickest['trial']}, {quickest['latency_ms']:.3f} ms, drop "
           f"{quickest['accuracy_drop_pt']:.2f} pt -> {summary['faster_x']}x faster (target >= 1.3x)")

@@ -5,7 +5,7 @@
 For each worker count, a fresh study (``--study scale-N``) is searched by N ``edgesmith optimize``
 processes started together with the same command, on this machine, for ``--wall`` seconds (start-up
 included), then interrupted (Ctrl-C: the study is kept). Reported per worker count: trials finished within
-the wall time, trials per hour, and the best pick at that time (smallest gzip bytes within the accuracy
+the wall time, trials per hour, and the best pick at that time (smallest raw bytes within the accuracy
 constraint). Then the storage overhead of one trial: the same sampler, search space and trial attributes
 as the search, with an objective that returns at once, on PostgreSQL (with the heartbeat) and on a journal
 file; milliseconds per trial.
@@ -71,10 +71,10 @@ def study_at(url: str, study: str, deadline: float) -> dict:
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.datetime_complete.timestamp() <= deadline]
     rows = [t.user_attrs["row"] for t in done if "row" in t.user_attrs]
     feasible = [r for r in rows if r["accuracy_drop_pt"] <= 1.0]
-    best = min(feasible, key=lambda r: (r["gzip_bytes"], r["accuracy_drop_pt"]), default=None)
+    best = min(feasible, key=lambda r: (r["graph_bytes"], r["accuracy_drop_pt"]), default=None)
     return {"complete": len(done), "failed": sum(t.state == TrialState.FAIL for t in trials),
             "workers_seen": len({t.user_attrs.get("worker") for t in done}),
-            "best_gzip_bytes": best and best["gzip_bytes"], "best_drop_pt": best and best["accuracy_drop_pt"],
+            "best_graph_bytes": best and best["graph_bytes"], "best_drop_pt": best and best["accuracy_drop_pt"],
             "best_trial": best and best["trial"]}
 
 
@@ -87,7 +87,7 @@ def storage_overhead(model_path: Path, url: str, journal: Path, trials: int) -> 
 
     model = load_model(model_path)
     space = SearchSpace.for_model(model, ("prune",), 1, ("int8", "int16x8", "float16", "float32"))
-    row = {"trial": 0, "gzip_bytes": 1000, "latency_ms": 0.1, "accuracy_drop_pt": 0.5, "path": "x" * 80,
+    row = {"trial": 0, "graph_bytes": 1000, "gzip_bytes": 900, "latency_ms": 0.1, "accuracy_drop_pt": 0.5, "path": "x" * 80,
            "sha256": "0" * 64, "passes": [], "precisions": {}, "log": "y" * 80}
     figures = {}
     for name, storage in (("postgresql", optuna_storage(url, heartbeat=10)), ("journal", optuna_storage(f"journal:{journal}"))):
@@ -97,7 +97,7 @@ def storage_overhead(model_path: Path, url: str, journal: Path, trials: int) -> 
             recipe = space.suggest(trial)
             trial.set_user_attr("worker", "bench:0")
             trial.set_user_attr("recipe", recipe.as_dict())
-            trial.set_user_attr("row", {**row, "trial": trial.number, "gzip_bytes": 1000 + trial.number % 7})
+            trial.set_user_attr("row", {**row, "trial": trial.number, "graph_bytes": 1000 + trial.number % 7})
             return [1000 + trial.number % 7, 0.5]
 
         started = time.perf_counter()

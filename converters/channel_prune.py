@@ -25,7 +25,7 @@ from .graph import ChannelGraph, new_layer, rewrite
 from .layers import handler_for
 from .macs import count_macs
 from .stage import recorded
-from .train import as_dataset, check_schedule, fine_tune, loss_for
+from .train import as_dataset, check_schedule, fine_tune, loss_for, micro_batches
 
 IMPORTANCES = ("l1", "l2", "bn", "taylor")
 MAX_RATIO = 0.99  # the most a MAC target may remove from any group
@@ -340,9 +340,10 @@ def _taylor(graph, model, data, batches: int = 4) -> dict:
     variables = [_out_variable(l) for l in kernels]
     totals = {id(l): 0.0 for l in kernels}
     data = as_dataset(data)
-    for start in range(0, min(len(data.x_train), 32 * batches), 32):
-        x = data.x_train[start:start + 32]
-        y = None if data.y_train is None else data.y_train[start:start + 32]
+    size = micro_batches(data.x_train.shape[1:], 32)[0]  # a gradient tape keeps every activation of its batch
+    for start in range(0, min(len(data.x_train), 32 * batches), size):
+        x = data.x_train[start:start + size]
+        y = None if data.y_train is None else data.y_train[start:start + size]
         with tf.GradientTape() as tape:
             outputs = model(x, training=False)
             loss = loss_fn(np.argmax(outputs, -1) if y is None else y, outputs)

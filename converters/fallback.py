@@ -22,7 +22,7 @@ candidate, named :data:`OTHER_OPS`. Every candidate is quantized and verified on
 
 from __future__ import annotations
 
-from . import verify
+from .verify import accuracy as tflite_accuracy  # the one accuracy function; `accuracy` is a local here
 from .mixed_precision import PRECISIONS, next_precision, takes
 
 OTHER_OPS = "(other ops)"  # the default precision, raised like a layer
@@ -55,7 +55,7 @@ def sensitivity_order(quantizer, data, assignment: dict, accuracy: float, progre
     gains = []
     names = [name for name in assignment if _raised(quantizer, assignment, name) is not None]
     for done, name in enumerate(names, start=1):
-        raised = verify.accuracy(_content(quantizer, _raised(quantizer, assignment, name)), data)
+        raised = tflite_accuracy(_content(quantizer, _raised(quantizer, assignment, name)), data)
         gains.append((name, round(100.0 * (raised - accuracy), 3)))
         if progress:
             progress("fallback: sensitivity", done, len(names))
@@ -81,7 +81,7 @@ def raise_precisions(quantizer, data, precisions: dict, default: str, *, referen
     """
     assignment = {**precisions, OTHER_OPS: default}
     content = start_content if start_content is not None else _content(quantizer, assignment)
-    accuracy = verify.accuracy(content, data)
+    accuracy = tflite_accuracy(content, data)
     fixed = set() if other_ops else {OTHER_OPS}
 
     def drop_of(value: float) -> float:
@@ -106,7 +106,7 @@ def raise_precisions(quantizer, data, precisions: dict, default: str, *, referen
             break
         before, assignment = assignment[name], _raised(quantizer, assignment, name)
         content = _content(quantizer, assignment)
-        accuracy = verify.accuracy(content, data)
+        accuracy = tflite_accuracy(content, data)
         steps.append(step_of(name))
         raised.append({"layer": name, "from": before, "to": assignment[name], "accuracy_drop_pt": drop_of(accuracy),
                        "bytes": len(content)})

@@ -56,8 +56,8 @@ def load_profile(name_or_path) -> dict:
 
     Raises :class:`InputError` for an unknown name, a bad file or a missing key.
     """
-    source = _locate(str(name_or_path))
-    profile = _read(source)
+    source = locate_profile(name_or_path, PROFILE_DIR, "device")
+    profile = read_profile(source)
     parent = profile.pop("extends", None)
     if parent is not None:
         if Path(str(parent)).stem == source.stem:
@@ -67,19 +67,23 @@ def load_profile(name_or_path) -> dict:
     return profile
 
 
-def _locate(name_or_path: str) -> Path:
-    path = Path(name_or_path)
+def locate_profile(name_or_path, folder: Path, kind: str) -> Path:
+    """The TOML file of a profile: ``name_or_path`` itself if it is a file (or ends in ``.toml``), else the
+    built-in ``folder/NAME.toml``; an unknown name is a one-line :class:`InputError` listing the built-ins."""
+    path = Path(str(name_or_path))
     if path.suffix == ".toml" or path.is_file():
         if not path.is_file():
             raise InputError(f"{path}: no such profile file")
         return path
-    builtin = PROFILE_DIR / f"{name_or_path}.toml"
+    builtin = folder / f"{name_or_path}.toml"
     if not builtin.is_file():
-        raise InputError(f"unknown device profile {name_or_path!r}; choose one of {', '.join(list_profiles())} or a .toml file")
+        names = ", ".join(sorted(p.stem for p in folder.glob("*.toml")))
+        raise InputError(f"unknown {kind} profile {name_or_path!r}; choose one of {names} or a .toml file")
     return builtin
 
 
-def _read(path: Path) -> dict:
+def read_profile(path: Path) -> dict:
+    """The TOML table of a profile file; a file that is not TOML is a one-line :class:`InputError`."""
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:

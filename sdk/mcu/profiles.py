@@ -23,12 +23,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-try:
-    import tomllib
-except ImportError:  # Python < 3.11
-    import tomli as tomllib
-
 from edgesmith.mcu.cores import CORES, Core
+from edgesmith.profiles import locate_profile, read_profile
 from edgesmith.runtime.errors import InputError
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
@@ -45,11 +41,8 @@ def list_mcu_profiles() -> list:
 def load_mcu_profile(name_or_path) -> dict:
     """A validated profile from a built-in name or a TOML file; ``arena_ram_bytes`` filled in, and
     ``timing``: the :class:`~edgesmith.mcu.cores.Core` its latency estimate uses."""
-    source = _locate(str(name_or_path))
-    try:
-        profile = tomllib.loads(source.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{source}: not a valid TOML profile ({error})") from None
+    source = locate_profile(name_or_path, PROFILE_DIR, "microcontroller")
+    profile = read_profile(source)
     for key, kind in {**REQUIRED, **OPTIONAL}.items():
         if key not in profile:
             if key in REQUIRED:
@@ -73,15 +66,3 @@ def _timing(profile: dict, source: Path) -> Core:
                          "or give cycles_per_mac")
     return CORES[profile["core"]]
 
-
-def _locate(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.is_file():
-        if not path.is_file():
-            raise InputError(f"{path}: no such profile file")
-        return path
-    builtin = PROFILE_DIR / f"{name_or_path}.toml"
-    if not builtin.is_file():
-        raise InputError(f"unknown microcontroller profile {name_or_path!r}; choose one of "
-                         f"{', '.join(list_mcu_profiles())} or a .toml file")
-    return builtin

@@ -58,7 +58,8 @@ from .storage import fail_stale_trials, has_heartbeat, optuna_storage, shown_sto
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = {"size": "graph_bytes", "gzip-size": "gzip_bytes", "latency": "latency_ms", "energy": "energy_mj"}  # -> row key
+# objective -> the row key it minimizes ("size": the raw bytes of the graph as stored)
+OBJECTIVES = {"size": "graph_bytes", "gzip-size": "gzip_bytes", "latency": "latency_ms", "energy": "energy_mj"}
 SAMPLERS = ("tpe", "nsga2")
 FINISHED = ("COMPLETE", "FAIL", "PRUNED")
 HEARTBEAT_S = 30  # a database study's trials beat this often; a trial silent for twice as long is failed

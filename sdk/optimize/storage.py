@@ -20,12 +20,14 @@ is queued again once (Optuna's ``RetryHeartbeatStaleTrialCallback``). PostgreSQL
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
 from edgesmith.runtime.errors import EdgesmithError
 
 CONNECT_TIMEOUT_S = 10
+SCHEMA_ATTEMPTS = 5  # tries to open a database whose tables another worker may be creating at the same moment
 DRIVER_HINT = {"postgresql": 'pip install "edgesmith[scale]"', "mysql": "pip install pymysql (and use mysql+pymysql://)"}
 
 
@@ -89,9 +91,17 @@ def _database(url: str, heartbeat: int | None):
                 retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
                 heartbeats = {"heartbeat_interval": int(heartbeat), "grace_period": 2 * int(heartbeat),
                               "heartbeat_stale_trial_callback": retry}
-            return optuna.storages.RDBStorage(parsed.render_as_string(hide_password=False),
-                                              engine_kwargs={"connect_args": connect_args, "pool_pre_ping": True},
-                                              **heartbeats)
+            for attempt in range(SCHEMA_ATTEMPTS):
+                try:
+                    return optuna.storages.RDBStorage(parsed.render_as_string(hide_password=False),
+                                                      engine_kwargs={"connect_args": connect_args,
+                                                                     "pool_pre_ping": True}, **heartbeats)
+                except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
+                    # workers started together on an empty database race to create Optuna's tables: the
+                    # losers see "duplicate key ... pg_type" or "already exists"; the winner's tables are there
+                    if attempt == SCHEMA_ATTEMPTS - 1 or not _schema_race(error):
+                        raise
+                    time.sleep(0.5 * (attempt + 1))
     except sqlalchemy.exc.NoSuchModuleError:
         raise StorageError(f"storage {shown}: SQLAlchemy knows no database {parsed.drivername!r} "
                            "(postgresql://, mysql://, sqlite:///)") from None
@@ -102,6 +112,11 @@ def _database(url: str, heartbeat: int | None):
     except sqlalchemy.exc.SQLAlchemyError as error:
         raise StorageError(f"storage {shown}: cannot connect: {_first_line(getattr(error, 'orig', None) or error)}") \
             from None
+
+
+def _schema_race(error) -> bool:
+    text = str(getattr(error, "orig", None) or error)
+    return "duplicate key" in text or "already exists" in text
 
 
 def _postgres_driver() -> str:

@@ -60,7 +60,7 @@ def test_search_writes_a_verified_front_and_a_pick_then_resumes(model_path, data
         assert (predicted == data.y_val).mean() == pytest.approx(row["accuracy"])
         assert row["latency_ms"] > 0 and (out / "front" / f"trial-{row['trial']:04d}.jsonl").is_file()
     others = [r for r in result["front"] if r is not pick]
-    assert all(r["gzip_bytes"] >= pick["gzip_bytes"] for r in others)
+    assert all(r["graph_bytes"] >= pick["graph_bytes"] for r in others)  # "size" is raw bytes as stored
     assert "Pareto" in (out / "report.html").read_text() and (out / "pareto.png").stat().st_size > 1000
 
     code, stdout, _ = run(argv[:-3] + ["--trials", "4"], capsys)  # resume: one more trial, table output
