@@ -13,7 +13,7 @@ STAMP := $(VENV)/.edgesmith-installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[convert,test,scale]"
+	$(PY) -m pip install --quiet -e ".[convert,test,mcu,scale]"
 	touch $(STAMP)
 
 demo: $(STAMP)
