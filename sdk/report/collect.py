@@ -49,21 +49,31 @@ class Collection:
     variants: list
     conversions: list  # (path, report.json dict)
     skipped: list  # sessions without a summary (killed runs), as "file: reason"
+    debug_runs: list = field(default_factory=list)  # (path, `edgesmith debug --json` dict)
 
 
 def collect(sources) -> Collection:
-    """Read every ``*.jsonl`` log and ``report.json`` in ``sources`` (files or directories)."""
+    """Read every ``*.jsonl`` log, ``report.json`` and ``debug.json`` (``edgesmith debug --json``) in ``sources``
+    (files or directories)."""
     logs, reports = _files(sources)
     if not logs and not reports:
-        raise InputError(f"no edgesmith logs (*.jsonl) or report.json found in {', '.join(map(str, sources))}")
+        raise InputError(f"no edgesmith logs (*.jsonl), report.json or debug.json found in "
+                         f"{', '.join(map(str, sources))}")
     variants, skipped = [], []
     for log in logs:
         found, missing = _sessions(log)
         variants += found
         skipped += missing
     _make_labels_unique(variants)
-    conversions = [(str(path), _read_report(path)) for path in reports]
-    return Collection(variants=variants, conversions=conversions, skipped=skipped)
+    read = [(str(path), _read_report(path)) for path in reports]
+    conversions = [(path, report) for path, report in read if not is_debug_report(report)]
+    debug_runs = [(path, report) for path, report in read if is_debug_report(report)]
+    return Collection(variants=variants, conversions=conversions, skipped=skipped, debug_runs=debug_runs)
+
+
+def is_debug_report(report: dict) -> bool:
+    """True for what ``edgesmith debug --json`` writes (per-layer quantization error), not a convert report."""
+    return "layers" in report and "ranked_by" in report
 
 
 def _files(sources) -> tuple:
@@ -71,7 +81,7 @@ def _files(sources) -> tuple:
     for source in map(Path, sources):
         if source.is_dir():
             logs += sorted(source.rglob("*.jsonl"))
-            reports += sorted(source.rglob("report.json"))
+            reports += sorted(source.rglob("report.json")) + sorted(source.rglob("debug.json"))
         elif source.is_file():
             (reports if source.suffix == ".json" else logs).append(source)
         else:
@@ -121,6 +131,9 @@ def _read_report(path: Path) -> dict:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InputError(f"{path}: not JSON; expected the report.json written by `edgesmith convert`") from None
+    if isinstance(report, dict) and is_debug_report(report) and isinstance(report["layers"], list):
+        return report
     if not isinstance(report, dict) or not isinstance(report.get("stages"), list):
-        raise InputError(f"{path}: has no 'stages'; expected the report.json written by `edgesmith convert`")
+        raise InputError(f"{path}: has no 'stages'; expected the report.json written by `edgesmith convert` "
+                         "(or the JSON of `edgesmith debug --json`)")
     return report

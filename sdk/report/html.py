@@ -10,6 +10,7 @@ from edgesmith.runtime.errors import InputError
 
 from . import plots
 
+DEBUG_ROWS = 10  # layers of an `edgesmith debug` run shown in its table (the plot shows all)
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
@@ -35,6 +36,9 @@ def render(collection, profile: dict | None, profiles: dict) -> str:
         parts += ["<h2>Devices</h2>", _table(*_device_rows(variants, profile, profiles))]
     for path, report in collection.conversions:
         parts += [f"<h2>Conversion stages: {html.escape(path)}</h2>", _stage_table(report)]
+    for path, report in collection.debug_runs:
+        parts += [f"<h2>Quantization error by layer: {html.escape(report.get('tflite', path))}</h2>",
+                  _image(plots.layer_snr(report), "SNR by layer"), _table(*_debug_rows(report))]
     if collection.skipped:
         parts.append("<p class=note>skipped: " + "; ".join(html.escape(s) for s in collection.skipped) + "</p>")
     body = "\n".join(parts)
@@ -97,6 +101,15 @@ def _device_rows(variants, profile, profiles) -> tuple:
         if tuple(map(str, row)) not in seen:
             seen.add(tuple(map(str, row)))
             rows.append(row)
+    return columns, rows
+
+
+def _debug_rows(report: dict, shown: int = DEBUG_ROWS) -> tuple:
+    """The layers that hurt most (``edgesmith debug``'s ranking) and what would help each."""
+    columns = ["rank", "layer", "dtype", "local SNR dB", "SNR dB", "what would help"]
+    rows = [[row["rank"], row["layer"], row["dtype"], _fmt(row["local_channel_snr_db"], "{:.1f}"),
+             _fmt(row["channel_snr_db"], "{:.1f}"), "; ".join(row.get("advice") or [])]
+            for row in sorted(report["layers"], key=lambda row: row["rank"])[:shown]]
     return columns, rows
 
 

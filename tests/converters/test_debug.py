@@ -86,7 +86,13 @@ def test_cli_prints_the_table_json_and_plot_and_refuses_in_one_line(classifier, 
     assert out.startswith("rank") and "probs" in out and "wrote" in out
     assert (tmp_path / "snr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     main(["debug", *args, "--json"])
-    assert json.loads(capsys.readouterr().out)["samples"] == 8
+    printed = capsys.readouterr().out
+    assert json.loads(printed)["samples"] == 8
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "debug.json").write_text(printed)  # `edgesmith report` draws a saved debug run
+    main(["report", str(tmp_path / "run"), "-o", str(tmp_path / "report.html")])
+    page = (tmp_path / "report.html").read_text()
+    assert "Quantization error by layer" in page and "data:image/png;base64," in page and "probs" in page
     shutil.copyfile(paths["float"], tmp_path / "float.tflite")
     with pytest.raises(SystemExit) as exit_info:
         main(["debug", str(tmp_path / "classifier.keras"), str(tmp_path / "float.tflite"), "--data",
