@@ -45,12 +45,11 @@ from edgesmith.converters.mixed_precision import mixed_precision  # noqa: E402
 from edgesmith.converters.ptq import gzipped_size, ptq  # noqa: E402
 from edgesmith.converters.registry import pass_options  # noqa: E402
 from edgesmith.converters.train import fine_tune  # noqa: E402
-from edgesmith.converters.verify import verify  # noqa: E402
+from edgesmith.converters.verify import accuracy, verify  # noqa: E402
 from edgesmith.data import load_data  # noqa: E402
 from edgesmith.pipeline import convert  # noqa: E402
 from edgesmith.preprocessing import min_source_accuracy  # noqa: E402
 from edgesmith.recipes import load_recipe  # noqa: E402
-from edgesmith.converters.verify import accuracy  # noqa: E402
 from edgesmith.runtime.bench import benchmark  # noqa: E402
 from edgesmith.runtime.tflite_file import weight_bytes  # noqa: E402
 
@@ -220,9 +219,10 @@ def print_table(rows: dict) -> None:
     else:
         best = max(within, key=lambda name: size_row["bytes"] / rows[name]["bytes"])
         ratio = size_row["bytes"] / rows[best]["bytes"]
+        verdict = "met" if ratio >= 8 else "NOT met"
         print(f"fewest raw bytes within 1.0 pt: {best}, {rows[best]['bytes']:,} bytes, {ratio:.1f}x fewer raw bytes "
               f"than float32 at {drops[best]:.2f} pt, p50 {rows[best]['latency_ms']:.3f} ms "
-              f"(float32 {size_row['latency_ms']:.3f} ms): target >= 8x at <= 1.0 pt {'met' if ratio >= 8 else 'NOT met'}")
+              f"(float32 {size_row['latency_ms']:.3f} ms): target >= 8x at <= 1.0 pt {verdict}")
     if "edgesmith: int8-qat" in rows:
         qat = rows["edgesmith: int8-qat"]
         print(f"int8-qat: drop {drops['edgesmith: int8-qat']:.2f} pt vs float (target <= 0.3), "
