@@ -10,7 +10,7 @@ initialisation); fine-tuning then moves whole clusters: after every optimizer
 step each weight is replaced by its cluster's centroid (the least-squares
 projection), so the centroids are what is trained. Weights a pruning pass
 removed stay zero. The constraint is saved with the model and moved by QAT
-into the folded kernels (scaled per output channel by the BatchNorm factor).
+to the fake-quantized kernels (which keep any folded BatchNorm factor apart).
 """
 
 from __future__ import annotations
@@ -32,37 +32,30 @@ INITS = ("linear", "kmeans++")
 
 @keras.saving.register_keras_serializable(package="edgesmith")
 class ClusterConstraint(keras.constraints.Constraint):
-    """Projects a kernel onto ``scale * centroid[assignment]``; assignment -1 pins a weight to zero."""
+    """Projects a kernel onto ``centroid[assignment]`` (each centroid the mean of its weights); assignment -1
+    pins a weight to zero."""
 
-    def __init__(self, assignments, clusters: int, scale=None):
+    def __init__(self, assignments, clusters: int):
         self.assignments = decode_array(assignments) if isinstance(assignments, dict) else np.asarray(assignments)
         self.clusters = int(clusters)
-        scale = decode_array(scale) if isinstance(scale, dict) else scale
-        self.scale = np.ones((1,), np.float32) if scale is None else np.asarray(scale, np.float32)
         # segment ids: pinned zeros go to an extra segment whose centroid is forced to 0
         self._segments = np.where(self.assignments < 0, self.clusters, self.assignments).astype("int32").ravel()
 
     def __call__(self, weights):
         ops = keras.ops
-        scale = ops.cast(ops.broadcast_to(self.scale, weights.shape), weights.dtype)
-        flat_w, flat_s = ops.reshape(weights * scale, (-1,)), ops.reshape(scale * scale, (-1,))
-        numerator = ops.segment_sum(flat_w, self._segments, num_segments=self.clusters + 1)
-        denominator = ops.segment_sum(flat_s, self._segments, num_segments=self.clusters + 1)
-        centroids = numerator / ops.maximum(denominator, 1e-12)
+        flat = ops.reshape(weights, (-1,))
+        sums = ops.segment_sum(flat, self._segments, num_segments=self.clusters + 1)
+        counts = ops.segment_sum(ops.ones_like(flat), self._segments, num_segments=self.clusters + 1)
+        centroids = sums / ops.maximum(counts, 1.0)
         centroids = ops.concatenate([centroids[: self.clusters], ops.zeros((1,), weights.dtype)])
-        return ops.reshape(ops.take(centroids, self._segments), weights.shape) * scale
+        return ops.reshape(ops.take(centroids, self._segments), weights.shape)
 
     def keep_mask(self) -> np.ndarray:
         """Weights that are not pinned to zero (the pruning mask it carries)."""
         return self.assignments >= 0
 
-    def scaled(self, factor) -> "ClusterConstraint":
-        """The same clusters on a kernel multiplied by ``factor`` per output channel (BatchNorm folding)."""
-        return ClusterConstraint(self.assignments, self.clusters, self.scale * np.asarray(factor, np.float32))
-
     def get_config(self):
-        return {"assignments": encode_array(self.assignments.astype(np.int16)), "clusters": self.clusters,
-                "scale": encode_array(self.scale.astype(np.float32))}
+        return {"assignments": encode_array(self.assignments.astype(np.int16)), "clusters": self.clusters}
 
 
 def _check_options(init, clusters):

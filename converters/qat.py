@@ -174,39 +174,61 @@ class FixedRangeQuantizer(keras.layers.Layer):
         return {**super().get_config(), "low": self.low, "high": self.high}
 
 
-class WeightBits:
-    """Mixin: the kernel's fake-quantization width (``weight_bits``, 8 or 4), saved with the layer."""
+class FoldedKernel:
+    """Mixin: a kernel trained as it was, times a fixed per-output-channel ``fold_scale`` (a folded BatchNorm's
+    gamma / sqrt(variance + epsilon); present when ``folded``), fake-quantized to ``weight_bits`` (8 or 4).
 
-    def __init__(self, *args, weight_bits: int = 8, **kwargs):
+    The factor is not folded into the trained variable: a BatchNorm after a convolution of raw pixels
+    (caffe-style inputs, 0-255) has factors near 1e-3, and Adam's steps of about the learning rate on a kernel
+    of that size wipe it out (ResNet50 lost 75 points that way).
+    """
+
+    def __init__(self, *args, weight_bits: int = 8, folded: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.weight_bits = int(weight_bits)
+        self.weight_bits, self.folded = int(weight_bits), bool(folded)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.folded:
+            self.fold_scale = self.add_weight(name="fold_scale", shape=_output_channels(self.kernel.shape, self),
+                                              initializer="ones", trainable=False)
+
+    def scaled_kernel(self, kernel=None):
+        """The kernel TFLite stores (before quantization): the trained one times the folded factor."""
+        kernel = self.kernel if kernel is None else kernel
+        return kernel * self.fold_scale if self.folded else kernel
 
     def get_config(self):
-        return {**super().get_config(), "weight_bits": self.weight_bits}
+        return {**super().get_config(), "weight_bits": self.weight_bits, "folded": self.folded}
+
+
+def _output_channels(kernel_shape, layer) -> tuple:
+    """The output-channel axes of a kernel: the last one (a depthwise kernel: input x multiplier, the last two)."""
+    return tuple(kernel_shape[-2:]) if isinstance(layer, keras.layers.DepthwiseConv2D) else tuple(kernel_shape[-1:])
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
-class QuantConv(WeightBits, keras.layers.Conv2D):
+class QuantConv(FoldedKernel, keras.layers.Conv2D):
     """Conv2D whose kernel is fake-quantized per output channel."""
 
     def convolution_op(self, inputs, kernel):
-        return super().convolution_op(inputs, fake_quant_weights(kernel, bits=self.weight_bits))
+        return super().convolution_op(inputs, fake_quant_weights(self.scaled_kernel(kernel), bits=self.weight_bits))
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
-class QuantConv1D(WeightBits, keras.layers.Conv1D):
+class QuantConv1D(FoldedKernel, keras.layers.Conv1D):
     """Conv1D whose kernel is fake-quantized per output channel."""
 
     def convolution_op(self, inputs, kernel):
-        return super().convolution_op(inputs, fake_quant_weights(kernel, bits=self.weight_bits))
+        return super().convolution_op(inputs, fake_quant_weights(self.scaled_kernel(kernel), bits=self.weight_bits))
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
-class QuantDepthwiseConv(keras.layers.DepthwiseConv2D):
-    """DepthwiseConv2D whose kernel is fake-quantized per output channel (input x multiplier)."""
+class QuantDepthwiseConv(FoldedKernel, keras.layers.DepthwiseConv2D):
+    """DepthwiseConv2D whose kernel is fake-quantized per output channel (input x multiplier; 8 bits only)."""
 
     def call(self, inputs):
-        outputs = ops.depthwise_conv(inputs, fake_quant_depthwise(self.kernel), strides=self.strides,
+        outputs = ops.depthwise_conv(inputs, fake_quant_depthwise(self.scaled_kernel()), strides=self.strides,
                                      padding=self.padding, dilation_rate=self.dilation_rate,
                                      data_format=self.data_format)
         if self.use_bias:
@@ -215,7 +237,7 @@ class QuantDepthwiseConv(keras.layers.DepthwiseConv2D):
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
-class QuantDense(WeightBits, keras.layers.Dense):
+class QuantDense(FoldedKernel, keras.layers.Dense):
     """Dense whose kernel is fake-quantized (per tensor, as TFLite's FULLY_CONNECTED converts)."""
 
     def call(self, inputs, training=None):
@@ -227,7 +249,8 @@ class QuantDense(WeightBits, keras.layers.Dense):
         return tf.reshape(flat, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
 
     def _dense(self, inputs):
-        outputs = ops.matmul(inputs, fake_quant_weights(self._kernel, per_channel=False, bits=self.weight_bits))
+        kernel = fake_quant_weights(self.scaled_kernel(self._kernel), per_channel=False, bits=self.weight_bits)
+        outputs = ops.matmul(inputs, kernel)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs) if self.activation is not None else outputs
@@ -235,6 +258,11 @@ class QuantDense(WeightBits, keras.layers.Dense):
 
 # the fake-quantized twin of each "kernel" layer, keyed by the Keras class it extends (SeparableConv2D: _separable)
 QUANT_TWINS = {twin.__bases__[-1]: twin for twin in (QuantConv, QuantConv1D, QuantDepthwiseConv, QuantDense)}
+
+
+def stored_kernel(layer) -> np.ndarray:
+    """The kernel of ``layer`` as TFLite stores it: a :func:`qat` twin's with its folded BatchNorm factor."""
+    return np.asarray(layer.scaled_kernel() if isinstance(layer, FoldedKernel) else layer.kernel)
 QAT_LAYERS = (ActivationQuantizer, FixedRangeQuantizer, *QUANT_TWINS.values())
 
 
@@ -562,7 +590,8 @@ def _groups(same_scale_calls):
 def _quantized_copy(layer, batchnorm, keep_activation: bool, weight_bits: int = 8):
     """The fake-quantized twin of a Conv/Dense layer, with ``batchnorm`` folded in (depthwise kernels: 8 bits)."""
     config = layer.get_config()
-    config.update(use_bias=True, activation=config["activation"] if keep_activation else "linear")
+    config.update(use_bias=True, activation=config["activation"] if keep_activation else "linear",
+                  folded=batchnorm is not None)
     if type(layer) is not keras.layers.DepthwiseConv2D:
         config["weight_bits"] = weight_bits
     twin = QUANT_TWINS[type(layer)].from_config(config)
@@ -571,26 +600,23 @@ def _quantized_copy(layer, batchnorm, keep_activation: bool, weight_bits: int = 
 
     def call(inputs):
         outputs = twin(inputs)
-        factor, folded_bias = _fold(kernel, bias, batchnorm, isinstance(twin, QuantDepthwiseConv))
-        twin.set_weights([kernel * factor, folded_bias])
-        _carry_constraint(kernel_variable, twin, factor)
+        folded_bias, *factor = _fold(_output_channels(kernel.shape, layer), bias, batchnorm)
+        twin.set_weights([kernel, folded_bias, *factor])
+        _carry_constraint(kernel_variable, twin)
         return outputs
 
     return call
 
 
-def _fold(kernel, bias, batchnorm, depthwise: bool):
-    """(per-output-channel kernel factor, new bias) folding ``batchnorm`` (None: factor 1).
-
-    A depthwise kernel's output channels are its last two axes (input x multiplier).
-    """
-    out_shape = kernel.shape[-2:] if depthwise else kernel.shape[-1:]
+def _fold(out_shape: tuple, bias, batchnorm) -> list:
+    """``[bias]`` folding ``batchnorm`` in, and its per-output-channel kernel factor: ``[bias, factor]``
+    (no ``batchnorm``: ``[bias]``)."""
     bias = np.zeros(int(np.prod(out_shape)), np.float32) if bias is None else bias
     if batchnorm is None:
-        return np.ones(out_shape, np.float32), bias
+        return [bias]
     gamma, beta, mean, variance = _batchnorm_parameters(batchnorm)
     scale = gamma / np.sqrt(variance + batchnorm.epsilon)
-    return scale.reshape(out_shape), (bias - mean) * scale + beta
+    return [(bias - mean) * scale + beta, scale.reshape(out_shape)]
 
 
 def _batchnorm_parameters(batchnorm):
@@ -600,14 +626,11 @@ def _batchnorm_parameters(batchnorm):
             values["moving_mean"], values["moving_variance"])
 
 
-def _carry_constraint(variable, twin, factor):
-    """Move a pruning mask or cluster constraint from the original kernel to its twin."""
+def _carry_constraint(variable, twin):
+    """Move a pruning mask or cluster constraint from the original kernel to its twin (the same values)."""
     constraint = variable.constraint
-    if constraint is None:
-        return
-    moved = constraint.scaled(factor) if hasattr(constraint, "scaled") else type(constraint).from_config(
-        constraint.get_config())
-    layer_kernels(twin)[0].set_constraint(moved)
+    if constraint is not None:
+        layer_kernels(twin)[0].set_constraint(type(constraint).from_config(constraint.get_config()))
 
 
 def _separable(layer, inputs, batchnorm, keep_activation: bool, hidden_range, weight_bits: int = 8):

@@ -93,7 +93,8 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
         result = optimize(model, data_spec, out_dir, max_accuracy_drop=max_accuracy_drop, objectives=objectives,
                           target=target, trials=trials, storage=storage, study_name=study_name, passes=passes,
                           precisions=precisions, epochs=epochs, sampler=sampler, seed=seed, bench=bench,
-                          preprocess=preprocess, progress=bars, heartbeat=heartbeat or None)
+                          preprocess=preprocess, progress=bars, heartbeat=heartbeat or None,
+                          stop_requested=lambda: bool(interrupted))
     except BaseException:
         bars.close()
         if not interrupted:

@@ -73,7 +73,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
              trials: int = 20, storage: str | None = None, study_name: str | None = None,
              passes=SEARCHABLE_PASSES, precisions=PRECISIONS, epochs: int = 1, sampler: str = "tpe", seed: int = 0,
              bench: BenchOptions | None = None, strategy=None, preprocess=None, progress=None,
-             heartbeat: int | None = HEARTBEAT_S) -> dict:
+             heartbeat: int | None = HEARTBEAT_S, stop_requested=None) -> dict:
     """Search compression recipes for ``model``; return the Pareto front and the pick (see the module docstring).
 
     Args:
@@ -98,6 +98,8 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
         progress: optional ``progress(stage, done, total)`` callback (stage ``trial``).
         heartbeat: seconds between a running trial's heartbeats in a database ``storage`` (None: none); a
             trial silent for twice as long (its worker was killed) is marked failed and its recipe retried.
+        stop_requested: optional callable, true once the caller was asked to stop (Ctrl-C): a trial that then
+            fails stops the search with KeyboardInterrupt instead of counting as a failed recipe.
     """
     _check(objectives, sampler, trials)
     bench = bench or BenchOptions(energy="auto" if "energy" in objectives else "none")
@@ -119,7 +121,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     try:
         if not study.trials:
             study.enqueue_trial(space.baseline(), skip_if_exists=True)  # two workers starting at once: one baseline
-        ran = _run(study, space, builder, objectives, trials, progress)
+        ran = _run(study, space, builder, objectives, trials, progress, stop_requested or (lambda: False))
         wait_for_running(study, backend)  # the other workers' last trials: every worker then sums up the same
         result = summarize(study, out, objectives, max_accuracy_drop, reference)
     except _database_errors() as error:
@@ -192,14 +194,10 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _run(study, space, builder, objectives, trials, progress) -> int:
-    """Run trials until the study holds ``trials`` finished ones; return how many this worker finished."""
-    import optuna
-    from optuna.trial import TrialState
-
-    fail_stale_trials(study)  # trials of killed workers count as failed before counting what is missing
-    states = tuple(getattr(TrialState, state) for state in FINISHED)
-    remaining = trials - len(study.get_trials(deepcopy=False, states=states))
+def _run(study, space, builder, objectives, trials, progress, stop_requested) -> int:
+    """Run trials until the study holds ``trials`` counted ones; return how many this worker finished."""
+    fail_stale_trials(study)  # a killed worker's trial fails and its retry is queued before counting what is missing
+    remaining = trials - counted_trials(study)
     if remaining <= 0:
         return 0
 
@@ -210,6 +208,8 @@ def _run(study, space, builder, objectives, trials, progress) -> int:
         try:
             row = builder.build(trial.number, recipe)
         except EdgesmithError as error:
+            if stop_requested():  # Ctrl-C landed inside TensorFlow, which turned it into an error of its own
+                raise KeyboardInterrupt from None
             trial.set_user_attr("error", str(error))
             log.warning("trial %d failed: %s", trial.number, error)
             raise
@@ -222,10 +222,23 @@ def _run(study, space, builder, objectives, trials, progress) -> int:
         done[0] += 1
         if progress:
             progress("trial", done[0], remaining)
+        if stop_requested():  # an interrupt TensorFlow swallowed whole
+            raise KeyboardInterrupt
+        if counted_trials(study) >= trials:
+            study.stop()
 
-    study.optimize(objective, n_trials=remaining, catch=(EdgesmithError,),
-                   callbacks=[optuna.study.MaxTrialsCallback(trials, states=states), report])
+    study.optimize(objective, n_trials=remaining, catch=(EdgesmithError,), callbacks=[report])
     return done[0]
+
+
+def counted_trials(study) -> int:
+    """The finished trials that count toward ``trials``: a trial failed because its worker was killed does not
+    count once its recipe is queued again (its retry takes its place)."""
+    from optuna.trial import TrialState
+
+    finished = study.get_trials(deepcopy=False, states=tuple(getattr(TrialState, state) for state in FINISHED))
+    retried = {number for t in study.get_trials(deepcopy=False) for number in t.system_attrs.get("retry_history", ())}
+    return sum(t.number not in retried for t in finished)
 
 
 def _objective_value(row: dict, objective: str) -> float:

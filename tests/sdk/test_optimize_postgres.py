@@ -102,8 +102,8 @@ def test_a_killed_worker_leaves_no_partial_candidate_its_trial_fails_and_a_rerun
     rows = {number: state for number, state, _ in trials_in_database(postgres, "killed", "killed")}
     assert rows[running] == "FAIL"  # marked failed, not lost...
     assert any(f["trial"] == running and "stopped mid-trial" in f["error"] for f in rerun["trials"]["failures"])
-    assert rerun["worker"]["trials"] == 3 - len(complete) - 1  # ...and counted: the rerun ran only what was missing
-    assert sum(state == "COMPLETE" for state in rows.values()) == 2
+    assert rerun["worker"]["trials"] == 3 - len(complete)  # the rerun ran what was missing, the retry in its place
+    assert sum(state == "COMPLETE" for state in rows.values()) == 3
     retry_of = postgres.sql("SELECT a.value_json FROM trial_system_attributes a JOIN trials t USING (trial_id) "
                             f"WHERE t.number = {running + 1} AND a.key = 'failed_trial'", "killed")
     assert retry_of == str(running) and rows[running + 1] == "COMPLETE"  # its recipe ran again, first
