@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import pytest
 pytestmark = pytest.mark.slow  # runs benchmarks/conformance.py on real architectures
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "conformance.py"
 MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 # a Keras 3 sequence model; a Keras 2 .h5 written by tf_keras where it is installed (it is not in the [test] extra:
 # it pulls in a second TensorFlow wheel)
@@ -21,23 +19,15 @@ MODELS = ("kws-conv1d",) + (("legacy-h5",) if importlib.util.find_spec("tf_keras
 RECIPES = ("int8-ptq", "int8-qat")
 
 
-def _load_benchmark():
-    spec = importlib.util.spec_from_file_location("conformance_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory):
+def matrix(tmp_path_factory, load_benchmark):
     if not MNIST.is_file():
         pytest.skip(f"{MNIST} is not present")
     out = tmp_path_factory.mktemp("conformance")
-    benchmark = _load_benchmark()
+    benchmark = load_benchmark("conformance")
     result = benchmark.main([
         "--models", ",".join(MODELS), "--recipes", ",".join(RECIPES), "--source-train-samples", "1500",
-        "--train-samples", "500", "--test-samples", "300", "--source-epochs", "4", "--max-recipe-epochs", "1", "--out", str(out),
+        "--train-samples", "300", "--test-samples", "200", "--source-epochs", "4", "--max-recipe-epochs", "1", "--out", str(out),
         "--json", str(out / "matrix.json"), "--in-process",
     ])
     return benchmark, result, out

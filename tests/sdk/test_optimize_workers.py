@@ -23,7 +23,7 @@ def test_two_workers_share_one_study_and_both_contribute(tmp_path):
     def worker(name):
         argv = [sys.executable, "-m", "edgesmith", "optimize", str(model), "--data", "builtin:digits",
                 "--out", str(tmp_path / name), "--storage", f"journal:{journal}", "--study", "shared",
-                "--passes", "prune", "--trials", "6", "--runs", "20", "--json"]
+                "--passes", "prune", "--trials", "4", "--runs", "5", "--warmup", "1", "--json"]
         return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     workers = [worker("a"), worker("b")]
@@ -39,7 +39,7 @@ def test_two_workers_share_one_study_and_both_contribute(tmp_path):
     finished = [t for t in study.trials if t.state.is_finished()]
     contributors = {t.user_attrs["worker"] for t in finished}
     assert len(contributors) == 2  # both processes ran trials of the one study
-    assert 6 <= len(finished) <= 8  # the shared total, overshot at most by the trial each was running
+    assert 4 <= len(finished) <= 6  # the shared total, overshot at most by the trial each was running
     last = json.loads(outputs[1][0])
     assert len(last["workers"]) == 2 and last["met"]
 
