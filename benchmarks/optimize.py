@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compression import RECIPES, SHARED_MNIST, reference_cnn  # noqa: E402
 
 from edgesmith.converters.errors import AccuracyDropError  # noqa: E402
+from edgesmith.converters.train import fine_tune  # noqa: E402
 from edgesmith.converters.verify import accuracy  # noqa: E402
 from edgesmith.data import load_data  # noqa: E402
 from edgesmith.deploy.target import BenchOptions  # noqa: E402
@@ -85,9 +86,8 @@ def main() -> None:
 
         model = load_model(model_path)
     else:
-        model = reference_cnn()
-        model.compile("adam", "sparse_categorical_crossentropy")
-        model.fit(data.x_train, data.y_train, batch_size=64, epochs=args.epochs, verbose=0)
+        model = reference_cnn()  # fine_tune re-estimates BatchNorm statistics: a short model.fit leaves them stale
+        fine_tune(model, data, epochs=args.epochs, batch_size=64)
         model.save(model_path)
     data.x_train, data.y_train = data.x_train[: args.tune_limit], data.y_train[: args.tune_limit]
     reference = accuracy(model, data)

@@ -193,6 +193,22 @@ class FoldedKernel:
             self.fold_scale = self.add_weight(name="fold_scale", shape=_output_channels(self.kernel.shape, self),
                                               initializer="ones", trainable=False)
 
+    def save_own_variables(self, store):
+        # Keras's Conv and Dense save only kernel and bias (their LoRA-aware override): the factor goes too
+        for index, variable in enumerate(self._own_variables()):
+            store[str(index)] = variable
+
+    def load_own_variables(self, store):
+        variables = self._own_variables()
+        if len(store.keys()) != len(variables):
+            raise ValueError(f"layer {self.name!r} expects {len(variables)} variables, the file holds {len(store.keys())}")
+        for index, variable in enumerate(variables):
+            variable.assign(store[str(index)])
+
+    def _own_variables(self) -> list:
+        kernel = self._kernel if hasattr(self, "_kernel") else self.kernel
+        return [kernel, *([self.bias] if self.use_bias else []), *([self.fold_scale] if self.folded else [])]
+
     def scaled_kernel(self, kernel=None):
         """The kernel TFLite stores (before quantization): the trained one times the folded factor."""
         kernel = self.kernel if kernel is None else kernel
@@ -217,10 +233,28 @@ class QuantConv(FoldedKernel, keras.layers.Conv2D):
 
 @keras.saving.register_keras_serializable(package="edgesmith")
 class QuantConv1D(FoldedKernel, keras.layers.Conv1D):
-    """Conv1D whose kernel is fake-quantized per output channel."""
+    """Conv1D whose kernel is fake-quantized per output channel, run as the 2-D convolution TFLite makes of it.
 
-    def convolution_op(self, inputs, kernel):
-        return super().convolution_op(inputs, fake_quant_weights(self.scaled_kernel(kernel), bits=self.weight_bits))
+    Keras's ``Conv1D.call`` reads ``self.kernel`` without ``convolution_op``, so the whole call is here. The
+    kernel is quantized in its 4-D form ``[1, width, in, out]``: a per-channel quantized 3-D kernel would be
+    reshaped by the converter's EXPAND_DIMS, which cannot carry the channel axis (the conversion fails).
+    """
+
+    def call(self, inputs):
+        steps_axis = 1 if self.data_format == "channels_last" else 2
+        padding = self.padding
+        if padding == "causal":  # the left padding Keras adds, so that step t sees steps <= t only
+            pad = [[0, 0], [0, 0], [0, 0]]
+            pad[steps_axis][0] = self.dilation_rate[0] * (self.kernel_size[0] - 1)
+            inputs, padding = ops.pad(inputs, pad), "valid"
+        kernel = fake_quant_weights(ops.expand_dims(self.scaled_kernel(), 0), bits=self.weight_bits)
+        outputs = ops.conv(ops.expand_dims(inputs, steps_axis), kernel, strides=(1, self.strides[0]),
+                           padding=padding, dilation_rate=(1, self.dilation_rate[0]), data_format=self.data_format)
+        outputs = ops.squeeze(outputs, axis=steps_axis)
+        if self.use_bias:
+            shape = (1, 1, self.filters) if self.data_format == "channels_last" else (1, self.filters, 1)
+            outputs = ops.add(outputs, ops.reshape(self.bias, shape))
+        return self.activation(outputs) if self.activation is not None else outputs
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")

@@ -38,8 +38,9 @@ def test_a_trained_architecture_is_measured_in_tflm(benchmark, tmp_path):
 def test_every_outcome_is_one_table_row_with_every_column(benchmark):
     memory = {"model_bytes": 900, "flash": 1000, "arena_recorded": 40, "arena_smallest": 48, "arena": 48,
               "fits": ["a"], "profiles": 2}
-    measured = {"params": 1234, "source_accuracy": 0.9, "accuracy": {
-        "tflm_accuracy": 0.88, "reference_accuracy": 0.88, "top1_agreement": 1.0, "outputs_differing": 0, "samples": 10}}
+    accuracy = {"tflm_accuracy": 0.88, "reference_accuracy": 0.88, "top1_agreement": 1.0, "outputs_differing": 0,
+                "samples": 10}
+    measured = {"params": 1234, "source_accuracy": 0.9, "accuracy": accuracy}
     rows = [
         {"model": "m", "recipe": "mcu-int8", **measured, **memory, "not_compressed": "nothing to compress: why"},
         {"model": "m", "recipe": "small", **measured, **memory, "flash_vs_mcu_int8": 0.5, "compression": {

@@ -12,8 +12,9 @@ from edgesmith.converters import record_of
 from edgesmith.data import load_data
 from edgesmith.converters.errors import UnsupportedModelError
 from edgesmith.converters.export import export
+from edgesmith.converters.load import load_model
 from edgesmith.converters.ptq import ptq
-from edgesmith.converters.qat import qat
+from edgesmith.converters.qat import fake_quant_weights, prepare_qat, qat
 from edgesmith.converters.verify import verify
 from edgesmith.runtime import Model
 from edgesmith.runtime.tflite_file import weight_bytes
@@ -78,8 +79,31 @@ def test_a_batchnorm_over_raw_pixels_is_folded_without_shrinking_the_trained_ker
     assert stem.folded and 1e-3 < float(np.median(np.asarray(stem.fold_scale))) < 0.3
     assert not stem.fold_scale.trainable
     assert accuracy_on(quantized, raw) >= before - 0.015
+    quantized.save(tmp_path / "qat.keras")  # the factor is saved with the layer (Keras's Conv saves kernel and bias)
+    batch = raw.x_val[0:64]
+    np.testing.assert_allclose(np.asarray(load_model(tmp_path / "qat.keras")(batch)), np.asarray(quantized(batch)),
+                               atol=1e-6)
     path = export(ptq(quantized, raw, mode="int8"), raw, tmp_path / "raw.tflite")
     assert verify(path, raw, keras_model=quantized)["top1_agreement"] >= 0.98
+
+
+@pytest.mark.parametrize("padding", ["same", "causal"])
+def test_a_conv1d_twin_computes_the_fake_quantized_folded_convolution(padding):
+    """Keras's Conv1D.call reads ``self.kernel`` without ``convolution_op``: the twin quantizes its kernel and
+    applies the folded BatchNorm factor in a call of its own (before, a Conv1D kernel was never fake-quantized)."""
+    rng = np.random.default_rng(0)
+    inputs = keras.Input((28, 28))
+    conv, batchnorm = layers.Conv1D(8, 3, padding=padding, dilation_rate=2, use_bias=False), layers.BatchNormalization()
+    model = keras.Model(inputs, layers.Dense(10)(layers.Flatten()(batchnorm(conv(inputs)))))
+    batchnorm.set_weights([rng.uniform(0.5, 2, 8), rng.normal(size=8), rng.normal(size=8), rng.uniform(0.5, 2, 8)])
+    twin = prepare_qat(model)[0].get_layer(conv.name)
+    reference = layers.Conv1D(8, 3, padding=padding, dilation_rate=2)
+    reference.build((None, 28, 28))
+    reference.set_weights([np.asarray(fake_quant_weights(twin.scaled_kernel())), np.asarray(twin.bias)])
+    x = rng.random((4, 28, 28)).astype("float32")
+    np.testing.assert_allclose(np.asarray(twin(x)), np.asarray(reference(x)), atol=1e-5)
+    unquantized = np.asarray(batchnorm(conv(x), training=False))
+    assert 0 < np.abs(np.asarray(twin(x)) - unquantized).max() < 0.02 * np.abs(unquantized).max()
 
 
 def accuracy_on(model, data) -> float:
