@@ -87,6 +87,22 @@ def test_a_batchnorm_over_raw_pixels_is_folded_without_shrinking_the_trained_ker
     assert verify(path, raw, keras_model=quantized)["top1_agreement"] >= 0.98
 
 
+def test_training_that_breaks_the_model_is_done_again_at_a_tenth_of_the_rate(residual_cnn, digits, caplog):
+    with caplog.at_level(logging.WARNING, logger="edgesmith.converters.qat"):
+        quantized = qat(residual_cnn, digits, epochs=1, learning_rate=0.1)
+    details = record_of(quantized).details
+    assert details["learning_rate_lowered_from"] == 0.1 and details["learning_rate"] == pytest.approx(0.01)
+    assert details["first_train_accuracy_after"] < details["train_accuracy_before"] - 0.02
+    assert any("training again from the start at 0.01" in r.getMessage() for r in caplog.records)
+    assert details["train_accuracy_after"] > details["first_train_accuracy_after"]
+
+
+def test_training_that_keeps_the_model_is_kept(quantized):
+    details = record_of(quantized).details
+    assert "learning_rate_lowered_from" not in details and details["learning_rate"] == 2e-4
+    assert details["train_accuracy_after"] >= details["train_accuracy_before"] - 0.02
+
+
 @pytest.mark.parametrize("padding", ["same", "causal"])
 def test_a_conv1d_twin_computes_the_fake_quantized_folded_convolution(padding):
     """Keras's Conv1D.call reads ``self.kernel`` without ``convolution_op``: the twin quantizes its kernel and
