@@ -44,7 +44,9 @@ def _names(choices):
 @click.option("--objective", "objectives", multiple=True, type=click.Choice(OBJECTIVES), default=("size",),
               show_default=True, help="Minimize this (repeat for several; the first chooses the pick).")
 @click.option("--target", default="local", show_default=True, metavar="URL",
-              help="Where candidates are benchmarked: local, ssh://[user@]host[:port][/dir] or adb://SERIAL.")
+              help="Where candidates are benchmarked: local, ssh://[user@]host[:port][/dir] or adb://SERIAL; or "
+                   "mcu:PROFILE (a microcontroller profile or TOML file): each candidate runs in TFLite Micro, its "
+                   "arena and flash (with a 20% margin) must fit the profile's SRAM and flash, latency is estimated.")
 @click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
               help="Total trials of the study (a resumed study runs only the missing ones).")
 @click.option("--storage", default=None, metavar="URL",
@@ -56,8 +58,9 @@ def _names(choices):
                    "(its worker was killed) is marked failed and its recipe retried. 0: no heartbeat.")
 @click.option("--passes", default="channel_prune,prune,cluster", show_default=True, callback=_names(PASSES),
               help="Training passes the search may apply, comma-separated, or none.")
-@click.option("--precisions", default=",".join(PRECISIONS), show_default=True, callback=_names(ALL_PRECISIONS),
-              help="Precisions a layer may take, comma-separated.")
+@click.option("--precisions", default=None, callback=_names(ALL_PRECISIONS),
+              help=f"Precisions a layer may take, comma-separated.  [default: {','.join(PRECISIONS)}; int8 with "
+                   "--target mcu:PROFILE]")
 @click.option("--epochs", type=click.IntRange(min=0), default=1, show_default=True,
               help="Fine-tuning epochs of each applied training pass.")
 @click.option("--sampler", type=click.Choice(("tpe", "nsga2")), default="tpe", show_default=True)
@@ -136,8 +139,10 @@ def format_result(result: dict) -> str:
     if result["pick"]:
         pick = result["pick"]
         where = pick["copied_to"] or f"{pick['path']} on worker {pick['worker']}"
+        board = f", arena {pick['arena_bytes']:,} B, flash {pick['flash_bytes']:,} B" if "arena_bytes" in pick else ""
         lines.append(f"pick: trial {pick['trial']} -> {where} ({pick['graph_bytes']:,} B graph, "
-                     f"{pick['gzip_bytes']:,} B gzip, {pick['latency_ms']:.4g} ms, drop {pick['accuracy_drop_pt']:.2f} pt)")
+                     f"{pick['gzip_bytes']:,} B gzip, {_latency(pick)} ms{board}, "
+                     f"drop {pick['accuracy_drop_pt']:.2f} pt)")
     if result["report_html"]:
         lines.append(f"report: {result['report_html']}")
     return "\n".join(lines)
@@ -145,18 +150,25 @@ def format_result(result: dict) -> str:
 
 def _printable(row: dict, picked: bool) -> dict:
     energy = "-" if row.get("energy_mj") is None else f"{row['energy_mj']:.4g}"
+    board = {"arena": f"{row['arena_bytes']:,}", "flash": f"{row['flash_bytes']:,}"} if "arena_bytes" in row else {}
     return {
         "trial": f"{row['trial']}{' *' if picked else ''}",
         "bytes": f"{row['graph_bytes']:,}",
         "weights": "-" if row.get("weights_bytes") is None else f"{row['weights_bytes']:,}",
         "gzip": f"{row['gzip_bytes']:,}",
-        "latency ms": f"{row['latency_ms']:.4g}",
+        **board,
+        "latency ms": _latency(row),
         "mJ": energy,
         "accuracy": f"{100 * row['accuracy']:.2f}%",
         "drop pt": f"{row['accuracy_drop_pt']:.2f}",
         "passes": " ".join(_pass_text(step) for step in row["passes"]) or "-",
         "precisions": _precision_text(row["precisions"]),
     }
+
+
+def _latency(row: dict) -> str:
+    """The row's latency; ``~`` marks an estimate (MACs x cycles per MAC on a microcontroller)."""
+    return f"{'~' if row.get('latency_estimated') else ''}{row['latency_ms']:.4g}"
 
 
 def _pass_text(step: dict) -> str:

@@ -1,4 +1,5 @@
-"""Measured latency and energy of candidates, locally or on a deploy target, cached by model hash.
+"""Measured latency and energy of candidates, locally or on a deploy target (arena and flash in TFLite Micro for
+an ``mcu:`` target), cached by model hash.
 
 >>> import hashlib
 >>> from pathlib import Path
@@ -14,6 +15,16 @@ The cache key is the SHA-256 of the model graph plus the benchmark settings
 and the target, so the same model found twice (by two trials or two runs) is
 benchmarked once. A target that cannot be reached raises
 :class:`MeasurementError`; the search marks that trial failed and goes on.
+
+An ``mcu:PROFILE`` target (a microcontroller profile name or TOML file) is measured by
+:class:`McuMeasurer` instead: TFLite Micro runs the model and measures its arena and flash
+(:func:`edgesmith.mcu.check_mcu`), against the profile's SRAM and flash with the usual 20 % margin;
+its latency is the MACs x cycles-per-MAC estimate, flagged ``latency_estimated``:
+
+>>> meter = measurer_for("mcu:stm32f746", "out/measurements.json")
+>>> figures = meter.measure("model.tflite", sha256, log_dir="out/bench")
+>>> figures["arena_needed_bytes"] <= figures["arena_limit_bytes"], figures["latency_estimated"], figures["log"]
+(True, True, None)
 """
 
 from __future__ import annotations
@@ -24,7 +35,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgesmith.deploy.target import BenchOptions
-
+from edgesmith.deploy.urls import mcu_profile
+from edgesmith.mcu import check_mcu, load_mcu_profile
 from edgesmith.runtime.errors import EdgesmithError, RunFailedError
 from edgesmith.runtime.metadata import atomic_write_bytes
 
@@ -50,16 +62,17 @@ class Measurer:
         cached = self._load().get(key)
         if cached is not None:
             return {**cached, "cached": True}
-        log_dir = Path(log_dir)
-        log_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            summary, log = self._bench(Path(path), log_dir)
-        except EdgesmithError as error:
-            raise MeasurementError(f"benchmark on {self.target} failed: {error}") from None
-        result = _figures(summary)
-        result["log"] = str(log)
+        result = self._measure(Path(path), Path(log_dir))
         self._store(key, result)
         return {**result, "cached": False}
+
+    def _measure(self, path: Path, log_dir: Path) -> dict:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            summary, log = self._bench(path, log_dir)
+        except EdgesmithError as error:
+            raise MeasurementError(f"benchmark on {self.target} failed: {error}") from None
+        return {**_figures(summary), "log": str(log)}
 
     def _bench(self, path: Path, log_dir: Path) -> tuple:
         settings = self.settings
@@ -88,6 +101,45 @@ class Measurer:
         entries = self._load()
         entries[key] = result
         atomic_write_bytes(self.cache_path, json.dumps(entries, indent=1, sort_keys=True).encode("utf-8"))
+
+
+class McuMeasurer(Measurer):
+    """Measures .tflite files in TFLite Micro for an ``mcu:PROFILE`` target: arena and flash (as
+    :func:`edgesmith.mcu.fit` defines them, with ``margin``) against the profile's limits, latency estimated."""
+
+    def __init__(self, cache_path, target: str, margin: float = 0.2):
+        super().__init__(cache_path, target)
+        self.margin = margin
+        self.profile = load_mcu_profile(mcu_profile(target))  # a bad profile fails here, before any trial
+
+    def key(self, sha256: str) -> str:
+        limits = {k: self.profile[k] for k in ("arena_ram_bytes", "flash_bytes", "clock_mhz")}
+        return json.dumps({"sha256": sha256, "target": self.target, "margin": self.margin, **limits,
+                           "cycles_per_mac": self.profile["timing"].cycles_per_mac}, sort_keys=True)
+
+    def _measure(self, path: Path, log_dir: Path) -> dict:
+        try:
+            report = check_mcu(path, [mcu_profile(self.target)], margin=self.margin)
+        except EdgesmithError as error:
+            raise MeasurementError(f"TFLite Micro cannot run it for {self.target}: {error}") from None
+        [row] = report["profiles"]
+        ram, flash = row["ram"], row["flash"]
+        return {
+            "latency_ms": row["latency_estimate"]["ms"], "latency_estimated": True, "energy_mj": None,
+            "energy_estimated": False, "energy_reason": "no energy figure for a microcontroller target",
+            "mcu_profile": row["profile"], "mcu_margin": self.margin,
+            "arena_bytes": ram["measured_bytes"], "arena_needed_bytes": ram["needed_bytes"],
+            "arena_limit_bytes": ram["available_bytes"], "flash_bytes": flash["measured_bytes"],
+            "flash_needed_bytes": flash["needed_bytes"], "flash_limit_bytes": flash["available_bytes"],
+            "log": None,
+        }
+
+
+def measurer_for(target: str, cache_path, settings: BenchOptions | None = None) -> Measurer:
+    """The measurer of ``target``: :class:`McuMeasurer` for ``mcu:PROFILE``, else a benchmarking :class:`Measurer`."""
+    if mcu_profile(target) is not None:
+        return McuMeasurer(cache_path, target)
+    return Measurer(cache_path, target, settings)
 
 
 def _profile(name):

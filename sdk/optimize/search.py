@@ -18,6 +18,16 @@ and benchmarks it (locally or on a deploy target; cached by model hash). The stu
 minimizes the chosen objectives plus the accuracy drop, under the constraint
 ``drop <= max_accuracy_drop``.
 
+With ``target="mcu:PROFILE"`` (a microcontroller profile) each candidate is run in TFLite Micro
+instead (:class:`~edgesmith.optimize.measure.McuMeasurer`): its arena must fit the profile's SRAM and its
+flash bytes the profile's flash (with a 20 % margin, as ``edgesmith mcu`` checks), two more constraints
+(see :func:`violations`); ``latency`` is then the MACs x cycles-per-MAC estimate, and layers take int8
+unless ``precisions`` says otherwise:
+
+>>> result = optimize("digits.keras", "builtin:digits", "out/", target="mcu:stm32f746", trials=1)
+>>> all(row["arena_needed_bytes"] <= row["arena_limit_bytes"] for row in result["front"])
+True
+
 Outputs in ``out_dir``: ``candidates/trial-NNNN/`` (model.tflite, report.json,
 bench log), ``front/`` (the feasible Pareto front: .tflite and bench log each),
 ``model.tflite`` (the pick: best first objective within the constraint),
@@ -47,12 +57,13 @@ from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.load import source_sha256
 from edgesmith.converters.mixed_precision import PRECISIONS
 from edgesmith.deploy.target import BenchOptions
+from edgesmith.deploy.urls import mcu_profile
 from edgesmith.pipeline import Source, readable_source, run_recipe, source_stage
 from edgesmith.recipes import Recipe
 from edgesmith.runtime.errors import EdgesmithError, RunFailedError
 from edgesmith.runtime.metadata import atomic_write_bytes
 
-from .measure import Measurer, MeasurementError, copy_log
+from .measure import McuMeasurer, Measurer, MeasurementError, copy_log, measurer_for
 from .space import SEARCHABLE_PASSES, SearchSpace
 from .storage import fail_stale_trials, has_heartbeat, optuna_storage, shown_storage, wait_for_running
 
@@ -60,6 +71,9 @@ log = logging.getLogger(__name__)
 
 # objective -> the row key it minimizes ("size": the raw bytes of the graph as stored)
 OBJECTIVES = {"size": "graph_bytes", "gzip-size": "gzip_bytes", "latency": "latency_ms", "energy": "energy_mj"}
+# what a layer may take on an mcu: target unless asked otherwise: the kernels TFLite Micro optimizes for
+# microcontrollers (CMSIS-NN, ESP-NN) and its latency estimate's calibration are int8
+MCU_PRECISIONS = ("int8",)
 SAMPLERS = ("tpe", "nsga2")
 FINISHED = ("COMPLETE", "FAIL", "PRUNED")
 HEARTBEAT_S = 30  # a database study's trials beat this often; a trial silent for twice as long is failed
@@ -71,7 +85,7 @@ class ConstraintNotMetError(RunFailedError):
 
 def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives=("size",), target: str = "local",
              trials: int = 20, storage: str | None = None, study_name: str | None = None,
-             passes=SEARCHABLE_PASSES, precisions=PRECISIONS, epochs: int = 1, sampler: str = "tpe", seed: int = 0,
+             passes=SEARCHABLE_PASSES, precisions=None, epochs: int = 1, sampler: str = "tpe", seed: int = 0,
              bench: BenchOptions | None = None, strategy=None, preprocess=None, progress=None,
              heartbeat: int | None = HEARTBEAT_S, stop_requested=None) -> dict:
     """Search compression recipes for ``model``; return the Pareto front and the pick (see the module docstring).
@@ -82,13 +96,16 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
         max_accuracy_drop: the constraint, in points below the source model's accuracy.
         objectives: any of ``size`` (raw bytes of the graph, as stored), ``gzip-size``, ``latency`` (measured p50 ms),
             ``energy`` (measured mJ per inference); the first one chooses the pick.
-        target: where candidates are benchmarked: ``local``, ``ssh://...``, ``adb://...``.
+        target: where candidates are benchmarked: ``local``, ``ssh://...``, ``adb://...``, or ``mcu:PROFILE``
+            (a microcontroller profile name or TOML file: measured in TFLite Micro, its SRAM and flash are
+            constraints, latency is estimated, energy is not available).
         trials: total trials of the study (a resumed study runs only the missing ones).
         storage: an Optuna storage URL (``sqlite:///f.db``, ``postgresql://...``, ``mysql://...``)
             or ``journal:FILE``; default ``out_dir/study.journal``.
         study_name: default: derived from the model's hash, the objectives and the constraint.
         passes: training passes the search may apply (channel_prune, prune, cluster).
-        precisions: precisions a layer may take (int8, int16x8, float16, float32).
+        precisions: precisions a layer may take (int8, int16x8, float16, float32); default: all of
+            :data:`PRECISIONS`, :data:`MCU_PRECISIONS` for an ``mcu:`` target.
         epochs: fine-tuning epochs of each applied training pass.
         sampler: ``tpe`` (multi-objective TPE) or ``nsga2`` (NSGA-II).
         bench: how candidates are benchmarked (runs, warm-up, threads, energy meter, profile).
@@ -101,21 +118,25 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
         stop_requested: optional callable, true once the caller was asked to stop (Ctrl-C): a trial that then
             fails stops the search with KeyboardInterrupt instead of counting as a failed recipe.
     """
-    _check(objectives, sampler, trials)
+    _check(objectives, sampler, trials, target)
     bench = bench or BenchOptions(energy="auto" if "energy" in objectives else "none")
     if "energy" in objectives and bench.energy == "none":
         raise UnknownOptionError("the energy objective needs an energy meter: pass --energy (e.g. auto, rapl, estimate)")
     out = Path(out_dir).resolve()
+    measurer = measurer_for(target, out / "measurements.json", bench)  # a bad mcu: profile stops here
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"journal:{out / 'study.journal'}"
     backend = optuna_storage(url, heartbeat)  # a wrong URL or an unreachable server stops here, before any work
     loaded, data, reference = readable_source(model, data, preprocess)
     source = Source(loaded, source_sha256(model, loaded), source_stage(loaded, data, reference))
-    space = SearchSpace.for_model(loaded, passes, epochs, precisions)
+    board = measurer.profile if isinstance(measurer, McuMeasurer) else None
+    default_precisions = MCU_PRECISIONS if board else PRECISIONS
+    space = SearchSpace.for_model(loaded, passes, epochs, precisions or default_precisions)
     measured = "+".join(OBJECTIVES[o] for o in objectives)  # the row keys: "size" changed from gzip to raw bytes
-    name = study_name or f"edgesmith-{source.sha256[:12]}-{measured}-drop{max_accuracy_drop:g}"
+    limits = f"-mcu-{board['name']}" if board else ""  # other constraints: another study
+    name = study_name or f"edgesmith-{source.sha256[:12]}-{measured}-drop{max_accuracy_drop:g}{limits}"
     study = open_study(backend, name, len(objectives), sampler, seed, max_accuracy_drop, trials, shown_storage(url))
-    builder = CandidateBuilder(source, data, out, Measurer(out / "measurements.json", target, bench), strategy)
+    builder = CandidateBuilder(source, data, out, measurer, strategy)
     builder.clean()
     started = time.perf_counter()
     try:
@@ -135,10 +156,13 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     return result
 
 
-def _check(objectives, sampler, trials) -> None:
+def _check(objectives, sampler, trials, target) -> None:
     unknown = [o for o in objectives if o not in OBJECTIVES]
     if unknown or not objectives or len(set(objectives)) != len(objectives):
         raise UnknownOptionError(f"objectives must be distinct names among {', '.join(OBJECTIVES)}; got {list(objectives)}")
+    if "energy" in objectives and mcu_profile(target) is not None:
+        raise UnknownOptionError(f"the energy objective cannot be measured on {target}: use size, gzip-size or latency "
+                                 "(estimated)")
     if sampler not in SAMPLERS:
         raise UnknownOptionError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
     if trials < 1:
@@ -151,7 +175,8 @@ def _check(objectives, sampler, trials) -> None:
 def open_study(storage, name: str, objectives: int, sampler: str, seed: int, max_accuracy_drop: float,
                trials: int, shown: str | None = None):
     """Create or load study ``name`` in ``storage`` (a URL, or a storage from :func:`optuna_storage`):
-    ``objectives`` values plus the accuracy drop, all minimized. ``shown``: the storage as messages name it."""
+    ``objectives`` values plus the accuracy drop, all minimized, under :func:`violations`. ``shown``: the storage
+    as messages name it."""
     import optuna
 
     optuna.logging.disable_default_handler()  # the library reports through logging, it does not print
@@ -159,7 +184,7 @@ def open_study(storage, name: str, objectives: int, sampler: str, seed: int, max
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # its failed-trial warnings carry tracebacks; ours do not
 
     def constraint(trial):
-        return [trial.user_attrs["row"]["accuracy_drop_pt"] - max_accuracy_drop]
+        return violations(trial.user_attrs["row"], max_accuracy_drop)
 
     if sampler == "nsga2":
         chosen = optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraint,
@@ -175,6 +200,38 @@ def open_study(storage, name: str, objectives: int, sampler: str, seed: int, max
     except ValueError as exc:  # a study of that name with other directions
         raise UnknownOptionError(f"study {name!r} in {shown} does not fit these objectives ({exc}); "
                                  "use another --study name or --out folder") from None
+
+
+def violations(row: dict, max_accuracy_drop: float) -> list:
+    """A candidate's constraint values, each met when <= 0 (Optuna's ``constraints_func`` convention): its accuracy
+    drop over ``max_accuracy_drop``; on an ``mcu:`` target also the arena and the flash it needs (with the margin)
+    over the profile's SRAM and flash, in bytes.
+
+    >>> violations({"accuracy_drop_pt": 0.5}, 1.0)
+    [-0.5]
+    >>> violations({"accuracy_drop_pt": 0.5, "arena_needed_bytes": 9000, "arena_limit_bytes": 8192,
+    ...             "flash_needed_bytes": 4000, "flash_limit_bytes": 65536}, 1.0)
+    [-0.5, 808, -61536]
+    """
+    values = [row["accuracy_drop_pt"] - max_accuracy_drop]
+    if "arena_limit_bytes" in row:
+        values += [row["arena_needed_bytes"] - row["arena_limit_bytes"],
+                   row["flash_needed_bytes"] - row["flash_limit_bytes"]]
+    return values
+
+
+def memory_over(row: dict) -> float:
+    """How far an ``mcu:`` candidate's arena or flash (with the margin) is over its limit, as a fraction of the
+    limit (0: it fits, or no microcontroller).
+
+    >>> memory_over({"arena_needed_bytes": 9216, "arena_limit_bytes": 8192,
+    ...              "flash_needed_bytes": 4000, "flash_limit_bytes": 65536})
+    0.125
+    """
+    if "arena_limit_bytes" not in row:
+        return 0.0
+    return max(0.0, row["arena_needed_bytes"] / row["arena_limit_bytes"] - 1,
+               row["flash_needed_bytes"] / row["flash_limit_bytes"] - 1)
 
 
 class StorageLostError(RunFailedError):
@@ -275,7 +332,8 @@ class CandidateBuilder:
         return removed
 
     def build(self, number: int, recipe: Recipe) -> dict:
-        """Trial ``number``'s row: its .tflite's sizes, accuracy, MACs, latency and energy, and the recipe."""
+        """Trial ``number``'s row: its .tflite's sizes, accuracy, MACs, what the measurer measured (latency and
+        energy; arena and flash against their limits on an ``mcu:`` target), and the recipe."""
         import shutil
 
         final = self.out / "candidates" / f"trial-{number:04d}"
@@ -286,9 +344,6 @@ class CandidateBuilder:
         report, graph = converted.report, converted.report["stages"][-1]
         sha256 = hashlib.sha256(converted.tflite.content).hexdigest()
         measured = self.measurer.measure(report["tflite_path"], sha256, folder)
-        log = Path(measured["log"])
-        if log.parent != folder and _settled(log).is_file():  # measured before (cached): a copy goes with this one
-            log = copy_log(_settled(log), folder / log.name)
         row = {
             "trial": number, "path": str(final / "model.tflite"), "sha256": sha256,
             "tflite_bytes": report["tflite_bytes"],
@@ -296,8 +351,8 @@ class CandidateBuilder:
             "gzip_bytes": graph["gzip_bytes"],
             "accuracy": report["tflite_accuracy"], "accuracy_drop_pt": report["accuracy_drop_pt"],
             "top1_agreement": report["top1_agreement"], "macs": graph["macs"],
-            **{k: measured[k] for k in ("latency_ms", "energy_mj", "energy_estimated", "energy_reason", "cached")},
-            "log": str(_settled(log) if log.parent != folder else final / log.name),
+            **{k: v for k, v in measured.items() if k not in ("latency_mean_ms", "log")},
+            "log": measured["log"] and _kept_log(Path(measured["log"]), folder, final),
             "passes": [step.as_dict() for step in recipe.keras_passes],
             "precisions": recipe.conversion.options["precisions"],
         }
@@ -305,6 +360,13 @@ class CandidateBuilder:
         shutil.rmtree(final, ignore_errors=True)  # a stale folder of another study in this --out
         os.replace(folder, final)
         return row
+
+
+def _kept_log(log: Path, folder: Path, final: Path) -> str:
+    """Where a candidate's bench log is once it is complete; one measured before (cached) is copied into it."""
+    if log.parent != folder and _settled(log).is_file():
+        log = copy_log(_settled(log), folder / log.name)
+    return str(_settled(log) if log.parent != folder else final / log.name)
 
 
 def _settled(path: Path) -> Path:
@@ -332,7 +394,7 @@ def summarize(study, out: Path, objectives, max_accuracy_drop: float, reference:
     """The front, the pick (or the best miss) and the trial counts; writes front/, model.tflite and the report."""
     rows, failed = _rows(study)
     keys = [OBJECTIVES[o] for o in objectives]
-    feasible = [r for r in rows if r["accuracy_drop_pt"] <= max_accuracy_drop]
+    feasible = [r for r in rows if max(violations(r, max_accuracy_drop)) <= 0]
     front = pareto_front(feasible, keys + ["accuracy_drop_pt"])
     result = {"met": bool(feasible), "objectives": list(objectives), "max_accuracy_drop": max_accuracy_drop,
               "reference_accuracy": reference, "front": front, "pick": None, "best_effort": None, "miss_pt": None,
@@ -347,9 +409,9 @@ def summarize(study, out: Path, objectives, max_accuracy_drop: float, reference:
             (out / "model.tflite").unlink(missing_ok=True)
             result["pick"] = {**pick, "copied_to": None}
     elif rows:
-        best = min(rows, key=lambda r: r["accuracy_drop_pt"])
+        best = min(rows, key=lambda r: (memory_over(r), r["accuracy_drop_pt"]))  # the smallest, then the closest
         result["best_effort"] = best
-        result["miss_pt"] = round(best["accuracy_drop_pt"] - max_accuracy_drop, 4)
+        result["miss_pt"] = round(max(0.0, best["accuracy_drop_pt"] - max_accuracy_drop), 4)
     result.update(_write_front(front, out))
     return result
 
@@ -408,6 +470,12 @@ def raise_if_missed(result: dict) -> None:
     best = result.get("best_effort")
     if best is None:
         raise ConstraintNotMetError(f"no trial completed ({result['trials']['failed']} failed); see optimize.json")
+    if memory_over(best) > 0:
+        raise ConstraintNotMetError(
+            f"no candidate fits {best['mcu_profile']}: the best, trial {best['trial']}, needs "
+            f"{best['arena_needed_bytes']:,} B of arena ({best['arena_limit_bytes']:,} B SRAM) and {best['flash_needed_bytes']:,} B of flash "
+            f"({best['flash_limit_bytes']:,} B), a {best['mcu_margin']:.0%} margin included; see {best['path']}"
+        )
     raise ConstraintNotMetError(
         f"no candidate within {result['max_accuracy_drop']} pt: the best, trial {best['trial']}, dropped "
         f"{best['accuracy_drop_pt']:.2f} pt ({result['miss_pt']:.2f} pt over); see {best['path']}"
