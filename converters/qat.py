@@ -406,7 +406,8 @@ def _train_watched(model, data, epochs: int, learning_rate: float, progress) -> 
         fine_tune(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="qat")
         return {"learning_rate": learning_rate}
     rows = np.sort(np.random.default_rng(0).permutation(len(data.x_train))[:WATCH_SAMPLES])
-    samples, labels = data.x_train[rows], np.asarray(data.y_train)[rows]
+    labels = np.asarray(data.y_train)[rows]
+    samples = data.x_train.subset(rows) if hasattr(data.x_train, "subset") else data.x_train[rows]  # read per batch
     calibrate_ranges(model, samples)
     untrained, before = model.get_weights(), agreement(predicted_classes(model, samples), labels)
     fine_tune(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="qat")
