@@ -96,8 +96,13 @@ def copy_model(model):
     copy.set_weights(model.get_weights())
     for original, cloned in zip(kernels(model), kernels(copy)):
         if original.constraint is not None:
-            cloned.set_constraint(type(original.constraint).from_config(original.constraint.get_config()))
+            cloned.set_constraint(copied_constraint(original.constraint))
     return copy
+
+
+def copied_constraint(constraint):
+    """An independent copy of a kernel constraint (a pruning mask, cluster assignments), from its config."""
+    return type(constraint).from_config(constraint.get_config())
 
 
 def encode_array(array) -> dict:

@@ -60,7 +60,7 @@ from .checks import checked
 from .errors import UnsupportedModelError
 from .graph import copy_layer, iter_calls, require_graph, rewrite
 from .int8_ops import FUSED_ACTIVATIONS, fixed_range, fuses_activation, int8_role, is_fused_activation, is_layer
-from .kernels import all_layers, layer_kernels, recurrent_layers
+from .kernels import all_layers, copied_constraint, layer_kernels, recurrent_layers
 from .layers import activation_name, int8_handler
 from .record import remember
 from .stage import stage_record
@@ -294,12 +294,12 @@ class QuantDense(FoldedKernel, keras.layers.Dense):
 
 # the fake-quantized twin of each "kernel" layer, keyed by the Keras class it extends (SeparableConv2D: _separable)
 QUANT_TWINS = {twin.__bases__[-1]: twin for twin in (QuantConv, QuantConv1D, QuantDepthwiseConv, QuantDense)}
+QAT_LAYERS = (ActivationQuantizer, FixedRangeQuantizer, *QUANT_TWINS.values())
 
 
 def stored_kernel(layer) -> np.ndarray:
     """The kernel of ``layer`` as TFLite stores it: a :func:`qat` twin's with its folded BatchNorm factor."""
     return np.asarray(layer.scaled_kernel() if isinstance(layer, FoldedKernel) else layer.kernel)
-QAT_LAYERS = (ActivationQuantizer, FixedRangeQuantizer, *QUANT_TWINS.values())
 
 
 def weight_bits_of(model) -> int | None:
@@ -408,21 +408,23 @@ def _train_watched(model, data, epochs: int, learning_rate: float, progress) -> 
     rows = np.sort(np.random.default_rng(0).permutation(len(data.x_train))[:WATCH_SAMPLES])
     labels = np.asarray(data.y_train)[rows]
     samples = data.x_train.subset(rows) if hasattr(data.x_train, "subset") else data.x_train[rows]  # read per batch
+
+    def score() -> float:
+        return round(agreement(predicted_classes(model, samples), labels), 4)
+
     calibrate_ranges(model, samples)
-    untrained, before = model.get_weights(), agreement(predicted_classes(model, samples), labels)
+    untrained, before = model.get_weights(), score()
     fine_tune(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="qat")
-    after = agreement(predicted_classes(model, samples), labels)
-    watched = {"train_accuracy_before": round(before, 4), "train_accuracy_after": round(after, 4)}
+    after = score()
     if after >= before - WATCH_DROP:
-        return {"learning_rate": learning_rate, **watched}
+        return {"learning_rate": learning_rate, "train_accuracy_before": before, "train_accuracy_after": after}
     lower = learning_rate / 10
     log.warning("qat: training at learning rate %g took %d training samples from %.1f%% to %.1f%%; training again "
                 "from the start at %g", learning_rate, len(rows), 100 * before, 100 * after, lower)
     model.set_weights(untrained)
     fine_tune(model, data, epochs=epochs, learning_rate=lower, progress=progress, stage="qat")
-    retried = {"train_accuracy_after": round(agreement(predicted_classes(model, samples), labels), 4)}
-    return {"learning_rate": lower, "learning_rate_lowered_from": learning_rate, **watched, **retried,
-            "first_train_accuracy_after": watched["train_accuracy_after"]}
+    return {"learning_rate": lower, "learning_rate_lowered_from": learning_rate, "train_accuracy_before": before,
+            "first_train_accuracy_after": after, "train_accuracy_after": score()}
 
 
 def prepare_qat(model, weight_bits: int = 8):
@@ -696,9 +698,8 @@ def _batchnorm_parameters(batchnorm):
 
 def _carry_constraint(variable, twin):
     """Move a pruning mask or cluster constraint from the original kernel to its twin (the same values)."""
-    constraint = variable.constraint
-    if constraint is not None:
-        layer_kernels(twin)[0].set_constraint(type(constraint).from_config(constraint.get_config()))
+    if variable.constraint is not None:
+        layer_kernels(twin)[0].set_constraint(copied_constraint(variable.constraint))
 
 
 def _separable(layer, inputs, batchnorm, keep_activation: bool, hidden_range, weight_bits: int = 8):
