@@ -6,9 +6,9 @@
 ['conv1', 'conv2', 'fc1', 'head']
 >>> worst = report["layers"][0]                         # ranked: the layer that hurts most first
 >>> sorted(k for k in worst if k.endswith("_db")), worst["dtype"], report["unmatched"]
-(['channel_snr_db', 'local_channel_snr_db', 'local_snr_db', 'snr_db'], 'int8', [])
+(['channel_snr_db', 'local_channel_snr_db', 'local_snr_db', 'output_snr_db', 'snr_db'], 'int8', [])
 >>> print(format_debug(report))                         # doctest: +SKIP
-rank  layer  dtype  local SNR dB  SNR dB  cosine  max error  float range  quantized range  what would help ...
+rank  layer  dtype  output SNR dB  local SNR dB  SNR dB  cosine  max error  float range  ...
 
 Both models run on the same real samples. The .tflite runs in LiteRT's Python interpreter with
 ``experimental_preserve_all_tensors=True`` and without the default XNNPACK delegate (whose fused
@@ -31,8 +31,13 @@ Per matched layer, over the samples (``f``: float Keras output, ``q``: the .tfli
   a signal, so that one huge channel cannot hide the others being rounded away;
 * ``local_snr_db`` / ``local_channel_snr_db``: the error this layer adds by itself: the Keras layer
   (with any layer fused into it) is fed the .tflite's own dequantized inputs, and its float output
-  compared with the .tflite's. Layers are ranked by ``local_channel_snr_db`` (worst first), by
-  ``channel_snr_db`` where the local figure is unknown;
+  compared with the .tflite's;
+* ``output_snr_db``: what that error costs the model: the float model's output when only this layer's
+  own error is added to its output, against the float output (on the first ``impact_samples``). Layers
+  are ranked by it (worst first): a layer's local SNR alone does not say how much the layers after it
+  amplify or absorb its error (on the wide CNN of benchmarks/compression.py at int4, the local ranking
+  disagreed with the measured gain of raising each layer to int8; see benchmarks/debug_agreement.py).
+  Where it is unknown, by ``local_channel_snr_db``, else by ``channel_snr_db``;
 * ``cosine`` (mean over samples), ``max_abs_error``, ``float_range`` (min and max seen),
   ``quantized_range`` (what the integer type can hold with the tensor's scale and zero point),
   ``step`` (the scale), ``clipped_fraction`` (float values outside the quantized range);
@@ -79,7 +84,7 @@ class Match:
 
 
 def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256: str | None = None,
-                       batch_size: int = 32) -> dict:
+                       batch_size: int = 32, impact_samples: int = 64) -> dict:
     """Compare ``tflite`` (a quantized .tflite path) with its float Keras ``model`` layer by layer on ``data``.
 
     Args:
@@ -89,6 +94,8 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
         samples: how many samples to compare on (the first ones of the split).
         source_sha256: the SHA-256 of the Keras file (``edgesmith.converters.load.source_sha256``); a .tflite whose
             edgesmith metadata names another source is refused.
+        impact_samples: how many of those samples ``output_snr_db`` is measured on (one pass of the rest of
+            the float model per matched layer and batch).
 
     Returns ``{"layers": [row per matched layer, worst first], "unmatched": [{"layer", "reason"}],
     "ranked_by", "samples", "tflite", "notes"}`` (see the module docstring for the row's fields).
@@ -109,25 +116,32 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
     stats = {name: _Stats(quantized_range(match.tensor), _step(match.tensor)) for name, match in matches.items()}
     local_ok = {name: True for name in matches}
     probe = _float_probe(model, [m.layer for m in matches.values()])
+    impact = _Impact(model, matches)
     runner = _Runner(content, main, matches)
     for start in range(0, count, batch_size):
         batch = np.asarray(pool[start: min(count, start + batch_size)], dtype=np.float32)
         outputs = probe([batch], training=False)
-        floats = dict(zip(matches, (np.asarray(v) for v in (outputs if isinstance(outputs, (list, tuple)) else [outputs]))))
+        floats = dict(zip(matches, (np.asarray(v) for v in keras_outputs(outputs))))
         quantized = runner.run(batch)
         known = _known_values(model, matches, quantized, runner.input_values)
+        measuring_impact = start < impact_samples
+        if measuring_impact:
+            impact.start_batch(batch)
         for name, match in matches.items():
             local = _local_output(match.layer, known) if local_ok[name] else None
             local_ok[name] = local is not None
             stats[name].add(floats[name], quantized[name], local)
-    rows = [_row(order, match, stats[name], local_ok[name]) for order, (name, match) in enumerate(matches.items())]
+            if local is not None and measuring_impact:
+                impact.add(name, floats[name] + (quantized[name] - local))
+    rows = [_row(order, match, stats[name], local_ok[name], impact.snr_db(name))
+            for order, (name, match) in enumerate(matches.items())]
     rows.sort(key=lambda row: (_rank_value(row), row["order"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return {
         "tflite": str(path),
         "samples": count,
-        "ranked_by": "local_channel_snr_db (channel_snr_db where the layer's inputs were not matched)",
+        "ranked_by": "output_snr_db (local_channel_snr_db where unknown, else channel_snr_db)",
         "layers": rows,
         "unmatched": unmatched,
         "notes": _notes(path),
@@ -335,6 +349,51 @@ def _float_probe(model, layers):
     return keras.Model(model.inputs, [layer.output for layer in layers])
 
 
+def keras_outputs(outputs) -> list:
+    """A Keras call's outputs as a list (one tensor or several)."""
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+class _Impact:
+    """Running sums for ``output_snr_db``: the float model's output with one layer's own error added to that
+    layer's output (the rest of the model run in float by a Keras model cut at that tensor), against the float
+    output."""
+
+    def __init__(self, model, matches: dict):
+        import keras
+
+        self.model, self.rests, self.sums = model, {}, {}
+        self.batch = self.reference = None
+        for name, match in matches.items():
+            if match.layer.output is model.outputs[0]:
+                self.rests[name] = None  # the output layer: its error is the output's
+                continue
+            try:  # a Functional model cut at the layer's output, which becomes an input
+                self.rests[name] = keras.Model([*model.inputs, match.layer.output], model.outputs[0])
+            except Exception:  # a layer called twice, a nested model's tensor: no figure for it
+                continue
+
+    def start_batch(self, batch: np.ndarray) -> None:
+        """Run the float model on ``batch``, the reference for the next :meth:`add` calls."""
+        self.batch = batch
+        self.reference = np.asarray(keras_outputs(self.model(batch, training=False))[0], dtype=np.float64)
+
+    def add(self, name: str, noisy: np.ndarray) -> None:
+        """The rest of the model after layer ``name``, run from ``noisy`` (its float output plus its own error)."""
+        if name not in self.rests:
+            return
+        rest = self.rests[name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Keras warns that the cut model's input structure is a list
+            output = np.asarray(noisy if rest is None else rest([self.batch, noisy], training=False), dtype=np.float64)
+        signal, noise = self.sums.get(name, (0.0, 0.0))
+        self.sums[name] = (signal + float(np.sum(self.reference ** 2)),
+                           noise + float(np.sum((output - self.reference) ** 2)))
+
+    def snr_db(self, name: str) -> float | None:
+        return round(snr_db(*self.sums[name]), 2) if name in self.sums else None
+
+
 class _Runner:
     """Runs the .tflite sample by sample with every tensor kept, and reads the matched ones dequantized."""
 
@@ -521,7 +580,7 @@ def channel_snr_db(signal, noise) -> float:
     return float(np.mean([snr_db(s, n) for s, n in zip(signal[live], noise[live])]))
 
 
-def _row(order: int, match: Match, stats: _Stats, local_ok: bool) -> dict:
+def _row(order: int, match: Match, stats: _Stats, local_ok: bool, output_snr: float | None) -> dict:
     tensor, step = match.tensor, _step(match.tensor)
     weights = _weight_quantization(match)
     row = {
@@ -537,6 +596,7 @@ def _row(order: int, match: Match, stats: _Stats, local_ok: bool) -> dict:
         "local_snr_db": round(snr_db(stats.local_signal, stats.local_noise), 2) if local_ok else None,
         "local_channel_snr_db": round(channel_snr_db(stats.channel_local_signal, stats.channel_local_noise), 2)
         if local_ok else None,
+        "output_snr_db": output_snr,
         "cosine": round(float(np.mean(stats.cosines)), 6) if stats.cosines else None,
         "max_abs_error": float(f"{stats.max_error:.6g}"),
         "float_range": [float(f"{stats.low:.6g}"), float(f"{stats.high:.6g}")],
@@ -566,6 +626,12 @@ def quantized_range(tensor) -> list | None:
 
 
 def _rank_value(row: dict) -> float:
+    """What a layer is ranked by (lower hurts more): its cost at the model's output where known."""
+    return _local_value(row) if row["output_snr_db"] is None else row["output_snr_db"]
+
+
+def _local_value(row: dict) -> float:
+    """The error the layer adds by itself where known, else the error accumulated up to it."""
     value = row["local_channel_snr_db"]
     return row["channel_snr_db"] if value is None else value
 
@@ -585,7 +651,7 @@ def _weight_quantization(match: Match) -> dict | None:
 
 def advice(row: dict) -> list:
     """What would help a layer, in words, most useful first (``["fine"]`` when its error is small)."""
-    score = _rank_value(row)
+    score = _local_value(row)
     tips = []
     if score < FINE_DB and row["clipped_fraction"] > 0.001:
         tips.append(f"more (or more representative) calibration data: {100 * row['clipped_fraction']:.2g}% of its "
@@ -628,6 +694,7 @@ def debug_table(report: dict) -> list:
         "rank": row["rank"],
         "layer": row["layer"],
         "dtype": row["dtype"],
+        "output SNR dB": _db(row["output_snr_db"]),
         "local SNR dB": _db(row["local_channel_snr_db"]),
         "SNR dB": _db(row["channel_snr_db"]),
         "cosine": "-" if row["cosine"] is None else f"{row['cosine']:.4f}",
@@ -648,8 +715,8 @@ def format_debug(report: dict) -> str:
     widths = {key: max(len(key), *(len(str(row[key])) for row in rows)) for key in rows[0]} if rows else {}
     lines = ["  ".join(key.ljust(widths[key]) for key in widths)] if rows else ["no layer could be matched"]
     lines += ["  ".join(str(row[key]).ljust(widths[key]) for key in widths) for row in rows]
-    lines.append(f"(SNR per channel, averaged in dB; local: the error the layer adds by itself; {report['samples']} "
-                 "samples; worst first)")
+    lines.append(f"(output: the model's output with only this layer's own error; local: that error at the layer; SNR "
+                 f"per channel, averaged in dB; {report['samples']} samples; worst first)")
     for row in report["layers"]:
         if len(row["advice"]) > 1:
             lines.append(f"{row['layer']}: also " + "; ".join(row["advice"][1:]))

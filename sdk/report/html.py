@@ -106,8 +106,9 @@ def _device_rows(variants, profile, profiles) -> tuple:
 
 def _debug_rows(report: dict, shown: int = DEBUG_ROWS) -> tuple:
     """The layers that hurt most (``edgesmith debug``'s ranking) and what would help each."""
-    columns = ["rank", "layer", "dtype", "local SNR dB", "SNR dB", "what would help"]
-    rows = [[row["rank"], row["layer"], row["dtype"], _fmt(row["local_channel_snr_db"], "{:.1f}"),
+    columns = ["rank", "layer", "dtype", "output SNR dB", "local SNR dB", "SNR dB", "what would help"]
+    rows = [[row["rank"], row["layer"], row["dtype"], _fmt(row.get("output_snr_db"), "{:.1f}"),
+             _fmt(row["local_channel_snr_db"], "{:.1f}"),
              _fmt(row["channel_snr_db"], "{:.1f}"), "; ".join(row.get("advice") or [])]
             for row in sorted(report["layers"], key=lambda row: row["rank"])[:shown]]
     return columns, rows

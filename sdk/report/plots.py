@@ -110,15 +110,19 @@ def _frontier(points: list, maximize_y: bool) -> list:
 
 
 def layer_snr(debug_report: dict) -> bytes:
-    """Bars of each layer's SNR (per channel, dB) from ``edgesmith debug``, in model order: the error a layer adds
-    by itself (local) beside the error accumulated up to it. Lower is worse; the dashed line marks 30 dB."""
+    """Bars of each layer's SNR (dB) from ``edgesmith debug``, in model order: what the layer's own error costs the
+    model's output (the ranking), that error at the layer (local, per channel), and the error accumulated up to it.
+    Lower is worse; the dashed line marks 30 dB."""
     rows = sorted(debug_report["layers"], key=lambda row: row["order"])
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(max(FIGSIZE[0], 0.55 * len(rows) + 2), FIGSIZE[1]))
     positions = np.arange(len(rows))
-    local = [np.nan if row["local_channel_snr_db"] is None else row["local_channel_snr_db"] for row in rows]
-    axis.bar(positions - 0.2, local, 0.4, label="added by the layer (local)")
-    axis.bar(positions + 0.2, [row["channel_snr_db"] for row in rows], 0.4, label="accumulated up to it")
+    def figure_of(key: str) -> list:
+        return [np.nan if row.get(key) is None else row[key] for row in rows]
+
+    axis.bar(positions - 0.27, figure_of("output_snr_db"), 0.27, label="its error alone, at the model output")
+    axis.bar(positions, figure_of("local_channel_snr_db"), 0.27, label="added by the layer (local)")
+    axis.bar(positions + 0.27, figure_of("channel_snr_db"), 0.27, label="accumulated up to it")
     axis.axhline(30, color="0.5", linestyle="--", linewidth=0.8)
     axis.set_xticks(positions, [row["layer"] for row in rows], rotation=45, ha="right", fontsize=7)
     axis.set_ylabel("SNR per channel (dB, higher is better)")

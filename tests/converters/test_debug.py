@@ -40,8 +40,10 @@ def test_every_layer_is_matched_by_name_and_measured(classifier):
     assert all(row["dtype"] == "int8" and row["quantized_range"] is not None for row in rows.values())
     # an int8 model of a float one: small but real error, ranked worst first
     assert all(10 < row["channel_snr_db"] < 100 and row["cosine"] > 0.99 for row in rows.values())
-    ranks = [row["local_channel_snr_db"] for row in report["layers"]]
+    # ranked by what each layer's own error costs the output: finite, and above what all of them cost together
+    ranks = [row["output_snr_db"] for row in report["layers"]]
     assert ranks == sorted(ranks) and [row["rank"] for row in report["layers"]] == [1, 2, 3]
+    assert all(rows["probs"]["channel_snr_db"] - 1 < value < 100 for value in ranks)
     text = format_debug(report)
     assert text.splitlines()[0].split()[:3] == ["rank", "layer", "dtype"] and "16 samples" in text
 
@@ -93,6 +95,7 @@ def test_cli_prints_the_table_json_and_plot_and_refuses_in_one_line(classifier, 
     main(["report", str(tmp_path / "run"), "-o", str(tmp_path / "report.html")])
     page = (tmp_path / "report.html").read_text()
     assert "Quantization error by layer" in page and "data:image/png;base64," in page and "probs" in page
+    assert "output SNR dB" in page  # the column the layers are ranked by
     shutil.copyfile(paths["float"], tmp_path / "float.tflite")
     with pytest.raises(SystemExit) as exit_info:
         main(["debug", str(tmp_path / "classifier.keras"), str(tmp_path / "float.tflite"), "--data",
