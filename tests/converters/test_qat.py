@@ -100,7 +100,7 @@ def test_training_that_breaks_the_model_is_done_again_at_a_tenth_of_the_rate(res
 def test_training_that_keeps_the_model_is_kept(quantized):
     details = record_of(quantized).details
     assert "learning_rate_lowered_from" not in details and details["learning_rate"] == 2e-4
-    assert details["train_accuracy_after"] >= details["train_accuracy_before"] - 0.02
+    assert details["train_accuracy_after"] >= details["train_accuracy_before"]  # training raised them: kept
 
 
 @pytest.mark.parametrize("padding", ["same", "causal"])
