@@ -1,10 +1,8 @@
 """Search the compression recipe instead of hand-tuning it: sensitivity, mixed precision, Optuna search.
 
->>> from edgesmith.optimize import optimize
->>> result = optimize("digits.keras", "builtin:digits", "out/", max_accuracy_drop=1.0,
-...                   objectives=("size", "latency"), trials=2)
->>> result["met"], result["pick"]["copied_to"]      # the pick: the smallest within the constraint
-(True, '...out/model.tflite')
+>>> from edgesmith.optimize import optimize, sensitivity, choose_precisions
+>>> optimize.__module__      # imported on first use (it imports Optuna); its module docstring shows a search
+'edgesmith.optimize.search'
 
 See docs/optimize.md.
 """
