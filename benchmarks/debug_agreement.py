@@ -37,7 +37,6 @@ from compression import MODELS, SHARED_MNIST, train  # noqa: E402
 from edgesmith.converters.debug import debug_quantization, snr_db  # noqa: E402
 from edgesmith.converters.mixed_precision import MixedPrecisionQuantizer, next_precision, weighted_layers  # noqa: E402
 from edgesmith.converters.ptq import float_tflite  # noqa: E402
-from edgesmith.converters.verify import accuracy  # noqa: E402
 from edgesmith.data import load_data  # noqa: E402
 from edgesmith.runtime.model import Model  # noqa: E402
 
@@ -85,39 +84,45 @@ def main(argv=None) -> dict:
     layers = weighted_layers(model)
     quantizer = MixedPrecisionQuantizer(float_tflite(model), data, layers)
 
-    def measured(precisions: dict) -> dict:
-        outputs = tflite_outputs(quantizer.quantize(precisions, default=args.precision), test_x)
+    def measured(content: bytes) -> dict:
+        outputs = tflite_outputs(content, test_x)
         return {"accuracy": float(np.mean(outputs.argmax(-1) == test_y)),
                 "output_snr_db": snr_db(float(np.sum(reference ** 2)), float(np.sum((outputs - reference) ** 2)))}
 
-    base = measured({})
     path = out / f"{args.model}-{args.precision}.tflite"
     path.write_bytes(quantizer.quantize({}, default=args.precision))
+    base = measured(path.read_bytes())
     report = debug_quantization(model, path, data, samples=args.debug_samples)
     # a convolution fused with its BatchNorm and ReLU is reported under the last of them, with the others as "fused"
     found = {name: row for row in report["layers"] for name in [row["layer"], *row["fused"]] if name in layers}
     rows = []
     for layer in layers:
         raised = next_precision(args.precision)
-        gain = measured({layer: raised})
+        gain = measured(quantizer.quantize({layer: raised}, default=args.precision))
         rows.append({"layer": layer, "raised_to": raised,
                      "debugger_output_snr_db": found.get(layer, {}).get("output_snr_db"),
                      "debugger_local_snr_db": found.get(layer, {}).get("local_channel_snr_db"),
                      "accuracy_gain_pt": round(100 * (gain["accuracy"] - base["accuracy"]), 2),
                      "output_snr_gain_db": round(gain["output_snr_db"] - base["output_snr_db"], 2)})
-    result = {"model": args.model, "precision": args.precision, "keras_accuracy": accuracy(model, data),
-              "base": base, "layers": rows, "unmatched": report["unmatched"],
-              "measured_worst": max(rows, key=lambda r: r["output_snr_gain_db"])["layer"]}
-    for figure in ("debugger_output_snr_db", "debugger_local_snr_db"):
-        ranked = [row for row in rows if row[figure] is not None]
-        # a low debugger SNR and a large measured gain both mean "hurts most": correlate SNR with the negated gain
-        result[f"{figure}_worst"] = min(ranked, key=lambda r: r[figure])["layer"]
-        for measure in ("output_snr_gain_db", "accuracy_gain_pt"):
-            result[f"spearman_{figure}_vs_{measure}"] = spearman([r[figure] for r in ranked],
-                                                                 [-r[measure] for r in ranked])
+    result = {"model": args.model, "precision": args.precision,
+              "keras_accuracy": float(np.mean(reference.argmax(-1) == test_y)), "base": base, "layers": rows,
+              "unmatched": report["unmatched"], **agreement(rows)}
     print_result(result)
     (out / f"{args.model}-{args.precision}.json").write_text(json.dumps(result, indent=2))
     return result
+
+
+def agreement(rows: list) -> dict:
+    """Each debugger figure's worst layer and its Spearman correlation with each measured gain, beside the measured
+    worst layer. A low debugger SNR and a large gain both mean "hurts most": SNR is correlated with the negated gain."""
+    found = {"measured_worst": max(rows, key=lambda r: r["output_snr_gain_db"])["layer"]}
+    for figure in ("debugger_output_snr_db", "debugger_local_snr_db"):
+        ranked = [row for row in rows if row[figure] is not None]
+        found[f"{figure}_worst"] = min(ranked, key=lambda r: r[figure])["layer"]
+        for measure in ("output_snr_gain_db", "accuracy_gain_pt"):
+            found[f"spearman_{figure}_vs_{measure}"] = spearman([r[figure] for r in ranked],
+                                                                [-r[measure] for r in ranked])
+    return found
 
 
 def print_result(result: dict) -> None:
