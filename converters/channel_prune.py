@@ -170,11 +170,7 @@ def _cheapest_tiles_for_macs(graph, scores, reduction: float, ratios: dict, roun
         return graph.macs(removed_by(chosen)) * reduction <= total
 
     if not meets(tiles):
-        raise ConversionError(
-            f"removing channels cannot reach {reduction:g}x fewer MACs (at most "
-            f"{total / graph.macs(removed_by(tiles)):.2f}x: inputs, outputs, protected and unknown "
-            f"layers keep the rest)"
-        )
+        raise _unreachable(reduction, total / graph.macs(removed_by(tiles)))
     low, high = 0, len(tiles)  # the fewest tiles, in order, whose removal meets the target
     while low < high:
         middle = (low + high) // 2
@@ -227,10 +223,7 @@ def _tiles(graph, group, scores, total_macs: int, round_to: int) -> list:
 def _bisect_for_macs(plan_for, macs: int, reduction: float, iterations: int = 16) -> PrunePlan:
     best = plan_for(MAX_RATIO)
     if best.macs() * reduction > macs:
-        raise ConversionError(
-            f"removing channels cannot reach {reduction:g}x fewer MACs (at most {macs / best.macs():.2f}x: inputs, "
-            f"outputs, protected and unknown layers keep the rest)"
-        )
+        raise _unreachable(reduction, macs / best.macs())
     low, high = 0.0, MAX_RATIO
     for _ in range(iterations):
         middle = (low + high) / 2
@@ -240,6 +233,11 @@ def _bisect_for_macs(plan_for, macs: int, reduction: float, iterations: int = 16
         else:
             low = middle
     return best
+
+
+def _unreachable(reduction: float, at_most: float) -> ConversionError:
+    return ConversionError(f"removing channels cannot reach {reduction:g}x fewer MACs (at most {at_most:.2f}x: inputs, "
+                           "outputs, protected and unknown layers keep the rest)")
 
 
 def _plan(graph, scores, ratio, ratios, scope, round_to) -> PrunePlan:
@@ -294,9 +292,9 @@ def _atom_scores(graph, importance, model, data) -> dict:
     else:
         per_layer = {}
         for info in graph.layers.values():
-            kernel = _out_kernel(info.layer)
-            if kernel is not None:
-                flat = np.abs(kernel.reshape(-1, kernel.shape[-1]))
+            variable = _out_variable(info.layer)
+            if variable is not None:
+                flat = np.abs(variable.numpy().reshape(-1, variable.shape[-1]))
                 per_layer[id(info.layer)] = flat.sum(0) if importance == "l1" else np.sqrt((flat ** 2).sum(0))
     scores = {}
     for info in graph.layers.values():
@@ -319,13 +317,8 @@ def _accumulate(scores, atoms, values):
         scores[atom] = scores.get(atom, 0.0) + value
 
 
-def _out_kernel(layer):
-    """The kernel whose last axis is the layer's output channels (pointwise for separable convs)."""
-    variable = _out_variable(layer)
-    return None if variable is None else np.asarray(variable.numpy())
-
-
 def _out_variable(layer):
+    """The kernel whose last axis is the layer's output channels (pointwise for separable convs)."""
     if getattr(layer, "pointwise_kernel", None) is not None:
         return layer.pointwise_kernel
     return getattr(layer, "kernel", None) if handler_for(layer).kind == "source" else None

@@ -69,7 +69,6 @@ FINE_DB = 30.0  # a layer at or above this (channel) SNR adds no error worth a c
 LOW_DB = 15.0  # below this, advise keeping the layer in float if nothing cheaper helps
 MAX_DB = 100.0  # the SNR of an exact match (no error at all) is counted as this
 FEW_STEPS = 4.0  # a typical channel spanning fewer integer steps than this is rounded coarsely
-CHANNEL_SPREAD = 4.0  # per-tensor weights whose channel ranges differ more than this lose precision
 
 
 @dataclass
@@ -206,16 +205,20 @@ def check_weights(matches: dict, buffers: list, path, threshold: float = 0.5) ->
 
 def _stored_kernel(match: Match, buffers: list):
     """The .tflite weights of a matched CONV_2D or FULLY_CONNECTED op, dequantized, in the Keras kernel's layout."""
-    op = match.op
-    if op is None or op.name not in ("CONV_2D", "FULLY_CONNECTED") or len(op.inputs) < 2 or op.inputs[1] is None:
-        return None
-    weight = op.inputs[1]
-    dtype = {"INT8": np.int8, "FLOAT32": np.float32, "INT16": np.int16}.get(weight.type)
-    if not weight.constant or dtype is None:
+    weight = _constant_weight(match.op, ("CONV_2D", "FULLY_CONNECTED"))
+    dtype = None if weight is None else {"INT8": np.int8, "FLOAT32": np.float32, "INT16": np.int16}.get(weight.type)
+    if dtype is None:
         return None
     values = np.frombuffer(bytes(buffers[weight.buffer]), dtype=dtype).reshape(weight.shape)
     values = dequantized(values, weight).astype(np.float64)
-    return np.transpose(values, (1, 2, 3, 0)) if op.name == "CONV_2D" else values.T
+    return np.transpose(values, (1, 2, 3, 0)) if match.op.name == "CONV_2D" else values.T
+
+
+def _constant_weight(op, op_names):
+    """The constant weight tensor (second input) of ``op`` when it is one of ``op_names``, else None."""
+    if op is None or op.name not in op_names or len(op.inputs) < 2 or op.inputs[1] is None:
+        return None
+    return op.inputs[1] if op.inputs[1].constant else None
 
 
 def _shape(shape) -> list:
@@ -641,11 +644,8 @@ def _local_value(row: dict) -> float:
 def _weight_quantization(match: Match) -> dict | None:
     """How the layer's weights are stored: ``{"granularity", "channel_spread"}`` (the largest channel's range over
     the median channel's), or None when its op has no constant weights."""
-    op = match.op
-    if op is None or op.name not in WEIGHTED_OPS or len(op.inputs) < 2 or op.inputs[1] is None:
-        return None
-    weight = op.inputs[1]
-    if not weight.constant:
+    weight = _constant_weight(match.op, WEIGHTED_OPS)
+    if weight is None:
         return None
     granularity = "per-channel" if weight.scales.size > 1 else "per-tensor" if weight.scales.size else "float"
     return {"granularity": granularity, "dtype": weight.type.lower()}

@@ -69,12 +69,9 @@ def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0
     from .builders import load_student
 
     _check_options(label_weight, schedule)
-    if student is None:
-        teacher = _load(teacher) if teacher is not None else teacher_of(model)
-        student = model
-    else:
-        teacher = _load(teacher) if teacher is not None else model
-        student = load_student(student, model)
+    default_teacher = teacher_of(model) if student is None else model
+    teacher = _load(teacher) if teacher is not None else default_teacher
+    student = model if student is None else load_student(student, model)
     if teacher is None:
         raise ConversionError("distill needs a teacher: give teacher=FILE.keras, a student=, or run it after "
                               "mobilenetize, lowrank or channel_prune (whose input is the default teacher)")

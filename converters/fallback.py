@@ -36,8 +36,7 @@ def _level(precision: str) -> int:
 
 def _raised(quantizer, assignment: dict, name: str) -> dict | None:
     """``assignment`` with ``name`` one step up, or None when it is at float32 (or its op cannot take the step)."""
-    current = assignment[name]
-    step = next_precision(current)
+    step = next_precision(assignment[name])
     while step is not None and name != OTHER_OPS and not takes(step, quantizer.ops.get(name, ())):
         step = next_precision(step)
     if step is None:

@@ -366,10 +366,8 @@ class ChannelGraph:
             if removed & self.pinned:
                 continue
             sources = sorted({self.source_of[a] for a in removed if a in self.source_of})
-            key = tuple(sources)
-            if key not in groups:
-                groups[key] = ChannelGroup("+".join(sources), sources)
-            groups[key].components.append(np.array(sorted(removed)))
+            group = groups.setdefault(tuple(sources), ChannelGroup("+".join(sources), sources))
+            group.components.append(np.array(sorted(removed)))
         return list(groups.values())
 
     def macs(self, removed=()) -> int:

@@ -93,14 +93,11 @@ class Handler:
         positions = self._positions(layer, keep_in, keep_out)
         weights = []
         for weight, axes in zip(layer.get_weights(), self.channel_axes(layer)):
-            mask = np.ones(weight.shape, dtype=bool)
+            weight = np.array(weight)
             for axis, role in axes.items():
-                kept = np.zeros(weight.shape[axis], dtype=bool)
-                kept[positions[role]] = True
-                shape = [1] * weight.ndim
-                shape[axis] = -1
-                mask &= kept.reshape(shape)
-            weights.append(np.where(mask, weight, 0).astype(weight.dtype))
+                dropped = np.setdiff1d(np.arange(weight.shape[axis]), positions[role])
+                np.moveaxis(weight, axis, 0)[dropped] = 0  # a view: zeroes those positions along ``axis``
+            weights.append(weight)
         return weights
 
     def _positions(self, layer, keep_in, keep_out):

@@ -66,13 +66,9 @@ def lowrank(model, data=None, *, energy: float = 0.9, rank_ratio: float | None =
 
 def _candidates(model, min_params, skip, spatial) -> list:
     calls, _, _ = iter_calls(model, "lowrank")
-    chosen = {}
-    for call in calls:
-        layer = call.layer
-        if is_skipped(layer, skip, call.path) or not _factorable(layer, spatial):
-            continue
-        if int(np.prod(layer.kernel.shape)) >= min_params:
-            chosen[id(layer)] = layer
+    chosen = {id(call.layer): call.layer for call in calls  # a shared layer once
+              if not is_skipped(call.layer, skip, call.path) and _factorable(call.layer, spatial)
+              and int(np.prod(call.layer.kernel.shape)) >= min_params}
     return list(chosen.values())
 
 

@@ -16,22 +16,10 @@ import click
 
 from edgesmith.runtime.errors import EdgesmithError
 
-# command name -> module under edgesmith.commands (imported only when used, so
+# command names; each lives in edgesmith.commands.<name with "_" for "-"> (imported only when used, so
 # `edgesmith bench` on a Raspberry Pi never pulls in TensorFlow)
-COMMANDS = {
-    "bench": "bench",
-    "classify": "classify",
-    "convert": "convert",
-    "convert-and-deploy": "convert_and_deploy",
-    "debug": "debug",
-    "demo": "demo",
-    "deploy": "deploy",
-    "inspect": "inspect",
-    "mcu": "mcu",
-    "optimize": "optimize",
-    "report": "report",
-    "sensitivity": "sensitivity",
-}
+COMMANDS = ("bench", "classify", "convert", "convert-and-deploy", "debug", "demo", "deploy", "inspect", "mcu",
+            "optimize", "report", "sensitivity")
 
 
 class LazyGroup(click.Group):
@@ -43,7 +31,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
-        module = importlib.import_module(f"edgesmith.commands.{COMMANDS[name]}")
+        module = importlib.import_module(f"edgesmith.commands.{name.replace('-', '_')}")
         return getattr(module, "command")
 
 

@@ -270,10 +270,8 @@ def _builtin(name, normalize, val_split, seed):
 
         digits = load_digits()
         pixels = digits.images * (255.0 / 16.0)
-        train, y_train, val, y_val = _split(len(pixels), digits.target, val_split, seed)
-        images = _image_transform(normalize)
-        return (Samples(array_source(pixels), train, images), y_train, Samples(array_source(pixels), val, images),
-                y_val, [str(i) for i in range(10)], "grayscale")
+        split = _split(array_source(pixels), len(pixels), digits.target, _image_transform(normalize), val_split, seed)
+        return (*split, [str(i) for i in range(10)], "grayscale")
     (x_train, y_train), (x_val, y_val) = _keras_dataset(name)
     labels = _BUILTIN_LABELS.get(name, [str(i) for i in range(10)])
     color = "rgb" if name == "cifar10" else "grayscale"
@@ -317,8 +315,7 @@ def _npz(path: Path, normalize, val_split, seed, input_shape):
         x_train, x_val = _whole(arrays["x_train"], arrays["x_test"], transform)
     else:
         y = _class_indices(arrays["y"]) if "y" in arrays else None
-        train, y_train, val, y_val = _split(len(x), y, val_split, seed)
-        x_train, x_val = Samples(array_source(x), train, transform), Samples(array_source(x), val, transform)
+        x_train, y_train, x_val, y_val = _split(array_source(x), len(x), y, transform, val_split, seed)
     labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else _numbered_labels(y_train, y_val)
     color = None if not images else ("rgb" if x_val.shape[-1] == 3 else "grayscale")
     return x_train, y_train, x_val, y_val, labels, color
@@ -340,9 +337,7 @@ def _folder(path: Path, image_size, color, normalize, val_split, seed):
         raise DataError(f"{path}: no images found (expected {', '.join(IMAGE_SUFFIXES)} files or class sub-folders)")
     targets = np.array([classes.index(f.parent.name) for f in files]) if classes else None
     source, color = _image_source(files, image_size, color)
-    train, y_train, val, y_val = _split(len(files), targets, val_split, seed)
-    images = _image_transform(normalize)
-    return Samples(source, train, images), y_train, Samples(source, val, images), y_val, classes, color
+    return (*_split(source, len(files), targets, _image_transform(normalize), val_split, seed), classes, color)
 
 
 def _images_in(folder: Path) -> list:
@@ -407,12 +402,14 @@ def _whole(x_train, x_val, transform) -> tuple:
             Samples(array_source(x_val), np.arange(len(x_val)), transform))
 
 
-def _split(count: int, y, val_split, seed):
-    """Row numbers (and labels) of a random training / evaluation split of ``count`` samples."""
+def _split(source, count: int, y, transform, val_split, seed):
+    """``(x_train, y_train, x_val, y_val)``: a random training / evaluation split of the ``count`` samples of
+    ``source`` (and their labels ``y``)."""
     order = np.random.default_rng(seed).permutation(count)
     held_out = max(1, int(round(count * val_split))) if count else 0
     val, train = np.sort(order[:held_out]), np.sort(order[held_out:])
-    return train, None if y is None else y[train], val, None if y is None else y[val]
+    return (Samples(source, train, transform), None if y is None else y[train],
+            Samples(source, val, transform), None if y is None else y[val])
 
 
 def _head(x, y, limit, seed):

@@ -144,9 +144,7 @@ def open_npz(path: Path) -> dict:
 def _rows_in_place(path: Path, archive, member):
     """Read a stored (uncompressed) ``.npy`` member row by row where it lies inside the zip."""
     with archive.open(member) as stream:
-        version = np.lib.format.read_magic(stream)
-        shape, fortran, dtype = _read_header(stream, version)
-        header = stream.tell()
+        shape, fortran, dtype, header = _npy_header(stream)
     with open(path, "rb") as raw:  # the member's data starts after its local header
         raw.seek(member.header_offset + 26)
         name_length, extra_length = np.frombuffer(raw.read(4), "<u2")
@@ -162,18 +160,17 @@ def _rows_of_inflated_copy(archive, member):
     with archive.open(member) as stream, open(target, "wb") as out:
         shutil.copyfileobj(stream, out, 1 << 22)
     with open(target, "rb") as stream:
-        version = np.lib.format.read_magic(stream)
-        shape, fortran, dtype = _read_header(stream, version)
-        header = stream.tell()
+        shape, fortran, dtype, header = _npy_header(stream)
     if fortran:
         return np.load(target, mmap_mode="r")
     return RowFile(target, header, dtype, shape)
 
 
-def _read_header(stream, version):
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(stream)
-    return np.lib.format.read_array_header_2_0(stream)
+def _npy_header(stream) -> tuple:
+    """``(shape, fortran_order, dtype, offset of the data)`` of the ``.npy`` that ``stream`` starts with."""
+    version = np.lib.format.read_magic(stream)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return (*read(stream), stream.tell())
 
 
 def _scratch_dir() -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -179,8 +180,7 @@ class SshTarget(Target):
         """Connect (one shared connection), check Python and disk, install edgesmith."""
         self._start_master()
         self.info = self._probe()
-        wheel = wheels.edgesmith_wheel()
-        self._install(wheel, progress)
+        self._install(wheels.edgesmith_wheel(), progress)
 
     def push(self, model: Path) -> str:
         self._need_space(model.stat().st_size * 2)
@@ -208,7 +208,7 @@ class SshTarget(Target):
         control, self._control_dir = self._control_dir, None
         subprocess.run(["ssh", "-o", f"ControlPath={control}/master", "-O", "exit", self.host],
                        capture_output=True, timeout=10)
-        _remove_tree(control)
+        shutil.rmtree(control, ignore_errors=True)
 
     # -- internals ------------------------------------------------------------------
 
@@ -223,19 +223,17 @@ class SshTarget(Target):
                 code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
                                       timeout=self.connect_timeout + 10).returncode
             except subprocess.TimeoutExpired:
-                _remove_tree(control)
+                shutil.rmtree(control, ignore_errors=True)
                 raise UnreachableError(f"{self.url}: no answer within {self.connect_timeout} s (connect timeout)") from None
             stderr.seek(0)
             message = stderr.read().decode(errors="replace")
         if code != 0:
-            _remove_tree(control)
+            shutil.rmtree(control, ignore_errors=True)
             raise self._error(255, message)
         self._control_dir = control
 
     def _probe(self) -> dict:
-        done = self.run([self.python, "-c", PROBE, self.directory], timeout=60, check=False)
-        if done.returncode != 0:
-            raise self._error(done.returncode, done.stderr.decode(errors="replace"))
+        done = self.run([self.python, "-c", PROBE, self.directory], timeout=60)
         try:
             info = json.loads(done.stdout.decode().strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -330,9 +328,3 @@ def _last_line(text: str) -> str:
 def _report(progress, message: str) -> None:
     if progress is not None:
         progress(message)
-
-
-def _remove_tree(folder: str) -> None:
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)

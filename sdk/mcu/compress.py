@@ -31,14 +31,13 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from edgesmith.runtime.errors import InputError, ModelLoadError, RunFailedError
+from edgesmith.runtime.metadata import atomic_write_bytes
 from edgesmith.runtime.micro import INSTALL_HINT, MicroModel
 from edgesmith.runtime.tflite_file import check_tflite_file, read_contents
 
@@ -115,7 +114,7 @@ def compress_tflm(model, out, inputs: list | None = None, before: dict | None = 
     if differing:
         raise RunFailedError(f"{path}: the compressed model's outputs differ from the original's in TFLite Micro "
                              f"on {differing} of {len(samples)} samples; nothing written")
-    _write_atomically(Path(out), compressed)
+    atomic_write_bytes(Path(out), compressed)
     return {
         "file": str(out),
         "tensors": [_public(row) for row in chosen],
@@ -134,18 +133,15 @@ def random_inputs(specs: list, count: int = 16, seed: int = 0) -> list:
     ['int8']
     """
     rng = np.random.default_rng(seed)
-    samples = []
-    for _ in range(count):
-        sample = []
-        for spec in specs:
-            dtype = np.dtype(spec["dtype"])
-            if np.issubdtype(dtype, np.integer):
-                info = np.iinfo(dtype)
-                sample.append(rng.integers(info.min, info.max, spec["shape"], endpoint=True).astype(dtype))
-            else:
-                sample.append(rng.uniform(-1, 1, spec["shape"]).astype(dtype))
-        samples.append(sample)
-    return samples
+
+    def draw(spec) -> np.ndarray:
+        dtype = np.dtype(spec["dtype"])
+        if np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            return rng.integers(info.min, info.max, spec["shape"], endpoint=True).astype(dtype)
+        return rng.uniform(-1, 1, spec["shape"]).astype(dtype)
+
+    return [[draw(spec) for spec in specs] for _ in range(count)]
 
 
 # -- internals -------------------------------------------------------------------------------------
@@ -213,16 +209,3 @@ def _nothing_reason(plan: list) -> str:
     return (f"of {len(plan)} weight tensor(s), {many} have more than {2 ** MAX_INDEX_BITS} distinct values per "
             f"table and {costly} are too small for the tables to pay off (cluster the model: the cluster pass or the "
             "mcu-smallest-flash recipe)")
-
-
-def _write_atomically(target: Path, content: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-        os.chmod(scratch, 0o644)
-        os.replace(scratch, target)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise

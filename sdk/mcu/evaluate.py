@@ -11,8 +11,6 @@ largest difference. Seen: an int8 SOFTMAX output one step (1/256) apart on 1 sam
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from edgesmith.data import check_shapes, load_data

@@ -77,11 +77,12 @@ class Measurer:
     def _bench(self, path: Path, log_dir: Path) -> tuple:
         settings = self.settings
         if self.target == "local":
+            from edgesmith.profiles import load_profile
             from edgesmith.runtime.bench import benchmark
 
             log = log_dir / f"{path.stem}.local.jsonl"
             log.unlink(missing_ok=True)
-            profile = _profile(settings.profile)
+            profile = load_profile(settings.profile) if settings.profile else None
             result = benchmark(path, runs=settings.runs, warmup=settings.warmup, threads=settings.threads,
                                energy=settings.energy, profile=profile, log_path=log)
             return result["summary"], log
@@ -140,14 +141,6 @@ def measurer_for(target: str, cache_path, settings: BenchOptions | None = None) 
     if mcu_profile(target) is not None:
         return McuMeasurer(cache_path, target)
     return Measurer(cache_path, target, settings)
-
-
-def _profile(name):
-    if not name:
-        return None
-    from edgesmith.profiles import load_profile
-
-    return load_profile(name)
 
 
 def _figures(summary: dict) -> dict:

@@ -49,6 +49,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -320,8 +321,6 @@ class CandidateBuilder:
 
     def clean(self) -> list:
         """Remove the partial candidates that workers of this host left when they were killed; return them."""
-        import shutil
-
         host, removed = socket.gethostname(), []
         for folder in (self.out / "candidates").glob(".trial-*.partial"):
             owner = folder.name[:-len(".partial")].split(".", 2)[-1]  # HOST-PID
@@ -334,8 +333,6 @@ class CandidateBuilder:
     def build(self, number: int, recipe: Recipe) -> dict:
         """Trial ``number``'s row: its .tflite's sizes, accuracy, MACs, what the measurer measured (latency and
         energy; arena and flash against their limits on an ``mcu:`` target), and the recipe."""
-        import shutil
-
         final = self.out / "candidates" / f"trial-{number:04d}"
         folder = final.with_name(f".{final.name}.{socket.gethostname()}-{os.getpid()}.partial")
         shutil.rmtree(folder, ignore_errors=True)
@@ -442,8 +439,6 @@ def pareto_front(rows: list, keys: list) -> list:
 
 def _write_front(front: list, out: Path) -> dict:
     """Copy the front's models and logs to out/front/ and draw report.html and pareto.png from them."""
-    import shutil
-
     folder = out / "front"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()

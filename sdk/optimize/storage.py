@@ -149,8 +149,6 @@ def wait_for_running(study, storage, poll_s: float = 1.0) -> None:
     """Return once no trial of ``study`` is running: other workers' in-flight trials have finished, or their
     heartbeat stopped and they were marked failed. Without heartbeat (a journal file) it returns at once:
     a killed worker's trial would stay running forever."""
-    import time
-
     from optuna.trial import TrialState
 
     if not has_heartbeat(storage):
