@@ -8,7 +8,8 @@ tiled to RGB) so that the source model reads the data (edgesmith refuses one at 
 
 Linux carries a process's peak RSS across fork and exec: a child's ru_maxrss is at least its parent's peak
 at the time it was started (a 3 GB parent gives a `python -c pass` child 2.96 GB). So this script keeps its
-own process small: the source model is trained in a child process of its own, and the script's peak is
+own process small: the images are written and the source model trained in a child process of their own
+(`--prepare`; a memory map's touched pages count too), and the script's peak is
 printed beside the measurements (a session-7 run that trained the source in this process reported its
 6.7 GB training peak as int8-qat's).
 
@@ -73,18 +74,12 @@ def _zip_npz(path: Path, files: dict, arrays: dict) -> None:
             archive.writestr(f"{name}.npy", buffer.getvalue())
 
 
-def source_model(path: Path, data: Path) -> Path:
-    """The source model at ``path``, trained (:func:`train_source`) in a child process unless an earlier
-    run in the same --work folder left it there."""
-    if not path.is_file():
-        subprocess.run([sys.executable, __file__, "--train-source", str(path), str(data)], check=True)
-    return path
-
-
-def train_source(path: Path, data: Path, samples: int = 640) -> None:
+def source_model(path: Path, data: Path, samples: int = 640) -> Path:
     """MobileNetV2 whose BatchNorm statistics come from real batches and whose head is fitted on them."""
     import keras
 
+    if path.is_file():  # trained by an earlier run in the same --work folder
+        return path
     keras.utils.set_random_seed(0)
     model = keras.applications.MobileNetV2(alpha=1.0, weights=None, input_shape=(SIZE, SIZE, 3), classes=10)
     with np.load(data) as npz:
@@ -103,6 +98,7 @@ def train_source(path: Path, data: Path, samples: int = 640) -> None:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.99
     model.save(path)
+    return path
 
 
 def measure(model: Path, data: Path, recipe: str, out: Path) -> dict:
@@ -130,15 +126,19 @@ def main() -> None:
     parser.add_argument("--sizes", default="640,5000", help="dataset sizes (images), comma-separated")
     parser.add_argument("--recipes", default="int8-ptq,int8-qat")
     parser.add_argument("--work", default=None, help="folder for data and outputs (default: a temp folder)")
-    parser.add_argument("--train-source", nargs=2, metavar=("MODEL", "DATA"), help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)  # the child that writes the inputs
     args = parser.parse_args()
-    if args.train_source:
-        return train_source(*map(Path, args.train_source))
     work = Path(args.work or tempfile.mkdtemp(prefix="edgesmith-memory-"))
     work.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
-    datasets = {n: write_images(work / f"digits{n}.npz", n) for n in sizes}
-    model = source_model(work / "mobilenet_v2.keras", datasets[sizes[0]])
+    datasets = {n: work / f"digits{n}.npz" for n in sizes}
+    model = work / "mobilenet_v2.keras"
+    if args.prepare:
+        for n, path in datasets.items():
+            write_images(path, n)
+        source_model(model, datasets[sizes[0]])
+        return
+    subprocess.run([sys.executable, __file__, "--prepare", "--work", str(work), "--sizes", args.sizes], check=True)
     rows = []
     for recipe in args.recipes.split(","):
         for n in sizes:
