@@ -14,6 +14,7 @@ import sys
 
 import click
 
+from edgesmith.commands import interrupt
 from edgesmith.runtime.errors import EdgesmithError
 
 # command names; each lives in edgesmith.commands.<name with "_" for "-"> (imported only when used, so
@@ -51,7 +52,13 @@ def main(argv=None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, standalone_mode=False, prog_name="edgesmith")
+        with interrupt.watched():
+            try:
+                cli.main(args=argv, standalone_mode=False, prog_name="edgesmith")
+            except Exception:
+                if interrupt.pressed():  # the library turned Ctrl-C into an error of its own
+                    raise KeyboardInterrupt from None
+                raise
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as usage:

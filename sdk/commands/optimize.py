@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from collections import Counter
 
 import click
 
+from edgesmith.commands import interrupt
 from edgesmith.commands.data_options import preprocessing_options
 from edgesmith.commands.progress import Progress, quiet_option
 
@@ -91,16 +91,15 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
     bench = BenchOptions(runs=runs, warmup=warmup, threads=threads, profile=profile,
                          energy=energy or ("auto" if "energy" in objectives else "none"))
     bars = Progress(enabled=not (as_json or quiet), unit="trial")
-    interrupted, previous = _watch_ctrl_c()
     try:
         result = optimize(model, data_spec, out_dir, max_accuracy_drop=max_accuracy_drop, objectives=objectives,
                           target=target, trials=trials, storage=storage, study_name=study_name, passes=passes,
                           precisions=precisions, epochs=epochs, sampler=sampler, seed=seed, bench=bench,
                           preprocess=preprocess, progress=bars, heartbeat=heartbeat or None,
-                          stop_requested=lambda: bool(interrupted))
+                          stop_requested=interrupt.pressed)
     except BaseException:
         bars.close()
-        if not interrupted:
+        if not interrupt.pressed():
             raise
         click.echo(f"interrupted: the study is kept in {shown_storage(storage or out_dir)}; rerun the same command "
                    "to resume",
@@ -108,24 +107,8 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
         sys.exit(130)
     finally:
         bars.close()
-        signal.signal(signal.SIGINT, previous)
     click.echo(json.dumps(result, indent=2, default=str) if as_json else format_result(result))
     raise_if_missed(result)
-
-
-def _watch_ctrl_c() -> tuple:
-    """A list that becomes non-empty on Ctrl-C (which still raises KeyboardInterrupt), and the previous handler.
-
-    TensorFlow may turn the interrupt into an error of its own when it lands inside a kernel; the
-    flag tells that error apart from a real failure.
-    """
-    seen = []
-
-    def handler(signum, frame):
-        seen.append(signum)
-        signal.default_int_handler(signum, frame)
-
-    return seen, signal.signal(signal.SIGINT, handler)
 
 
 def format_result(result: dict) -> str:

@@ -12,6 +12,8 @@ import time
 
 import click
 
+from edgesmith.commands import interrupt
+
 
 class Progress:
     """Progress on ``stream`` (default: stderr): bars on a terminal, plain lines in a log, nothing when quiet.
@@ -20,7 +22,8 @@ class Progress:
       reports ``(done, total)``, and ``qat: done in 12.3 s`` when the next stage starts or
       :meth:`close` is called;
     * on a pipe or a log file: the same start and end lines, never a bar (no carriage-return frames);
-    * ``total == 0`` marks a stage ``--resume`` reused: ``prune: reused``.
+    * ``total == 0`` marks a stage ``--resume`` reused: ``prune: reused``;
+    * every call raises KeyboardInterrupt once Ctrl-C was pressed (:mod:`edgesmith.commands.interrupt`).
 
     >>> import io
     >>> log = io.StringIO()
@@ -39,6 +42,7 @@ class Progress:
         self._started = 0.0
 
     def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
+        interrupt.check()  # a Ctrl-C the library swallowed stops the command at its next step
         if not self.enabled:
             return
         if stage != self._stage or total is None:
