@@ -85,7 +85,7 @@ class MicroModel:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Real values in, real values out, one sample at a time, for a single-input single-output model:
         a quantized input is quantized with its own scale and zero point, a quantized output dequantized."""
-        spec, out = self.inputs[0], self.outputs[0]
+        out = self.outputs[0]
         rows = []
         for sample in np.asarray(x):
             raw = self.invoke([self.to_input(sample[None])])[0]

@@ -9,7 +9,7 @@ from edgesmith.runtime.errors import EdgesmithError
 from edgesmith.runtime.logs import read_log
 from edgesmith.runtime.tflite_file import check_tflite_file
 
-from .target import BenchOptions, Target
+from .target import BenchOptions
 from .urls import parse_target
 
 
