@@ -50,7 +50,22 @@ def cli(ctx, debug):
 def main(argv=None) -> None:
     """Entry point: run the CLI and turn errors into one-line messages and exit codes."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        code = _run(argv, debug="--debug" in (argv if argv is not None else sys.argv[1:]))
+    except SystemExit as done:  # a command that chose its own exit code
+        code = done.code
+    if code == interrupt.EXIT_CODE and argv is None:
+        # After Ctrl-C a tf.data thread may be inside a Python batch function, waiting for the GIL; the
+        # interpreter's shutdown frees its iterator while holding the GIL and waits for that thread forever.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        sys.exit(code)
+
+
+def _run(argv, debug: bool) -> int:
+    """Run the CLI; return its exit code after printing any error in one line."""
     try:
         with interrupt.watched():
             try:
@@ -60,23 +75,24 @@ def main(argv=None) -> None:
                     raise KeyboardInterrupt from None
                 raise
     except click.exceptions.Exit as done:
-        sys.exit(done.exit_code)
+        return done.exit_code
     except click.ClickException as usage:
         usage.show()
-        sys.exit(usage.exit_code)
+        return usage.exit_code
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(130)
+        return interrupt.EXIT_CODE
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        return interrupt.EXIT_CODE
     except EdgesmithError as error:
         if debug:
             raise
         click.echo(f"error: {error}", err=True)
-        sys.exit(error.exit_code)
+        return error.exit_code
     except Exception as error:  # a bug, not a user error: one line unless --debug
         if debug:
             raise
         click.echo(f"error: {type(error).__name__}: {error} (rerun with --debug for a traceback)", err=True)
-        sys.exit(1)
+        return 1
+    return 0

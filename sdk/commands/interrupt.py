@@ -28,6 +28,8 @@ import contextlib
 import signal
 import threading
 
+EXIT_CODE = 130  # a command stopped by Ctrl-C, as a shell reports SIGINT
+
 _presses: list[int] = []  # one entry per Ctrl-C since the innermost watched() started
 
 

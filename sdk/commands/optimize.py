@@ -104,7 +104,7 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
         click.echo(f"interrupted: the study is kept in {shown_storage(storage or out_dir)}; rerun the same command "
                    "to resume",
                    err=True)
-        sys.exit(130)
+        sys.exit(interrupt.EXIT_CODE)
     finally:
         bars.close()
     click.echo(json.dumps(result, indent=2, default=str) if as_json else format_result(result))

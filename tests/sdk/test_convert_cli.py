@@ -191,3 +191,46 @@ def test_demo_runs_offline_and_compares(tmp_path):
     assert result["compressed"]["accuracy"] >= result["float"]["accuracy"] - 0.01
     assert result["compressed"]["latency_p50_ms"] > 0 and (tmp_path / "compressed" / "model.tflite").is_file()
     assert not [line for line in done.stderr.splitlines() if any(noise in line for noise in NOISE)]
+
+
+def test_ctrl_c_while_training_on_decoded_images_exits_instead_of_hanging(tmp_path):
+    """Batches decoded from image files keep a tf.data thread inside Python, waiting for the GIL; the
+    interpreter's shutdown freed that thread's iterator while holding the GIL and waited forever."""
+    import keras
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label, brightness in (("dark", 40), ("bright", 200)):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for i in range(80):
+            pixels = np.clip(rng.normal(brightness, 30, (96, 96, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{i}.png")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((96, 96, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    bright = np.full((64, 96, 96, 3), 200.0, np.float32), np.full((64, 96, 96, 3), 40.0, np.float32)
+    model.fit(np.concatenate(bright), np.repeat([0, 1], 64), epochs=30, verbose=0)  # folders sort: bright=0
+    model.save(tmp_path / "m.keras")
+    (tmp_path / "r.toml").write_text('name = "r"\n[[passes]]\npass = "prune"\nsparsity = 0.5\nepochs = 40\n')
+
+    for attempt in range(2):  # the hang needs the interrupt to land while a batch was being decoded
+        out = tmp_path / f"o{attempt}"
+        run = subprocess.Popen(edgesmith_argv("convert", tmp_path / "m.keras", "--recipe", tmp_path / "r.toml",
+                                              "--data", tmp_path / "images", "--out", out),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for line in run.stderr:
+            if line.startswith("prune...") or run.poll() is not None:
+                break
+        time.sleep(2.0 + attempt)  # into the training epochs
+        assert run.poll() is None, "the run ended before it could be interrupted"
+        run.send_signal(signal.SIGINT)
+        try:
+            _, stderr = run.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            pytest.fail("edgesmith hung after Ctrl-C")
+        assert run.returncode == 130, stderr
+        assert not (out / "model.tflite").exists()
