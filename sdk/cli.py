@@ -8,6 +8,8 @@ traceback appears only with ``--debug``.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
 import os
 import sys
@@ -54,14 +56,24 @@ def main(argv=None) -> None:
         code = _run(argv, debug="--debug" in (argv if argv is not None else sys.argv[1:]))
     except SystemExit as done:  # a command that chose its own exit code
         code = done.code
-    if code == interrupt.EXIT_CODE and argv is None:
-        # After Ctrl-C a tf.data thread may be inside a Python batch function, waiting for the GIL; the
-        # interpreter's shutdown frees its iterator while holding the GIL and waits for that thread forever.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    if isinstance(code, int) and code and argv is None:
+        _leave(code)
     if code:
         sys.exit(code)
+
+
+def _leave(code: int) -> None:
+    """End the process with ``code``, skipping the interpreter's final garbage collection.
+
+    A command stopped mid-training (by Ctrl-C or an error) leaves a tf.data thread inside a Python batch
+    function, waiting for the GIL; that collection frees the thread's iterator while holding the GIL and
+    waits for the thread forever. What the shutdown runs before it (atexit: scratch files) still runs.
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe
+            stream.flush()
+    os._exit(code)
 
 
 def _run(argv, debug: bool) -> int:

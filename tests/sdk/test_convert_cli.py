@@ -234,3 +234,25 @@ def test_ctrl_c_while_training_on_decoded_images_exits_instead_of_hanging(tmp_pa
             pytest.fail("edgesmith hung after Ctrl-C")
         assert run.returncode == 130, stderr
         assert not (out / "model.tflite").exists()
+
+
+def test_a_failed_run_removes_the_scratch_copy_of_a_compressed_npz(tmp_path):
+    """A failing command ends without the interpreter's shutdown (see the Ctrl-C test above), but what that
+    shutdown runs first still runs: the inflated copy of a compressed array is removed."""
+    import os
+
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    np.savez_compressed(tmp_path / "big.npz", x_train=rng.integers(0, 255, (800, 96, 96, 3), dtype=np.uint8),
+                        y_train=rng.integers(0, 10, 800), x_test=rng.integers(0, 255, (50, 96, 96, 3), dtype=np.uint8),
+                        y_test=rng.integers(0, 10, 50))  # x_train is above samples.SMALL_BYTES: read from a copy
+    keras.Sequential([keras.Input((96, 96, 3)), keras.layers.GlobalAveragePooling2D(),
+                      keras.layers.Dense(10, activation="softmax")]).save(tmp_path / "chance.keras")
+    (tmp_path / "tmp").mkdir()
+    done = subprocess.run(edgesmith_argv("convert", tmp_path / "chance.keras", "--recipe", "int8-ptq", "--data",
+                                         tmp_path / "big.npz", "--out", tmp_path / "o"),
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
+    assert done.returncode == 2 and "at chance level" in done.stderr, done.stderr
+    assert list((tmp_path / "tmp").iterdir()) == []
