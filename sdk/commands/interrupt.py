@@ -30,7 +30,7 @@ import threading
 
 EXIT_CODE = 130  # a command stopped by Ctrl-C, as a shell reports SIGINT
 
-_presses: list[int] = []  # one entry per Ctrl-C since the innermost watched() started
+_presses: list[int] = []  # one entry per Ctrl-C since watched() started
 
 
 @contextlib.contextmanager
@@ -42,7 +42,6 @@ def watched():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    outer = list(_presses)
     _presses.clear()
 
     def handler(signum, frame):
@@ -54,7 +53,7 @@ def watched():
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        _presses[:] = outer
+        _presses.clear()
 
 
 def pressed() -> bool:

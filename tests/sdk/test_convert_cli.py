@@ -211,8 +211,8 @@ def test_ctrl_c_while_training_on_decoded_images_exits_instead_of_hanging(tmp_pa
                               keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
     model.compile("adam", "sparse_categorical_crossentropy")
-    bright = np.full((64, 96, 96, 3), 200.0, np.float32), np.full((64, 96, 96, 3), 40.0, np.float32)
-    model.fit(np.concatenate(bright), np.repeat([0, 1], 64), epochs=30, verbose=0)  # folders sort: bright=0
+    uniform = np.concatenate([np.full((64, 96, 96, 3), 200.0, np.float32), np.full((64, 96, 96, 3), 40.0, np.float32)])
+    model.fit(uniform, np.repeat([0, 1], 64), epochs=30, verbose=0)  # folders sort: bright=0, dark=1
     model.save(tmp_path / "m.keras")
     (tmp_path / "r.toml").write_text('name = "r"\n[[passes]]\npass = "prune"\nsparsity = 0.5\nepochs = 40\n')
 
