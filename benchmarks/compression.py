@@ -146,7 +146,7 @@ def weight_types(row: dict) -> str:
 def anchor(model, data, mode: str, path: Path) -> dict:
     """The row of ``model`` converted by TFLiteConverter alone (``ptq`` in ``mode``), written to ``path``."""
     path = export(ptq(model, data, mode=mode), data, path)
-    return measure(path, verify(path, data)["tflite_accuracy"])
+    return measure(path, verify(path, data).tflite_accuracy)
 
 
 def main() -> None:
@@ -177,7 +177,7 @@ def main() -> None:
         sys.exit(f"the trained model scores at chance ({100 * chance:.2f}%): train it longer (--train-limit, --epochs)")
     rows = {name: anchor(model, data, mode, out / f"{mode}.tflite") for name, mode in ANCHORS.items()}
     int4 = export(mixed_precision(model, data, default="int4"), data, out / "int4.tflite")
-    rows[INT4_ANCHOR] = measure(int4, verify(int4, data)["tflite_accuracy"])
+    rows[INT4_ANCHOR] = measure(int4, verify(int4, data).tflite_accuracy)
     epochs = max(extra_epochs(recipe) for recipe in recipes)
     longer = fine_tuned_copy(model, data, epochs)
     rows[FLOAT_ROWS[1]] = anchor(longer, data, "float32", out / "float32-extra-epochs.tflite")
@@ -189,7 +189,7 @@ def main() -> None:
         except AccuracyDropError as error:  # an exceeded max_accuracy_drop still carries the report
             print(f"{recipe}: {error}")
             report = error.report
-        rows[f"edgesmith: {recipe}"] = measure(Path(report["tflite_path"]), report["tflite_accuracy"])
+        rows[f"edgesmith: {recipe}"] = measure(Path(report.tflite_path), report.verification.tflite_accuracy)
         rows[f"edgesmith: {recipe}"]["seconds"] = round(time.perf_counter() - started)
     print_table(rows)
     if {"int8-qat", "fast-int8"} <= set(recipes):

@@ -355,9 +355,11 @@ def run_cell(model_path, recipe, npz: Path, out: Path, preset) -> dict:
     if trace:
         (out / "traceback.txt").write_text(trace)
     if report is not None:
-        cell.update({key: report.get(key) for key in (
-            "tflite_bytes", "float_tflite_bytes", "source_accuracy", "keras_accuracy", "tflite_accuracy",
-            "top1_agreement", "accuracy_drop_pt", "float_layers")})
+        checked = report.verification
+        cell.update(tflite_bytes=report.tflite_bytes, float_tflite_bytes=report.float_tflite_bytes,
+                    source_accuracy=report.source_accuracy, keras_accuracy=checked.keras_accuracy,
+                    tflite_accuracy=checked.tflite_accuracy, top1_agreement=checked.top1_agreement,
+                    accuracy_drop_pt=checked.accuracy_drop_pt, float_layers=report.float_layers)
     return cell
 
 

@@ -269,10 +269,10 @@ def convert_and_measure(source: dict, arch, recipe, npz: Path, out: Path) -> dic
         report, row["budget_missed"] = error.report, True
     except EdgesmithError as error:
         return {"refused": f"{type(error).__name__}: {str(error).splitlines()[0]}"}
-    row.update(params=report["stages"][-2]["params"], source_accuracy=report["source_accuracy"],
-               keras_accuracy=report["keras_accuracy"], litert_accuracy=report["tflite_accuracy"])
+    row.update(params=report.stages[-2].params, source_accuracy=report.source_accuracy,
+               keras_accuracy=report.verification.keras_accuracy, litert_accuracy=report.verification.tflite_accuracy)
     try:
-        return {**row, **report_row(mcu_report(Path(report["tflite_path"]), str(npz), True, fallback=True))}
+        return {**row, **report_row(mcu_report(Path(report.tflite_path), str(npz), True, fallback=True))}
     except EdgesmithError as error:
         return {**row, "refused": f"edgesmith mcu: {type(error).__name__}: {str(error).splitlines()[0]}"}
 

@@ -33,6 +33,7 @@ from edgesmith.deploy.target import BenchOptions  # noqa: E402
 from edgesmith.optimize.search import optimize  # noqa: E402
 from edgesmith.pipeline import convert  # noqa: E402
 from edgesmith.runtime.bench import benchmark  # noqa: E402
+from edgesmith.runtime.report_schema import read_report  # noqa: E402
 
 MAX_DROP = 1.0
 BENCH = BenchOptions(runs=100, warmup=10, threads=1, energy="none")
@@ -48,16 +49,16 @@ def fixed_recipes(model_path: Path, data, out: Path, reference: float, resume: b
     for recipe in RECIPES:
         report_path = out / recipe / "report.json"
         if resume and report_path.is_file():
-            report = json.loads(report_path.read_text())  # --resume: an earlier run's report
+            report = read_report(json.loads(report_path.read_text()))  # --resume: an earlier run's report
         else:
             try:
                 report = convert(model_path, recipe, data, out / recipe)
             except AccuracyDropError as error:  # measured, over the recipe's budget: its numbers still count
                 print(f"{recipe}: {error}")
                 report = error.report
-        rows[recipe] = {"graph_bytes": report["stages"][-1]["tflite_bytes"], "gzip_bytes": report["stages"][-1]["gzip_bytes"],
-                        "accuracy_drop_pt": round(100 * (reference - report["tflite_accuracy"]), 3),
-                        "latency_ms": latency_ms(report["tflite_path"])}
+        rows[recipe] = {"graph_bytes": report.graph.tflite_bytes, "gzip_bytes": report.graph.gzip_bytes,
+                        "accuracy_drop_pt": round(100 * (reference - report.verification.tflite_accuracy), 3),
+                        "latency_ms": latency_ms(report.tflite_path)}
         print(f"{recipe:18}{rows[recipe]}")
     return rows
 

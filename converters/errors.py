@@ -26,10 +26,11 @@ class UnsupportedModelError(ConversionError):
 class AccuracyDropError(RunFailedError):
     """The .tflite lost more accuracy than the recipe allows; artifacts are kept.
 
-    ``report`` is the run's report (what ``report.json`` holds) when the pipeline raised it, else None.
+    ``report`` is the run's :class:`~edgesmith.runtime.report_schema.ConversionReport` (what ``report.json``
+    holds) when the pipeline raised it, else None.
     """
 
-    def __init__(self, message: str, report: dict | None = None):
+    def __init__(self, message: str, report=None):
         super().__init__(message)
         self.report = report
 

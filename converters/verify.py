@@ -3,10 +3,8 @@
 >>> from edgesmith.converters import export, ptq, verify
 >>> path = export(ptq(model, data, mode="int8"), data, "out/model.tflite")
 >>> result = verify(path, data, keras_model=model, max_accuracy_drop=1.0)
->>> sorted(result)
-['accuracy_drop_pt', 'keras_accuracy', 'samples', 'tflite_accuracy', 'top1_agreement']
->>> result["samples"], result["top1_agreement"] > 0.95
-(359, True)
+>>> result.samples, result.top1_agreement > 0.95, result.accuracy_drop_pt <= 1.0
+(359, True, True)
 """
 
 from __future__ import annotations
@@ -17,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.runtime import Model
+from edgesmith.runtime.report_schema import Verification
 
 from .errors import AccuracyDropError, ConversionError
 
@@ -72,7 +71,8 @@ def _batches(samples, size: int):
     return (samples[i : i + size] for i in range(0, len(samples), size))
 
 
-def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None, reference_accuracy=None) -> dict:
+def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
+           reference_accuracy=None) -> Verification:
     """Run the .tflite on the evaluation data; report accuracy and top-1 agreement with ``keras_model``.
 
     Args:
@@ -86,25 +86,25 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
     if data is None or not data.labeled:
         raise ConversionError("verifying a .tflite needs labeled data (--data with classes)")
     predicted = predictions(path, data)
-    result = {"tflite_accuracy": agreement(predicted, data.y_val), "samples": int(len(data.y_val))}
+    result = Verification(samples=int(len(data.y_val)), tflite_accuracy=agreement(predicted, data.y_val))
     if keras_model is not None:
         reference = predictions(keras_model, data)
-        result["keras_accuracy"] = agreement(reference, data.y_val)
-        result["top1_agreement"] = agreement(reference, predicted)
-    baseline = reference_accuracy if reference_accuracy is not None else result.get("keras_accuracy")
+        result.keras_accuracy = agreement(reference, data.y_val)
+        result.top1_agreement = agreement(reference, predicted)
+    baseline = reference_accuracy if reference_accuracy is not None else result.keras_accuracy
     if baseline is not None:
-        result["accuracy_drop_pt"] = round(100.0 * (baseline - result["tflite_accuracy"]), 4)
+        result.accuracy_drop_pt = round(100.0 * (baseline - result.tflite_accuracy), 4)
     check_drop(result, max_accuracy_drop, path)
     return result
 
 
-def check_drop(result: dict, max_accuracy_drop: float | None, path, report: dict | None = None) -> None:
+def check_drop(result: Verification, max_accuracy_drop: float | None, path, report=None) -> None:
     """Raise :class:`AccuracyDropError` (carrying ``report``) when ``result``'s drop exceeds ``max_accuracy_drop``
     points."""
-    drop = result.get("accuracy_drop_pt")
+    drop = result.accuracy_drop_pt
     if max_accuracy_drop is not None and drop is not None and drop > max_accuracy_drop:
         raise AccuracyDropError(
-            f"{path}: accuracy dropped {drop:.2f} pt (to {100 * result['tflite_accuracy']:.2f}%), more than "
+            f"{path}: accuracy dropped {drop:.2f} pt (to {100 * result.tflite_accuracy:.2f}%), more than "
             f"the recipe's max_accuracy_drop of {max_accuracy_drop} pt; the artifacts are kept for inspection",
             report,
         )

@@ -60,7 +60,7 @@ def run_demo(out_dir, recipe: str = "int8-qat", epochs: int = 20, runs: int = 20
     report = convert(out / "float.keras", recipe, data, out / "compressed", progress=notify)
     rows = {}
     for name, outcome in (("float", baseline), ("compressed", report)):
-        path, accuracy = Path(outcome["tflite_path"]), outcome["tflite_accuracy"]
+        path, accuracy = Path(outcome.tflite_path), outcome.verification.tflite_accuracy
         notify(f"bench {name}", 0, None)
         summary = benchmark(path, runs=runs, warmup=20, energy="none", threads=1)["summary"]
         content = path.read_bytes()

@@ -2,23 +2,30 @@
 
 >>> from edgesmith.pipeline import convert
 >>> report = convert("digits.keras", "int8-qat", "builtin:digits", "out/")
->>> report["tflite_path"], report["tflite_bytes"] < report["float_tflite_bytes"] / 3
+>>> report.tflite_path, report.tflite_bytes < report.float_tflite_bytes / 3
 ('out/model.tflite', True)
->>> report["tflite_accuracy"] > 0.9, report["accuracy_drop_pt"] <= report["recipe"]["max_accuracy_drop"]
+>>> report.verification.tflite_accuracy > 0.9, report.verification.accuracy_drop_pt <= report.recipe["max_accuracy_drop"]
 (True, True)
 
-Writes ``out/model.tflite``, ``out/report.json`` and ``out/report.md``. Each
+Returns a :class:`~edgesmith.runtime.report_schema.ConversionReport` and writes it as ``out/report.json`` and
+``out/report.md`` beside ``out/model.tflite``. Each
 Keras stage is saved under ``out/stages/`` (model, then a JSON marker written
 last); with ``resume=True`` a stage whose marker matches the same model, data
 and recipe so far is loaded instead of run again, so an interrupted run
 continues where it stopped. The runner, :func:`run_recipe` (which each candidate of
 ``edgesmith optimize`` also goes through), knows nothing about particular passes:
 it looks them up in :mod:`edgesmith.converters.registry`.
+
+Each piece of work is done once: every stage is scored once (the last Keras stage by the verification, which
+runs it anyway), a quantization-aware stage is not converted to a float .tflite (its size is not a file anyone
+ships), a pass's model check hands what it built to the pass (``prepared``: QAT's graph and dry conversion),
+and the final .tflite is verified once and written once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -33,18 +40,18 @@ from edgesmith.converters.mixed_precision import EIGHT_BIT_OF, MixedPrecisionQua
 from edgesmith.converters.inputs import normalizing_layer
 from edgesmith.converters.stage import stage_record
 from edgesmith.converters.load import SavedModelSource, load_model, source_sha256
-from edgesmith.converters.ptq import TFLiteModel, float_tflite, gzipped_size
+from edgesmith.converters.ptq import TFLiteModel, float_tflite, gzipped_size, is_quantization_aware
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
 from edgesmith.converters.verify import accuracy, check_drop, verify
 from edgesmith.data import Dataset, load_data
 from edgesmith.preprocessing import InputContractError, choose_preprocessing, preprocessing_from, refuse_at_chance
 from edgesmith.recipes import Recipe, Step, check_fallback, load_recipe
+from edgesmith.report.text import markdown_report
 from edgesmith.runtime.bench import benchmark
 from edgesmith.runtime.metadata import atomic_write_bytes
+from edgesmith.runtime.report_schema import ConversionReport, Cost, Fallback, Stage
 from edgesmith.runtime.tflite_file import total_weight_bytes, weight_bytes
-
-MAX_SHOWN_CLUSTERS = 256  # more distinct values than this in a kernel means "not clustered"
 
 
 @dataclass(frozen=True)
@@ -54,19 +61,19 @@ class Source:
 
     model: object
     sha256: str
-    stage: dict | None = None
+    stage: Stage | None = None
 
 
 @dataclass(frozen=True)
 class Converted:
     """What a run of a recipe produced: its report and the converted graph (``tflite.content``) it describes."""
 
-    report: dict
+    report: ConversionReport
     tflite: TFLiteModel
 
 
 def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = False, fallback: bool | None = None,
-            progress=None) -> dict:
+            progress=None) -> ConversionReport:
     """Apply ``recipe`` to ``model``, write and verify ``out_dir/model.tflite``; return the report.
 
     Args:
@@ -95,14 +102,14 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
     source = Source(loaded, source_sha256(model, loaded))
     converted = run_recipe(source, recipe, data, out_dir, resume=resume, progress=progress)
     report = converted.report
-    over = recipe.max_accuracy_drop is not None and (report["accuracy_drop_pt"] or 0.0) > recipe.max_accuracy_drop
-    if fallback and over:
+    drop = report.verification.accuracy_drop_pt
+    if fallback and recipe.max_accuracy_drop is not None and (drop or 0.0) > recipe.max_accuracy_drop:
         report = fall_back(converted, source, recipe, data, out_dir, progress=progress)
-    _write_json(Path(out_dir) / "report.json", report)
+    _write_json(Path(out_dir) / "report.json", report.to_dict())
     atomic_write_bytes(Path(out_dir) / "report.md", markdown_report(report).encode("utf-8"))
-    if report.get("fallback") and not report["fallback"]["met"]:
+    if report.fallback is not None and not report.fallback.met:
         raise AccuracyDropError(_unreachable(report, recipe.max_accuracy_drop), report)
-    check_drop(report, recipe.max_accuracy_drop, report["tflite_path"], report)
+    check_drop(report.verification, recipe.max_accuracy_drop, report.tflite_path, report)
     return report
 
 
@@ -121,19 +128,28 @@ def run_recipe(source: Source, recipe: Recipe, data: Dataset, out_dir, *, name: 
     out, notify, current = Path(out_dir), progress or (lambda stage, done, total: None), source.model
     if not isinstance(current, SavedModelSource):
         data.check_model(current)
-    for step in recipe.passes:  # an architecture a pass cannot take fails here, before any training
-        check_model(step.name, current, step.options)
+    # an architecture a pass cannot take fails here, before any training; what a check built goes to its pass
+    prepared = [check_model(step.name, current, step.options) for step in recipe.passes]
     stages = [source.stage or source_stage(current, data)]
-    refuse_unreadable(stages[0]["accuracy"], data)
+    refuse_unreadable(stages[0].accuracy, data)
+    last = len(recipe.keras_passes)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         for index, step in enumerate(recipe.keras_passes, start=1):
             stem = out / "stages" / f"{index:02d}-{step.name}" if keep_stages else None
             current = _run_or_resume(current, data, step, stem, _fingerprint(source.sha256, data, recipe, index),
-                                     resume, notify)
-            stages.append(_measure(record_of(current), current, data) if keep_stages else record_of(current).as_dict())
+                                     resume, notify, prepared[index - 1])
+            stage = Stage(**record_of(current).as_dict())
+            stages.append(_measure(stage, current, data, score=index < last) if keep_stages else stage)
     notify(recipe.conversion.name, 0, None)
-    tflite = get_pass(recipe.conversion.name)(current, data, **recipe.conversion.options)
+    tflite = _call_pass(recipe.conversion, current, data, prepared[-1])
     return Converted(_finish(tflite, source, current, data, recipe, stages, out / "model.tflite", name), tflite)
+
+
+def _call_pass(step: Step, model, data, prepared, **keywords):
+    """``step``'s pass on ``model``, given what its model check ``prepared`` (when it built anything)."""
+    if prepared is not None:
+        keywords["prepared"] = prepared
+    return get_pass(step.name)(model, data, **keywords, **step.options)
 
 
 # -- fallback ---------------------------------------------------------------------
@@ -158,15 +174,15 @@ def fall_back(converted: Converted, source: Source, recipe: Recipe, data: Datase
     notify("fallback", 0, None)
     quantizer = MixedPrecisionQuantizer(float_tflite(model), data, weighted_layers(model))
     precisions, default = _starting_precisions(recipe.conversion, tflite, quantizer)
-    found = raise_precisions(quantizer, data, precisions, default, reference=report["source_accuracy"],
+    found = raise_precisions(quantizer, data, precisions, default, reference=report.source_accuracy,
                              max_accuracy_drop=recipe.max_accuracy_drop, start_content=tflite.content,
                              progress=lambda stage, done, total: total and notify(stage, done, total))
-    summary = {"met": found["met"], "raised": found["raised"], "sensitivity": found["sensitivity"],
-               "precisions": found["precisions"], "default": found["default"], "from_recipe": recipe.as_dict(),
-               "start": _cost(tflite.content, report["accuracy_drop_pt"], out_dir),
-               "end": _cost(found["content"], found["accuracy_drop_pt"], out_dir)}
+    summary = Fallback(met=found["met"], raised=found["raised"], sensitivity=found["sensitivity"],
+                       precisions=found["precisions"], default=found["default"], from_recipe=recipe.as_dict(),
+                       start=_cost(tflite.content, report.verification.accuracy_drop_pt, out_dir),
+                       end=_cost(found["content"], found["accuracy_drop_pt"], out_dir))
     if found["content"] is tflite.content:  # nothing raised did better: the first artifact stays
-        return {**report, "fallback": summary}
+        return dataclasses.replace(report, fallback=summary)
     replay = Recipe(name=f"{recipe.name}+fallback", description=recipe.description,
                     max_accuracy_drop=recipe.max_accuracy_drop, preprocess=recipe.preprocess,
                     passes=(*recipe.keras_passes, Step("mixed_precision", {"precisions": found["precisions"],
@@ -175,9 +191,9 @@ def fall_back(converted: Converted, source: Source, recipe: Recipe, data: Datase
     remember(raised, stage_record("mixed_precision:fallback", model, details={
         "precisions": found["precisions"], "default": found["default"], "raised": found["raised"],
         "tflite_bytes": len(found["content"]), "gzip_bytes": gzipped_size(found["content"])}))
-    new_report = _finish(raised, source, model, data, replay, [dict(row) for row in report["stages"][:-1]],
-                         Path(report["tflite_path"]), None)
-    return {**new_report, "fallback": summary}
+    new_report = _finish(raised, source, model, data, replay, [dataclasses.replace(row) for row in report.stages[:-1]],
+                         Path(report.tflite_path), None)
+    return dataclasses.replace(new_report, fallback=summary)
 
 
 def _starting_precisions(step: Step, tflite, quantizer) -> tuple:
@@ -191,7 +207,7 @@ def _starting_precisions(step: Step, tflite, quantizer) -> tuple:
     return quantizer.resolved({}, mode), other
 
 
-def _cost(content: bytes, drop, out_dir) -> dict:
+def _cost(content: bytes, drop, out_dir) -> Cost:
     """Graph bytes, accuracy drop and p50 invoke latency (1 thread, the runtime's benchmark) of a .tflite."""
     path = Path(out_dir) / ".fallback-bench.tflite"
     atomic_write_bytes(path, content)
@@ -199,14 +215,14 @@ def _cost(content: bytes, drop, out_dir) -> dict:
         latency = benchmark(path, **FALLBACK_BENCH)["summary"]["latency_ms"]["p50"]
     finally:
         path.unlink(missing_ok=True)
-    return {"tflite_bytes": len(content), "accuracy_drop_pt": drop, "latency_ms_p50": round(latency, 4)}
+    return Cost(tflite_bytes=len(content), accuracy_drop_pt=drop, latency_ms_p50=round(latency, 4))
 
 
-def _unreachable(report: dict, budget) -> str:
-    fallback = report["fallback"]
-    return (f"{report['tflite_path']}: accuracy dropped {report['accuracy_drop_pt']:.2f} pt, more than the recipe's "
-            f"max_accuracy_drop of {budget} pt, even after the fallback raised {len(fallback['raised'])} step(s) "
-            f"(from {fallback['start']['accuracy_drop_pt']:.2f} pt; best {fallback['end']['accuracy_drop_pt']:.2f} pt); "
+def _unreachable(report: ConversionReport, budget) -> str:
+    fallback = report.fallback
+    return (f"{report.tflite_path}: accuracy dropped {report.verification.accuracy_drop_pt:.2f} pt, more than the "
+            f"recipe's max_accuracy_drop of {budget} pt, even after the fallback raised {len(fallback.raised)} step(s) "
+            f"(from {fallback.start.accuracy_drop_pt:.2f} pt; best {fallback.end.accuracy_drop_pt:.2f} pt); "
             "the best artifact is kept")
 
 
@@ -250,22 +266,23 @@ def refuse_unreadable(source_accuracy, data: Dataset) -> None:
     refuse_at_chance(source_accuracy, data.y_val, fed, data.source)
 
 
-def source_stage(model, data, accuracy: float | None = None) -> dict:
+def source_stage(model, data, accuracy: float | None = None) -> Stage:
     """The source model's row of the stage table; ``accuracy``: its accuracy when already measured."""
     if isinstance(model, SavedModelSource):
-        return _measure(StageRecord(name="source", params=0, nonzero_params=0), model, data)
-    return _measure(stage_record("source", model, accuracy=accuracy), model, data)
+        return _measure(Stage(name="source", params=0, nonzero_params=0), model, data)
+    return _measure(Stage(**stage_record("source", model, accuracy=accuracy).as_dict()), model, data)
 
 
-def _measure(record: StageRecord, model, data) -> dict:
-    """The stage's row: its record, plus accuracy and float .tflite size when the pass did not give them."""
-    row = record.as_dict()
-    if row["accuracy"] is None and not isinstance(model, SavedModelSource):
-        row["accuracy"] = accuracy(model, data)
-    content = float_tflite(model)
-    row["tflite_bytes"], row["weights_bytes"] = len(content), total_weight_bytes(content)
-    row["gzip_bytes"] = gzipped_size(content)
-    return row
+def _measure(stage: Stage, model, data, score: bool = True) -> Stage:
+    """``stage`` with its accuracy (when the pass did not give it and ``score``) and its float .tflite's sizes
+    (not for a quantization-aware model: its float graph is no file anyone ships, its int8 one is the last row)."""
+    if score and stage.accuracy is None and not isinstance(model, SavedModelSource):
+        stage.accuracy = accuracy(model, data)
+    if not is_quantization_aware(model):
+        content = float_tflite(model)
+        stage.tflite_bytes, stage.weights_bytes, stage.gzip_bytes = (len(content), total_weight_bytes(content),
+                                                                     gzipped_size(content))
+    return stage
 
 
 def _fingerprint(digest: str, data: Dataset, recipe: Recipe, index: int) -> str:
@@ -275,11 +292,11 @@ def _fingerprint(digest: str, data: Dataset, recipe: Recipe, index: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _run_or_resume(model, data, step, stem, fingerprint, resume, notify):
+def _run_or_resume(model, data, step, stem, fingerprint, resume, notify, prepared=None):
     """``model`` after ``step``; with a ``stem``, the stage is saved there and, with ``resume``, reused from there."""
     if stem is None:
         notify(step.name, 0, None)
-        return get_pass(step.name)(model, data, progress=notify, **step.options)
+        return _call_pass(step, model, data, prepared, progress=notify)
     marker, saved, teacher_file = stem.with_suffix(".json"), stem.with_suffix(".keras"), stem.with_suffix(".teacher.keras")
     if resume and _complete(marker, saved, fingerprint):
         restored = load_model(saved)
@@ -288,7 +305,7 @@ def _run_or_resume(model, data, step, stem, fingerprint, resume, notify):
             remember_teacher(restored, load_model(teacher_file))
         return remember(restored, StageRecord(**json.loads(marker.read_text())["record"]))
     notify(step.name, 0, None)
-    result = get_pass(step.name)(model, data, progress=notify, **step.options)
+    result = _call_pass(step, model, data, prepared, progress=notify)
     record = record_of(result) or stage_record(step.name, result)
     _save_stage(result, saved)
     if teacher_of(result) is not None:
@@ -318,44 +335,38 @@ def _save_stage(model, path: Path) -> None:
 # -- finishing ---------------------------------------------------------------------
 
 
-def _finish(tflite, source: Source, final, data, recipe, stages, path: Path, name) -> dict:
-    """Verify and write the .tflite at ``path`` (metadata: recipe, metrics, stages); return the report."""
+def _finish(tflite, source: Source, final, data, recipe, stages: list, path: Path, name) -> ConversionReport:
+    """Verify the converted graph, then write it once at ``path`` (metadata: recipe, metrics, stages); return the
+    report. The last Keras stage takes its accuracy from the verification, which scores that model anyway."""
     fields = {"recipe": recipe.as_dict(), "source_sha256": source.sha256,
               "name": name or getattr(source.model, "name", "model"), "float_layers": _float_layers(stages)}
     keras_model = None if isinstance(final, SavedModelSource) else final
-    source_accuracy = stages[0]["accuracy"]
-    metrics = _verify_unpublished(tflite, data, path, fields, keras_model, source_accuracy)
-    stages.append({**record_of(tflite).as_dict(), "accuracy": metrics["tflite_accuracy"],
-                   "tflite_bytes": len(tflite.content), "weights_bytes": total_weight_bytes(tflite.content),
-                   "gzip_bytes": tflite.gzip_bytes})
-    export(tflite, data, path, **fields, metrics={**metrics, "source_accuracy": source_accuracy, "stages": stages})
-    return {
-        "recipe": recipe.as_dict(),
-        "source_accuracy": source_accuracy,
-        "keras_accuracy": metrics.get("keras_accuracy"),
-        "tflite_accuracy": metrics["tflite_accuracy"],
-        "top1_agreement": metrics.get("top1_agreement"),
-        "accuracy_drop_pt": metrics.get("accuracy_drop_pt"),
-        "tflite_path": str(path),
-        "tflite_bytes": path.stat().st_size,
-        "tflite_weights_bytes": total_weight_bytes(path),
-        "tflite_gzip_bytes": gzipped_size(path.read_bytes()),
-        "float_tflite_bytes": stages[0]["tflite_bytes"],
-        "float_tflite_weights_bytes": stages[0].get("weights_bytes"),
-        "float_tflite_gzip_bytes": stages[0]["gzip_bytes"],
-        "source_sha256": source.sha256,
-        "float_layers": fields["float_layers"],
-        "weight_bytes": weight_bytes(path),
-        "data": data.describe(),
-        "stages": stages,
-    }
+    source_accuracy = stages[0].accuracy
+    checked = _verify_unpublished(tflite.content, data, path, keras_model, source_accuracy)
+    if len(stages) > 1 and stages[-1].accuracy is None:
+        stages[-1].accuracy = checked.keras_accuracy
+    stages.append(Stage(**{**record_of(tflite).as_dict(), "accuracy": checked.tflite_accuracy},
+                        tflite_bytes=len(tflite.content), weights_bytes=total_weight_bytes(tflite.content),
+                        gzip_bytes=tflite.gzip_bytes))
+    metrics = {**dataclasses.asdict(checked), "source_accuracy": source_accuracy,
+               "stages": [dataclasses.asdict(stage) for stage in stages]}
+    export(tflite, data, path, **fields, metrics=metrics)
+    written = path.read_bytes()
+    return ConversionReport(
+        recipe=recipe.as_dict(), verification=checked, source_accuracy=source_accuracy, tflite_path=str(path),
+        stages=stages, tflite_bytes=len(written), tflite_weights_bytes=total_weight_bytes(written),
+        tflite_gzip_bytes=gzipped_size(written), float_tflite_bytes=stages[0].tflite_bytes,
+        float_tflite_weights_bytes=stages[0].weights_bytes, float_tflite_gzip_bytes=stages[0].gzip_bytes,
+        float_layers=fields["float_layers"], weight_bytes=weight_bytes(written), source_sha256=source.sha256,
+        data=data.describe())
 
 
-def _verify_unpublished(tflite, data, path: Path, fields: dict, keras_model, source_accuracy) -> dict:
-    """Verify the .tflite under a hidden name, so ``path`` appears only once it has been verified."""
+def _verify_unpublished(content: bytes, data, path: Path, keras_model, source_accuracy):
+    """Verify the converted graph under a hidden name, so ``path`` appears only once it has been verified (the
+    metadata written with it adds buffers no op reads)."""
     unverified = path.with_name(f".{path.stem}.unverified.tflite")
     try:
-        export(tflite, data, unverified, **fields)
+        atomic_write_bytes(unverified, content)
         return verify(unverified, data, keras_model=keras_model, reference_accuracy=source_accuracy)
     finally:
         unverified.unlink(missing_ok=True)
@@ -363,119 +374,9 @@ def _verify_unpublished(tflite, data, path: Path, fields: dict, keras_model, sou
 
 def _float_layers(stages: list):
     """The layers QAT left in float, over all stages (sorted); None when no stage was quantization-aware."""
-    lists = [stage["details"]["float_layers"] for stage in stages if "float_layers" in stage.get("details", {})]
+    lists = [stage.details["float_layers"] for stage in stages if "float_layers" in stage.details]
     return None if not lists else sorted({name for names in lists for name in names})
 
 
 def _write_json(path: Path, value: dict) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))
-
-
-# -- presenting -----------------------------------------------------------------------
-
-
-def stage_table(report: dict) -> list:
-    """Rows of the per-stage table (list of dicts with printable values)."""
-    return [
-        {
-            "stage": stage["name"],
-            "params": _number(stage["params"]),
-            "nonzeros": _number(stage["nonzero_params"]),
-            "clusters": _clusters(stage.get("unique_weights")),
-            "MACs": _number(stage.get("macs")),
-            "size": _bytes(stage.get("tflite_bytes")),
-            "weights": _bytes(stage.get("weights_bytes")),
-            "gzip": _bytes(stage.get("gzip_bytes")),
-            "accuracy": "-" if stage.get("accuracy") is None else f"{100 * stage['accuracy']:.2f}%",
-        }
-        for stage in report["stages"]
-    ]
-
-
-def format_table(rows: list) -> str:
-    """A plain-text table with aligned columns."""
-    if not rows:
-        return ""
-    widths = {key: max(len(key), *(len(str(row[key])) for row in rows)) for key in rows[0]}
-    lines = ["  ".join(key.ljust(widths[key]) for key in rows[0])]
-    lines += ["  ".join(str(row[key]).ljust(widths[key]) for key in row) for row in rows]
-    return "\n".join(lines)
-
-
-def summary_lines(report: dict) -> list:
-    """The headline figures: sizes (raw bytes as stored first, gzip after), accuracies, agreement."""
-    graph = report["stages"][-1]
-    ratio = report["float_tflite_bytes"] / max(1, graph["tflite_bytes"])
-    gzip_ratio = report["float_tflite_gzip_bytes"] / max(1, graph["gzip_bytes"])
-    weights = f", weights {_bytes(graph['weights_bytes'])}" if graph.get("weights_bytes") is not None else ""
-    return [
-        f"model.tflite: {_bytes(report['tflite_bytes'])} as stored, with metadata; graph {_bytes(graph['tflite_bytes'])}"
-        f"{weights}: {ratio:.1f}x smaller than float32 ({_bytes(report['float_tflite_bytes'])}); "
-        f"gzip {_bytes(graph['gzip_bytes'])}, {gzip_ratio:.1f}x smaller than float32 "
-        f"({_bytes(report['float_tflite_gzip_bytes'])} gzip)",
-        f"accuracy: source {_percent(report['source_accuracy'])}, keras {_percent(report['keras_accuracy'])}, "
-        f"tflite {_percent(report['tflite_accuracy'])}; top-1 agreement {_percent(report['top1_agreement'])}",
-        *_float_layers_line(report.get("float_layers")),
-        *_float_weights_line(report.get("weight_bytes"), report.get("recipe") or {}),
-        *_fallback_line(report.get("fallback")),
-    ]
-
-
-def _fallback_line(fallback) -> list:
-    """What the fallback raised and what it cost (see :func:`fall_back`)."""
-    if not fallback:
-        return []
-    start, end = fallback["start"], fallback["end"]
-    raised = ", ".join(f"{step['layer']} {step['from']}->{step['to']}" for step in fallback["raised"]) or "nothing"
-    verdict = "budget met" if fallback["met"] else "budget not reached"
-    return [f"fallback raised {len(fallback['raised'])} step(s): {raised}; drop {start['accuracy_drop_pt']:.2f} -> "
-            f"{end['accuracy_drop_pt']:.2f} pt ({verdict}), graph {_bytes(start['tflite_bytes'])} -> "
-            f"{_bytes(end['tflite_bytes'])}, p50 {start['latency_ms_p50']:.3f} -> {end['latency_ms_p50']:.3f} ms"]
-
-
-def _float_weights_line(weights, recipe: dict) -> list:
-    """What the written graph still holds in float32 when the recipe quantized it (read from the file itself)."""
-    quantized = any(step.get("mode") in ("int8", "int16x8", "dynamic") or step.get("pass") == "mixed_precision"
-                    for step in recipe.get("passes", []))
-    if not quantized or not weights:
-        return []
-    total, floats = sum(weights["by_type"].values()), sum(weights["float32"].values())
-    if floats <= 0.1 * total:  # float biases of dynamic-range models and the like
-        return []
-    largest = ", ".join(name.split(";")[0] for name in list(weights["float32"])[:3])
-    return [f"float32 weights left in the written graph: {_bytes(floats)} of {_bytes(total)} (largest: {largest})"]
-
-
-def _float_layers_line(names) -> list:
-    if names is None:
-        return []
-    if not names:
-        return ["quantization-aware training quantized every layer"]
-    return [f"kept in float by quantization-aware training ({len(names)}): {', '.join(names)}"]
-
-
-def markdown_report(report: dict) -> str:
-    """report.md: the recipe, headline figures and the per-stage table."""
-    rows = stage_table(report)
-    header = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n"
-    body = "".join("| " + " | ".join(str(v) for v in row.values()) + " |\n" for row in rows)
-    lines = "\n".join(f"- {line}" for line in summary_lines(report))
-    return f"# edgesmith convert: recipe `{report['recipe']['name']}`\n\n{lines}\n\n{header}{body}"
-
-
-def _clusters(value) -> str:
-    return _number(value) if value is not None and value <= MAX_SHOWN_CLUSTERS else "-"
-
-
-def _number(value) -> str:
-    return "-" if value is None else f"{value:,}"
-
-
-def _bytes(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1024:.1f} KiB" if value >= 1024 else f"{value} B"
-
-
-def _percent(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"

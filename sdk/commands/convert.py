@@ -57,8 +57,8 @@ def _convert(model, recipe, data_spec, out_dir, resume, fallback, preprocess, pr
         progress.close()
 
 
-def _show(report: dict, as_json: bool) -> None:
+def _show(report, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(report, indent=2, sort_keys=True))
+        click.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     else:
         print_report(report)

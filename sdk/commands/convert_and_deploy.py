@@ -62,10 +62,12 @@ def command(model, recipe, data_spec, out_dir, as_json, preprocess, quiet, **set
     if boards:
         from edgesmith.mcu import firmware_bundle
 
-        result["mcu"] = [firmware_bundle(result["convert"]["tflite_path"], board, out_dir, data=data_spec,
+        result["mcu"] = [firmware_bundle(result["convert"].tflite_path, board, out_dir, data=data_spec,
                                          preprocess=preprocess) for board in boards]
     if as_json:
-        click.echo(json.dumps({key: value for key, value in result.items() if key != "first_error"}, indent=2, default=str))
+        shown_result = {**result, "convert": result["convert"].to_dict()}
+        click.echo(json.dumps({key: value for key, value in shown_result.items() if key != "first_error"}, indent=2,
+                              default=str))
         if result["first_error"] is not None:
             sys.exit(result["first_error"].exit_code)
         _exit_if_no_fit(result.get("mcu", []))

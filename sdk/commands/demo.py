@@ -29,7 +29,7 @@ def command(out_dir, recipe, as_json, quiet):
         finally:
             progress.close()
     if as_json:
-        click.echo(json.dumps(result, indent=2, sort_keys=True))
+        click.echo(json.dumps({**result, "report": result["report"].to_dict()}, indent=2, sort_keys=True))
         return
     print_report(result["report"])
     click.echo("")

@@ -113,7 +113,7 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
 
 def format_result(result: dict) -> str:
     """The front as a table, then the pick (or the best miss) and the trial counts."""
-    from edgesmith.pipeline import format_table
+    from edgesmith.report.text import format_table
 
     picked = (result["pick"] or {}).get("trial")
     rows = [_printable(row, row["trial"] == picked) for row in result["front"]]

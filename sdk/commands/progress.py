@@ -90,9 +90,9 @@ def quiet_option(command):
     return click.option("--quiet", "-q", is_flag=True, help="Show no progress (results and errors still print).")(command)
 
 
-def print_report(report: dict) -> None:
+def print_report(report) -> None:
     """The per-stage table and the headline figures of a convert report, on stdout."""
-    from edgesmith.pipeline import format_table, stage_table, summary_lines
+    from edgesmith.report.text import format_table, stage_table, summary_lines
 
     click.echo(format_table(stage_table(report)))
     for line in summary_lines(report):

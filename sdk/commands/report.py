@@ -16,7 +16,8 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print what the report contains as JSON.")
 def command(sources, output, profile, as_json):
     """Write an HTML report from LOGS_OR_DIRS: JSONL benchmark logs (bench, the
-    Raspberry Pi example, the Android app) and convert's report.json files."""
+    Raspberry Pi example, the Android app) and the report.json files of convert
+    and of optimize's candidates (an optimize --out folder is read whole)."""
     from edgesmith.report import collect, write_report
 
     stderr = click.get_text_stream("stderr")
@@ -31,8 +32,9 @@ def command(sources, output, profile, as_json):
             "variants": [{"label": v.label, "log": v.source, "p50_ms": v.summary["latency_ms"]["p50"],
                           "accuracy": v.accuracy, "mj_per_inference": v.energy_mj} for v in collection.variants],
             "conversions": [p for p, _ in collection.conversions],
+            "trials": [p for p, _ in collection.trials],
             "skipped": collection.skipped,
         }, indent=2))
     else:
         click.echo(f"wrote {path} ({len(collection.variants)} benchmark session(s), "
-                   f"{len(collection.conversions)} conversion report(s))")
+                   f"{len(collection.conversions)} conversion report(s), {len(collection.trials)} search candidate(s))")

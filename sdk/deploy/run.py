@@ -95,7 +95,7 @@ def convert_and_deploy(model, recipe, data, targets, out_dir, *, options: BenchO
     started = time.perf_counter()
     report = convert(model, recipe, data, out, preprocess=preprocess, progress=convert_progress)
     converted = time.perf_counter()
-    results, first_error = deploy_many(report["tflite_path"], targets, out_dir=out / "logs", options=options,
+    results, first_error = deploy_many(report.tflite_path, targets, out_dir=out / "logs", options=options,
                                        ssh_options=ssh_options, progress_for=progress_for)
     deployed = time.perf_counter()
     sources = [out / "report.json"] + [r["log"] for r in results if "log" in r]

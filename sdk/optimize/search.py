@@ -63,6 +63,7 @@ from edgesmith.pipeline import Source, readable_source, run_recipe, source_stage
 from edgesmith.recipes import Recipe
 from edgesmith.runtime.errors import EdgesmithError, RunFailedError
 from edgesmith.runtime.metadata import atomic_write_bytes
+from edgesmith.runtime.report_schema import TrialReport
 
 from .measure import McuMeasurer, Measurer, MeasurementError, copy_log, measurer_for
 from .space import SEARCHABLE_PASSES, SearchSpace
@@ -338,22 +339,19 @@ class CandidateBuilder:
         shutil.rmtree(folder, ignore_errors=True)
         converted = run_recipe(self.source, recipe, self.data, folder, name=f"{self.source.model.name}-trial{number}",
                                keep_stages=False, strategy=self.strategy)
-        report, graph = converted.report, converted.report["stages"][-1]
+        report, graph = converted.report, converted.report.graph
         sha256 = hashlib.sha256(converted.tflite.content).hexdigest()
-        measured = self.measurer.measure(report["tflite_path"], sha256, folder)
-        row = {
-            "trial": number, "path": str(final / "model.tflite"), "sha256": sha256,
-            "tflite_bytes": report["tflite_bytes"],
-            "graph_bytes": graph["tflite_bytes"], "weights_bytes": graph.get("weights_bytes"),
-            "gzip_bytes": graph["gzip_bytes"],
-            "accuracy": report["tflite_accuracy"], "accuracy_drop_pt": report["accuracy_drop_pt"],
-            "top1_agreement": report["top1_agreement"], "macs": graph["macs"],
-            **{k: v for k, v in measured.items() if k not in ("latency_mean_ms", "log")},
-            "log": measured["log"] and _kept_log(Path(measured["log"]), folder, final),
-            "passes": [step.as_dict() for step in recipe.keras_passes],
-            "precisions": recipe.conversion.options["precisions"],
-        }
-        atomic_write_bytes(folder / "report.json", (json.dumps(row, indent=2) + "\n").encode("utf-8"))
+        measured = self.measurer.measure(report.tflite_path, sha256, folder)
+        trial = TrialReport(
+            trial=number, path=str(final / "model.tflite"), sha256=sha256, tflite_bytes=report.tflite_bytes,
+            graph_bytes=graph.tflite_bytes, weights_bytes=graph.weights_bytes, gzip_bytes=graph.gzip_bytes,
+            accuracy=report.verification.tflite_accuracy, accuracy_drop_pt=report.verification.accuracy_drop_pt,
+            top1_agreement=report.verification.top1_agreement, macs=graph.macs,
+            passes=[step.as_dict() for step in recipe.keras_passes], precisions=recipe.conversion.options["precisions"],
+            measured={k: v for k, v in measured.items() if k not in ("latency_mean_ms", "log")},
+            log=measured["log"] and _kept_log(Path(measured["log"]), folder, final))
+        atomic_write_bytes(folder / "report.json", (json.dumps(trial.to_dict(), indent=2) + "\n").encode("utf-8"))
+        row = trial.row()
         shutil.rmtree(final, ignore_errors=True)  # a stale folder of another study in this --out
         os.replace(folder, final)
         return row

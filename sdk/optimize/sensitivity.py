@@ -156,7 +156,7 @@ def _cell(value, sign: bool = False) -> str:
 
 def format_sensitivity(report: dict) -> str:
     """The table as aligned text, with the reference accuracies under it."""
-    from edgesmith.pipeline import format_table
+    from edgesmith.report.text import format_table
 
     reference = ", ".join(f"{key} {100 * value:.2f}%" for key, value in report["reference"].items() if value is not None)
     return format_table(sensitivity_table(report)) + f"\n(drops in accuracy points; reference: {reference})"

@@ -1,4 +1,5 @@
-"""Gather what a report shows: benchmark sessions from JSONL logs, and convert's report.json files.
+"""Gather what a report shows: benchmark sessions from JSONL logs, and the report.json files of convert and of
+optimize's candidates (read as the typed reports of :mod:`edgesmith.runtime.report_schema`).
 
 Logs from ``edgesmith bench``, the Raspberry Pi example and the Android app
 share one schema (docs/log-schema.md), so they are read the same way; a file
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from edgesmith.runtime.errors import InputError
 from edgesmith.runtime.logs import read_log
+from edgesmith.runtime.report_schema import ConversionReport, ReportFormatError, read_report
 
 
 @dataclass
@@ -47,9 +49,10 @@ class Collection:
     """Everything found in the report's inputs."""
 
     variants: list
-    conversions: list  # (path, report.json dict)
+    conversions: list  # (path, ConversionReport)
     skipped: list  # sessions without a summary (killed runs), as "file: reason"
     debug_runs: list = field(default_factory=list)  # (path, `edgesmith debug --json` dict)
+    trials: list = field(default_factory=list)  # (path, TrialReport) of `edgesmith optimize` candidates
 
 
 def collect(sources) -> Collection:
@@ -66,9 +69,10 @@ def collect(sources) -> Collection:
         skipped += missing
     _make_labels_unique(variants)
     read = [(str(path), _read_report(path)) for path in reports]
-    conversions = [(path, report) for path, report in read if not is_debug_report(report)]
-    debug_runs = [(path, report) for path, report in read if is_debug_report(report)]
-    return Collection(variants=variants, conversions=conversions, skipped=skipped, debug_runs=debug_runs)
+    return Collection(variants=variants, skipped=skipped,
+                      conversions=[(path, r) for path, r in read if isinstance(r, ConversionReport)],
+                      debug_runs=[(path, r) for path, r in read if isinstance(r, dict)],
+                      trials=[(path, r) for path, r in read if not isinstance(r, (dict, ConversionReport))])
 
 
 def is_debug_report(report: dict) -> bool:
@@ -126,14 +130,16 @@ def _make_labels_unique(variants: list) -> None:
             variant.label = f"{variant.label} #{seen[variant.label]}"
 
 
-def _read_report(path: Path) -> dict:
+def _read_report(path: Path):
+    """A typed report (convert, optimize candidate), or the dict of `edgesmith debug --json`."""
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InputError(f"{path}: not JSON; expected the report.json written by `edgesmith convert`") from None
+        raise InputError(f"{path}: not JSON; expected a report.json written by edgesmith") from None
     if isinstance(report, dict) and is_debug_report(report) and isinstance(report["layers"], list):
         return report
-    if not isinstance(report, dict) or not isinstance(report.get("stages"), list):
-        raise InputError(f"{path}: has no 'stages'; expected the report.json written by `edgesmith convert` "
-                         "(or the JSON of `edgesmith debug --json`)")
-    return report
+    try:
+        return read_report(report)
+    except ReportFormatError as error:
+        raise InputError(f"{path}: {error}; expected a report.json written by `edgesmith convert` or "
+                         "`edgesmith optimize` (or the JSON of `edgesmith debug --json`)") from None

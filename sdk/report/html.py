@@ -6,9 +6,8 @@ import base64
 import html
 import time
 
-from edgesmith.runtime.errors import InputError
-
 from . import plots
+from .text import stage_table, summary_lines
 
 DEBUG_ROWS = 10  # layers of an `edgesmith debug` run shown in its table (the plot shows all)
 STYLE = """
@@ -36,6 +35,8 @@ def render(collection, profile: dict | None, profiles: dict) -> str:
         parts += ["<h2>Devices</h2>", _table(*_device_rows(variants, profile, profiles))]
     for path, report in collection.conversions:
         parts += [f"<h2>Conversion stages: {html.escape(path)}</h2>", _stage_table(report)]
+    if collection.trials:
+        parts += ["<h2>Search candidates</h2>", _table(*_trial_rows(collection.trials))]
     for path, report in collection.debug_runs:
         parts += [f"<h2>Quantization error by layer: {html.escape(report.get('tflite', path))}</h2>",
                   _image(plots.layer_snr(report), "SNR by layer"), _table(*_debug_rows(report))]
@@ -114,14 +115,18 @@ def _debug_rows(report: dict, shown: int = DEBUG_ROWS) -> tuple:
     return columns, rows
 
 
-def _stage_table(report: dict) -> str:
-    from edgesmith.pipeline import stage_table, summary_lines
+def _trial_rows(trials: list) -> tuple:
+    """One row per `edgesmith optimize` candidate: sizes, verification and its measured latency."""
+    columns = ["trial", "graph KiB", "gzip KiB", "accuracy", "drop pt", "p50 ms", "report"]
+    rows = [[t.trial, _fmt(t.graph_bytes / 1024, "{:.1f}"), _fmt(t.gzip_bytes / 1024, "{:.1f}"),
+             _fmt(t.accuracy and 100 * t.accuracy, "{:.2f}%"), _fmt(t.accuracy_drop_pt, "{:.2f}"),
+             _fmt(t.measured.get("latency_ms")), path] for path, t in sorted(trials, key=lambda item: item[1].trial)]
+    return columns, rows
 
-    try:
-        rows = stage_table(report)
-        notes = "".join(f"<p class=note>{html.escape(line)}</p>" for line in summary_lines(report)) if rows else ""
-    except (KeyError, TypeError, IndexError) as error:
-        raise InputError(f"a report.json lacks field {error}; was it written by `edgesmith convert`?") from None
+
+def _stage_table(report) -> str:
+    rows = stage_table(report)
+    notes = "".join(f"<p class=note>{html.escape(line)}</p>" for line in summary_lines(report)) if rows else ""
     if not rows:
         return "<p class=note>no stages</p>"
     return _table(list(rows[0]), [list(row.values()) for row in rows]) + notes

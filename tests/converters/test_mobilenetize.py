@@ -89,7 +89,7 @@ def test_recipe_mobilenetize_distill_channel_prune_qat_int8_cuts_macs_stage_by_s
         '[[passes]]\npass = "ptq"\nmode = "int8"\n'
     )
     report = convert(residual_cnn, recipe, digits, tmp_path / "out")
-    macs = {stage["name"]: stage["macs"] for stage in report["stages"] if stage.get("macs")}
-    first = report["stages"][0]["macs"]
+    macs = {stage.name: stage.macs for stage in report.stages if stage.macs}
+    first = report.stages[0].macs
     assert macs["mobilenetize"] < first and macs["channel_prune"] < macs["distill"] <= macs["mobilenetize"]
     assert (tmp_path / "out" / "model.tflite").is_file()

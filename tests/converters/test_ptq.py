@@ -19,9 +19,9 @@ def test_every_mode_converts_and_keeps_accuracy(residual_cnn, digits, mode, tmp_
     tflite = ptq(residual_cnn, digits, mode=mode)
     path = export(tflite, digits, tmp_path / "m.tflite", recipe={"name": mode})
     result = verify(path, digits, keras_model=residual_cnn)
-    assert result["keras_accuracy"] == pytest.approx(accuracy(residual_cnn))
-    assert result["tflite_accuracy"] >= result["keras_accuracy"] - 0.02
-    assert result["top1_agreement"] >= 0.97
+    assert result.keras_accuracy == pytest.approx(accuracy(residual_cnn))
+    assert result.tflite_accuracy >= result.keras_accuracy - 0.02
+    assert result.top1_agreement >= 0.97
     assert record_of(tflite).details["mode"] == mode
 
 
@@ -37,7 +37,7 @@ def test_int8_io_types(residual_cnn, digits, tmp_path):
         path = export(ptq(residual_cnn, digits, mode="int8", io=io_type), digits, tmp_path / f"{io_type}.tflite")
         model = Model(path)
         assert model.inputs[0].dtype == dtype and model.outputs[0].dtype == dtype
-        assert verify(path, digits)["tflite_accuracy"] > 0.8
+        assert verify(path, digits).tflite_accuracy > 0.8
 
 
 def test_int8_without_calibration_data_is_refused(residual_cnn):

@@ -42,9 +42,9 @@ def every_sample(data):
 def test_int8_tflite_matches_the_qat_model_within_0_3_pt(quantized, digits, tmp_path):
     path = export(ptq(quantized, digits, mode="int8"), digits, tmp_path / "qat.tflite")
     result = verify(path, every_sample(digits), keras_model=quantized)
-    assert result["samples"] == 1797
-    assert abs(result["keras_accuracy"] - result["tflite_accuracy"]) <= 0.003
-    assert result["top1_agreement"] >= 0.99
+    assert result.samples == 1797
+    assert abs(result.keras_accuracy - result.tflite_accuracy) <= 0.003
+    assert result.top1_agreement >= 0.99
     ops = Model(path).op_histogram()
     assert ops.get("CONV_2D", 0) >= 2 and ops.get("DEPTHWISE_CONV_2D", 0) == 1  # separable conv split
     assert "QUANTIZE" in ops and "DEQUANTIZE" in ops  # float I/O around an int8 graph
@@ -84,7 +84,7 @@ def test_a_batchnorm_over_raw_pixels_is_folded_without_shrinking_the_trained_ker
     np.testing.assert_allclose(np.asarray(load_model(tmp_path / "qat.keras")(batch)), np.asarray(quantized(batch)),
                                atol=1e-6)
     path = export(ptq(quantized, raw, mode="int8"), raw, tmp_path / "raw.tflite")
-    assert verify(path, raw, keras_model=quantized)["top1_agreement"] >= 0.98
+    assert verify(path, raw, keras_model=quantized).top1_agreement >= 0.98
 
 
 def test_training_that_breaks_the_model_is_done_again_at_a_tenth_of_the_rate(residual_cnn, digits, caplog):
@@ -130,8 +130,8 @@ def test_sequential_with_logits(sequential_mlp, digits, tmp_path):
     quantized = qat(sequential_mlp, digits, epochs=1)
     path = export(ptq(quantized, digits, mode="int8"), digits, tmp_path / "mlp.tflite")
     result = verify(path, every_sample(digits), keras_model=quantized)
-    assert result["tflite_accuracy"] > 0.85
-    assert abs(result["keras_accuracy"] - result["tflite_accuracy"]) <= 0.003
+    assert result.tflite_accuracy > 0.85
+    assert abs(result.keras_accuracy - result.tflite_accuracy) <= 0.003
 
 
 def test_unknown_layers_stay_float_with_a_warning(digits, caplog):
@@ -193,8 +193,8 @@ def zoo_qat(digits):
 def test_residual_separable_batchnorm_maxpool_block_converts_and_matches(zoo_qat, digits, tmp_path):
     path = export(ptq(zoo_qat, digits, mode="int8"), digits, tmp_path / "zoo.tflite")
     result = verify(path, every_sample(digits), keras_model=zoo_qat)
-    assert result["top1_agreement"] >= 0.99  # the same int8 grid on both sides; 0.99 leaves room for 1-LSB ties
-    assert result["tflite_accuracy"] > 0.8
+    assert result.top1_agreement >= 0.99  # the same int8 grid on both sides; 0.99 leaves room for 1-LSB ties
+    assert result.tflite_accuracy > 0.8
     ops = Model(path).op_histogram()
     assert {"MAX_POOL_2D", "CONCATENATION", "MUL", "ADD"} <= set(ops)  # (the PAD folds into the convolution)
     assert ops["QUANTIZE"] == 1 and ops["DEQUANTIZE"] == 1  # nothing requantized or left float inside
@@ -249,8 +249,8 @@ def test_transformer_keeps_attention_and_layernorm_float_and_converts(digits, tm
     float_weights = weight_bytes(path)["float32"]
     assert float_weights and all("attention" in name or "norm" in name for name in float_weights), float_weights
     result = verify(path, every_sample(digits), keras_model=quantized)
-    assert result["top1_agreement"] >= 0.97  # float attention in .tflite and Keras; int8 around it
-    assert abs(result["keras_accuracy"] - result["tflite_accuracy"]) <= 0.02
+    assert result.top1_agreement >= 0.97  # float attention in .tflite and Keras; int8 around it
+    assert abs(result.keras_accuracy - result.tflite_accuracy) <= 0.02
 
 
 # The first blocks of each keras.applications family (stem, padding, squeeze-excite, hard-swish from

@@ -29,7 +29,7 @@ def test_int4_tflite_matches_the_4_bit_qat_model_within_0_3_pt(residual_cnn, dig
     assert weights == {"CONV_2D": "INT4", "DEPTHWISE_CONV_2D": "INT8", "FULLY_CONNECTED": "INT4"}
     path = export(tflite, digits, tmp_path / "qat4.tflite")
     result = verify(path, every_sample(digits), keras_model=quantized)
-    assert abs(result["keras_accuracy"] - result["tflite_accuracy"]) <= 0.003
-    assert result["top1_agreement"] >= 0.99
-    assert result["tflite_accuracy"] > 0.85
+    assert abs(result.keras_accuracy - result.tflite_accuracy) <= 0.003
+    assert result.top1_agreement >= 0.99
+    assert result.tflite_accuracy > 0.85
     assert len(tflite.content) < len(ptq(residual_cnn, digits, mode="int8").content)

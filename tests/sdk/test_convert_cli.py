@@ -9,6 +9,7 @@ import time
 import pytest
 
 from edgesmith.data import load_data
+from edgesmith.runtime.report_schema import SCHEMA_VERSION
 from tests.converters.trained import residual_cnn
 
 pytestmark = pytest.mark.slow  # runs edgesmith convert and demo, which train and convert
@@ -39,14 +40,15 @@ def test_int8_qat_writes_a_verified_model_and_reports(model_file, tmp_path):
     done = edgesmith("convert", model_file, "--recipe", "int8-qat", "--data", "builtin:digits", "--out", tmp_path, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    for field in ("keras_accuracy", "tflite_accuracy", "top1_agreement", "tflite_path", "tflite_bytes",
-                  "float_tflite_bytes", "stages"):
-        assert field in report
+    assert (report["kind"], report["schema_version"]) == ("convert", SCHEMA_VERSION)
+    assert {"keras_accuracy", "tflite_accuracy", "top1_agreement", "samples"} <= set(report["verification"])
+    assert {"tflite_path", "tflite_bytes", "float_tflite_bytes", "stages"} <= set(report)
     assert [s["name"] for s in report["stages"]] == ["source", "qat", "ptq:int8"]
-    assert all({"params", "nonzero_params", "macs", "accuracy"} <= set(s) for s in report["stages"])
+    assert all(s["accuracy"] is not None and s["params"] > 0 for s in report["stages"])  # each stage scored (once)
+    assert report["stages"][1]["accuracy"] == report["verification"]["keras_accuracy"]
     # the 0.3 pt fidelity bound is checked on all 1,797 digits in tests/converters/test_qat.py; on the
     # 359 validation digits here one flipped near-tie is already 0.28 pt
-    assert report["top1_agreement"] >= 0.99
+    assert report["verification"]["top1_agreement"] >= 0.99
     assert json.loads((tmp_path / "report.json").read_text()) == report
     assert "| qat |" in (tmp_path / "report.md").read_text()
     assert (tmp_path / "model.tflite").stat().st_size == report["tflite_bytes"]
@@ -121,7 +123,7 @@ def test_fast_int8_halves_the_macs_of_the_written_tflite(model_file, tmp_path):
     # counted again on the written graph, independently of the Keras-side counter
     (tmp_path / "source.tflite").write_bytes(float_tflite(keras.models.load_model(model_file)))
     assert graph_macs(tmp_path / "model.tflite") * 2 <= graph_macs(tmp_path / "source.tflite")
-    assert report["accuracy_drop_pt"] <= 1.5
+    assert report["verification"]["accuracy_drop_pt"] <= 1.5
 
 
 def test_stage_progress_says_reused_only_for_a_resumed_stage():

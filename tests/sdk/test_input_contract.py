@@ -68,7 +68,7 @@ def symmetric_model(digit_pixels):
 
 def test_in_model_normalization_is_read_and_recorded_for_the_device(rescaling_model, digit_pixels, tmp_path):
     report = convert(rescaling_model, "fp16", str(digit_pixels), tmp_path)
-    assert report["source_accuracy"] > 0.9
+    assert report.source_accuracy > 0.9
     metadata = read_metadata(tmp_path / "model.tflite")
     assert metadata["preprocessing"]["mean"] == [0.0] and metadata["preprocessing"]["std"] == [1.0]
     assert metadata["preprocessing"]["chosen_by"] == "model" and "Rescaling 'scale'" in metadata["preprocessing"]["reason"]
@@ -82,7 +82,7 @@ def test_a_user_preset_feeds_a_model_that_expects_the_caller_to_normalize(symmet
     done = edgesmith_convert(symmetric_model, digit_pixels, tmp_path, "--preprocess", "tf")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["source_accuracy"] > 0.9 and report["tflite_accuracy"] > 0.9
+    assert report["source_accuracy"] > 0.9 and report["verification"]["tflite_accuracy"] > 0.9
     recorded = read_metadata(tmp_path / "out" / "model.tflite")["preprocessing"]
     assert (recorded["mean"], recorded["std"], recorded["preset"], recorded["chosen_by"]) == ([127.5], [127.5], "tf", "user")
 
@@ -130,8 +130,8 @@ def test_sequence_data_keeps_its_shape_through_conversion_and_verification(tmp_p
     model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
     model.fit(x, digits.target, epochs=15, verbose=0)
     report = convert(model, "fp16", str(tmp_path / "seq.npz"), tmp_path / "out")
-    assert report["source_accuracy"] > 0.8 and report["top1_agreement"] > 0.98
-    assert report["data"]["preprocessing"] == {"input": "as stored"}
+    assert report.source_accuracy > 0.8 and report.verification.top1_agreement > 0.98
+    assert report.data["preprocessing"] == {"input": "as stored"}
     with pytest.raises(InputContractError, match="arrays, not images"):
         convert(model, "fp16", str(tmp_path / "seq.npz"), tmp_path / "out2", preprocess="tf")
     with pytest.raises(Exception, match="recurrent layer GRU"):

@@ -142,19 +142,20 @@ def outlier_transformer(x, y):
 @pytest.mark.slow
 def test_int8_ptq_with_fallback_meets_a_2_point_budget_on_a_transformer(tmp_path):
     from edgesmith.converters.mixed_precision import layer_precisions
-    from edgesmith.pipeline import convert, markdown_report
+    from edgesmith.pipeline import convert
+    from edgesmith.report.text import markdown_report
     from edgesmith.runtime import read_metadata
 
     path, x, y = sequence_digits(tmp_path)
     model = outlier_transformer(x, y)
     report = convert(model, "int8-ptq", str(path), tmp_path / "out", fallback=True)  # no AccuracyDropError
-    fallback = report["fallback"]
-    assert fallback["met"] and report["accuracy_drop_pt"] <= 2.0
-    assert fallback["start"]["accuracy_drop_pt"] > 2.0  # plain int8 PTQ missed the budget
-    raised = {step["layer"]: step["to"] for step in fallback["raised"]}
+    fallback = report.fallback
+    assert fallback.met and report.verification.accuracy_drop_pt <= 2.0
+    assert fallback.start.accuracy_drop_pt > 2.0  # plain int8 PTQ missed the budget
+    raised = {step["layer"]: step["to"] for step in fallback.raised}
     assert raised.get("mlp_in") == "int16x8"  # the layer with the outlier was raised
-    assert all(step["from"] == "int8" for step in fallback["raised"])
-    assert fallback["end"]["tflite_bytes"] > 0 and fallback["end"]["latency_ms_p50"] > 0
+    assert all(step["from"] == "int8" for step in fallback.raised)
+    assert fallback.end.tflite_bytes > 0 and fallback.end.latency_ms_p50 > 0
     content = (tmp_path / "out" / "model.tflite").read_bytes()
     assert layer_precisions(content, ["mlp_in"]) == {"mlp_in": "int16x8"}
     recorded = read_metadata(tmp_path / "out" / "model.tflite")["recipe"]  # replays the raised precisions

@@ -97,7 +97,7 @@ def test_a_recipe_ending_in_mixed_precision_converts_from_the_cli(model, data, t
     assert layer_precisions(content, weighted_layers(model)) == {
         "conv1": "float16", "conv2": "int8", "fc1": "int16x8", "head": "int8"}
     assert report["stages"][-1]["name"].startswith("mixed_precision")
-    assert report["tflite_accuracy"] > 0.9
+    assert report["verification"]["tflite_accuracy"] > 0.9
     assert read_metadata(tmp_path / "out" / "model.tflite")["recipe"]["passes"][-1]["pass"] == "mixed_precision"
 
 

@@ -68,7 +68,7 @@ MIRRORED = textwrap.dedent("""
         "variable": type(kernel).__name__ if not hasattr(kernel, "value") else type(kernel.value).__name__,
         "conv2_filters": trained.get_layer("conv2").filters,
         "fc1_zeros": float(np.mean(np.asarray(kernel) == 0)),
-        "tflite_accuracy": converted.report["tflite_accuracy"],
+        "tflite_accuracy": converted.report.verification.tflite_accuracy,
     }))
 """)
 

@@ -18,6 +18,7 @@ from PIL import Image
 
 from edgesmith.cli import main
 from edgesmith.report import build_report, collect, percent_of_peak
+from edgesmith.runtime.report_schema import TrialReport, read_report
 from edgesmith.runtime.bench import benchmark
 from edgesmith.runtime.errors import InputError
 from edgesmith.runtime.logs import LogWriter
@@ -129,15 +130,37 @@ def test_nothing_to_report_is_an_error(tmp_path):
 
 
 def test_conversion_tables_lead_with_raw_bytes_and_keep_gzip_second():
-    from edgesmith.pipeline import stage_table, summary_lines
     from edgesmith.report import Collection
     from edgesmith.report.html import render
+    from edgesmith.report.text import stage_table, summary_lines
 
-    report = _convert_report()  # a report.json written before weights_bytes existed still renders
+    report = read_report(_convert_report())  # a report.json written before the schema (and weights_bytes) renders
     assert list(stage_table(report)[0])[5:8] == ["size", "weights", "gzip"]
-    report["stages"][-1].update(tflite_bytes=2000, weights_bytes=1500, gzip_bytes=1200)
+    report.stages[-1].tflite_bytes, report.stages[-1].weights_bytes, report.stages[-1].gzip_bytes = 2000, 1500, 1200
     headline = summary_lines(report)[0]
     assert headline.index("weights 1.5 KiB") < headline.index("3.0x smaller than float32") < headline.index("gzip 1.2 KiB")
     assert "4.5x smaller than float32 (5.3 KiB gzip)" in headline
     page = render(Collection(variants=[], conversions=[("out/report.json", report)], skipped=[]), None, {})
     assert page.index("<th>size</th>") < page.index("<th>weights</th>") < page.index("<th>gzip</th>")
+
+
+def test_an_optimize_folder_reports_its_candidates_old_and_new(tmp_path, capsys):
+    """`edgesmith report` on an `edgesmith optimize` --out folder: each candidate's report.json is a typed trial
+    (this one), or the flat row written before the schema (the other); neither is refused."""
+    trial = TrialReport(trial=0, path="out/candidates/trial-0000/model.tflite", sha256="ab", tflite_bytes=3000,
+                        graph_bytes=2800, weights_bytes=2000, gzip_bytes=2100, accuracy=0.95, accuracy_drop_pt=0.4,
+                        top1_agreement=0.99, macs=20000, passes=[], precisions={"conv": "int8"},
+                        measured={"latency_ms": 0.0123, "energy_mj": None})
+    for number, content in ((0, trial.to_dict()), (1, {**trial.row(), "trial": 1})):
+        folder = tmp_path / "search" / "candidates" / f"trial-{number:04d}"
+        folder.mkdir(parents=True)
+        (folder / "report.json").write_text(json.dumps(content))
+    trials = collect([tmp_path / "search"]).trials
+    assert [(t.trial, t.measured["latency_ms"]) for _, t in trials] == [(0, 0.0123), (1, 0.0123)]
+    assert read_report(json.loads(json.dumps(trial.to_dict()))) == trial
+    try:
+        main(["report", str(tmp_path / "search"), "-o", str(tmp_path / "r.html"), "--json"])
+    except SystemExit as done:
+        assert done.code in (None, 0)
+    assert len(json.loads(capsys.readouterr().out)["trials"]) == 2
+    assert "<h2>Search candidates</h2>" in (tmp_path / "r.html").read_text()
