@@ -39,6 +39,7 @@ import contextlib
 import io
 import re
 
+from edgesmith.runtime.interpreter import open_interpreter
 from edgesmith.runtime.tflite_file import main_operators
 
 from .checks import checked
@@ -251,11 +252,9 @@ def _add_config(quantizer, regex: str, precision: str) -> None:
 
 
 def _calibration_samples(content: bytes, data, count: int) -> list:
-    from ai_edge_litert.interpreter import Interpreter
-
     if data is None:
         raise ConversionError("mixed precision needs calibration data: pass --data")
-    name = Interpreter(model_content=content).get_signature_list()[_SIGNATURE]["inputs"][0]
+    name = open_interpreter(content).get_signature_list()[_SIGNATURE]["inputs"][0]
     samples = data.calibration(count)
     return [{name: samples[i : i + 1]} for i in range(len(samples))]
 

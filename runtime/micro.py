@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelLoadError, UnsupportedOpError
-from .model import dequantize, quantize
+from .tensors import dequantize, quantize
 from .tflite_file import check_tflite_file, read_contents
 
 INSTALL_HINT = 'TFLite Micro is not installed: pip install "edgesmith[mcu]" (the tflite-micro wheel)'

@@ -23,6 +23,12 @@ from .errors import ModelLoadError
 TFLITE_IDENTIFIER = b"TFL3"
 _ZIP_MAGIC = b"PK\x03\x04"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# flatbuffer TensorType name -> numpy dtype, for the types whose values can be decoded
+NUMPY_TYPES = {
+    "FLOAT32": np.float32, "FLOAT16": np.float16, "FLOAT64": np.float64, "INT8": np.int8, "UINT8": np.uint8,
+    "INT16": np.int16, "UINT16": np.uint16, "INT32": np.int32, "UINT32": np.uint32, "INT64": np.int64,
+    "UINT64": np.uint64, "BOOL": np.bool_,
+}
 
 
 def schema():

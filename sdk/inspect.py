@@ -22,16 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.runtime.errors import EdgesmithError, ModelLoadError
+from edgesmith.runtime.interpreter import delegated_nodes
 from edgesmith.runtime.metadata import read_metadata
-from edgesmith.runtime.tflite_file import Tensor, check_tflite_file, graph_macs, gzip_size, op_histogram, read_contents
-
-# flatbuffer TensorType name -> numpy dtype, for the types whose values we decode
-NUMPY_TYPES = {
-    "FLOAT32": np.float32, "FLOAT16": np.float16, "FLOAT64": np.float64, "INT8": np.int8, "UINT8": np.uint8,
-    "INT16": np.int16, "UINT16": np.uint16, "INT32": np.int32, "UINT32": np.uint32, "INT64": np.int64,
-    "UINT64": np.uint64, "BOOL": np.bool_,
-}
-
+from edgesmith.runtime.tensors import dequantize
+from edgesmith.runtime.tflite_file import (
+    NUMPY_TYPES, Tensor, check_tflite_file, graph_macs, gzip_size, op_histogram, read_contents)
 
 def inspect_model(path, *, xnnpack: bool = True) -> dict:
     """Everything ``edgesmith inspect`` shows, as a JSON-friendly dict.
@@ -127,12 +122,9 @@ def _is_zero(values: np.ndarray, tensor: Tensor) -> np.ndarray:
     zero_points = tensor.zero_points
     if zero_points.size <= 1 or np.all(zero_points == zero_points[0]):
         return values == (zero_points[0] if zero_points.size else 0)
-    shape = tensor.shape
-    if int(np.prod(shape)) != values.size:
+    if int(np.prod(tensor.shape)) != values.size:
         return values == 0
-    per_axis = [1] * len(shape)
-    per_axis[tensor.quantized_dimension] = zero_points.size
-    return values.reshape(shape) == zero_points.reshape(per_axis)
+    return dequantize(values.reshape(tensor.shape), 1, zero_points, tensor.quantized_dimension) == 0
 
 
 # -- XNNPACK delegation ----------------------------------------------------------
@@ -146,7 +138,7 @@ def xnnpack_split(path) -> dict:
     between are the ones it replaced; every other node falls back.
     """
     try:
-        nodes = _nodes_after_delegation(Path(path))
+        nodes = delegated_nodes(Path(path))
     except Exception as error:  # custom ops, a runtime without XNNPACK...: say so, keep the rest
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return {"available": False, "reason": message}
@@ -160,16 +152,6 @@ def xnnpack_split(path) -> dict:
         "fallback_ops": _histogram(n["op_name"] for n in originals if n["index"] not in taken),
         "delegated_fraction": round(len(taken) / len(originals), 4) if originals else 0.0,
     }
-
-
-def _nodes_after_delegation(path: Path) -> list:
-    from edgesmith.runtime.model import interpreter_class
-
-    interpreter_type, _ = interpreter_class("auto")
-    interpreter = interpreter_type(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
-    return [{"index": n["index"], "op_name": n["op_name"], "inputs": [int(i) for i in n["inputs"]],
-             "outputs": [int(i) for i in n["outputs"]]} for n in interpreter._get_ops_details()]
 
 
 def _nodes_inside(delegates: list, originals: list) -> set:
