@@ -143,18 +143,24 @@ def metadata_entry(data: bytes, name: str) -> bytes | None:
     return bytes(_buffer_bytes(data, model.Buffers(found[0]))) if found else None
 
 
-def custom_op_names(path: Path) -> list:
-    """Names of the custom ops the graph uses (empty when unknown)."""
+def _contents(model) -> Contents | None:
+    """:func:`read_contents` of a .tflite given as a path or as its bytes."""
+    return read_contents(model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes())
+
+
+def custom_op_names(model) -> list:
+    """Names of the custom ops the graph (a .tflite path, or its bytes) uses (empty when unknown)."""
     try:
-        contents = read_contents(Path(path).read_bytes())
+        contents = _contents(model)
     except Exception:  # a damaged file: the interpreter's own message is the better one
         return []
     return sorted(set(contents.custom_codes)) if contents else []
 
 
-def op_histogram(path: Path) -> dict | None:
-    """How often each op type appears in the graph (all subgraphs), or None without the schema."""
-    contents = read_contents(Path(path).read_bytes())
+def op_histogram(model) -> dict | None:
+    """How often each op type appears in the graph (all subgraphs) of a .tflite (a path, or its bytes), or None
+    without the schema."""
+    contents = _contents(model)
     if contents is None:
         return None
     counts = Counter(op.name for subgraph in contents.subgraphs for op in subgraph.operators)
@@ -168,7 +174,7 @@ def weight_bytes(path) -> dict | None:
     ``{"by_type": {"INT8": 15360, "FLOAT32": 512, ...}, "float32": {tensor name: bytes, ...}}``, None without the
     schema. What an int8 recipe left in float shows here, whatever the passes reported.
     """
-    contents = read_contents(path if isinstance(path, (bytes, bytearray)) else Path(path).read_bytes())
+    contents = _contents(path)
     if contents is None:
         return None
     by_type, first = {}, {}  # first: buffer index -> the first constant tensor stored in it
@@ -196,14 +202,14 @@ def gzip_size(data: bytes) -> int:
     return len(gzip.compress(bytes(data), compresslevel=9, mtime=0))
 
 
-def graph_macs(path: Path) -> int | None:
-    """Multiply-accumulates per inference of the main subgraph, from tensor shapes.
+def graph_macs(path) -> int | None:
+    """Multiply-accumulates per inference of the main subgraph of a .tflite (a path, or its bytes), from tensor shapes.
 
     Counts CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV and
     BATCH_MATMUL, the ops that carry nearly all the arithmetic of vision and
     audio models. Dynamic dimensions count as 1. None without the schema.
     """
-    contents = read_contents(Path(path).read_bytes())
+    contents = _contents(path)
     if contents is None:
         return None
     return sum(_MACS[op.name]([_dims(t) for t in op.inputs], _dims(op.outputs[0]))
