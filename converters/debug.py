@@ -59,7 +59,7 @@ import numpy as np
 
 from edgesmith.runtime.metadata import read_metadata
 from edgesmith.runtime.tensors import (
-    INTEGER_RANGES, TensorProbe, channel_snr_db, constant_values, constant_weight, graph_output, quantization_step,
+    TensorProbe, channel_snr_db, constant_values, constant_weight, graph_output, is_quantized, quantization_step,
     quantized_range, snr_db)
 from edgesmith.runtime.tflite_file import check_tflite_file, read_contents
 
@@ -173,7 +173,7 @@ def check_same_model(model, main, path, source_sha256: str | None = None) -> Non
 
 def check_quantized(main, path) -> None:
     """Refuse a .tflite that holds no quantized tensor (float32 or float16): there is nothing to debug."""
-    if not any(t.type in INTEGER_RANGES and t.scales.size for t in main.tensors):
+    if not any(map(is_quantized, main.tensors)):
         raise NotQuantizedError(f"{path} has no quantized tensors (a float model): nothing to compare layer by layer")
 
 
