@@ -61,11 +61,10 @@ from edgesmith.runtime.metadata import read_metadata
 from edgesmith.runtime.tensors import (
     TensorProbe, channel_snr_db, constant_values, constant_weight, graph_output, is_quantized, quantization_step,
     quantized_range, snr_db)
-from edgesmith.runtime.tflite_file import check_tflite_file, read_contents
+from edgesmith.runtime.tflite_file import WEIGHTED_OPS, check_tflite_file, read_contents
 
 from .errors import NotFromThisModelError, NotQuantizedError
 from .keras_internals import inbound_node, keras_history, producer
-WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "TRANSPOSE_CONV", "BATCH_MATMUL")
 FINE_DB = 30.0  # a layer at or above this (channel) SNR adds no error worth a change
 LOW_DB = 15.0  # below this, advise keeping the layer in float if nothing cheaper helps
 FEW_STEPS = 4.0  # a typical channel spanning fewer integer steps than this is rounded coarsely

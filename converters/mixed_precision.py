@@ -40,7 +40,7 @@ import io
 import re
 
 from edgesmith.runtime.interpreter import open_interpreter
-from edgesmith.runtime.tflite_file import main_operators
+from edgesmith.runtime.tflite_file import WEIGHTED_OPS, main_operators
 
 from .checks import checked
 from .errors import ConversionError, UnknownOptionError, UnsupportedModelError
@@ -299,9 +299,6 @@ def layer_ops(content: bytes, layers) -> dict:
     for layer, op in _layer_ops(main_operators(content), layers):
         found.setdefault(layer, []).append(op.name)
     return found
-
-
-WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "TRANSPOSE_CONV", "BATCH_MATMUL")
 
 
 def layer_precisions(content: bytes, layers) -> dict:

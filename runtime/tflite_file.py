@@ -163,8 +163,16 @@ def op_histogram(model) -> dict | None:
     contents = _contents(model)
     if contents is None:
         return None
-    counts = Counter(op.name for subgraph in contents.subgraphs for op in subgraph.operators)
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return histogram(op.name for subgraph in contents.subgraphs for op in subgraph.operators)
+
+
+def histogram(names) -> dict:
+    """``{name: how often it occurs}``, most common first (ties by name).
+
+    >>> histogram(["CONV_2D", "RELU", "CONV_2D"])
+    {'CONV_2D': 2, 'RELU': 1}
+    """
+    return dict(sorted(Counter(names).items(), key=lambda item: (-item[1], item[0])))
 
 
 def weight_bytes(path) -> dict | None:
@@ -216,6 +224,8 @@ def graph_macs(path) -> int | None:
                for op in contents.subgraphs[0].operators if op.name in _MACS)
 
 
+# the ops whose second input is a weight tensor
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "TRANSPOSE_CONV", "BATCH_MATMUL")
 # op name -> its MACs from the shapes of its inputs and of its first output
 _MACS = {
     "CONV_2D": lambda inputs, output: prod(output) * prod(inputs[1][1:]),

@@ -26,7 +26,7 @@ from edgesmith.runtime.interpreter import delegated_nodes
 from edgesmith.runtime.metadata import read_metadata
 from edgesmith.runtime.tensors import dequantize
 from edgesmith.runtime.tflite_file import (
-    NUMPY_TYPES, Tensor, check_tflite_file, graph_macs, gzip_size, op_histogram, read_contents)
+    NUMPY_TYPES, Tensor, check_tflite_file, graph_macs, gzip_size, histogram, op_histogram, read_contents)
 
 def inspect_model(path, *, xnnpack: bool = True) -> dict:
     """Everything ``edgesmith inspect`` shows, as a JSON-friendly dict.
@@ -148,8 +148,8 @@ def xnnpack_split(path) -> dict:
     return {
         "available": True,
         "delegate_nodes": len(delegates),
-        "delegated_ops": _histogram(n["op_name"] for n in originals if n["index"] in taken),
-        "fallback_ops": _histogram(n["op_name"] for n in originals if n["index"] not in taken),
+        "delegated_ops": histogram(n["op_name"] for n in originals if n["index"] in taken),
+        "fallback_ops": histogram(n["op_name"] for n in originals if n["index"] not in taken),
         "delegated_fraction": round(len(taken) / len(originals), 4) if originals else 0.0,
     }
 
@@ -167,10 +167,6 @@ def _nodes_inside(delegates: list, originals: list) -> set:
             taken.add(node["index"])
             pending += [t for t in node["inputs"] if t >= 0 and t not in boundary]
     return taken
-
-
-def _histogram(names) -> dict:
-    return dict(sorted(Counter(names).items(), key=lambda item: (-item[1], item[0])))
 
 
 def _metadata(path: Path):
