@@ -65,6 +65,7 @@ from edgesmith.runtime.tflite_file import WEIGHTED_OPS, check_tflite_file, read_
 
 from .errors import NotFromThisModelError, NotQuantizedError
 from .keras_internals import inbound_node, keras_history, producer
+
 FINE_DB = 30.0  # a layer at or above this (channel) SNR adds no error worth a change
 LOW_DB = 15.0  # below this, advise keeping the layer in float if nothing cheaper helps
 FEW_STEPS = 4.0  # a typical channel spanning fewer integer steps than this is rounded coarsely
