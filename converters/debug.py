@@ -59,8 +59,8 @@ import numpy as np
 
 from edgesmith.runtime.metadata import read_metadata
 from edgesmith.runtime.tensors import (
-    TensorProbe, channel_snr_db, constant_values, constant_weight, graph_output, is_quantized, quantization_step,
-    quantized_range, snr_db)
+    TensorProbe, channel_snr_db, constant_values, constant_weight, granularity, graph_output, is_quantized,
+    quantization_step, quantized_range, snr_db)
 from edgesmith.runtime.tflite_file import WEIGHTED_OPS, check_tflite_file, read_contents
 
 from .errors import NotFromThisModelError, NotQuantizedError
@@ -527,8 +527,7 @@ def _weight_quantization(match: Match) -> dict | None:
     weight = constant_weight(match.op, WEIGHTED_OPS)
     if weight is None:
         return None
-    granularity = "per-channel" if weight.scales.size > 1 else "per-tensor" if weight.scales.size else "float"
-    return {"granularity": granularity, "dtype": weight.type.lower()}
+    return {"granularity": granularity(weight) or "float", "dtype": weight.type.lower()}
 
 
 def advice(row: dict) -> list:

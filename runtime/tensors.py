@@ -45,6 +45,11 @@ def is_quantized(tensor) -> bool:
     return tensor.type in INTEGER_RANGES and tensor.scales.size > 0
 
 
+def granularity(tensor) -> str | None:
+    """``"per-channel"`` (a scale per slice along ``quantized_dimension``), ``"per-tensor"``, or None (no scale)."""
+    return {0: None, 1: "per-tensor"}.get(tensor.scales.size, "per-channel")
+
+
 def real_values(values: np.ndarray, tensor) -> np.ndarray:
     """A tensor's stored values as real numbers, float32 (per channel when it has several scales)."""
     if not is_quantized(tensor):

@@ -24,7 +24,7 @@ import numpy as np
 from edgesmith.runtime.errors import EdgesmithError, ModelLoadError
 from edgesmith.runtime.interpreter import delegated_nodes
 from edgesmith.runtime.metadata import read_metadata
-from edgesmith.runtime.tensors import dequantize
+from edgesmith.runtime.tensors import dequantize, granularity
 from edgesmith.runtime.tflite_file import (
     NUMPY_TYPES, Tensor, check_tflite_file, graph_macs, gzip_size, histogram, op_histogram, read_contents)
 
@@ -80,7 +80,7 @@ def _size_split(data: bytes, buffers: list, weights: list, metadata_buffers: set
 def _describe(tensor: Tensor) -> dict:
     """Name, shape, dtype and quantization kind of an input or output."""
     return {"name": tensor.name, "shape": tensor.shape, "dtype": tensor.type.lower(),
-            "quantization": _quant_kind(tensor)}
+            "quantization": granularity(tensor)}
 
 
 def _appended_zip_bytes(data: bytes) -> int:
@@ -93,21 +93,17 @@ def _appended_zip_bytes(data: bytes) -> int:
     return len(data) - min(offsets) if offsets else 0
 
 
-def _quant_kind(tensor: Tensor) -> str | None:
-    return {0: None, 1: "per-tensor"}.get(tensor.scales.size, "per-channel")
-
-
 def _quantization_summary(tensors: list, weights: list) -> dict:
     """How many weight and activation tensors are quantized per channel, per tensor, or not at all."""
     weight_ids = {id(t) for t in weights}
     groups = {"weights": weights, "activations": [t for t in tensors if id(t) not in weight_ids]}
-    return {name: dict(Counter(_quant_kind(t) or "float/none" for t in group)) for name, group in groups.items()}
+    return {name: dict(Counter(granularity(t) or "float/none" for t in group)) for name, group in groups.items()}
 
 
 def _weight_stats(raw, tensor: Tensor) -> dict:
     """Size, sparsity and distinct values of one weight tensor whose stored bytes are ``raw``."""
     stats = {"name": tensor.name, "shape": tensor.shape, "dtype": tensor.type.lower(), "bytes": len(raw),
-             "quantization": _quant_kind(tensor), "sparsity": None, "unique_values": None}
+             "quantization": granularity(tensor), "sparsity": None, "unique_values": None}
     dtype = NUMPY_TYPES.get(tensor.type)
     if dtype is None or len(raw) % np.dtype(dtype).itemsize:
         return stats  # packed int4, strings...: sizes only
