@@ -10,10 +10,9 @@
 >>> print(format_debug(report))                         # doctest: +SKIP
 rank  layer  dtype  output SNR dB  local SNR dB  SNR dB  cosine  max error  float range  ...
 
-Both models run on the same real samples. The .tflite runs in LiteRT's Python interpreter with
-``experimental_preserve_all_tensors=True`` and without the default XNNPACK delegate (whose fused
-nodes hide their intermediate tensors); quantized tensors are dequantized with their own scale and
-zero point. Each Keras layer is matched to the tensor that holds its output:
+Both models run on the same real samples, the .tflite with every tensor kept and dequantized
+(:class:`edgesmith.runtime.tensors.TensorProbe`). Each Keras layer is matched to the tensor that
+holds its output:
 
 1. by name: TFLiteConverter names a tensor after the layers whose ops made it
    (``tiny_1/conv1_1/Relu;tiny_1/conv1_1/convolution``); a tensor named after several layers (a fused
@@ -41,15 +40,16 @@ Per matched layer, over the samples (``f``: float Keras output, ``q``: the .tfli
   Where it is unknown, by ``local_channel_snr_db``, else by ``channel_snr_db``;
 * ``cosine`` (mean over samples), ``max_abs_error``, ``float_range`` (min and max seen),
   ``quantized_range`` (what the integer type can hold with the tensor's scale and zero point),
-  ``step`` (the scale), ``clipped_fraction`` (float values outside the quantized range);
+  ``step`` (the scale), ``typical_steps`` (how many steps a typical channel spans),
+  ``clipped_fraction`` (float values outside the quantized range);
+* ``weights``: how the layer's op stores its weights (``granularity``: per-channel, per-tensor or
+  float, and ``dtype``), None for an op without constant weights;
 * ``advice``: in words, what would help (keep float, int16x8 activations, per-channel weights,
   more calibration data), or that the layer is fine.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -58,16 +58,16 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.runtime.metadata import read_metadata
-from edgesmith.runtime.tflite_file import check_tflite_file, read_contents
+from edgesmith.runtime.tensors import (
+    TensorProbe, channel_snr_db, constant_values, constant_weight, granularity, graph_output, is_quantized,
+    quantization_step, quantized_range, snr_db)
+from edgesmith.runtime.tflite_file import WEIGHTED_OPS, check_tflite_file, read_contents
 
 from .errors import NotFromThisModelError, NotQuantizedError
+from .keras_internals import inbound_node, keras_history, producer
 
-# integer tensor types an activation can be quantized to, with the range they hold
-INTEGER_RANGES = {"INT8": (-128, 127), "UINT8": (0, 255), "INT16": (-32768, 32767), "INT4": (-8, 7)}
-WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "TRANSPOSE_CONV", "BATCH_MATMUL")
 FINE_DB = 30.0  # a layer at or above this (channel) SNR adds no error worth a change
 LOW_DB = 15.0  # below this, advise keeping the layer in float if nothing cheaper helps
-MAX_DB = 100.0  # the SNR of an exact match (no error at all) is counted as this
 FEW_STEPS = 4.0  # a typical channel spanning fewer integer steps than this is rounded coarsely
 
 
@@ -113,11 +113,11 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
     check_weights(matches, contents.buffers, path)
     pool = data.x_val if len(data.x_val) else data.x_train
     count = min(int(samples), len(pool))
-    stats = {name: _Stats(quantized_range(match.tensor), _step(match.tensor)) for name, match in matches.items()}
+    stats = {name: _Stats(quantized_range(m.tensor), quantization_step(m.tensor)) for name, m in matches.items()}
     local_ok = {name: True for name in matches}
     probe = _float_probe(model, [m.layer for m in matches.values()])
     impact = _Impact(model, matches)
-    runner = _Runner(content, main, matches)
+    runner = TensorProbe(content, main, {name: match.tensor for name, match in matches.items()})
     for start in range(0, count, batch_size):
         batch = np.asarray(pool[start: min(count, start + batch_size)], dtype=np.float32)
         outputs = probe([batch], training=False)
@@ -173,7 +173,7 @@ def check_same_model(model, main, path, source_sha256: str | None = None) -> Non
 
 def check_quantized(main, path) -> None:
     """Refuse a .tflite that holds no quantized tensor (float32 or float16): there is nothing to debug."""
-    if not any(t.type in INTEGER_RANGES and t.scales.size for t in main.tensors):
+    if not any(map(is_quantized, main.tensors)):
         raise NotQuantizedError(f"{path} has no quantized tensors (a float model): nothing to compare layer by layer")
 
 
@@ -205,20 +205,12 @@ def check_weights(matches: dict, buffers: list, path, threshold: float = 0.5) ->
 
 def _stored_kernel(match: Match, buffers: list):
     """The .tflite weights of a matched CONV_2D or FULLY_CONNECTED op, dequantized, in the Keras kernel's layout."""
-    weight = _constant_weight(match.op, ("CONV_2D", "FULLY_CONNECTED"))
-    dtype = None if weight is None else {"INT8": np.int8, "FLOAT32": np.float32, "INT16": np.int16}.get(weight.type)
-    if dtype is None:
+    weight = constant_weight(match.op, ("CONV_2D", "FULLY_CONNECTED"))
+    values = None if weight is None else constant_values(weight, buffers)
+    if values is None:
         return None
-    values = np.frombuffer(bytes(buffers[weight.buffer]), dtype=dtype).reshape(weight.shape)
-    values = dequantized(values, weight).astype(np.float64)
+    values = values.astype(np.float64)
     return np.transpose(values, (1, 2, 3, 0)) if match.op.name == "CONV_2D" else values.T
-
-
-def _constant_weight(op, op_names):
-    """The constant weight tensor (second input) of ``op`` when it is one of ``op_names``, else None."""
-    if op is None or op.name not in op_names or len(op.inputs) < 2 or op.inputs[1] is None:
-        return None
-    return op.inputs[1] if op.inputs[1].constant else None
 
 
 def _shape(shape) -> list:
@@ -248,7 +240,7 @@ def match_layers(model, main) -> tuple:
                for tensor in op.outputs if tensor is not None and not tensor.constant]
     named = {tensor.index: _layers_named(tensor.name, order) for _, tensor, _ in written}
     matches = {}
-    output_layer = _producer(model.outputs[0]) if len(model.outputs) == 1 else None
+    output_layer = producer(model.outputs[0]) if len(model.outputs) == 1 else None
     fused = {}  # layer -> the later layer whose tensor holds its output
     for position, tensor, op in written:  # by name; later tensors of a layer win (its activation follows)
         names = named[tensor.index]
@@ -266,7 +258,7 @@ def match_layers(model, main) -> tuple:
     for name in fused:
         matches.pop(name, None)  # what matched it was an intermediate (a SeparableConv2D's depthwise half)
     if output_layer is not None and output_layer.name in order:
-        position, tensor, op = _graph_output(main)
+        position, tensor, op = graph_output(main)
         matches[output_layer.name] = Match(output_layer, tensor, "output", position,
                                            getattr(matches.get(output_layer.name), "fused", []), op)
     _match_by_shape(layers, matches, written, named)
@@ -298,24 +290,6 @@ def _layers_named(name: str, order: dict) -> list:
     return found
 
 
-def _producer(keras_tensor):
-    return keras_tensor._keras_history.operation
-
-
-def _graph_output(main) -> tuple:
-    """``(position, tensor, op)`` of the model output, looking through the DEQUANTIZE that makes it float."""
-    index = main.outputs[0]
-    for position, op in enumerate(main.operators):
-        if any(t is not None and t.index == index for t in op.outputs):
-            if op.name == "DEQUANTIZE" and op.inputs[0] is not None and not op.inputs[0].constant:
-                source = op.inputs[0]
-                writer = [(p, o) for p, o in enumerate(main.operators) if any(t is not None and t.index == source.index
-                                                                                for t in o.outputs)]
-                return (writer[0][0], source, writer[0][1]) if writer else (position, source, op)
-            return position, main.tensors[index], op
-    return -1, main.tensors[index], None
-
-
 def _match_by_shape(layers, matches: dict, written: list, named: dict) -> None:
     """Match each layer left over to the first unclaimed, unnamed tensor of its shape that runs after its
     inputs' tensors and before its consumers' tensors."""
@@ -340,7 +314,7 @@ def _parents(layer) -> list:
         inputs = layer.input
     except (AttributeError, ValueError):
         return []
-    return [_producer(t) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+    return [producer(t) for t in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
 
 
 # -- running both models ---------------------------------------------------------------------------
@@ -399,65 +373,6 @@ class _Impact:
         return round(snr_db(*self.sums[name]), 2) if name in self.sums else None
 
 
-class _Runner:
-    """Runs the .tflite sample by sample with every tensor kept, and reads the matched ones dequantized."""
-
-    def __init__(self, content: bytes, main, matches: dict):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        with contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "preserve_all_tensors is intended for debugging": so it is
-            self.interpreter = Interpreter(
-                model_content=content, num_threads=1, experimental_preserve_all_tensors=True,
-                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        self.interpreter.allocate_tensors()
-        self.input = main.tensors[main.inputs[0]]
-        self.fed = _quantized_input(main)  # the input as the first integer op sees it
-        self.matches = matches
-        self.input_values = None
-
-    def run(self, batch: np.ndarray) -> dict:
-        values = {name: [] for name in self.matches}
-        fed = []
-        for sample in batch:
-            self.interpreter.set_tensor(self.input.index, _to_type(sample[None], self.input))
-            self.interpreter.invoke()
-            for name, match in self.matches.items():
-                values[name].append(dequantized(self.interpreter.get_tensor(match.tensor.index), match.tensor)[0])
-            fed.append(dequantized(self.interpreter.get_tensor(self.fed.index), self.fed)[0])
-        self.input_values = np.stack(fed)
-        return {name: np.stack(found) for name, found in values.items()}
-
-
-def _quantized_input(main):
-    """The tensor a QUANTIZE op makes of the graph input, or the input itself."""
-    for op in main.operators:
-        if op.name == "QUANTIZE" and op.inputs[0] is not None and op.inputs[0].index == main.inputs[0]:
-            return op.outputs[0]
-    return main.tensors[main.inputs[0]]
-
-
-def dequantized(values: np.ndarray, tensor) -> np.ndarray:
-    """A tensor's stored values as real numbers: ``(q - zero_point) * scale`` (per channel along
-    ``quantized_dimension`` when it has several scales); float tensors as float32."""
-    if tensor.type not in INTEGER_RANGES or not tensor.scales.size:
-        return np.asarray(values, dtype=np.float32)
-    shape = [1] * values.ndim
-    if tensor.scales.size > 1:
-        shape[tensor.quantized_dimension] = tensor.scales.size
-    scales = tensor.scales.astype(np.float32).reshape(shape)
-    zero_points = tensor.zero_points.astype(np.float32).reshape(shape) if tensor.zero_points.size else 0.0
-    return (values.astype(np.float32) - zero_points) * scales
-
-
-def _to_type(sample: np.ndarray, tensor) -> np.ndarray:
-    if tensor.type not in INTEGER_RANGES or not tensor.scales.size:
-        return sample.astype(np.float32)
-    low, high = INTEGER_RANGES[tensor.type]
-    quantized = np.round(sample / float(tensor.scales[0])) + int(tensor.zero_points[0] if tensor.zero_points.size else 0)
-    return np.clip(quantized, low, high).astype({"INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16}[tensor.type])
-
-
 def _known_values(model, matches: dict, quantized: dict, input_values) -> dict:
     """``{id(keras tensor): the .tflite's dequantized value}`` for the model input and every matched output."""
     known = {id(model.inputs[0]): input_values}
@@ -482,15 +397,14 @@ def _compute(operation, node_index: int, known: dict, depth: int):
 
     if depth > 64:
         raise RecursionError("no matched tensor within 64 operations")
-    node = operation._inbound_nodes[node_index]
+    node = inbound_node(operation, node_index)
     values = {}
     for tensor in node.arguments.keras_tensors:
         if id(tensor) in known:
             values[id(tensor)] = known[id(tensor)]
             continue
-        history = tensor._keras_history
-        outputs = keras.tree.flatten(_compute(history.operation, history.node_index, known, depth + 1))
-        values[id(tensor)] = outputs[history.tensor_index]
+        made_by, call, position = keras_history(tensor)
+        values[id(tensor)] = keras.tree.flatten(_compute(made_by, call, known, depth + 1))[position]
     args, kwargs = node.arguments.fill_in(values)
     if "training" in _call_arguments(operation):
         kwargs["training"] = False
@@ -567,26 +481,8 @@ def _channels_last(values) -> np.ndarray:
     return values[:, None] if values.ndim == 1 else values
 
 
-def snr_db(signal, noise) -> float:
-    """``10 log10(signal / noise)`` in dB, capped at :data:`MAX_DB` (no error at all)."""
-    if noise <= signal * 10 ** (-MAX_DB / 10):
-        return MAX_DB
-    if signal <= 0:
-        return -MAX_DB
-    return float(10 * np.log10(signal / noise))
-
-
-def channel_snr_db(signal, noise) -> float:
-    """The mean, in dB, of the per-channel SNRs of the channels that carry a signal (dead channels left out)."""
-    signal, noise = np.atleast_1d(np.asarray(signal, dtype=np.float64)), np.atleast_1d(np.asarray(noise, dtype=np.float64))
-    live = signal > 1e-12 * max(float(signal.max()), 1e-30)
-    if not live.any():
-        return snr_db(float(signal.sum()), float(noise.sum()))
-    return float(np.mean([snr_db(s, n) for s, n in zip(signal[live], noise[live])]))
-
-
 def _row(order: int, match: Match, stats: _Stats, local_ok: bool, output_snr: float | None) -> dict:
-    tensor, step = match.tensor, _step(match.tensor)
+    tensor, step = match.tensor, quantization_step(match.tensor)
     weights = _weight_quantization(match)
     row = {
         "layer": match.layer.name,
@@ -615,21 +511,6 @@ def _row(order: int, match: Match, stats: _Stats, local_ok: bool, output_snr: fl
     return row
 
 
-def _step(tensor) -> float | None:
-    """The scale of a per-tensor quantized tensor (None for float or per-channel ones)."""
-    return float(tensor.scales[0]) if tensor.type in INTEGER_RANGES and tensor.scales.size == 1 else None
-
-
-def quantized_range(tensor) -> list | None:
-    """``[low, high]``: the real values a per-tensor quantized tensor can hold (None for float tensors)."""
-    step = _step(tensor)
-    if step is None:
-        return None
-    low, high = INTEGER_RANGES[tensor.type]
-    zero = float(tensor.zero_points[0]) if tensor.zero_points.size else 0.0
-    return [step * (low - zero), step * (high - zero)]
-
-
 def _rank_value(row: dict) -> float:
     """What a layer is ranked by (lower hurts more): its cost at the model's output where known."""
     return _local_value(row) if row["output_snr_db"] is None else row["output_snr_db"]
@@ -642,13 +523,11 @@ def _local_value(row: dict) -> float:
 
 
 def _weight_quantization(match: Match) -> dict | None:
-    """How the layer's weights are stored: ``{"granularity", "channel_spread"}`` (the largest channel's range over
-    the median channel's), or None when its op has no constant weights."""
-    weight = _constant_weight(match.op, WEIGHTED_OPS)
+    """How the layer's weights are stored: ``{"granularity", "dtype"}``, or None when its op has no constant weights."""
+    weight = constant_weight(match.op, WEIGHTED_OPS)
     if weight is None:
         return None
-    granularity = "per-channel" if weight.scales.size > 1 else "per-tensor" if weight.scales.size else "float"
-    return {"granularity": granularity, "dtype": weight.type.lower()}
+    return {"granularity": granularity(weight) or "float", "dtype": weight.type.lower()}
 
 
 def advice(row: dict) -> list:

@@ -32,6 +32,7 @@ import numpy as np
 from keras import tree
 
 from .errors import UnsupportedModelError
+from .keras_internals import keeps_graph, nodes_in_order, sequential_graph
 from .layers import activation_name, handler_for, kind_of, mixes_outputs
 from .sources import SavedModelSource
 
@@ -41,12 +42,12 @@ GRAPH_PASSES = "count_macs, channel_prune, mobilenetize, lowrank"
 def functional_view(model, pass_name: str = "this pass") -> keras.Model:
     """The functional graph of a Functional or built Sequential model; a clear error for anything else."""
     if isinstance(model, keras.Sequential):
-        if not model.built or getattr(model, "_functional", None) is None:
+        if not model.built or sequential_graph(model) is None:
             raise UnsupportedModelError(
                 f"{pass_name} needs a built model: give the Sequential model an Input (or call it once) first"
             )
-        return model._functional
-    if getattr(model, "_nodes_by_depth", None) is None or not hasattr(model, "inputs"):
+        return sequential_graph(model)
+    if not keeps_graph(model) or not hasattr(model, "inputs"):
         raise UnsupportedModelError(
             f"{pass_name} needs a functional graph, and {type(model).__name__} is a subclassed model; "
             f"passes that need one: {GRAPH_PASSES}. Rebuild it with keras.Model(inputs, outputs) or keras.Sequential"
@@ -69,7 +70,7 @@ def require_graph(model, pass_name: str) -> None:
 
 def _is_graph(layer) -> bool:
     return isinstance(layer, keras.Model) and (
-        isinstance(layer, keras.Sequential) or getattr(layer, "_nodes_by_depth", None) is not None
+        isinstance(layer, keras.Sequential) or keeps_graph(layer)
     )
 
 
@@ -86,11 +87,7 @@ class Call:
 
 
 def _nodes(graph):
-    # Keras keeps no public topological order of a functional graph; this is the one it runs by.
-    for depth in sorted(graph._nodes_by_depth, reverse=True):
-        for node in graph._nodes_by_depth[depth]:
-            if node.operation is not None and not node.is_input:
-                yield node
+    return (node for node in nodes_in_order(graph) if node.operation is not None and not node.is_input)
 
 
 def iter_calls(model, pass_name: str = "this pass"):

@@ -39,7 +39,8 @@ import contextlib
 import io
 import re
 
-from edgesmith.runtime.tflite_file import main_operators
+from edgesmith.runtime.interpreter import open_interpreter
+from edgesmith.runtime.tflite_file import WEIGHTED_OPS, main_operators
 
 from .checks import checked
 from .errors import ConversionError, UnknownOptionError, UnsupportedModelError
@@ -251,11 +252,9 @@ def _add_config(quantizer, regex: str, precision: str) -> None:
 
 
 def _calibration_samples(content: bytes, data, count: int) -> list:
-    from ai_edge_litert.interpreter import Interpreter
-
     if data is None:
         raise ConversionError("mixed precision needs calibration data: pass --data")
-    name = Interpreter(model_content=content).get_signature_list()[_SIGNATURE]["inputs"][0]
+    name = open_interpreter(content).get_signature_list()[_SIGNATURE]["inputs"][0]
     samples = data.calibration(count)
     return [{name: samples[i : i + 1]} for i in range(len(samples))]
 
@@ -300,9 +299,6 @@ def layer_ops(content: bytes, layers) -> dict:
     for layer, op in _layer_ops(main_operators(content), layers):
         found.setdefault(layer, []).append(op.name)
     return found
-
-
-WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "TRANSPOSE_CONV", "BATCH_MATMUL")
 
 
 def layer_precisions(content: bytes, layers) -> dict:

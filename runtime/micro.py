@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelLoadError, UnsupportedOpError
-from .model import dequantize, quantize
-from .tflite_file import check_tflite_file, read_contents
+from .tensors import dequantize, quantize
+from .tflite_file import check_tflite_file, custom_op_names
 
 INSTALL_HINT = 'TFLite Micro is not installed: pip install "edgesmith[mcu]" (the tflite-micro wheel)'
 # the arena tried first when none is given: large enough for any model a microcontroller can hold
@@ -132,7 +132,7 @@ def refusal(name: str, data: bytes, reason: str, error: Exception) -> ModelLoadE
     if missing:
         return UnsupportedOpError(f"{name}: TFLite Micro has no kernel for op {missing.group(1)}")
     if "registration from op code CUSTOM" in reason or "Didn't find op for custom opcode" in reason:
-        custom = ", ".join(_custom_ops(data)) or "?"
+        custom = ", ".join(custom_op_names(data)) or "?"
         return UnsupportedOpError(f"{name}: TFLite Micro has no kernel for custom op(s) {custom}")
     refused = re.search(r"Node (\w+) \(number (\d+)\) failed to prepare", reason)
     if refused:
@@ -222,11 +222,6 @@ def _details(getter, name: str) -> list:
     if not found:
         raise ModelLoadError(f"{name}: TFLite Micro reports no tensors")
     return found
-
-
-def _custom_ops(data: bytes) -> list:
-    contents = read_contents(data)
-    return sorted(set(contents.custom_codes)) if contents else []
 
 
 def _first_line(text: str) -> str:

@@ -17,7 +17,6 @@ and with any shape a dynamic input accepts.
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
 from dataclasses import dataclass
@@ -27,10 +26,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .errors import InputError, ModelLoadError, UnsupportedOpError
+from .interpreter import BACKENDS, interpreter_class, open_interpreter  # noqa: F401 (BACKENDS: imported from here)
 from .metadata import read_metadata
+from .tensors import dequantize, quantize
 from .tflite_file import check_tflite_file, custom_op_names, op_histogram
-
-BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 
 
 @dataclass(frozen=True)
@@ -85,24 +84,6 @@ def _spec_from_details(details: Mapping[str, Any]) -> TensorSpec:
     )
 
 
-def interpreter_class(backend: str = "auto"):
-    """Return ``(Interpreter class, backend name)``, preferring ai_edge_litert."""
-    candidates = BACKENDS if backend == "auto" else (backend,)
-    if backend != "auto" and backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r}; choose auto or one of: {', '.join(BACKENDS)}")
-    for name in candidates:
-        try:
-            if name == "tensorflow":
-                return importlib.import_module("tensorflow").lite.Interpreter, name
-            return importlib.import_module(f"{name}.interpreter").Interpreter, name
-        except ImportError:
-            continue
-    raise ModelLoadError(
-        "no LiteRT runtime is installed: pip install ai-edge-litert "
-        "(or tflite-runtime on 32-bit ARM)"
-    )
-
-
 def _load_error(path: Path, exc: Exception) -> ModelLoadError:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     custom = re.findall(r"unresolved custom op: (\w+)", str(exc)) or custom_op_names(path)
@@ -128,11 +109,11 @@ class Model:
         check_tflite_file(self.path)
         if threads is not None and threads < 1:
             raise InputError(f"threads must be >= 1, got {threads}")
-        cls, self.backend = interpreter_class(backend)
+        self.backend = interpreter_class(backend)[1]
         self.threads = threads
         started = time.perf_counter()
         try:
-            self._interpreter = cls(model_path=str(self.path), num_threads=threads)
+            self._interpreter = open_interpreter(self.path, threads=threads, backend=self.backend)
         except (ValueError, RuntimeError) as exc:
             raise _load_error(self.path, exc) from None
         self.inputs = [_spec_from_details(d) for d in self._interpreter.get_input_details()]
@@ -277,15 +258,10 @@ class Model:
 
     # -- description ----------------------------------------------------------
 
-    def op_histogram(self) -> dict:
-        """How many times each op type appears in the graph, most common first."""
-        from_file = op_histogram(self.path)
-        if from_file is not None:
-            return from_file
-        counts: dict[str, int] = {}
-        for op in self._interpreter._get_ops_details():  # pylint: disable=protected-access
-            counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
-        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    def op_histogram(self) -> dict | None:
+        """How many times each op type appears in the graph, most common first; None where the LiteRT schema
+        that reads the file is missing (tflite_runtime on 32-bit ARM)."""
+        return op_histogram(self.path)
 
     def info(self) -> dict:
         """Inputs, outputs, op histogram, file size and edgesmith metadata."""
@@ -330,15 +306,3 @@ def _from_tensor_dtype(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
     if spec.quantized:
         return dequantize(array, spec.scale, spec.zero_point)
     return array
-
-
-def quantize(values: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
-    """Real values to integers: ``round(x / scale) + zero_point``, saturated."""
-    info = np.iinfo(dtype)
-    quantized = np.round(np.asarray(values, dtype=np.float32) / np.float32(scale)) + zero_point
-    return np.clip(quantized, info.min, info.max).astype(dtype)
-
-
-def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """Integers back to real values: ``(q - zero_point) * scale``, as float32."""
-    return (values.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)

@@ -23,6 +23,12 @@ from .errors import ModelLoadError
 TFLITE_IDENTIFIER = b"TFL3"
 _ZIP_MAGIC = b"PK\x03\x04"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# flatbuffer TensorType name -> numpy dtype, for the types whose values can be decoded
+NUMPY_TYPES = {
+    "FLOAT32": np.float32, "FLOAT16": np.float16, "FLOAT64": np.float64, "INT8": np.int8, "UINT8": np.uint8,
+    "INT16": np.int16, "UINT16": np.uint16, "INT32": np.int32, "UINT32": np.uint32, "INT64": np.int64,
+    "UINT64": np.uint64, "BOOL": np.bool_,
+}
 
 
 def schema():
@@ -137,22 +143,36 @@ def metadata_entry(data: bytes, name: str) -> bytes | None:
     return bytes(_buffer_bytes(data, model.Buffers(found[0]))) if found else None
 
 
-def custom_op_names(path: Path) -> list:
-    """Names of the custom ops the graph uses (empty when unknown)."""
+def _contents(model) -> Contents | None:
+    """:func:`read_contents` of a .tflite given as a path or as its bytes."""
+    return read_contents(model if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes())
+
+
+def custom_op_names(model) -> list:
+    """Names of the custom ops the graph (a .tflite path, or its bytes) uses (empty when unknown)."""
     try:
-        contents = read_contents(Path(path).read_bytes())
+        contents = _contents(model)
     except Exception:  # a damaged file: the interpreter's own message is the better one
         return []
     return sorted(set(contents.custom_codes)) if contents else []
 
 
-def op_histogram(path: Path) -> dict | None:
-    """How often each op type appears in the graph (all subgraphs), or None without the schema."""
-    contents = read_contents(Path(path).read_bytes())
+def op_histogram(model) -> dict | None:
+    """How often each op type appears in the graph (all subgraphs) of a .tflite (a path, or its bytes), or None
+    without the schema."""
+    contents = _contents(model)
     if contents is None:
         return None
-    counts = Counter(op.name for subgraph in contents.subgraphs for op in subgraph.operators)
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return histogram(op.name for subgraph in contents.subgraphs for op in subgraph.operators)
+
+
+def histogram(names) -> dict:
+    """``{name: how often it occurs}``, most common first (ties by name).
+
+    >>> histogram(["CONV_2D", "RELU", "CONV_2D"])
+    {'CONV_2D': 2, 'RELU': 1}
+    """
+    return dict(sorted(Counter(names).items(), key=lambda item: (-item[1], item[0])))
 
 
 def weight_bytes(path) -> dict | None:
@@ -162,7 +182,7 @@ def weight_bytes(path) -> dict | None:
     ``{"by_type": {"INT8": 15360, "FLOAT32": 512, ...}, "float32": {tensor name: bytes, ...}}``, None without the
     schema. What an int8 recipe left in float shows here, whatever the passes reported.
     """
-    contents = read_contents(path if isinstance(path, (bytes, bytearray)) else Path(path).read_bytes())
+    contents = _contents(path)
     if contents is None:
         return None
     by_type, first = {}, {}  # first: buffer index -> the first constant tensor stored in it
@@ -190,20 +210,22 @@ def gzip_size(data: bytes) -> int:
     return len(gzip.compress(bytes(data), compresslevel=9, mtime=0))
 
 
-def graph_macs(path: Path) -> int | None:
-    """Multiply-accumulates per inference of the main subgraph, from tensor shapes.
+def graph_macs(path) -> int | None:
+    """Multiply-accumulates per inference of the main subgraph of a .tflite (a path, or its bytes), from tensor shapes.
 
     Counts CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, TRANSPOSE_CONV and
     BATCH_MATMUL, the ops that carry nearly all the arithmetic of vision and
     audio models. Dynamic dimensions count as 1. None without the schema.
     """
-    contents = read_contents(Path(path).read_bytes())
+    contents = _contents(path)
     if contents is None:
         return None
     return sum(_MACS[op.name]([_dims(t) for t in op.inputs], _dims(op.outputs[0]))
                for op in contents.subgraphs[0].operators if op.name in _MACS)
 
 
+# the ops whose second input is a weight tensor
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_3D", "TRANSPOSE_CONV", "BATCH_MATMUL")
 # op name -> its MACs from the shapes of its inputs and of its first output
 _MACS = {
     "CONV_2D": lambda inputs, output: prod(output) * prod(inputs[1][1:]),

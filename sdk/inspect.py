@@ -22,16 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.runtime.errors import EdgesmithError, ModelLoadError
+from edgesmith.runtime.interpreter import delegated_nodes
 from edgesmith.runtime.metadata import read_metadata
-from edgesmith.runtime.tflite_file import Tensor, check_tflite_file, graph_macs, gzip_size, op_histogram, read_contents
-
-# flatbuffer TensorType name -> numpy dtype, for the types whose values we decode
-NUMPY_TYPES = {
-    "FLOAT32": np.float32, "FLOAT16": np.float16, "FLOAT64": np.float64, "INT8": np.int8, "UINT8": np.uint8,
-    "INT16": np.int16, "UINT16": np.uint16, "INT32": np.int32, "UINT32": np.uint32, "INT64": np.int64,
-    "UINT64": np.uint64, "BOOL": np.bool_,
-}
-
+from edgesmith.runtime.tensors import dequantize, granularity
+from edgesmith.runtime.tflite_file import (
+    NUMPY_TYPES, Tensor, check_tflite_file, graph_macs, gzip_size, histogram, op_histogram, read_contents)
 
 def inspect_model(path, *, xnnpack: bool = True) -> dict:
     """Everything ``edgesmith inspect`` shows, as a JSON-friendly dict.
@@ -53,9 +48,9 @@ def inspect_model(path, *, xnnpack: bool = True) -> dict:
         "outputs": [_describe(main.tensors[i]) for i in main.outputs],
         "tensors": {"count": len(main.tensors), "dtypes": dict(Counter(t.type.lower() for t in main.tensors))},
         "quantization": _quantization_summary(main.tensors, weights),
-        "ops": op_histogram(path),
+        "ops": op_histogram(data),
         "weights": [_weight_stats(contents.buffers[t.buffer], t) for t in weights],
-        "macs": graph_macs(path),
+        "macs": graph_macs(data),
         "xnnpack": xnnpack_split(path) if xnnpack else None,
         "metadata": _metadata(path),
         "metadata_entries": [name for name, _ in contents.metadata],
@@ -85,7 +80,7 @@ def _size_split(data: bytes, buffers: list, weights: list, metadata_buffers: set
 def _describe(tensor: Tensor) -> dict:
     """Name, shape, dtype and quantization kind of an input or output."""
     return {"name": tensor.name, "shape": tensor.shape, "dtype": tensor.type.lower(),
-            "quantization": _quant_kind(tensor)}
+            "quantization": granularity(tensor)}
 
 
 def _appended_zip_bytes(data: bytes) -> int:
@@ -98,21 +93,17 @@ def _appended_zip_bytes(data: bytes) -> int:
     return len(data) - min(offsets) if offsets else 0
 
 
-def _quant_kind(tensor: Tensor) -> str | None:
-    return {0: None, 1: "per-tensor"}.get(tensor.scales.size, "per-channel")
-
-
 def _quantization_summary(tensors: list, weights: list) -> dict:
     """How many weight and activation tensors are quantized per channel, per tensor, or not at all."""
     weight_ids = {id(t) for t in weights}
     groups = {"weights": weights, "activations": [t for t in tensors if id(t) not in weight_ids]}
-    return {name: dict(Counter(_quant_kind(t) or "float/none" for t in group)) for name, group in groups.items()}
+    return {name: dict(Counter(granularity(t) or "float/none" for t in group)) for name, group in groups.items()}
 
 
 def _weight_stats(raw, tensor: Tensor) -> dict:
     """Size, sparsity and distinct values of one weight tensor whose stored bytes are ``raw``."""
     stats = {"name": tensor.name, "shape": tensor.shape, "dtype": tensor.type.lower(), "bytes": len(raw),
-             "quantization": _quant_kind(tensor), "sparsity": None, "unique_values": None}
+             "quantization": granularity(tensor), "sparsity": None, "unique_values": None}
     dtype = NUMPY_TYPES.get(tensor.type)
     if dtype is None or len(raw) % np.dtype(dtype).itemsize:
         return stats  # packed int4, strings...: sizes only
@@ -127,12 +118,9 @@ def _is_zero(values: np.ndarray, tensor: Tensor) -> np.ndarray:
     zero_points = tensor.zero_points
     if zero_points.size <= 1 or np.all(zero_points == zero_points[0]):
         return values == (zero_points[0] if zero_points.size else 0)
-    shape = tensor.shape
-    if int(np.prod(shape)) != values.size:
+    if int(np.prod(tensor.shape)) != values.size:
         return values == 0
-    per_axis = [1] * len(shape)
-    per_axis[tensor.quantized_dimension] = zero_points.size
-    return values.reshape(shape) == zero_points.reshape(per_axis)
+    return dequantize(values.reshape(tensor.shape), 1, zero_points, tensor.quantized_dimension) == 0
 
 
 # -- XNNPACK delegation ----------------------------------------------------------
@@ -146,7 +134,7 @@ def xnnpack_split(path) -> dict:
     between are the ones it replaced; every other node falls back.
     """
     try:
-        nodes = _nodes_after_delegation(Path(path))
+        nodes = delegated_nodes(Path(path))
     except Exception as error:  # custom ops, a runtime without XNNPACK...: say so, keep the rest
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return {"available": False, "reason": message}
@@ -156,20 +144,10 @@ def xnnpack_split(path) -> dict:
     return {
         "available": True,
         "delegate_nodes": len(delegates),
-        "delegated_ops": _histogram(n["op_name"] for n in originals if n["index"] in taken),
-        "fallback_ops": _histogram(n["op_name"] for n in originals if n["index"] not in taken),
+        "delegated_ops": histogram(n["op_name"] for n in originals if n["index"] in taken),
+        "fallback_ops": histogram(n["op_name"] for n in originals if n["index"] not in taken),
         "delegated_fraction": round(len(taken) / len(originals), 4) if originals else 0.0,
     }
-
-
-def _nodes_after_delegation(path: Path) -> list:
-    from edgesmith.runtime.model import interpreter_class
-
-    interpreter_type, _ = interpreter_class("auto")
-    interpreter = interpreter_type(model_path=str(path), num_threads=1)
-    interpreter.allocate_tensors()
-    return [{"index": n["index"], "op_name": n["op_name"], "inputs": [int(i) for i in n["inputs"]],
-             "outputs": [int(i) for i in n["outputs"]]} for n in interpreter._get_ops_details()]
 
 
 def _nodes_inside(delegates: list, originals: list) -> set:
@@ -185,10 +163,6 @@ def _nodes_inside(delegates: list, originals: list) -> set:
             taken.add(node["index"])
             pending += [t for t in node["inputs"] if t >= 0 and t not in boundary]
     return taken
-
-
-def _histogram(names) -> dict:
-    return dict(sorted(Counter(names).items(), key=lambda item: (-item[1], item[0])))
 
 
 def _metadata(path: Path):

@@ -16,6 +16,7 @@ import numpy as np
 from edgesmith.data import check_shapes, load_data
 from edgesmith.preprocessing import Preprocessing, preprocessing_from
 from edgesmith.runtime.errors import InputError
+from edgesmith.runtime.interpreter import open_interpreter
 from edgesmith.runtime.metadata import read_metadata
 from edgesmith.runtime.micro import MicroModel
 
@@ -56,7 +57,8 @@ def evaluate(model, data) -> dict:
     if len(micro.inputs) != 1 or len(micro.outputs) != 1:
         raise InputError(f"{model}: accuracy is measured for one input and one output, it has "
                          f"{len(micro.inputs)} and {len(micro.outputs)}")
-    reference = _reference_interpreter(micro.data)
+    reference = open_interpreter(micro.data, reference_kernels=True)  # no XNNPACK, no optimized kernels
+    reference.allocate_tensors()
     inputs, outputs = reference.get_input_details()[0], reference.get_output_details()[0]
     ours, theirs, differing, largest = [], [], 0, 0.0
     for start in range(0, len(data.x_val), 256):
@@ -80,12 +82,3 @@ def evaluate(model, data) -> dict:
         "outputs_differing": differing,
         "max_output_difference": largest,
     }
-
-
-def _reference_interpreter(data: bytes):
-    """LiteRT with its reference kernels (no XNNPACK, no optimized kernels)."""
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    interpreter = Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
-    interpreter.allocate_tensors()
-    return interpreter
