@@ -39,13 +39,13 @@ import contextlib
 import io
 import re
 
-from edgesmith.runtime.tflite_file import main_operators
+from edgesmith.runtime.tflite_file import gzipped_size, main_operators
 
 from .checks import checked
 from .errors import ConversionError, UnknownOptionError, UnsupportedModelError
 from .kernels import all_layers
 from .layers import handler_for
-from .ptq import TFLiteModel, float_tflite, gzipped_size
+from .ptq import TFLiteModel, float_tflite
 from .record import remember
 from .stage import stage_record
 

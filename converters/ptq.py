@@ -15,9 +15,10 @@ converts to int8 from its own learned ranges.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import warnings
+
+from edgesmith.runtime.tflite_file import gzipped_size
 
 from .checks import checked
 from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError, UnsupportedModelError
@@ -44,10 +45,6 @@ class TFLiteModel:
     def gzip_bytes(self) -> int:
         """Size after gzip: what a weight-shared or pruned model really costs to ship."""
         return gzipped_size(self.content)
-
-
-def gzipped_size(content: bytes) -> int:
-    return len(gzip.compress(content, compresslevel=9, mtime=0))
 
 
 def _check_options(mode, io):

@@ -23,7 +23,7 @@ import numpy as np
 
 from edgesmith.runtime.errors import EdgesmithError, ModelLoadError
 from edgesmith.runtime.metadata import read_metadata
-from edgesmith.runtime.tflite_file import Tensor, check_tflite_file, graph_macs, gzip_size, op_histogram, read_contents
+from edgesmith.runtime.tflite_file import Tensor, check_tflite_file, graph_macs, gzipped_size, op_histogram, read_contents
 
 # flatbuffer TensorType name -> numpy dtype, for the types whose values we decode
 NUMPY_TYPES = {
@@ -79,7 +79,7 @@ def _size_split(data: bytes, buffers: list, weights: list, metadata_buffers: set
     stored = sum(len(buffers[b]) for b in {t.buffer for t in weights})
     metadata = sum(len(buffers[b]) for b in metadata_buffers) + _appended_zip_bytes(data)
     return {"total_bytes": len(data), "weights_bytes": stored, "metadata_bytes": metadata,
-            "graph_bytes": len(data) - stored - metadata, "gzip_bytes": gzip_size(data)}
+            "graph_bytes": len(data) - stored - metadata, "gzip_bytes": gzipped_size(data)}
 
 
 def _describe(tensor: Tensor) -> dict:

@@ -33,7 +33,7 @@ from edgesmith.converters.mixed_precision import EIGHT_BIT_OF, MixedPrecisionQua
 from edgesmith.converters.inputs import normalizing_layer
 from edgesmith.converters.stage import stage_record
 from edgesmith.converters.load import SavedModelSource, load_model, source_sha256
-from edgesmith.converters.ptq import TFLiteModel, float_tflite, gzipped_size
+from edgesmith.converters.ptq import TFLiteModel, float_tflite
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
 from edgesmith.converters.verify import accuracy, check_drop, verify
@@ -42,7 +42,7 @@ from edgesmith.preprocessing import InputContractError, choose_preprocessing, pr
 from edgesmith.recipes import Recipe, Step, check_fallback, load_recipe
 from edgesmith.runtime.bench import benchmark
 from edgesmith.runtime.metadata import atomic_write_bytes
-from edgesmith.runtime.tflite_file import total_weight_bytes, weight_bytes
+from edgesmith.runtime.tflite_file import gzipped_size, total_weight_bytes, weight_bytes
 
 MAX_SHOWN_CLUSTERS = 256  # more distinct values than this in a kernel means "not clustered"
 

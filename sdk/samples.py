@@ -19,7 +19,6 @@ would count as the process's own.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import tempfile
@@ -27,6 +26,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from edgesmith.cleanup import at_exit
 
 SMALL_BYTES = 16 << 20  # arrays below this are simply loaded
 BATCH_BYTES = 64 << 20  # what one pass over a split reads at a time
@@ -176,5 +177,5 @@ def _npy_header(stream) -> tuple:
 def _scratch_dir() -> str:
     if not _SCRATCH:
         _SCRATCH.append(tempfile.mkdtemp(prefix="edgesmith-npz-"))
-        atexit.register(shutil.rmtree, _SCRATCH[0], True)
+        at_exit(shutil.rmtree, _SCRATCH[0], True)
     return _SCRATCH[0]
