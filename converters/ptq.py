@@ -23,6 +23,7 @@ from edgesmith.runtime.tflite_file import gzipped_size
 from .checks import checked
 from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError, UnsupportedModelError
 from .kernels import recurrent_layers
+from .qat_layers import has_fake_quant
 from .record import remember
 from .sources import SavedModelSource
 from .stage import stage_record
@@ -80,7 +81,7 @@ def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_
     _refuse_calibrated_recurrent(model, mode, learned)
     calibrate = data is not None and mode in CALIBRATED and not learned  # QAT models bring their own ranges
     samples = data.calibration(calibration_samples) if calibrate else None
-    content = _convert(_converter(model), mode, io, samples, learned)
+    content = _conversion(model, mode, io, samples)
     tflite = TFLiteModel(content, None if isinstance(model, SavedModelSource) else model, mode, io)
     record = stage_record(f"ptq:{mode}", model) if tflite.keras_model is not None else _saved_model_record(mode)
     record.details.update({"mode": mode, "io": io, "tflite_bytes": len(content), "gzip_bytes": tflite.gzip_bytes,
@@ -90,13 +91,11 @@ def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_
 
 def float_tflite(model) -> bytes:
     """The plain float32 .tflite of ``model``: the size baseline every report compares against."""
-    return _convert(_converter(model), "float32", "float", None, False)
+    return _conversion(model, "float32")
 
 
 def is_quantization_aware(model) -> bool:
     """True for models made by :func:`qat` (they carry their own int8 ranges)."""
-    from .qat import has_fake_quant
-
     return not isinstance(model, SavedModelSource) and has_fake_quant(model)
 
 
@@ -143,9 +142,13 @@ def _at_batch_one(model):
     return fixed
 
 
-def _convert(converter, mode, io_type, samples, learned) -> bytes:
+def to_tflite(model, mode: str = "float32", io_type: str = "float", samples=None) -> bytes:
+    """``model`` (a ``keras.Model`` or a :class:`SavedModelSource`) converted to .tflite in ``mode``, calibrated on
+    ``samples`` when given (a :func:`qat` model, given none, converts from its own ranges): the one conversion
+    :func:`ptq`, :func:`float_tflite` and qat's dry run share. A refusal is TFLite's own exception."""
     import tensorflow as tf
 
+    converter = _converter(model)
     if mode != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "fp16":
@@ -158,10 +161,15 @@ def _convert(converter, mode, io_type, samples, learned) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     if io_type != "float":
         converter.inference_input_type = converter.inference_output_type = getattr(tf, io_type)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the Keras exporter prints its log; TF warns about statistics
+        return converter.convert()
+
+
+def _conversion(model, mode: str, io_type: str = "float", samples=None) -> bytes:
+    """:func:`to_tflite`, a refusal as a one-line :class:`ConversionError`."""
     try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the Keras exporter prints its log; TF warns about statistics
-            return converter.convert()
+        return to_tflite(model, mode, io_type, samples)
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ConversionError(f"TFLiteConverter failed for mode {mode}: {first_line}") from None

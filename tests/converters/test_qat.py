@@ -14,7 +14,9 @@ from edgesmith.converters.errors import UnsupportedModelError
 from edgesmith.converters.export import export
 from edgesmith.converters.load import load_model
 from edgesmith.converters.ptq import ptq
-from edgesmith.converters.qat import fake_quant_weights, prepare_qat, qat
+from edgesmith.converters.qat import qat
+from edgesmith.converters.qat_layers import fake_quant_weights
+from edgesmith.converters.qat_plan import prepare_qat
 from edgesmith.converters.verify import verify
 from edgesmith.runtime import Model
 from edgesmith.runtime.tflite_file import weight_bytes
@@ -207,7 +209,7 @@ def _producers(tensor):
 
 
 def test_same_scale_ops_hold_one_quantizer(zoo_qat):
-    from edgesmith.converters.qat import ActivationQuantizer
+    from edgesmith.converters.qat_layers import ActivationQuantizer
 
     same_scale = (layers.MaxPooling2D, layers.ZeroPadding2D, layers.Concatenate, layers.Reshape)
     for layer in zoo_qat.layers:
@@ -282,7 +284,7 @@ def images32(digits, name):
 
 @pytest.mark.parametrize("name", sorted(APPLICATION_CUTS))
 def test_application_blocks_convert_to_int8_and_match(name, digits, tmp_path):
-    from edgesmith.converters.qat import check_int8_conversion, prepare_qat
+    from edgesmith.converters.qat import check_int8_conversion
 
     samples = images32(digits, name)
     prepared, plan = prepare_qat(application_head(name))
