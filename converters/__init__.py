@@ -34,10 +34,6 @@ def __getattr__(name: str):
     return value
 
 
-def __dir__() -> list:
-    return sorted({*globals(), *__all__})
-
-
 class _Package(types.ModuleType):
     """This package, whose pass functions keep their names when their modules (``qat.py`` defines ``qat``) are
     imported: the import system would otherwise set ``edgesmith.converters.qat`` to the module."""

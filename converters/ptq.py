@@ -24,7 +24,7 @@ from .checks import checked
 from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError, UnsupportedModelError
 from .kernels import recurrent_layers
 from .qat_layers import has_fake_quant
-from .record import remember
+from .record import StageRecord, remember
 from .sources import SavedModelSource
 from .stage import stage_record
 
@@ -83,7 +83,8 @@ def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_
     samples = data.calibration(calibration_samples) if calibrate else None
     content = _conversion(model, mode, io, samples)
     tflite = TFLiteModel(content, None if isinstance(model, SavedModelSource) else model, mode, io)
-    record = stage_record(f"ptq:{mode}", model) if tflite.keras_model is not None else _saved_model_record(mode)
+    saved_model = StageRecord(name=f"ptq:{mode}", params=0, nonzero_params=0)
+    record = stage_record(f"ptq:{mode}", model) if tflite.keras_model is not None else saved_model
     record.details.update({"mode": mode, "io": io, "tflite_bytes": len(content), "gzip_bytes": tflite.gzip_bytes,
                            "learned_ranges": learned})
     return remember(tflite, record)
@@ -113,12 +114,6 @@ def _refuse_calibrated_recurrent(model, mode, learned) -> None:
             f"{mode} post-training quantization cannot calibrate recurrent layer {recurrent[0]}: TFLite's calibrator "
             "crashes on the WHILE loop a Keras 3 RNN becomes; use fp16 or dynamic-int8 (int8 weights)"
         )
-
-
-def _saved_model_record(mode):
-    from .record import StageRecord
-
-    return StageRecord(name=f"ptq:{mode}", params=0, nonzero_params=0)
 
 
 def _converter(model):

@@ -84,10 +84,6 @@ class PreparedQat:
     plan: object
     weight_bits: int
 
-    def fits(self, model, weight_bits: int) -> bool:
-        """True when this was prepared from this very ``model`` at these ``weight_bits``."""
-        return self.source is model and self.weight_bits == weight_bits
-
 
 def prepared_qat(model, weight_bits: int = 8, samples=None) -> PreparedQat:
     """:func:`~.qat_plan.prepare_qat`, then the dry int8 conversion on ranges from ``samples`` (None: none)."""
@@ -144,7 +140,7 @@ def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, weight_bits: 
     if has_fake_quant(model):
         return remember(model, stage_record("qat", model, details={"note": "already quantization-aware"}))
     _check_options(weight_bits)
-    if prepared is None or not prepared.fits(model, weight_bits):
+    if prepared is None or prepared.source is not model or prepared.weight_bits != weight_bits:
         samples = data.calibration(CALIBRATION_SAMPLES) if data is not None else None
         prepared = prepared_qat(model, weight_bits, samples)
     rebuilt, plan = prepared.model, prepared.plan

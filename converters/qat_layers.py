@@ -163,6 +163,12 @@ class FoldedKernel:
         kernel = self.kernel if kernel is None else kernel
         return kernel * self.fold_scale if self.folded else kernel
 
+    def finished(self, outputs, bias_shape=(-1,)):
+        """``outputs`` plus the bias (shaped ``bias_shape``), through the activation: the end of every twin's call."""
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, bias_shape))
+        return self.activation(outputs) if self.activation is not None else outputs
+
     def get_config(self):
         return {**super().get_config(), "weight_bits": self.weight_bits, "folded": self.folded}
 
@@ -199,11 +205,7 @@ class QuantConv1D(FoldedKernel, keras.layers.Conv1D):
         kernel = fake_quant_weights(ops.expand_dims(self.scaled_kernel(), 0), bits=self.weight_bits)
         outputs = ops.conv(ops.expand_dims(inputs, steps_axis), kernel, strides=(1, self.strides[0]),
                            padding=padding, dilation_rate=(1, self.dilation_rate[0]), data_format=self.data_format)
-        outputs = ops.squeeze(outputs, axis=steps_axis)
-        if self.use_bias:
-            shape = (1, 1, self.filters) if self.data_format == "channels_last" else (1, self.filters, 1)
-            outputs = ops.add(outputs, ops.reshape(self.bias, shape))
-        return self.activation(outputs) if self.activation is not None else outputs
+        return self.finished(ops.squeeze(outputs, axis=steps_axis), (1, 1, -1) if steps_axis == 1 else (1, -1, 1))
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
@@ -214,9 +216,7 @@ class QuantDepthwiseConv(FoldedKernel, keras.layers.DepthwiseConv2D):
         outputs = ops.depthwise_conv(inputs, fake_quant_depthwise(self.scaled_kernel()), strides=self.strides,
                                      padding=self.padding, dilation_rate=self.dilation_rate,
                                      data_format=self.data_format)
-        if self.use_bias:
-            outputs = ops.add(outputs, self.bias)
-        return self.activation(outputs) if self.activation is not None else outputs
+        return self.finished(outputs)
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
@@ -233,10 +233,7 @@ class QuantDense(FoldedKernel, keras.layers.Dense):
 
     def _dense(self, inputs):
         kernel = fake_quant_weights(self.scaled_kernel(self._kernel), per_channel=False, bits=self.weight_bits)
-        outputs = ops.matmul(inputs, kernel)
-        if self.use_bias:
-            outputs = ops.add(outputs, self.bias)
-        return self.activation(outputs) if self.activation is not None else outputs
+        return self.finished(ops.matmul(inputs, kernel))
 
 
 # the fake-quantized twin of each "kernel" layer, keyed by the Keras class it extends (SeparableConv2D: _separable)
