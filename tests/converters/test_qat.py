@@ -234,6 +234,23 @@ def test_an_unconvertible_graph_is_refused_before_training(digits, monkeypatch):
     assert "at layer 'erfinv' (Erfinv)" in message and "neither a custom op nor a flex op" in message
 
 
+def test_the_pass_trains_the_graph_its_model_check_prepared(sequential_mlp, digits, monkeypatch):
+    """The pipeline's check before any training builds and converts the QAT graph once; the pass given what the
+    check returned trains that graph, with no second rebuild and no second dry conversion."""
+    from edgesmith.converters.errors import UnknownOptionError
+    from edgesmith.converters.registry import check_model, check_options, pass_options
+
+    prepared = check_model("qat", sequential_mlp, {"epochs": 1})
+    assert prepared.source is sequential_mlp and prepared.weight_bits == 8
+    qat_module = importlib.import_module("edgesmith.converters.qat")
+    monkeypatch.setattr(qat_module, "prepare_qat", lambda *a, **k: pytest.fail("prepared twice"))
+    monkeypatch.setattr(qat_module, "to_tflite", lambda *a, **k: pytest.fail("converted twice"))
+    assert qat(sequential_mlp, digits, epochs=1, prepared=prepared) is prepared.model
+    assert "prepared" not in pass_options("qat")
+    with pytest.raises(UnknownOptionError, match="no option"):
+        check_options("qat", {"prepared": None})
+
+
 def test_transformer_keeps_attention_and_layernorm_float_and_converts(digits, tmp_path):
     keras.utils.set_random_seed(5)
     inputs = keras.Input((8, 8, 1))
