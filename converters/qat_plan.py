@@ -2,12 +2,12 @@
 
 >>> import keras
 >>> inputs = keras.Input((8, 8, 1))
->>> x = keras.layers.BatchNormalization()(keras.layers.Conv2D(4, 3, name="conv")(inputs))
+>>> x = keras.layers.BatchNormalization(name="bn")(keras.layers.Conv2D(4, 3)(inputs))
 >>> x = keras.layers.MaxPooling2D()(keras.layers.ReLU()(x))
 >>> outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))
 >>> rebuilt, plan = prepare_qat(keras.Model(inputs, outputs))
 >>> plan.folded, plan.quantizer_count, sorted(plan.float_layers)   # input, conv+relu, dense logits
-(['batch_normalization'], 3, [])
+(['bn'], 3, [])
 
 A quantizer goes where TFLite's int8 graph holds a scale of its own (:func:`.int8_ops.int8_role`; a layer's is
 a fact of its handler in :mod:`.layers`). Tensors tied by ops that keep one scale on both sides (pooling, PAD,

@@ -7,14 +7,14 @@ import sys
 
 import click
 
-from edgesmith.commands.data_options import checked_data, checked_model, preprocessing_options
+from edgesmith.commands.data_options import checked_data, preprocessing_options
 from edgesmith.commands.deploy import format_results, report, run_settings, target_options
 from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
 
 
 @click.command("convert-and-deploy")
-@click.argument("model", type=click.Path(), callback=checked_model)
+@click.argument("model", type=click.Path())
 @click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml|FILE.tflite",
               help="Compression recipe: a built-in name, a TOML file, or a .tflite edgesmith wrote "
                    "(its recorded recipe).")
