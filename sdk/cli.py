@@ -52,7 +52,8 @@ def cli(ctx, debug):
 def main(argv=None) -> None:
     """Entry point: run the CLI and turn errors into one-line messages and exit codes."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    own_temp_folder()  # what _leave removes, whoever made it
+    if argv is None:  # this process is the CLI's: its temporary files go with it, even when _leave skips atexit
+        own_temp_folder()
     try:
         code = _run(argv, debug="--debug" in (argv if argv is not None else sys.argv[1:]))
     except SystemExit as done:  # a command that chose its own exit code
