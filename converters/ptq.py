@@ -10,6 +10,9 @@ Modes: ``float32`` (no quantization), ``fp16`` (float16 weights),
 activations, calibrated; ``io`` chooses int8, uint8 or float inputs/outputs),
 ``int16x8`` (int16 activations, int8 weights). A model trained by :func:`qat`
 converts to int8 from its own learned ranges.
+
+Keras and TensorFlow are imported when a model is converted, not with this module: checking a
+recipe that ends in ``ptq`` (its options are read from :func:`ptq`'s signature) loads neither.
 """
 
 from __future__ import annotations
@@ -22,11 +25,8 @@ from edgesmith.runtime.tflite_file import gzipped_size
 
 from .checks import checked
 from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError, UnsupportedModelError
-from .kernels import recurrent_layers
-from .qat_layers import has_fake_quant
 from .record import StageRecord, remember
 from .sources import SavedModelSource
-from .stage import stage_record
 
 MODES = ("float32", "fp16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("float", "int8", "uint8", "int16")
@@ -71,6 +71,8 @@ def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_
         io: input/output type: float, or int8/uint8 for int8 (int16 for int16x8).
         calibration_samples: training samples used to measure activation ranges.
     """
+    from .stage import stage_record
+
     _check_options(mode, io)
     learned = is_quantization_aware(model)
     if mode in CALIBRATED and data is None and not learned:
@@ -97,6 +99,8 @@ def float_tflite(model) -> bytes:
 
 def is_quantization_aware(model) -> bool:
     """True for models made by :func:`qat` (they carry their own int8 ranges)."""
+    from .qat_layers import has_fake_quant
+
     return not isinstance(model, SavedModelSource) and has_fake_quant(model)
 
 
@@ -108,6 +112,8 @@ def _check_choice(option: str, value, choices) -> None:
 def _refuse_calibrated_recurrent(model, mode, learned) -> None:
     if mode not in CALIBRATED or learned or isinstance(model, SavedModelSource):
         return
+    from .kernels import recurrent_layers
+
     recurrent = recurrent_layers(model)
     if recurrent:
         raise UnsupportedModelError(
@@ -118,6 +124,8 @@ def _refuse_calibrated_recurrent(model, mode, learned) -> None:
 
 def _converter(model):
     import tensorflow as tf
+
+    from .kernels import recurrent_layers
 
     if isinstance(model, SavedModelSource):
         return tf.lite.TFLiteConverter.from_saved_model(str(model.path))

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import click
 
-from edgesmith.commands.data_options import checked_data, checked_model, preprocessing_options
+from edgesmith.commands.data_options import preprocessing_options
 from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
 
 
 @click.command("convert")
-@click.argument("model", type=click.Path(exists=False), callback=checked_model)
+@click.argument("model", type=click.Path(exists=False))
 @click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml|FILE.tflite",
               help="A built-in recipe (fp16, dynamic-int8, int8-ptq, int8-qat, prune50-int8, max-compression, "
                    "fast-int8, raw-size-int4, mcu-int8, mcu-smallest-flash), a TOML file, or a .tflite edgesmith "
                    "wrote (replays the recipe in its metadata).")
-@click.option("--data", "data_spec", required=True, metavar="SPEC", callback=checked_data,
+@click.option("--data", "data_spec", required=True, metavar="SPEC",
               help="builtin:digits|mnist|fashion_mnist|cifar10, an image folder (one sub-folder per class), or an .npz file.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--resume", is_flag=True, help="Reuse stages a previous run of the same recipe completed.")
@@ -46,10 +46,14 @@ def command(model, recipe, data_spec, out_dir, resume, fallback, as_json, prepro
 def _convert(model, recipe, data_spec, out_dir, resume, fallback, preprocess, progress) -> tuple:
     """``(report, None)``; or, when the accuracy drop is too large, the report written before the error and the error."""
     from edgesmith.converters.errors import AccuracyDropError
+    from edgesmith.converters.load import check_model_path
+    from edgesmith.data import check_spec
     from edgesmith.recipes import load_recipe
 
     try:
-        recipe = load_recipe(recipe)  # an unknown recipe fails before TensorFlow loads
+        recipe = load_recipe(recipe)  # bad input fails here, in this order, before TensorFlow loads
+        check_model_path(model)
+        check_spec(data_spec)
         from edgesmith.pipeline import convert  # imports TensorFlow: inside quiet_console
 
         return convert(model, recipe, data_spec, out_dir, preprocess=preprocess, resume=resume, fallback=fallback,

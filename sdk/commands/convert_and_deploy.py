@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from edgesmith.commands.data_options import checked_data, preprocessing_options
+from edgesmith.commands.data_options import preprocessing_options
 from edgesmith.commands.deploy import format_results, report, run_settings, target_options
 from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
@@ -18,7 +18,7 @@ from edgesmith.commands.quiet import quiet_console
 @click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml|FILE.tflite",
               help="Compression recipe: a built-in name, a TOML file, or a .tflite edgesmith wrote "
                    "(its recorded recipe).")
-@click.option("--data", "data_spec", required=True, metavar="SPEC", callback=checked_data,
+@click.option("--data", "data_spec", required=True, metavar="SPEC",
               help="builtin:digits|mnist|..., an image folder, or an .npz file (used to calibrate and verify).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output: model.tflite, report.json/.md, logs/, report.html.")

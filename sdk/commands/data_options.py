@@ -1,5 +1,4 @@
-"""``--preprocess``, ``--mean`` and ``--std``: the options every command that takes ``--data`` shares; and the
-checks of a Keras model path and a ``--data`` spec that fail bad input before anything loads TensorFlow.
+"""``--preprocess``, ``--mean`` and ``--std``: the options every command that takes ``--data`` shares.
 
 >>> @click.command()
 ... @preprocessing_options
@@ -14,23 +13,6 @@ import functools
 import click
 
 from edgesmith.preprocessing import ALIASES, PRESETS, parse_values
-
-
-def checked_model(ctx, param, path):
-    """Click callback: ``path`` names a .keras/.h5 file or a SavedModel directory (else a one-line error)."""
-    from edgesmith.converters.load import check_model_path
-
-    check_model_path(path)
-    return path
-
-
-def checked_data(ctx, param, spec):
-    """Click callback: ``spec`` names data :func:`edgesmith.data.load_data` can read (else a one-line error)."""
-    from edgesmith.data import check_spec
-
-    if spec is not None:
-        check_spec(spec)
-    return spec
 
 
 def preprocessing_options(command):

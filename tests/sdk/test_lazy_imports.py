@@ -27,7 +27,8 @@ def probe(*args) -> tuple:
     return "\n".join(said), float(seconds), heavy
 
 
-@pytest.mark.parametrize("module", ["edgesmith.converters.errors", "edgesmith.converters.registry", "edgesmith.recipes"])
+@pytest.mark.parametrize("module", ["edgesmith.converters.errors", "edgesmith.converters.registry", "edgesmith.recipes",
+                                    "edgesmith.converters.ptq"])
 def test_light_modules_import_no_tensorflow(module):
     code = f"import sys, {module}; print(sorted({{n.split('.')[0] for n in sys.modules}} & {{'tensorflow', 'keras'}}))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
