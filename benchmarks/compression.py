@@ -42,7 +42,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from edgesmith.converters.errors import AccuracyDropError  # noqa: E402
 from edgesmith.converters.export import export  # noqa: E402
 from edgesmith.converters.mixed_precision import mixed_precision  # noqa: E402
-from edgesmith.converters.ptq import gzipped_size, ptq  # noqa: E402
+from edgesmith.converters.ptq import ptq  # noqa: E402
+from edgesmith.runtime.tflite_file import gzipped_size  # noqa: E402
 from edgesmith.converters.registry import pass_options  # noqa: E402
 from edgesmith.converters.train import fine_tune  # noqa: E402
 from edgesmith.converters.verify import accuracy, verify  # noqa: E402

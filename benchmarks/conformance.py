@@ -52,6 +52,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from edgesmith.runtime.atomic_write import atomic_write_json  # noqa: E402
+
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -257,7 +259,7 @@ def source_model(name: str, npz: Path, cache: Path, epochs: int, train: int) -> 
     x_train, y_train, x_test, y_test = training_arrays(npz, arch.preset)
     info = {"accuracy": _accuracy(model, x_test, y_test), "train_seconds": round(time.perf_counter() - started, 1),
             "params": int(model.count_params())}
-    accuracy_file.write_text(json.dumps(info))
+    atomic_write_json(accuracy_file, info)  # concurrent runs never read a half-written file
     return path, info
 
 
@@ -570,7 +572,7 @@ def main(argv=None) -> dict:
               "notes": {name: ARCHITECTURES[name].note for name in args.model_list},
               "presets": {name: ARCHITECTURES[name].preset for name in args.model_list}, "matrix": matrix}
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2, default=str) + "\n")
+        atomic_write_json(args.json, result)
     return result
 
 

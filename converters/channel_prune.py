@@ -22,6 +22,7 @@ from .checks import checked
 from .distill import remember_teacher
 from .errors import ConversionError
 from .graph import ChannelGraph, new_layer, rewrite
+from .inputs import call_model
 from .layers import handler_for
 from .macs import count_macs
 from .stage import recorded
@@ -338,7 +339,7 @@ def _taylor(graph, model, data, batches: int = 4) -> dict:
         x = data.x_train[start:start + size]
         y = None if data.y_train is None else data.y_train[start:start + size]
         with tf.GradientTape() as tape:
-            outputs = model(x, training=False)
+            outputs = call_model(model, x)
             loss = loss_fn(np.argmax(outputs, -1) if y is None else y, outputs)
         for layer, variable, grad in zip(kernels, variables, tape.gradient(loss, variables)):
             if grad is not None:

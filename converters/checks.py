@@ -35,21 +35,21 @@ def checked(options=None, model=None):
     return attach
 
 
-def run_check(check, values: dict, *leading) -> None:
-    """Call ``check(*leading, **values)`` with the values its signature names (no-op for None).
+def run_check(check, values: dict, *leading):
+    """Call ``check(*leading, **values)`` with the values its signature names and return what it returns
+    (None for no check).
 
     An option check that trips over a value of the wrong type (a string where a number belongs) is an
     :class:`UnknownOptionError` naming the values; a model check's own errors pass through unchanged.
     """
     if check is None:
-        return
+        return None
     accepted = inspect.signature(check).parameters
     chosen = {key: value for key, value in values.items() if key in accepted}
     if leading:
-        check(*leading, **chosen)
-        return
+        return check(*leading, **chosen)
     try:
-        check(**chosen)
+        return check(**chosen)
     except (TypeError, ValueError) as exc:
         shown = ", ".join(f"{key}={values[key]!r}" for key in accepted if key in values)
         raise UnknownOptionError(f"invalid option value(s) {shown}: {exc}") from None

@@ -181,7 +181,7 @@ def check_weights(matches: dict, buffers: list, path, threshold: float = 0.5) ->
     """Refuse a .tflite whose convolution or dense weights are not the Keras layer's (cosine below ``threshold``):
     a file converted from another model with the same shapes and layer names. Quantization, pruning or
     fine-tuning leave the cosine near 1; layers with a BatchNorm folded in are not compared."""
-    from .qat import stored_kernel
+    from .qat_layers import stored_kernel
 
     for match in matches.values():
         kernel = stored_kernel(match.layer) if hasattr(match.layer, "kernel") else None

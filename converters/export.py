@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesmith.runtime.metadata import atomic_write_bytes, embed_metadata
+from edgesmith.runtime.atomic_write import atomic_write_bytes
+from edgesmith.runtime.metadata import embed_metadata
 
 from .record import record_of
 

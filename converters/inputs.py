@@ -1,4 +1,8 @@
-"""What a Keras model expects at its input: does it normalize pixels itself?
+"""What a Keras model expects at its input: its inputs' structure, and does it normalize pixels itself?
+
+:func:`call_model` feeds a batch in the structure the model declares: a Keras 2
+functional model (a legacy ``.h5``) declares its one input as a list, and Keras
+warns on every call that gives it the bare array.
 
 A graph whose first layer (after layers that leave pixel values alone, and inside
 a nested model such as keras.applications') is ``Rescaling`` or ``Normalization``
@@ -25,6 +29,22 @@ NORMALIZING = ("Rescaling", "Normalization")
 VALUE_PRESERVING = ("InputLayer", "Resizing", "CenterCrop", "Cropping2D", "ZeroPadding2D", "Dropout",
                     "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomCrop",
                     "RandomContrast", "RandomBrightness", "Identity", "Reshape", "Permute")
+
+
+def call_model(model, batch, training: bool = False):
+    """``model(batch, training=training)``, with a single array wrapped in a list when ``model`` declares a list of
+    one input (Keras 2 functional models do).
+
+    >>> import keras, numpy as np
+    >>> inputs = keras.Input((3,))
+    >>> listed = keras.Model([inputs], keras.layers.Dense(2)(inputs))   # what a legacy .h5 loads as
+    >>> tuple(call_model(listed, np.zeros((1, 3), np.float32)).shape)  # no "structure of inputs" warning
+    (1, 2)
+    """
+    declared = getattr(model, "input", None)  # None for a Sequential never called
+    if isinstance(declared, (list, tuple)) and len(declared) == 1 and not isinstance(batch, (list, tuple)):
+        batch = [batch]
+    return model(batch, training=training)
 
 
 def normalizing_layer(model) -> str | None:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import zipfile
 from pathlib import Path
 
@@ -23,19 +24,13 @@ def load_model(source):
     Args:
         source: a ``keras.Model``, a ``.keras``/``.h5`` file, or a SavedModel directory.
     """
+    if not isinstance(source, (str, os.PathLike)):
+        return source  # a keras.Model or a SavedModelSource
+    path = check_model_path(source)
+    if path.is_dir():
+        return SavedModelSource(path)
     import keras
 
-    if isinstance(source, (keras.Model, SavedModelSource)):
-        return source
-    path = Path(source)
-    if path.is_dir():
-        if (path / "saved_model.pb").is_file():
-            return SavedModelSource(path)
-        raise CorruptModelError(f"{path}: a directory without saved_model.pb is not a SavedModel")
-    if not path.is_file():
-        raise CorruptModelError(f"{path}: no such model file")
-    if path.suffix not in (".keras", ".h5", ".hdf5"):
-        raise CorruptModelError(f"{path}: expected a .keras or .h5 model file or a SavedModel directory")
     _register_custom_objects()
     try:
         return keras.models.load_model(path, compile=False)
@@ -46,9 +41,23 @@ def load_model(source):
         raise CorruptModelError(f"{path}: cannot load the model ({reason})") from None
 
 
+def check_model_path(source) -> Path:
+    """``source`` as a path if it names what :func:`load_model` reads (a .keras/.h5 file or a SavedModel
+    directory), else its one-line :class:`CorruptModelError`; reads nothing, and loads no Keras."""
+    path = Path(source)
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise CorruptModelError(f"{path}: a directory without saved_model.pb is not a SavedModel")
+    elif not path.is_file():
+        raise CorruptModelError(f"{path}: no such model file")
+    elif path.suffix not in (".keras", ".h5", ".hdf5"):
+        raise CorruptModelError(f"{path}: expected a .keras or .h5 model file or a SavedModel directory")
+    return path
+
+
 def _register_custom_objects() -> None:
     """Import the modules whose layers and constraints edgesmith saves into models."""
-    from . import cluster, prune, qat  # noqa: F401  (registration happens on import)
+    from . import cluster, prune, qat_layers  # noqa: F401  (registration happens on import)
 
 
 def source_sha256(source, model=None) -> str:

@@ -40,13 +40,13 @@ import io
 import re
 
 from edgesmith.runtime.interpreter import open_interpreter
-from edgesmith.runtime.tflite_file import WEIGHTED_OPS, main_operators
+from edgesmith.runtime.tflite_file import WEIGHTED_OPS, gzipped_size, main_operators
 
 from .checks import checked
 from .errors import ConversionError, UnknownOptionError, UnsupportedModelError
 from .kernels import all_layers
 from .layers import handler_for
-from .ptq import TFLiteModel, float_tflite, gzipped_size
+from .ptq import TFLiteModel, float_tflite
 from .record import remember
 from .stage import stage_record
 

@@ -10,21 +10,23 @@ Modes: ``float32`` (no quantization), ``fp16`` (float16 weights),
 activations, calibrated; ``io`` chooses int8, uint8 or float inputs/outputs),
 ``int16x8`` (int16 activations, int8 weights). A model trained by :func:`qat`
 converts to int8 from its own learned ranges.
+
+Keras and TensorFlow are imported when a model is converted, not with this module: checking a
+recipe that ends in ``ptq`` (its options are read from :func:`ptq`'s signature) loads neither.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io
 import warnings
 
+from edgesmith.runtime.tflite_file import gzipped_size
+
 from .checks import checked
 from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError, UnsupportedModelError
-from .kernels import recurrent_layers
-from .record import remember
+from .record import StageRecord, remember
 from .sources import SavedModelSource
-from .stage import stage_record
 
 MODES = ("float32", "fp16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("float", "int8", "uint8", "int16")
@@ -44,10 +46,6 @@ class TFLiteModel:
     def gzip_bytes(self) -> int:
         """Size after gzip: what a weight-shared or pruned model really costs to ship."""
         return gzipped_size(self.content)
-
-
-def gzipped_size(content: bytes) -> int:
-    return len(gzip.compress(content, compresslevel=9, mtime=0))
 
 
 def _check_options(mode, io):
@@ -73,6 +71,8 @@ def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_
         io: input/output type: float, or int8/uint8 for int8 (int16 for int16x8).
         calibration_samples: training samples used to measure activation ranges.
     """
+    from .stage import stage_record
+
     _check_options(mode, io)
     learned = is_quantization_aware(model)
     if mode in CALIBRATED and data is None and not learned:
@@ -83,9 +83,10 @@ def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_
     _refuse_calibrated_recurrent(model, mode, learned)
     calibrate = data is not None and mode in CALIBRATED and not learned  # QAT models bring their own ranges
     samples = data.calibration(calibration_samples) if calibrate else None
-    content = _convert(_converter(model), mode, io, samples, learned)
+    content = _conversion(model, mode, io, samples)
     tflite = TFLiteModel(content, None if isinstance(model, SavedModelSource) else model, mode, io)
-    record = stage_record(f"ptq:{mode}", model) if tflite.keras_model is not None else _saved_model_record(mode)
+    saved_model = StageRecord(name=f"ptq:{mode}", params=0, nonzero_params=0)
+    record = stage_record(f"ptq:{mode}", model) if tflite.keras_model is not None else saved_model
     record.details.update({"mode": mode, "io": io, "tflite_bytes": len(content), "gzip_bytes": tflite.gzip_bytes,
                            "learned_ranges": learned})
     return remember(tflite, record)
@@ -93,12 +94,12 @@ def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_
 
 def float_tflite(model) -> bytes:
     """The plain float32 .tflite of ``model``: the size baseline every report compares against."""
-    return _convert(_converter(model), "float32", "float", None, False)
+    return _conversion(model, "float32")
 
 
 def is_quantization_aware(model) -> bool:
     """True for models made by :func:`qat` (they carry their own int8 ranges)."""
-    from .qat import has_fake_quant
+    from .qat_layers import has_fake_quant
 
     return not isinstance(model, SavedModelSource) and has_fake_quant(model)
 
@@ -111,6 +112,8 @@ def _check_choice(option: str, value, choices) -> None:
 def _refuse_calibrated_recurrent(model, mode, learned) -> None:
     if mode not in CALIBRATED or learned or isinstance(model, SavedModelSource):
         return
+    from .kernels import recurrent_layers
+
     recurrent = recurrent_layers(model)
     if recurrent:
         raise UnsupportedModelError(
@@ -119,14 +122,10 @@ def _refuse_calibrated_recurrent(model, mode, learned) -> None:
         )
 
 
-def _saved_model_record(mode):
-    from .record import StageRecord
-
-    return StageRecord(name=f"ptq:{mode}", params=0, nonzero_params=0)
-
-
 def _converter(model):
     import tensorflow as tf
+
+    from .kernels import recurrent_layers
 
     if isinstance(model, SavedModelSource):
         return tf.lite.TFLiteConverter.from_saved_model(str(model.path))
@@ -146,9 +145,13 @@ def _at_batch_one(model):
     return fixed
 
 
-def _convert(converter, mode, io_type, samples, learned) -> bytes:
+def to_tflite(model, mode: str = "float32", io_type: str = "float", samples=None) -> bytes:
+    """``model`` (a ``keras.Model`` or a :class:`SavedModelSource`) converted to .tflite in ``mode``, calibrated on
+    ``samples`` when given (a :func:`qat` model, given none, converts from its own ranges): the one conversion
+    :func:`ptq`, :func:`float_tflite` and qat's dry run share. A refusal is TFLite's own exception."""
     import tensorflow as tf
 
+    converter = _converter(model)
     if mode != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "fp16":
@@ -161,10 +164,15 @@ def _convert(converter, mode, io_type, samples, learned) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     if io_type != "float":
         converter.inference_input_type = converter.inference_output_type = getattr(tf, io_type)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the Keras exporter prints its log; TF warns about statistics
+        return converter.convert()
+
+
+def _conversion(model, mode: str, io_type: str = "float", samples=None) -> bytes:
+    """:func:`to_tflite`, a refusal as a one-line :class:`ConversionError`."""
     try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the Keras exporter prints its log; TF warns about statistics
-            return converter.convert()
+        return to_tflite(model, mode, io_type, samples)
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise ConversionError(f"TFLiteConverter failed for mode {mode}: {first_line}") from None

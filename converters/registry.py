@@ -34,6 +34,9 @@ PASSES = {
 
 # Passes that turn the Keras model into a .tflite (a recipe ends with exactly one).
 TFLITE_PASSES = frozenset({"ptq", "mixed_precision"})
+# Keywords the pipeline gives a pass, not recipe options: a progress callback, and what the pass's model check
+# returned (qat: the graph it built and converted, see check_model).
+RUN_ARGUMENTS = ("progress", "prepared")
 
 
 def get_pass(name: str):
@@ -45,12 +48,12 @@ def get_pass(name: str):
 
 
 def pass_options(name: str) -> dict:
-    """The options pass ``name`` takes (keyword -> default), from its signature."""
+    """The options pass ``name`` takes (keyword -> default), from its signature (not its :data:`RUN_ARGUMENTS`)."""
     parameters = list(inspect.signature(get_pass(name)).parameters.values())[2:]  # after (model, data)
     return {
         p.name: (None if p.default is inspect.Parameter.empty else p.default)
         for p in parameters
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in RUN_ARGUMENTS
     }
 
 
@@ -58,15 +61,16 @@ def check_options(name: str, options: dict) -> None:
     """Raise :class:`UnknownOptionError` naming the valid options if ``options`` has others, and the
     pass's own error for an out-of-range value (see :mod:`edgesmith.converters.checks`)."""
     valid = pass_options(name)
-    unknown = sorted(set(options) - set(valid) - {"progress"})
+    unknown = sorted(set(options) - set(valid))
     if unknown:
         raise UnknownOptionError(
-            f"pass {name!r} has no option(s) {', '.join(unknown)}; valid options: "
-            f"{', '.join(sorted(set(valid) - {'progress'}))}"
+            f"pass {name!r} has no option(s) {', '.join(unknown)}; valid options: {', '.join(sorted(valid))}"
         )
     run_check(getattr(get_pass(name), "check_options", None), {**valid, **options})
 
 
-def check_model(name: str, model, options: dict) -> None:
-    """Raise the pass's one-line error if it cannot take ``model`` with ``options`` (before any work)."""
-    run_check(getattr(get_pass(name), "check_model", None), {**pass_options(name), **options}, model)
+def check_model(name: str, model, options: dict):
+    """Raise the pass's one-line error if it cannot take ``model`` with ``options`` (before any work); else return
+    what its model check returns, for the pass's ``prepared`` keyword (None for most passes; qat: the
+    :class:`~edgesmith.converters.qat.PreparedQat` it built, which the pass reuses for this very model)."""
+    return run_check(getattr(get_pass(name), "check_model", None), {**pass_options(name), **options}, model)

@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import ConversionError
 from .graph import ends_in_softmax
+from .inputs import call_model
 from .kernels import all_layers
 
 
@@ -149,7 +150,7 @@ def refresh_batchnorm(model, batches, count: int = BATCHNORM_BATCHES) -> None:
         for layer in layers:
             layer.momentum = index / (index + 1)  # a running average: batch k weighs 1 / (k + 1)
         batch = batches[index]
-        model(batch[0] if isinstance(batch, tuple) else batch, training=True)
+        call_model(model, batch[0] if isinstance(batch, tuple) else batch, training=True)
     for layer, momentum in zip(layers, momenta):
         layer.momentum = momentum
 

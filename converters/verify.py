@@ -18,6 +18,7 @@ from edgesmith.runtime import Model
 from edgesmith.runtime.report_schema import Verification
 
 from .errors import AccuracyDropError, ConversionError
+from .inputs import call_model
 
 
 def accuracy(model, data, batch_size: int | None = None) -> float | None:
@@ -51,7 +52,7 @@ def predicted_classes(model, samples, batch_size: int | None = None) -> np.ndarr
     traces a new graph function for every model a pipeline measures (TensorFlow then
     warns about retracing); the outputs are the same.
     """
-    predict = Model(model).predict if isinstance(model, (str, Path)) else lambda batch: model(batch, training=False)
+    predict = Model(model).predict if isinstance(model, (str, Path)) else lambda batch: call_model(model, batch)
     size = batch_size or eval_batch_size(samples.shape[1:])
     outputs = [np.asarray(predict(batch)).argmax(axis=-1) for batch in _batches(samples, size)]
     return np.concatenate(outputs) if outputs else np.zeros(0, np.int64)

@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from . import support_metadata as support
+from .atomic_write import atomic_write_bytes
 from .errors import MetadataError
 from .tflite_file import TFLITE_IDENTIFIER, check_tflite_file, metadata_entry, read_contents, read_model, schema
 
@@ -124,29 +123,7 @@ def read_associated_file(data: bytes, name: str) -> bytes | None:
         return None
 
 
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write to a temp file beside ``target``, then rename: never a half-written file."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.chmod(temp, 0o666 & ~_current_umask())
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 # -- internals -----------------------------------------------------------------
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _inline_offset_buffers(model, tflite: bytes) -> None:

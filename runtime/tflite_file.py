@@ -200,11 +200,11 @@ def total_weight_bytes(path) -> int | None:
     return None if found is None else sum(found["by_type"].values())
 
 
-def gzip_size(data: bytes) -> int:
+def gzipped_size(data: bytes) -> int:
     """Bytes of ``data`` after gzip -9: a secondary size. A device stores and maps the raw file, so raw bytes come
     first in every report; gzip shows what pruned or clustered weights would save on the wire.
 
-    >>> gzip_size(bytes(4096)) < 100
+    >>> gzipped_size(bytes(4096)) < 100
     True
     """
     return len(gzip.compress(bytes(data), compresslevel=9, mtime=0))

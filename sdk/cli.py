@@ -8,7 +8,6 @@ traceback appears only with ``--debug``.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import importlib
 import os
@@ -16,6 +15,7 @@ import sys
 
 import click
 
+from edgesmith.cleanup import own_temp_folder, run_at_exit
 from edgesmith.commands import interrupt
 from edgesmith.runtime.errors import EdgesmithError
 
@@ -52,6 +52,8 @@ def cli(ctx, debug):
 def main(argv=None) -> None:
     """Entry point: run the CLI and turn errors into one-line messages and exit codes."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if argv is None:  # this process is the CLI's: its temporary files go with it, even when _leave skips atexit
+        own_temp_folder()
     try:
         code = _run(argv, debug="--debug" in (argv if argv is not None else sys.argv[1:]))
     except SystemExit as done:  # a command that chose its own exit code
@@ -67,9 +69,9 @@ def _leave(code: int) -> None:
 
     A command stopped mid-training (by Ctrl-C or an error) leaves a tf.data thread inside a Python batch
     function, waiting for the GIL; that collection frees the thread's iterator while holding the GIL and
-    waits for the thread forever. What the shutdown runs before it (atexit: scratch files) still runs.
+    waits for the thread forever. edgesmith's own clean-ups (:mod:`edgesmith.cleanup`: scratch files) still run.
     """
-    atexit._run_exitfuncs()
+    run_at_exit()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe
             stream.flush()

@@ -249,22 +249,40 @@ def _has_test_split(spec: str) -> bool:
     return False
 
 
+def check_spec(spec: str) -> None:
+    """Raise the one-line :class:`DataError` :func:`load_data` gives for a ``spec`` that names no data (an unknown
+    built-in, a missing .npz, neither an .npz nor a folder), reading nothing.
+
+    >>> check_spec("builtin:digitz")
+    Traceback (most recent call last):
+    edgesmith.data.DataError: unknown built-in data 'digitz'; choose one of: builtin:digits, ...
+    """
+    path = Path(spec)
+    if spec.startswith("builtin:"):
+        name = spec.split(":", 1)[1]
+        if name not in BUILTINS:
+            choices = ", ".join("builtin:" + b for b in BUILTINS)
+            raise DataError(f"unknown built-in data {name!r}; choose one of: {choices}")
+    elif path.suffix == ".npz":
+        if not path.is_file():
+            raise DataError(f"{path}: no such file")
+    elif not path.is_dir():
+        raise DataError(
+            f"cannot read data {spec!r}: give builtin:{{{','.join(BUILTINS)}}}, an image folder, or an .npz file"
+        )
+
+
 def _read(spec, image_size, color, normalize, val_split, seed, input_shape):
+    check_spec(spec)
     if spec.startswith("builtin:"):
         return _builtin(spec.split(":", 1)[1], normalize, val_split, seed)
     path = Path(spec)
     if path.suffix == ".npz":
         return _npz(path, normalize, val_split, seed, input_shape)
-    if path.is_dir():
-        return _folder(path, image_size, color, normalize, val_split, seed)
-    raise DataError(
-        f"cannot read data {spec!r}: give builtin:{{{','.join(BUILTINS)}}}, an image folder, or an .npz file"
-    )
+    return _folder(path, image_size, color, normalize, val_split, seed)
 
 
 def _builtin(name, normalize, val_split, seed):
-    if name not in BUILTINS:
-        raise DataError(f"unknown built-in data {name!r}; choose one of: {', '.join('builtin:' + b for b in BUILTINS)}")
     if name == "digits":
         from sklearn.datasets import load_digits
 
@@ -292,8 +310,6 @@ def _keras_dataset(name):
 
 
 def _npz(path: Path, normalize, val_split, seed, input_shape):
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
     try:
         arrays = open_npz(path)
     except Exception as exc:

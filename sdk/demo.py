@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgesmith.converters.ptq import gzipped_size
 from edgesmith.converters.train import TrainingBatches
 from edgesmith.data import load_data
 from edgesmith.pipeline import convert
 from edgesmith.recipes import recipe_from_dict
-from edgesmith.runtime.tflite_file import total_weight_bytes
+from edgesmith.runtime.tflite_file import gzipped_size, total_weight_bytes
 
 DEMO_DATA = "builtin:digits"
 FLOAT_BASELINE = {"name": "float32", "description": "no compression: the float32 .tflite"}

@@ -26,7 +26,7 @@ from edgesmith.runtime.interpreter import delegated_nodes
 from edgesmith.runtime.metadata import read_metadata
 from edgesmith.runtime.tensors import dequantize, granularity
 from edgesmith.runtime.tflite_file import (
-    NUMPY_TYPES, Tensor, check_tflite_file, graph_macs, gzip_size, histogram, op_histogram, read_contents)
+    NUMPY_TYPES, Tensor, check_tflite_file, graph_macs, gzipped_size, histogram, op_histogram, read_contents)
 
 def inspect_model(path, *, xnnpack: bool = True) -> dict:
     """Everything ``edgesmith inspect`` shows, as a JSON-friendly dict.
@@ -74,7 +74,7 @@ def _size_split(data: bytes, buffers: list, weights: list, metadata_buffers: set
     stored = sum(len(buffers[b]) for b in {t.buffer for t in weights})
     metadata = sum(len(buffers[b]) for b in metadata_buffers) + _appended_zip_bytes(data)
     return {"total_bytes": len(data), "weights_bytes": stored, "metadata_bytes": metadata,
-            "graph_bytes": len(data) - stored - metadata, "gzip_bytes": gzip_size(data)}
+            "graph_bytes": len(data) - stored - metadata, "gzip_bytes": gzipped_size(data)}
 
 
 def _describe(tensor: Tensor) -> dict:

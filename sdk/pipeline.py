@@ -40,7 +40,7 @@ from edgesmith.converters.mixed_precision import EIGHT_BIT_OF, MixedPrecisionQua
 from edgesmith.converters.inputs import normalizing_layer
 from edgesmith.converters.stage import stage_record
 from edgesmith.converters.load import SavedModelSource, load_model, source_sha256
-from edgesmith.converters.ptq import TFLiteModel, float_tflite, gzipped_size, is_quantization_aware
+from edgesmith.converters.ptq import TFLiteModel, float_tflite, is_quantization_aware
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
 from edgesmith.converters.verify import accuracy, check_drop, verify
@@ -48,10 +48,10 @@ from edgesmith.data import Dataset, load_data
 from edgesmith.preprocessing import InputContractError, choose_preprocessing, preprocessing_from, refuse_at_chance
 from edgesmith.recipes import Recipe, Step, check_fallback, load_recipe
 from edgesmith.report.text import markdown_report
+from edgesmith.runtime.atomic_write import atomic_write_bytes, atomic_write_json
 from edgesmith.runtime.bench import benchmark
-from edgesmith.runtime.metadata import atomic_write_bytes
 from edgesmith.runtime.report_schema import ConversionReport, Cost, Fallback, Stage
-from edgesmith.runtime.tflite_file import total_weight_bytes, weight_bytes
+from edgesmith.runtime.tflite_file import gzipped_size, total_weight_bytes, weight_bytes
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
     drop = report.verification.accuracy_drop_pt
     if fallback and recipe.max_accuracy_drop is not None and (drop or 0.0) > recipe.max_accuracy_drop:
         report = fall_back(converted, source, recipe, data, out_dir, progress=progress)
-    _write_json(Path(out_dir) / "report.json", report.to_dict())
+    atomic_write_json(Path(out_dir) / "report.json", report.to_dict(), sort_keys=True)
     atomic_write_bytes(Path(out_dir) / "report.md", markdown_report(report).encode("utf-8"))
     if report.fallback is not None and not report.fallback.met:
         raise AccuracyDropError(_unreachable(report, recipe.max_accuracy_drop), report)
@@ -157,7 +157,8 @@ def _call_pass(step: Step, model, data, prepared, **keywords):
 FALLBACK_BENCH = {"threads": 1, "runs": 30, "warmup": 3, "energy": "none"}
 
 
-def fall_back(converted: Converted, source: Source, recipe: Recipe, data: Dataset, out_dir, *, progress=None) -> dict:
+def fall_back(converted: Converted, source: Source, recipe: Recipe, data: Dataset, out_dir, *,
+              progress=None) -> ConversionReport:
     """Raise the precision of the worst layers of ``converted`` one step at a time (int4 -> int8 -> int16x8 ->
     float16 -> float32), re-verifying the .tflite each time, until ``recipe``'s budget holds or nothing is left;
     write the best .tflite over ``out_dir/model.tflite`` and return its report, whose ``fallback`` entry lists what
@@ -310,7 +311,7 @@ def _run_or_resume(model, data, step, stem, fingerprint, resume, notify, prepare
     _save_stage(result, saved)
     if teacher_of(result) is not None:
         _save_stage(teacher_of(result), teacher_file)
-    _write_json(marker, {"fingerprint": fingerprint, "record": record.as_dict()})
+    atomic_write_json(marker, {"fingerprint": fingerprint, "record": record.as_dict()}, sort_keys=True)
     return result
 
 
@@ -378,5 +379,3 @@ def _float_layers(stages: list):
     return None if not lists else sorted({name for names in lists for name in names})
 
 
-def _write_json(path: Path, value: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8"))

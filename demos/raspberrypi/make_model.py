@@ -115,7 +115,8 @@ def make_model(output, epochs: int = 12, quantize: bool = True) -> dict:
     >>> make_model("models/digits.tflite")["train_accuracy"]
     0.996
     """
-    from edgesmith.runtime.metadata import atomic_write_bytes, write_metadata
+    from edgesmith.runtime.atomic_write import atomic_write_bytes
+    from edgesmith.runtime.metadata import write_metadata
 
     tflite, report = train_and_convert(epochs, quantize)
     output = Path(output)

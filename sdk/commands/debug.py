@@ -31,7 +31,7 @@ def command(model, tflite, data_spec, samples, plot_path, as_json, preprocess):
         report = _debug(model, tflite, data_spec, samples, preprocess)
     if plot_path:
         from edgesmith.report.plots import layer_snr
-        from edgesmith.runtime.metadata import atomic_write_bytes
+        from edgesmith.runtime.atomic_write import atomic_write_bytes
 
         atomic_write_bytes(Path(plot_path), layer_snr(report))
     if as_json:

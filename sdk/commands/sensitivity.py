@@ -30,7 +30,7 @@ def command(model, data_spec, kinds, plot_path, as_json, preprocess, quiet):
     or channels alone are pruned."""
     from edgesmith.optimize.sensitivity import format_sensitivity, plot_sensitivity, sensitivity
     from edgesmith.pipeline import readable_source
-    from edgesmith.runtime.metadata import atomic_write_bytes
+    from edgesmith.runtime.atomic_write import atomic_write_bytes
 
     loaded, data, _ = readable_source(model, data_spec, preprocess)
     bars = Progress(enabled=not (as_json or quiet), unit="layer")

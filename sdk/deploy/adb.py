@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgesmith.runtime.bench import file_sha256
-from edgesmith.runtime.metadata import atomic_write_bytes
+from edgesmith.runtime.atomic_write import atomic_write_bytes
 
 from .errors import AppMissingError, DeviceNotConnectedError, RemoteDiskFullError, RemoteRunError, TargetError
 from .target import BenchOptions, Target

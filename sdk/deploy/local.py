@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgesmith.runtime.metadata import atomic_write_bytes
+from edgesmith.runtime.atomic_write import atomic_write_bytes
 
 from .errors import RemoteRunError
 from .target import BenchOptions, Target

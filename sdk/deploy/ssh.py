@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from edgesmith.runtime.bench import file_sha256
-from edgesmith.runtime.metadata import atomic_write_bytes
+from edgesmith.runtime.atomic_write import atomic_write_bytes
 
 from . import wheels
 from .errors import (

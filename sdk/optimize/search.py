@@ -46,7 +46,6 @@ its trial is marked failed and its recipe queued again.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -62,7 +61,7 @@ from edgesmith.deploy.urls import mcu_profile
 from edgesmith.pipeline import Source, readable_source, run_recipe, source_stage
 from edgesmith.recipes import Recipe
 from edgesmith.runtime.errors import EdgesmithError, RunFailedError
-from edgesmith.runtime.metadata import atomic_write_bytes
+from edgesmith.runtime.atomic_write import atomic_write_bytes, atomic_write_json
 from edgesmith.runtime.report_schema import TrialReport
 
 from .measure import McuMeasurer, Measurer, MeasurementError, copy_log, measurer_for
@@ -154,7 +153,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
                   study={"name": name, "storage": shown_storage(storage or str(out / "study.journal")),
                          "heartbeat_s": heartbeat if has_heartbeat(backend) else None},
                   worker={"id": worker_id(), "trials": ran})
-    atomic_write_bytes(out / "optimize.json", (json.dumps(result, indent=2, default=str) + "\n").encode("utf-8"))
+    atomic_write_json(out / "optimize.json", result)
     return result
 
 
@@ -350,7 +349,7 @@ class CandidateBuilder:
             passes=[step.as_dict() for step in recipe.keras_passes], precisions=recipe.conversion.options["precisions"],
             measured={k: v for k, v in measured.items() if k not in ("latency_mean_ms", "log")},
             log=measured["log"] and _kept_log(Path(measured["log"]), folder, final))
-        atomic_write_bytes(folder / "report.json", (json.dumps(trial.to_dict(), indent=2) + "\n").encode("utf-8"))
+        atomic_write_json(folder / "report.json", trial.to_dict())
         row = trial.row()
         shutil.rmtree(final, ignore_errors=True)  # a stale folder of another study in this --out
         os.replace(folder, final)

@@ -54,3 +54,23 @@ def test_saved_model_is_accepted_for_post_training_passes(sequential_mlp, digits
     assert len(ptq(source, digits, mode="dynamic").content) > 0
     with pytest.raises(UnsupportedModelError, match="SavedModel"):
         qat(source, digits)
+
+
+def test_a_keras_2_functional_model_is_fed_as_it_declares_its_inputs(digits, tmp_path):
+    """A legacy .h5 functional model declares its one input as a list: edgesmith calls it so, and Keras does not
+    warn that "the structure of inputs doesn't match" (twice in every convert of such a model, before)."""
+    import warnings
+
+    from edgesmith.converters.train import fine_tune
+    from edgesmith.converters.verify import predicted_classes
+
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(inputs))
+    keras.Model([inputs], outputs).save(tmp_path / "legacy.h5")
+    model = load_model(tmp_path / "legacy.h5")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fine_tune(model, digits, epochs=1)
+        predicted_classes(model, digits.x_val)
+        qat(model, digits, epochs=1)
+    assert [str(w.message) for w in caught if "structure" in str(w.message)] == []

@@ -14,7 +14,9 @@ from edgesmith.converters.errors import UnsupportedModelError
 from edgesmith.converters.export import export
 from edgesmith.converters.load import load_model
 from edgesmith.converters.ptq import ptq
-from edgesmith.converters.qat import fake_quant_weights, prepare_qat, qat
+from edgesmith.converters.qat import qat
+from edgesmith.converters.qat_layers import fake_quant_weights
+from edgesmith.converters.qat_plan import prepare_qat
 from edgesmith.converters.verify import verify
 from edgesmith.runtime import Model
 from edgesmith.runtime.tflite_file import weight_bytes
@@ -207,7 +209,7 @@ def _producers(tensor):
 
 
 def test_same_scale_ops_hold_one_quantizer(zoo_qat):
-    from edgesmith.converters.qat import ActivationQuantizer
+    from edgesmith.converters.qat_layers import ActivationQuantizer
 
     same_scale = (layers.MaxPooling2D, layers.ZeroPadding2D, layers.Concatenate, layers.Reshape)
     for layer in zoo_qat.layers:
@@ -230,6 +232,23 @@ def test_an_unconvertible_graph_is_refused_before_training(digits, monkeypatch):
     message = str(refused.value)
     assert "\n" not in message
     assert "at layer 'erfinv' (Erfinv)" in message and "neither a custom op nor a flex op" in message
+
+
+def test_the_pass_trains_the_graph_its_model_check_prepared(sequential_mlp, digits, monkeypatch):
+    """The pipeline's check before any training builds and converts the QAT graph once; the pass given what the
+    check returned trains that graph, with no second rebuild and no second dry conversion."""
+    from edgesmith.converters.errors import UnknownOptionError
+    from edgesmith.converters.registry import check_model, check_options, pass_options
+
+    prepared = check_model("qat", sequential_mlp, {"epochs": 1})
+    assert prepared.source is sequential_mlp and prepared.weight_bits == 8
+    qat_module = importlib.import_module("edgesmith.converters.qat")
+    monkeypatch.setattr(qat_module, "prepare_qat", lambda *a, **k: pytest.fail("prepared twice"))
+    monkeypatch.setattr(qat_module, "to_tflite", lambda *a, **k: pytest.fail("converted twice"))
+    assert qat(sequential_mlp, digits, epochs=1, prepared=prepared) is prepared.model
+    assert "prepared" not in pass_options("qat")
+    with pytest.raises(UnknownOptionError, match="no option"):
+        check_options("qat", {"prepared": None})
 
 
 def test_transformer_keeps_attention_and_layernorm_float_and_converts(digits, tmp_path):
@@ -282,7 +301,7 @@ def images32(digits, name):
 
 @pytest.mark.parametrize("name", sorted(APPLICATION_CUTS))
 def test_application_blocks_convert_to_int8_and_match(name, digits, tmp_path):
-    from edgesmith.converters.qat import check_int8_conversion, prepare_qat
+    from edgesmith.converters.qat import check_int8_conversion
 
     samples = images32(digits, name)
     prepared, plan = prepare_qat(application_head(name))

@@ -6,7 +6,8 @@ from edgesmith.converters import record_of
 from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.export import export
 from edgesmith.converters.ptq import ptq
-from edgesmith.converters.qat import qat, weight_bits_of
+from edgesmith.converters.qat import qat
+from edgesmith.converters.qat_layers import weight_bits_of
 from edgesmith.converters.registry import check_options
 from edgesmith.converters.verify import verify
 from edgesmith.runtime.tflite_file import main_operators

@@ -119,10 +119,10 @@ def test_cli_refuses_a_file_that_is_not_tflite(tmp_path):
 
 def test_size_leads_with_raw_bytes_as_stored_then_gzip(face):
     from edgesmith.commands.inspect import format_report
-    from edgesmith.runtime.tflite_file import gzip_size
+    from edgesmith.runtime.tflite_file import gzipped_size
 
     report = inspect_model(face, xnnpack=False)
     assert list(report["size"])[0] == "total_bytes" and list(report["size"])[-1] == "gzip_bytes"
-    assert report["size"]["gzip_bytes"] == gzip_size(face.read_bytes()) < report["size"]["total_bytes"]
+    assert report["size"]["gzip_bytes"] == gzipped_size(face.read_bytes()) < report["size"]["total_bytes"]
     line = next(line for line in format_report(report).splitlines() if line.startswith("size"))
     assert line.index("as stored") < line.index("weights") < line.index("gzip")

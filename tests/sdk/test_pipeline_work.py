@@ -15,7 +15,7 @@ from tests.converters.trained import digits, residual_cnn
 def test_int8_qat_converts_three_times_and_scores_each_model_once(tmp_path, monkeypatch):
     from tensorflow.lite.python import lite
 
-    import edgesmith.converters.qat_plan as qat_plan
+    import edgesmith.converters.qat as qat
     import edgesmith.converters.verify as verify
     from edgesmith.pipeline import convert
 
@@ -46,8 +46,8 @@ def test_int8_qat_converts_three_times_and_scores_each_model_once(tmp_path, monk
 
     monkeypatch.setattr(verify, "predicted_classes", counted_classes)
     prepared = []
-    original_prepare = qat_plan.prepare_qat
-    monkeypatch.setattr(qat_plan, "prepare_qat", lambda *a, **k: prepared.append(1) or original_prepare(*a, **k))
+    original_prepare = qat.prepared_qat
+    monkeypatch.setattr(qat, "prepared_qat", lambda *a, **k: prepared.append(1) or original_prepare(*a, **k))
 
     report = convert(residual_cnn(), "int8-qat", data, tmp_path)
     assert len(conversions) == 3, conversions
