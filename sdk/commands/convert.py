@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgesmith.commands.data_options import preprocessing_options
+from edgesmith.commands.data_options import check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
 
@@ -46,14 +46,11 @@ def command(model, recipe, data_spec, out_dir, resume, fallback, as_json, prepro
 def _convert(model, recipe, data_spec, out_dir, resume, fallback, preprocess, progress) -> tuple:
     """``(report, None)``; or, when the accuracy drop is too large, the report written before the error and the error."""
     from edgesmith.converters.errors import AccuracyDropError
-    from edgesmith.converters.load import check_model_path
-    from edgesmith.data import check_spec
     from edgesmith.recipes import load_recipe
 
     try:
-        recipe = load_recipe(recipe)  # bad input fails here, in this order, before TensorFlow loads
-        check_model_path(model)
-        check_spec(data_spec)
+        check_inputs(model, data_spec)  # a recipe's option values need its passes' modules (TensorFlow): last
+        recipe = load_recipe(recipe)
         from edgesmith.pipeline import convert  # imports TensorFlow: inside quiet_console
 
         return convert(model, recipe, data_spec, out_dir, preprocess=preprocess, resume=resume, fallback=fallback,

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from edgesmith.commands.data_options import preprocessing_options
+from edgesmith.commands.data_options import check_inputs, preprocessing_options
 from edgesmith.commands.deploy import format_results, report, run_settings, target_options
 from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
@@ -49,6 +49,7 @@ def command(model, recipe, data_spec, out_dir, as_json, preprocess, quiet, **set
 
         for board in boards:
             load_mcu_profile(board)  # a bad profile fails here, before the conversion
+    check_inputs(model, data_spec)
     options, ssh = run_settings(settings, devices)
     with quiet_console() as console:
         shown = not (as_json or quiet)

@@ -9,10 +9,26 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
 from edgesmith.preprocessing import ALIASES, PRESETS, parse_values
+
+
+def check_inputs(model=None, data_spec=None, tflite=None) -> None:
+    """A command's inputs checked as far as it can be done without TensorFlow (does the model file exist, does the
+    data spec name something, is the .tflite one): bad input fails in a second, not after TensorFlow loads."""
+    from edgesmith.converters.load import check_model_path
+    from edgesmith.data import check_spec
+    from edgesmith.runtime.tflite_file import check_tflite_file
+
+    if model is not None:
+        check_model_path(model)
+    if tflite is not None:
+        check_tflite_file(Path(tflite))
+    if data_spec is not None:
+        check_spec(data_spec)
 
 
 def preprocessing_options(command):

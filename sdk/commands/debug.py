@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgesmith.commands.data_options import preprocessing_options
+from edgesmith.commands.data_options import check_inputs, preprocessing_options
 from edgesmith.commands.quiet import quiet_console
 
 
@@ -27,6 +27,7 @@ def command(model, tflite, data_spec, samples, plot_path, as_json, preprocess):
     by layer, on real data: SNR, cosine, largest error, the quantized range against the float
     range seen, the layers ranked by the error they add, and what would help each one.
     Without --preprocess/--mean/--std the data is fed as the .tflite's metadata records."""
+    check_inputs(model, data_spec, tflite)
     with quiet_console():
         report = _debug(model, tflite, data_spec, samples, preprocess)
     if plot_path:

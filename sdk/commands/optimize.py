@@ -9,7 +9,7 @@ from collections import Counter
 import click
 
 from edgesmith.commands import interrupt
-from edgesmith.commands.data_options import preprocessing_options
+from edgesmith.commands.data_options import check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, quiet_option
 
 OBJECTIVES = ("size", "gzip-size", "latency", "energy")
@@ -84,6 +84,7 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
     and OUT/optimize.json. Exits 1 when no candidate meets the constraint; rerunning after
     Ctrl-C resumes the study. Workers on many machines share one study with the same
     --storage postgresql://... and --study (see docs/optimize.md)."""
+    check_inputs(model, data_spec)
     from edgesmith.deploy.target import BenchOptions
     from edgesmith.optimize.search import optimize, raise_if_missed
     from edgesmith.optimize.storage import shown_storage

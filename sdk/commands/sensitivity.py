@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgesmith.commands.data_options import preprocessing_options
+from edgesmith.commands.data_options import check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, quiet_option
 
 KINDS = ("quantization", "pruning", "channels")
@@ -28,6 +28,7 @@ def command(model, data_spec, kinds, plot_path, as_json, preprocess, quiet):
     """Measure, layer by layer, how much accuracy MODEL (.keras or .h5) loses when that
     layer alone is int8 (or alone stays float among int8 layers), and when its weights
     or channels alone are pruned."""
+    check_inputs(model, data_spec)
     from edgesmith.optimize.sensitivity import format_sensitivity, plot_sensitivity, sensitivity
     from edgesmith.pipeline import readable_source
     from edgesmith.runtime.atomic_write import atomic_write_bytes

@@ -155,6 +155,7 @@ def test_bad_data_is_refused_in_one_line(tmp_path):
 
 
 def test_recipe_values_are_checked_before_the_model_is_loaded(tmp_path):
+    (tmp_path / "missing.keras").write_bytes(b"")  # found, but never read: the recipe fails first
     recipe = tmp_path / "r.toml"
     recipe.write_text('[[passes]]\npass = "prune"\nsparsity = 1.5\n')
     done = edgesmith("convert", tmp_path / "missing.keras", "--recipe", recipe, "--data", "builtin:digits",
