@@ -23,29 +23,41 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIRS = {"converters": "converters", "runtime": "runtime"}  # as pyproject's package-dir: sdk/ is the top
 
-# Run in the measured process: count conversions, then the CLI's own main.
-RUNNER = """
+def counting_conversions(patch=setattr) -> list:
+    """Count every TFLite conversion from now on (``patch(cls, "convert", wrapper)``; a test passes
+    ``monkeypatch.setattr``): returns the list each conversion appends its converter's class name to."""
+    from tensorflow.lite.python import lite
+
+    conversions, depth = [], [0]
+
+    def counting(original):
+        def convert(self, *args, **kwargs):  # a conversion calls its bases' convert: count the outermost call
+            if depth[0] == 0:
+                conversions.append(type(self).__name__)
+            depth[0] += 1
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+        return convert
+
+    for cls in [getattr(lite, name) for name in dir(lite)]:
+        if isinstance(cls, type) and "convert" in vars(cls) and cls.__name__.startswith("TFLite"):
+            patch(cls, "convert", counting(vars(cls)["convert"]))
+    return conversions
+
+
+# Run in the measured process: count conversions (with this file's counter), then the CLI's own main.
+RUNNER = f"""
 import json, sys
-import tensorflow as tf
-from tensorflow.lite.python import lite
-count, depth = [0], [0]
-def counting(original):
-    def convert(self, *args, **kwargs):  # a conversion calls its bases' convert: count the outermost call
-        count[0] += depth[0] == 0
-        depth[0] += 1
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            depth[0] -= 1
-    return convert
-for cls in [getattr(lite, name) for name in dir(lite)]:
-    if isinstance(cls, type) and "convert" in vars(cls) and cls.__name__.startswith("TFLite"):
-        setattr(cls, "convert", counting(vars(cls)["convert"]))
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from qat_wall_time import counting_conversions
+conversions = counting_conversions()
 from edgesmith.cli import main
 try:
     main(sys.argv[2:])
 finally:
-    open(sys.argv[1], "w").write(json.dumps({"conversions": count[0]}))
+    open(sys.argv[1], "w").write(json.dumps({{"conversions": len(conversions)}}))
 """
 
 

@@ -4,38 +4,32 @@ the int8 graph), scores each model once on the evaluation split, and builds QAT'
 from __future__ import annotations
 
 import collections
-import importlib
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
 from tests.converters.trained import digits, residual_cnn
 
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def counting_conversions(patch):
+    """benchmarks/qat_wall_time.py's conversion counter (the benchmark counts its runs with it)."""
+    spec = importlib.util.spec_from_file_location("qat_wall_time", BENCHMARKS / "qat_wall_time.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.counting_conversions(patch)
+
 
 @pytest.mark.slow
 def test_int8_qat_converts_three_times_and_scores_each_model_once(tmp_path, monkeypatch):
-    from tensorflow.lite.python import lite
-
     qat = importlib.import_module("edgesmith.converters.qat")  # the modules: the package's names are the passes
     verify = importlib.import_module("edgesmith.converters.verify")
     from edgesmith.pipeline import convert
 
-    conversions, depth = [], [0]
-
-    def counting(original):
-        def convert_graph(self, *args, **kwargs):  # a conversion calls its bases' convert: count the outermost
-            if depth[0] == 0:
-                conversions.append(type(self).__name__)
-            depth[0] += 1
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                depth[0] -= 1
-        return convert_graph
-
-    for cls in [getattr(lite, name) for name in dir(lite)]:
-        if isinstance(cls, type) and "convert" in vars(cls) and cls.__name__.startswith("TFLite"):
-            monkeypatch.setattr(cls, "convert", counting(vars(cls)["convert"]))
+    conversions = counting_conversions(monkeypatch.setattr)
     data = digits()
     scored = collections.Counter()
     original_classes = verify.predicted_classes
