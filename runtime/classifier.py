@@ -86,21 +86,14 @@ class Classifier:
         scores = np.asarray(self.model.get_outputs(as_dict=True)[self.model.outputs[0].name]).reshape(-1)
         results = self._top(scores, top_k or self.top_k)
         finished = time.perf_counter()
-        timings = {
-            "pre_ms": (prepared - started) * 1000.0,
-            "invoke_ms": (invoked - prepared) * 1000.0,
-            "post_ms": (finished - invoked) * 1000.0,
-        }
+        timings = {"pre_ms": (prepared - started) * 1000.0, "invoke_ms": (invoked - prepared) * 1000.0,
+                   "post_ms": (finished - invoked) * 1000.0}
         return results, timings
 
     def _top(self, scores: np.ndarray, k: int) -> list:
         best = np.argsort(-scores, kind="stable")[:k]
-        return [(self._label(int(i)), float(scores[i])) for i in best]
-
-    def _label(self, index: int) -> str:
-        if self.labels and index < len(self.labels):
-            return self.labels[index]
-        return str(index)
+        labels = self.labels or []
+        return [(labels[i] if i < len(labels) else str(i), float(scores[i])) for i in best.tolist()]
 
 
 def open_image(image):

@@ -59,16 +59,14 @@ def cpu_temperature(root="/", run_command=None) -> float | None:
         millidegrees = optional_number(zone / "temp")
         if kind in CPU_ZONE_TYPES and millidegrees is not None:
             zones.setdefault(kind, millidegrees / 1000)
-    for kind in CPU_ZONE_TYPES:
-        if kind in zones:
-            return zones[kind]
-    return _vcgencmd_value(["vcgencmd", "measure_temp"], r"temp=([-0-9.]+)'C", run_command, float)
+    best = next((kind for kind in CPU_ZONE_TYPES if kind in zones), None)
+    return zones[best] if best else _vcgencmd_value(["vcgencmd", "measure_temp"], r"temp=([-0-9.]+)'C", run_command, float)
 
 
 def core_throttle_count(root="/") -> int | None:
     """Sum of the x86 cores' thermal throttle events since boot, or None where not exposed."""
-    counts = [optional_number(path) for path in under(root, CPU_DEVICES).glob("cpu*/thermal_throttle/core_throttle_count")]
-    counts = [count for count in counts if count is not None]
+    paths = under(root, CPU_DEVICES).glob("cpu*/thermal_throttle/core_throttle_count")
+    counts = [count for count in map(optional_number, paths) if count is not None]
     return int(sum(counts)) if counts else None
 
 
