@@ -34,21 +34,10 @@ from .tflite_file import graph_macs
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
-def benchmark(
-    model_path,
-    *,
-    threads: int | None = None,
-    runs: int = 100,
-    warmup: int = 10,
-    input: str = "random",  # noqa: A002 - mirrors the CLI option
-    energy: str = "auto",
-    energy_root: str = "/",
-    profile: dict | None = None,
-    log_path=None,
-    backend: str = "auto",
-    tool: str = "edgesmith-bench",
-    progress=None,
-) -> dict:
+def benchmark(model_path, *, threads: int | None = None, runs: int = 100, warmup: int = 10,
+              input: str = "random",  # noqa: A002 - mirrors the CLI option
+              energy: str = "auto", energy_root: str = "/", profile: dict | None = None, log_path=None,
+              backend: str = "auto", tool: str = "edgesmith-bench", progress=None) -> dict:
     """Run the model ``warmup`` + ``runs`` times and return ``{"header", "summary"}``.
 
     Args:
@@ -134,8 +123,7 @@ def _timed_runs(pre, invoke, post, count: int, phase: str, write, progress) -> l
     clock = time.perf_counter
     timings = []
     for i in range(count):
-        wall = time.time()
-        t0 = clock()
+        wall, t0 = time.time(), clock()
         pre()
         t1 = clock()
         invoke()
@@ -217,13 +205,9 @@ def summary_record(model, header, warm, steady, reading, reason, cpu_start, root
         "post_ms": latency_stats(post),
         "throughput_ips": 1000.0 / latency["mean"] if latency["mean"] > 0 else None,
         "peak_rss_mb": peak_rss_mb(),
-        "cpu": {
-            "temp_c_start": cpu_start.get("temp_c"),
-            "temp_c_end": cpu_end.get("temp_c"),
-            "freq_mhz_start": cpu_start.get("freq_mhz"),
-            "freq_mhz_end": cpu_end.get("freq_mhz"),
-            "throttled": throttled(cpu_start, cpu_end),
-        },
+        "cpu": {"temp_c_start": cpu_start.get("temp_c"), "temp_c_end": cpu_end.get("temp_c"),
+                "freq_mhz_start": cpu_start.get("freq_mhz"), "freq_mhz_end": cpu_end.get("freq_mhz"),
+                "throttled": throttled(cpu_start, cpu_end)},
         "macs": macs,
         "gmacs_per_s": (macs / (latency["p50"] * 1e6)) if macs and latency["p50"] > 0 else None,
         "energy": energy_summary(reading, len(steady), reason),

@@ -101,13 +101,8 @@ def peak_rss_mb() -> float | None:
 
 def device_info(root="/") -> dict:
     """``hostname``, ``system``, ``machine``, ``cpu`` (model name) and ``cores``, as the log header records them."""
-    return {
-        "hostname": platform.node() or None,
-        "system": platform.system() or None,
-        "machine": platform.machine() or None,
-        "cpu": cpu_model(root),
-        "cores": os.cpu_count(),
-    }
+    return {"hostname": platform.node() or None, "system": platform.system() or None,
+            "machine": platform.machine() or None, "cpu": cpu_model(root), "cores": os.cpu_count()}
 
 
 def cpu_model(root="/") -> str | None:
