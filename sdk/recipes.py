@@ -77,14 +77,9 @@ class Recipe:
 
     def as_dict(self) -> dict:
         """The recipe as data (stored in metadata and reports)."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "max_accuracy_drop": self.max_accuracy_drop,
-            **({"preprocess": self.preprocess} if self.preprocess is not None else {}),
-            **({"fallback": True} if self.fallback else {}),
-            "passes": [step.as_dict() for step in self.passes],
-        }
+        return {"name": self.name, "description": self.description, "max_accuracy_drop": self.max_accuracy_drop,
+                **({"preprocess": self.preprocess} if self.preprocess is not None else {}),
+                **({"fallback": True} if self.fallback else {}), "passes": [step.as_dict() for step in self.passes]}
 
 
 def builtin_recipes() -> list:
@@ -153,14 +148,9 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
         check_fallback(steps)
     preprocess = table.get("preprocess")
     preprocessing_from(preprocess, origin="recipe")  # an unknown preset or bad mean/std fails here
-    return Recipe(
-        name=str(table.get("name", default_name)),
-        passes=tuple(steps),
-        description=str(table.get("description", "")),
-        max_accuracy_drop=None if drop is None else float(drop),
-        preprocess=preprocess,
-        fallback=fallback,
-    )
+    return Recipe(name=str(table.get("name", default_name)), passes=tuple(steps),
+                  description=str(table.get("description", "")),
+                  max_accuracy_drop=None if drop is None else float(drop), preprocess=preprocess, fallback=fallback)
 
 
 def check_fallback(steps) -> None:

@@ -49,11 +49,9 @@ def command(model, threads, runs, warmup, input_, log_path, energy, energy_root,
         threads = device_profile.get("default_threads")
     progress = Progress(enabled=not (as_json or quiet), unit="run")
     try:
-        result = benchmark(
-            model, threads=threads, runs=runs, warmup=warmup, input=input_, energy=energy,
-            energy_root=energy_root, profile=device_profile, log_path=log_path, backend=backend,
-            progress=progress,
-        )
+        result = benchmark(model, threads=threads, runs=runs, warmup=warmup, input=input_, energy=energy,
+                           energy_root=energy_root, profile=device_profile, log_path=log_path, backend=backend,
+                           progress=progress)
     finally:
         progress.close()
     if as_json:

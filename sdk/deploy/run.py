@@ -117,7 +117,5 @@ def _step(timings: dict, name: str, progress, message: str, action, *args):
 
 
 def _last_session(log: Path) -> tuple:
-    records = read_log(log)
-    headers = [r for r in records if r["type"] == "header"]
-    summaries = [r for r in records if r["type"] == "summary"]
-    return (headers[-1] if headers else None), (summaries[-1] if summaries else None)
+    last = {record["type"]: record for record in read_log(log)}  # the last record of each type
+    return last.get("header"), last.get("summary")

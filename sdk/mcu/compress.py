@@ -115,14 +115,10 @@ def compress_tflm(model, out, inputs: list | None = None, before: dict | None = 
         raise RunFailedError(f"{path}: the compressed model's outputs differ from the original's in TFLite Micro "
                              f"on {differing} of {len(samples)} samples; nothing written")
     atomic_write_bytes(Path(out), compressed)
-    return {
-        "file": str(out),
-        "tensors": [_public(row) for row in chosen],
-        "skipped": [{"name": row["name"], "op": row["op"], "reason": row["reason"]} for row in plan if not row["chosen"]],
-        "before": before or measure_memory(data),
-        "after": measure_memory(compressed),
-        "check": {"samples": len(samples), "inputs": "random" if inputs is None else "data", "identical": True},
-    }
+    skipped = [{"name": row["name"], "op": row["op"], "reason": row["reason"]} for row in plan if not row["chosen"]]
+    return {"file": str(out), "tensors": [_public(row) for row in chosen], "skipped": skipped,
+            "before": before or measure_memory(data), "after": measure_memory(compressed),
+            "check": {"samples": len(samples), "inputs": "random" if inputs is None else "data", "identical": True}}
 
 
 def random_inputs(specs: list, count: int = 16, seed: int = 0) -> list:
