@@ -39,8 +39,6 @@ from edgesmith.runtime.metadata import read_metadata
 from edgesmith.runtime.tflite_file import check_tflite_file, read_contents
 
 MARKER = ".edgesmith-firmware.json"  # says the folder is an export, safe to replace
-_C_TYPES = {"FLOAT32": "float32", "INT8": "int8", "UINT8": "uint8", "INT16": "int16", "INT32": "int32",
-            "BOOL": "bool", "INT64": "int64", "FLOAT16": "float16"}
 
 
 def model_ops(data: bytes) -> list:
@@ -129,7 +127,7 @@ def _tensor_lines(role: str, index: int, tensor) -> list:
     prefix = f"MODEL_{role.upper()}{index}"
     shape = ", ".join(str(d) for d in tensor.shape) or "1"
     lines = [f"/* {role} {index}: {tensor.name} */",
-             f'#define {prefix}_TYPE "{_C_TYPES.get(tensor.type, tensor.type.lower())}"',
+             f'#define {prefix}_TYPE "{tensor.type.lower()}"',
              f"#define {prefix}_DIMS {len(tensor.shape)}",
              f"static const int k{prefix.title().replace('_', '')}Shape[] = {{{shape}}};",
              f"#define {prefix}_BYTES {int(np.prod(tensor.shape or [1])) * _itemsize(tensor.type)}"]
