@@ -145,13 +145,8 @@ def _vector_of_tables(b, offsets: list):
 def parse(data: bytes) -> SupportMetadata:
     """Read the subset of a ``ModelMetadata`` flatbuffer that :func:`build` writes."""
     root = _Node.root(data)
-    meta = SupportMetadata(
-        name=root.string(0),
-        description=root.string(1),
-        version=root.string(2),
-        author=root.string(4),
-        files=[_file_tuple(f) for f in root.tables(6)],
-    )
+    meta = SupportMetadata(name=root.string(0), description=root.string(1), version=root.string(2),
+                           author=root.string(4), files=[_file_tuple(f) for f in root.tables(6)])
     subgraphs = root.tables(3)
     if subgraphs:
         meta.inputs = [_tensor_info(t) for t in subgraphs[0].tables(2)]

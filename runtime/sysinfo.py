@@ -42,13 +42,11 @@ def cpu_snapshot(root="/", run_command=None) -> dict:
     ``get_throttled`` bits), ``throttle_count`` (x86: the sum of the cores'
     ``core_throttle_count``).
     """
-    return {
-        "temp_c": cpu_temperature(root, run_command),
-        "freq_mhz": _khz_to_mhz(optional_number(under(root, CPUFREQ))),
-        "throttle_flags": _vcgencmd_value(["vcgencmd", "get_throttled"], r"throttled=(0x[0-9a-fA-F]+)",
-                                          run_command, lambda text: int(text, 16)),
-        "throttle_count": core_throttle_count(root),
-    }
+    flags = _vcgencmd_value(["vcgencmd", "get_throttled"], r"throttled=(0x[0-9a-fA-F]+)", run_command,
+                            lambda text: int(text, 16))
+    return {"temp_c": cpu_temperature(root, run_command),
+            "freq_mhz": _khz_to_mhz(optional_number(under(root, CPUFREQ))), "throttle_flags": flags,
+            "throttle_count": core_throttle_count(root)}
 
 
 def cpu_temperature(root="/", run_command=None) -> float | None:
@@ -59,8 +57,10 @@ def cpu_temperature(root="/", run_command=None) -> float | None:
         millidegrees = optional_number(zone / "temp")
         if kind in CPU_ZONE_TYPES and millidegrees is not None:
             zones.setdefault(kind, millidegrees / 1000)
-    best = next((kind for kind in CPU_ZONE_TYPES if kind in zones), None)
-    return zones[best] if best else _vcgencmd_value(["vcgencmd", "measure_temp"], r"temp=([-0-9.]+)'C", run_command, float)
+    for kind in CPU_ZONE_TYPES:
+        if kind in zones:
+            return zones[kind]
+    return _vcgencmd_value(["vcgencmd", "measure_temp"], r"temp=([-0-9.]+)'C", run_command, float)
 
 
 def core_throttle_count(root="/") -> int | None:

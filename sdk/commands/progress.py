@@ -37,8 +37,7 @@ class Progress:
         self.enabled = enabled
         self.stream = stream
         self.unit = unit
-        self._bar = None
-        self._stage = None
+        self._bar = self._stage = None
         self._started = 0.0
 
     def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:
