@@ -146,16 +146,12 @@ def parse(data: bytes) -> SupportMetadata:
     """Read the subset of a ``ModelMetadata`` flatbuffer that :func:`build` writes."""
     root = _Node.root(data)
     meta = SupportMetadata(name=root.string(0), description=root.string(1), version=root.string(2),
-                           author=root.string(4), files=[_file_tuple(f) for f in root.tables(6)])
+                           author=root.string(4), files=[(f.string(0), f.string(1), f.scalar(2, N.Int8Flags)) for f in root.tables(6)])
     subgraphs = root.tables(3)
     if subgraphs:
         meta.inputs = [_tensor_info(t) for t in subgraphs[0].tables(2)]
         meta.outputs = [_tensor_info(t) for t in subgraphs[0].tables(3)]
     return meta
-
-
-def _file_tuple(node: "_Node") -> tuple:
-    return node.string(0), node.string(1), node.scalar(2, N.Int8Flags)
 
 
 def _tensor_info(node: "_Node") -> TensorInfo:

@@ -160,7 +160,10 @@ class AdbTarget(Target):
 
     def _state(self, log: str):
         """The status file's state (None before the app writes it); raises the app's error when it failed."""
-        status = _json_or_none(self.shell("cat", f"{log}.status", check=False).stdout) or {}
+        try:
+            status = json.loads(self.shell("cat", f"{log}.status", check=False).stdout) or {}
+        except ValueError:  # not written yet, or half written
+            status = {}
         if status.get("state") == "failed":
             raise RemoteRunError(f"{self.url}: the app's benchmark failed: {status.get('error')}")
         return status.get("state")
@@ -204,13 +207,6 @@ def intent_extras(model: str, log: str, options: BenchOptions) -> list:
     if options.threads:
         extras += ["--ei", "threads", str(options.threads)]
     return extras
-
-
-def _json_or_none(text: str):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def _first_line(text: str) -> str:
