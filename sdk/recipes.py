@@ -100,10 +100,8 @@ def load_recipe(name_or_path) -> Recipe:
     elif str(name_or_path) in builtin_recipes():
         source = BUILTIN_DIR / f"{name_or_path}.toml"
     else:
-        raise UnknownOptionError(
-            f"unknown recipe {str(name_or_path)!r}; built-in recipes: {', '.join(builtin_recipes())} "
-            "(or give a .toml file)"
-        )
+        raise UnknownOptionError(f"unknown recipe {str(name_or_path)!r}; built-in recipes: "
+                                 f"{', '.join(builtin_recipes())} (or give a .toml file)")
     try:
         table = tomllib.loads(source.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -137,9 +135,8 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
     if not converting:
         steps.append(Step("ptq", {"mode": "float32"}))
     elif converting != [len(steps) - 1]:
-        raise UnknownOptionError(
-            f"a recipe has one .tflite-producing pass ({', '.join(sorted(TFLITE_PASSES))}), and it comes last"
-        )
+        raise UnknownOptionError(f"a recipe has one .tflite-producing pass ({', '.join(sorted(TFLITE_PASSES))}), "
+                                 "and it comes last")
     drop = table.get("max_accuracy_drop")
     fallback = table.get("fallback", False)
     if not isinstance(fallback, bool):

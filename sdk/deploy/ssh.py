@@ -36,15 +36,8 @@ from edgesmith.runtime.bench import file_sha256
 from edgesmith.runtime.metadata import atomic_write_bytes
 
 from . import wheels
-from .errors import (
-    AuthError,
-    HostKeyError,
-    RemoteDiskFullError,
-    RemotePythonError,
-    RemoteRunError,
-    TargetError,
-    UnreachableError,
-)
+from .errors import (AuthError, HostKeyError, RemoteDiskFullError, RemotePythonError, RemoteRunError, TargetError,
+                     UnreachableError)
 from .target import BenchOptions, Target
 
 MIN_PYTHON = (3, 9)
