@@ -34,9 +34,7 @@ class Progress:
     """
 
     def __init__(self, enabled: bool = True, stream=None, unit: str = "step"):
-        self.enabled = enabled
-        self.stream = stream
-        self.unit = unit
+        self.enabled, self.stream, self.unit = enabled, stream, unit
         self._bar = self._stage = None
         self._started = 0.0
 

@@ -68,12 +68,9 @@ class AdbTarget(Target):
 
     def __init__(self, serial: str, bench_timeout: float = 600, poll_s: float = 0.5, start_timeout: float = 15,
                  alive_check_s: float = 5):
-        self.serial = serial
-        self.url = f"adb://{serial}"
-        self.bench_timeout = bench_timeout
-        self.poll_s = poll_s
-        self.start_timeout = start_timeout
-        self.alive_check_s = alive_check_s
+        self.serial, self.url = serial, f"adb://{serial}"
+        self.bench_timeout, self.start_timeout = bench_timeout, start_timeout
+        self.poll_s, self.alive_check_s = poll_s, alive_check_s
 
     def __repr__(self) -> str:
         return f"AdbTarget({self.serial!r})"
