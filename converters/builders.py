@@ -35,18 +35,15 @@ def parse_spec(spec: str):
     name, _, rest = spec.strip().partition(":")
     key = _key(name.strip())
     if key not in BUILDERS:
-        raise UnknownOptionError(
-            f"unknown student builder {name!r}; valid builders (case and '_' ignored, e.g. mobilenet_v2): "
-            f"{', '.join(sorted(BUILDERS.values()))}"
-        )
+        raise UnknownOptionError(f"unknown student builder {name!r}; valid builders (case and '_' ignored, e.g. "
+                                 f"mobilenet_v2): {', '.join(sorted(BUILDERS.values()))}")
     builder = getattr(keras.applications, BUILDERS[key])
     options = dict(_option(pair, spec) for pair in rest.split(",") if pair.strip())
     valid = set(inspect.signature(builder).parameters) - {"weights", "input_tensor", "input_shape", "classes"}
     unknown = sorted(set(options) - valid)
     if unknown:
-        raise UnknownOptionError(
-            f"{BUILDERS[key]} has no option(s) {', '.join(unknown)}; valid: {', '.join(sorted(valid))}"
-        )
+        raise UnknownOptionError(f"{BUILDERS[key]} has no option(s) {', '.join(unknown)}; "
+                                 f"valid: {', '.join(sorted(valid))}")
     return builder, options
 
 

@@ -67,10 +67,11 @@ def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0
         progress: optional ``progress(stage, done, total)`` callback (per optimizer step).
     """
     from .builders import load_student
+    from .load import load_model
 
     _check_options(label_weight, schedule)
     default_teacher = teacher_of(model) if student is None else model
-    teacher = _load(teacher) if teacher is not None else default_teacher
+    teacher = load_model(teacher) if teacher is not None else default_teacher
     student = model if student is None else load_student(student, model)
     if teacher is None:
         raise ConversionError("distill needs a teacher: give teacher=FILE.keras, a student=, or run it after "
@@ -81,9 +82,3 @@ def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0
               stage="distill", schedule=schedule)
     details = {"teacher": teacher.name, "temperature": temperature, "epochs": epochs, "labels_used": data.labeled}
     return recorded("distill", remember_teacher(student, teacher), details, accuracy=accuracy(student, data))
-
-
-def _load(model_or_path):
-    from .load import load_model
-
-    return load_model(model_or_path)

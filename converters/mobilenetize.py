@@ -70,13 +70,10 @@ def mobilenetize(model, data=None, *, rank: int = 1, min_macs: int = 0, skip=(),
 def _selected(model, min_macs, skip) -> list:
     macs = {cost["name"]: cost["macs"] for cost in layer_costs(model)}
     calls, _, _ = iter_calls(model, "mobilenetize")
-    chosen = {}
-    for call in calls:
-        layer = call.layer
-        if (type(layer) is keras.layers.Conv2D and layer.groups == 1 and max(layer.kernel_size) > 1
-                and layer.data_format == "channels_last" and macs[call.path] >= min_macs
-                and not is_skipped(layer, skip, call.path)):
-            chosen[id(layer)] = layer
+    chosen = {id(call.layer): call.layer for call in calls  # a shared layer once
+              if type(call.layer) is keras.layers.Conv2D and call.layer.groups == 1 and max(call.layer.kernel_size) > 1
+              and call.layer.data_format == "channels_last" and macs[call.path] >= min_macs
+              and not is_skipped(call.layer, skip, call.path)}
     return list(chosen.values())
 
 

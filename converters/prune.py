@@ -67,22 +67,9 @@ def _check(sparsity_schedule, scope, sparsity, n_m=None, schedule=None):
 
 
 @checked(options=_check)
-def prune(
-    model,
-    data,
-    sparsity: float = 0.5,
-    sparsity_schedule: str = "constant",
-    begin_step: int = 0,
-    end_step: int | None = None,
-    frequency: int = 50,
-    scope: str = "layer",
-    skip=(),
-    n_m: str | None = None,
-    epochs: int = 2,
-    learning_rate: float = 5e-4,
-    progress=None,
-    schedule: str | None = None,
-):
+def prune(model, data, sparsity: float = 0.5, sparsity_schedule: str = "constant", begin_step: int = 0,
+          end_step: int | None = None, frequency: int = 50, scope: str = "layer", skip=(), n_m: str | None = None,
+          epochs: int = 2, learning_rate: float = 5e-4, progress=None, schedule: str | None = None):
     """Zero the smallest-magnitude weights of every kernel and fine-tune with the masks enforced.
 
     Args:
@@ -141,11 +128,8 @@ def _targets(model, skip, n_m):
     targets, skipped = [], []
     for kernel in kernels(model):
         fan_in = int(np.prod(kernel.variable.shape[:-1]))
-        if is_skipped(kernel.layer, skip) or (group and fan_in % group):
-            skipped.append(kernel.name)
-            continue
-        targets.append(kernel)
-    return targets, skipped
+        (skipped if is_skipped(kernel.layer, skip) or (group and fan_in % group) else targets).append(kernel)
+    return targets, [kernel.name for kernel in skipped]
 
 
 def _parse_n_m(text: str) -> tuple:

@@ -25,7 +25,7 @@ import numpy as np
 
 from .energy import energy_summary, open_meter
 from .errors import InputError, SensorError
-from .logs import LogWriter, utc_now
+from .logs import LATENCY_STATS, LogWriter, utc_now
 from .metadata import edgesmith_version, read_metadata
 from .model import Model
 from .sysinfo import cpu_snapshot, device_info, peak_rss_mb, throttled
@@ -34,21 +34,10 @@ from .tflite_file import graph_macs
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
 
-def benchmark(
-    model_path,
-    *,
-    threads: int | None = None,
-    runs: int = 100,
-    warmup: int = 10,
-    input: str = "random",  # noqa: A002 - mirrors the CLI option
-    energy: str = "auto",
-    energy_root: str = "/",
-    profile: dict | None = None,
-    log_path=None,
-    backend: str = "auto",
-    tool: str = "edgesmith-bench",
-    progress=None,
-) -> dict:
+def benchmark(model_path, *, threads: int | None = None, runs: int = 100, warmup: int = 10,
+              input: str = "random",  # noqa: A002 - mirrors the CLI option
+              energy: str = "auto", energy_root: str = "/", profile: dict | None = None, log_path=None,
+              backend: str = "auto", tool: str = "edgesmith-bench", progress=None) -> dict:
     """Run the model ``warmup`` + ``runs`` times and return ``{"header", "summary"}``.
 
     Args:
@@ -69,24 +58,20 @@ def benchmark(
     pre, post = _run_steps(model, input)
     header = header_record(model, path, tool, threads, runs, warmup, input, energy, profile)
     log = LogWriter(log_path) if log_path else None
+    write = log.write if log else (lambda record: None)
     try:
-        _write(log, header)
-        warm = _timed_runs(pre, model.invoke, post, max(warmup, 1), "warmup", log, progress)
+        write(header)
+        warm = _timed_runs(pre, model.invoke, post, max(warmup, 1), "warmup", write, progress)
         if meter is not None:
             meter.start()
-        steady = _timed_runs(pre, model.invoke, post, runs, "steady", log, progress)
+        steady = _timed_runs(pre, model.invoke, post, runs, "steady", write, progress)
         reading, reason = stop_meter(meter, energy)
         summary = summary_record(model, header, warm, steady, reading, reason, cpu_start, energy_root)
-        _write(log, summary)
+        write(summary)
     finally:
         if log is not None:
             log.close()
     return {"header": header, "summary": summary}
-
-
-def _write(log, record: dict) -> None:
-    if log is not None:
-        log.write(record)
 
 
 def _run_steps(model: Model, source: str):
@@ -133,13 +118,12 @@ def _random_input(spec, rng) -> np.ndarray:
     return rng.integers(0, 100, shape).astype(spec.dtype)
 
 
-def _timed_runs(pre, invoke, post, count: int, phase: str, log, progress) -> list:
+def _timed_runs(pre, invoke, post, count: int, phase: str, write, progress) -> list:
     """Time ``count`` runs; return [(pre_ms, invoke_ms, post_ms), ...]."""
     clock = time.perf_counter
     timings = []
     for i in range(count):
-        wall = time.time()
-        t0 = clock()
+        wall, t0 = time.time(), clock()
         pre()
         t1 = clock()
         invoke()
@@ -148,9 +132,8 @@ def _timed_runs(pre, invoke, post, count: int, phase: str, log, progress) -> lis
         t3 = clock()
         pre_ms, invoke_ms, post_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3
         timings.append((pre_ms, invoke_ms, post_ms))
-        if log is not None:
-            log.write({"type": "run", "i": i, "phase": phase, "t": wall,
-                       "pre_ms": pre_ms, "invoke_ms": invoke_ms, "post_ms": post_ms})
+        write({"type": "run", "i": i, "phase": phase, "t": wall, "pre_ms": pre_ms, "invoke_ms": invoke_ms,
+               "post_ms": post_ms})
         if progress is not None:
             progress(phase, i + 1, count)
     return timings
@@ -160,15 +143,8 @@ def latency_stats(values_ms) -> dict:
     """min/mean/p50/p90/p99/max/std (population) of a list of milliseconds."""
     values = np.asarray(values_ms, dtype=np.float64)
     p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {
-        "min": float(values.min()),
-        "mean": float(values.mean()),
-        "p50": float(p50),
-        "p90": float(p90),
-        "p99": float(p99),
-        "max": float(values.max()),
-        "std": float(values.std()),
-    }
+    stats = (values.min(), values.mean(), p50, p90, p99, values.max(), values.std())
+    return {name: float(value) for name, value in zip(LATENCY_STATS, stats)}
 
 
 def file_sha256(path: Path) -> str:
@@ -203,7 +179,8 @@ def stop_meter(meter, spec: str):
     """Stop ``meter``: ``(reading, None)``, or ``(None, why)`` when there is no meter or it failed
     at the end (a CSV log not covering the window, say)."""
     if meter is None:
-        return None, _energy_reason(spec)
+        return None, ("energy measurement disabled (--energy none)" if spec == "none" else
+                      "no energy meter found on this device (tried pi5, hwmon, rapl, battery)")
     try:
         return meter.stop(), None
     except SensorError as error:
@@ -228,20 +205,10 @@ def summary_record(model, header, warm, steady, reading, reason, cpu_start, root
         "post_ms": latency_stats(post),
         "throughput_ips": 1000.0 / latency["mean"] if latency["mean"] > 0 else None,
         "peak_rss_mb": peak_rss_mb(),
-        "cpu": {
-            "temp_c_start": cpu_start.get("temp_c"),
-            "temp_c_end": cpu_end.get("temp_c"),
-            "freq_mhz_start": cpu_start.get("freq_mhz"),
-            "freq_mhz_end": cpu_end.get("freq_mhz"),
-            "throttled": throttled(cpu_start, cpu_end),
-        },
+        "cpu": {"temp_c_start": cpu_start.get("temp_c"), "temp_c_end": cpu_end.get("temp_c"),
+                "freq_mhz_start": cpu_start.get("freq_mhz"), "freq_mhz_end": cpu_end.get("freq_mhz"),
+                "throttled": throttled(cpu_start, cpu_end)},
         "macs": macs,
         "gmacs_per_s": (macs / (latency["p50"] * 1e6)) if macs and latency["p50"] > 0 else None,
         "energy": energy_summary(reading, len(steady), reason),
     }
-
-
-def _energy_reason(spec: str) -> str:
-    if spec == "none":
-        return "energy measurement disabled (--energy none)"
-    return "no energy meter found on this device (tried pi5, hwmon, rapl, battery)"

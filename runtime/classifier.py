@@ -48,18 +48,15 @@ class Classifier:
         self._mean = np.asarray(self.preprocessing.get("mean", [0.0]), dtype=np.float32)
         self._std = np.asarray(self.preprocessing.get("std", [1.0]), dtype=np.float32)
         if self._spec.shape_signature[-1] not in (channels, -1):
-            raise InputError(
-                f"{self.model.path.name}: preprocessing says {self.preprocessing['color']} "
-                f"but the input has {self._spec.shape_signature[-1]} channels"
-            )
+            raise InputError(f"{self.model.path.name}: preprocessing says {self.preprocessing['color']} "
+                             f"but the input has {self._spec.shape_signature[-1]} channels")
 
     def _image_input(self):
         inputs = self.model.inputs
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[-1] not in (1, 3):
             shapes = ", ".join(str(list(s.shape)) for s in inputs)
-            raise InputError(
-                f"{self.model.path.name}: input is not an image (expected one [N,H,W,1|3] tensor, got {shapes})"
-            )
+            raise InputError(f"{self.model.path.name}: input is not an image (expected one [N,H,W,1|3] tensor, "
+                             f"got {shapes})")
         return inputs[0]
 
     def preprocess(self, image) -> np.ndarray:
@@ -86,21 +83,14 @@ class Classifier:
         scores = np.asarray(self.model.get_outputs(as_dict=True)[self.model.outputs[0].name]).reshape(-1)
         results = self._top(scores, top_k or self.top_k)
         finished = time.perf_counter()
-        timings = {
-            "pre_ms": (prepared - started) * 1000.0,
-            "invoke_ms": (invoked - prepared) * 1000.0,
-            "post_ms": (finished - invoked) * 1000.0,
-        }
+        timings = {"pre_ms": (prepared - started) * 1000.0, "invoke_ms": (invoked - prepared) * 1000.0,
+                   "post_ms": (finished - invoked) * 1000.0}
         return results, timings
 
     def _top(self, scores: np.ndarray, k: int) -> list:
         best = np.argsort(-scores, kind="stable")[:k]
-        return [(self._label(int(i)), float(scores[i])) for i in best]
-
-    def _label(self, index: int) -> str:
-        if self.labels and index < len(self.labels):
-            return self.labels[index]
-        return str(index)
+        labels = self.labels or []
+        return [(labels[i] if i < len(labels) else str(i), float(scores[i])) for i in best.tolist()]
 
 
 def open_image(image):

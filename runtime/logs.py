@@ -85,18 +85,11 @@ def validate_record(record) -> list:
     kind = record.get("type")
     if kind not in RECORD_TYPES:
         return [f"type is {kind!r}, expected one of {', '.join(RECORD_TYPES)}"]
-    problems = []
-    for name, expected in REQUIRED[kind].items():
-        value = record.get(name)
-        if value is None or isinstance(value, bool) or not isinstance(value, expected):
-            problems.append(f"{kind}.{name} missing or of the wrong type")
-    if problems:
+    problems = [f"{kind}.{name} missing or of the wrong type" for name, expected in REQUIRED[kind].items()
+                if isinstance(record.get(name), bool) or not isinstance(record.get(name), expected)]  # missing: None
+    if problems or kind == "header":
         return problems
-    if kind == "run":
-        problems += _check_run(record)
-    elif kind == "summary":
-        problems += _check_summary(record)
-    return problems
+    return _check_run(record) if kind == "run" else _check_summary(record)
 
 
 def _check_run(record: dict) -> list:

@@ -70,26 +70,27 @@ def build(meta: SupportMetadata) -> bytes:
         b.CreateString(s) for s in (meta.name, meta.description, meta.version, meta.author, MIN_PARSER_VERSION)
     )
     subgraphs = _vector_of_tables(b, [subgraph])
-    b.StartObject(8)
-    b.PrependUOffsetTRelativeSlot(0, name, 0)
-    b.PrependUOffsetTRelativeSlot(1, description, 0)
-    b.PrependUOffsetTRelativeSlot(2, version, 0)
-    b.PrependUOffsetTRelativeSlot(3, subgraphs, 0)
-    b.PrependUOffsetTRelativeSlot(4, author, 0)
-    if model_files:
-        b.PrependUOffsetTRelativeSlot(6, model_files, 0)
-    b.PrependUOffsetTRelativeSlot(7, parser, 0)
-    b.Finish(b.EndObject(), file_identifier=FILE_IDENTIFIER)
+    root = _table(b, 8, {0: name, 1: description, 2: version, 3: subgraphs, 4: author, 6: model_files, 7: parser})
+    b.Finish(root, file_identifier=FILE_IDENTIFIER)
     return bytes(b.Output())
+
+
+def _table(b, slots: int, fields: dict) -> int:
+    """A table of ``slots`` fields: ``fields`` maps a slot to an offset (None: absent) or to
+    ``(prepend_method, value)`` for a scalar."""
+    b.StartObject(slots)
+    for slot, value in fields.items():
+        if isinstance(value, tuple):
+            value[0](slot, value[1], 0)
+        elif value is not None:
+            b.PrependUOffsetTRelativeSlot(slot, value, 0)
+    return b.EndObject()
 
 
 def _subgraph(b, meta: SupportMetadata) -> int:
     inputs = _vector_of_tables(b, [_tensor(b, t) for t in meta.inputs])
     outputs = _vector_of_tables(b, [_tensor(b, t) for t in meta.outputs])
-    b.StartObject(7)
-    b.PrependUOffsetTRelativeSlot(2, inputs, 0)
-    b.PrependUOffsetTRelativeSlot(3, outputs, 0)
-    return b.EndObject()
+    return _table(b, 7, {2: inputs, 3: outputs})
 
 
 def _tensor(b, info: TensorInfo) -> int:
@@ -99,55 +100,27 @@ def _tensor(b, info: TensorInfo) -> int:
         units = _vector_of_tables(b, [_normalization_unit(b, info.mean, info.std)])
     files = _vector_of_tables(b, [_associated_file(b, f, "Labels", FILE_TENSOR_AXIS_LABELS) for f in info.label_files])
     name, description = b.CreateString(info.name), b.CreateString(info.description)
-    b.StartObject(7)
-    b.PrependUOffsetTRelativeSlot(0, name, 0)
-    b.PrependUOffsetTRelativeSlot(1, description, 0)
-    if content is not None:
-        b.PrependUOffsetTRelativeSlot(3, content, 0)
-    if units is not None:
-        b.PrependUOffsetTRelativeSlot(4, units, 0)
-    if files:
-        b.PrependUOffsetTRelativeSlot(6, files, 0)
-    return b.EndObject()
+    return _table(b, 7, {0: name, 1: description, 3: content, 4: units, 6: files})
 
 
 def _image_content(b, info: TensorInfo) -> int:
     size = None
     if info.image_size:
-        b.StartObject(2)
-        b.PrependUint32Slot(0, int(info.image_size[0]), 0)
-        b.PrependUint32Slot(1, int(info.image_size[1]), 0)
-        size = b.EndObject()
-    b.StartObject(2)
-    b.PrependInt8Slot(0, COLOR_SPACES.get(info.color_space, 0), 0)
-    if size is not None:
-        b.PrependUOffsetTRelativeSlot(1, size, 0)
-    properties = b.EndObject()
-    b.StartObject(3)
-    b.PrependUint8Slot(0, _CONTENT_IMAGE, 0)
-    b.PrependUOffsetTRelativeSlot(1, properties, 0)
-    return b.EndObject()
+        width, height = (int(v) for v in info.image_size[:2])
+        size = _table(b, 2, {0: (b.PrependUint32Slot, width), 1: (b.PrependUint32Slot, height)})
+    properties = _table(b, 2, {0: (b.PrependInt8Slot, COLOR_SPACES.get(info.color_space, 0)), 1: size})
+    return _table(b, 3, {0: (b.PrependUint8Slot, _CONTENT_IMAGE), 1: properties})
 
 
 def _normalization_unit(b, mean, std) -> int:
     mean_vec, std_vec = (_float_vector(b, values) for values in (mean, std))
-    b.StartObject(2)
-    b.PrependUOffsetTRelativeSlot(0, mean_vec, 0)
-    b.PrependUOffsetTRelativeSlot(1, std_vec, 0)
-    options = b.EndObject()
-    b.StartObject(2)
-    b.PrependUint8Slot(0, _UNIT_NORMALIZATION, 0)
-    b.PrependUOffsetTRelativeSlot(1, options, 0)
-    return b.EndObject()
+    options = _table(b, 2, {0: mean_vec, 1: std_vec})
+    return _table(b, 2, {0: (b.PrependUint8Slot, _UNIT_NORMALIZATION), 1: options})
 
 
 def _associated_file(b, name: str, description: str, file_type: int) -> int:
     name_off, description_off = b.CreateString(name), b.CreateString(description)
-    b.StartObject(5)
-    b.PrependUOffsetTRelativeSlot(0, name_off, 0)
-    b.PrependUOffsetTRelativeSlot(1, description_off, 0)
-    b.PrependInt8Slot(2, file_type, 0)
-    return b.EndObject()
+    return _table(b, 5, {0: name_off, 1: description_off, 2: (b.PrependInt8Slot, file_type)})
 
 
 def _float_vector(b, values) -> int:
@@ -172,22 +145,13 @@ def _vector_of_tables(b, offsets: list):
 def parse(data: bytes) -> SupportMetadata:
     """Read the subset of a ``ModelMetadata`` flatbuffer that :func:`build` writes."""
     root = _Node.root(data)
-    meta = SupportMetadata(
-        name=root.string(0),
-        description=root.string(1),
-        version=root.string(2),
-        author=root.string(4),
-        files=[_file_tuple(f) for f in root.tables(6)],
-    )
+    meta = SupportMetadata(name=root.string(0), description=root.string(1), version=root.string(2),
+                           author=root.string(4), files=[(f.string(0), f.string(1), f.scalar(2, N.Int8Flags)) for f in root.tables(6)])
     subgraphs = root.tables(3)
     if subgraphs:
         meta.inputs = [_tensor_info(t) for t in subgraphs[0].tables(2)]
         meta.outputs = [_tensor_info(t) for t in subgraphs[0].tables(3)]
     return meta
-
-
-def _file_tuple(node: "_Node") -> tuple:
-    return node.string(0), node.string(1), node.scalar(2, N.Int8Flags)
 
 
 def _tensor_info(node: "_Node") -> TensorInfo:
@@ -241,15 +205,15 @@ class _Node:
         return _Node(inner)
 
     def tables(self, slot: int) -> list:
-        o = self._offset(slot)
-        if not o:
-            return []
-        start, count = self._t.Vector(o), self._t.VectorLen(o)
-        return [_Node(Table(self._t.Bytes, self._t.Indirect(start + 4 * i))) for i in range(count)]
+        return [_Node(Table(self._t.Bytes, self._t.Indirect(at))) for at in self._vector(slot)]
 
     def floats(self, slot: int) -> list:
+        return [self._t.Get(N.Float32Flags, at) for at in self._vector(slot)]
+
+    def _vector(self, slot: int) -> range:
+        """The positions of a vector's 4-byte elements (none when the field is absent)."""
         o = self._offset(slot)
         if not o:
-            return []
-        start, count = self._t.Vector(o), self._t.VectorLen(o)
-        return [self._t.Get(N.Float32Flags, start + 4 * i) for i in range(count)]
+            return range(0)
+        start = self._t.Vector(o)
+        return range(start, start + 4 * self._t.VectorLen(o), 4)

@@ -42,13 +42,11 @@ def cpu_snapshot(root="/", run_command=None) -> dict:
     ``get_throttled`` bits), ``throttle_count`` (x86: the sum of the cores'
     ``core_throttle_count``).
     """
-    return {
-        "temp_c": cpu_temperature(root, run_command),
-        "freq_mhz": _khz_to_mhz(optional_number(under(root, CPUFREQ))),
-        "throttle_flags": _vcgencmd_value(["vcgencmd", "get_throttled"], r"throttled=(0x[0-9a-fA-F]+)",
-                                          run_command, lambda text: int(text, 16)),
-        "throttle_count": core_throttle_count(root),
-    }
+    flags = _vcgencmd_value(["vcgencmd", "get_throttled"], r"throttled=(0x[0-9a-fA-F]+)", run_command,
+                            lambda text: int(text, 16))
+    return {"temp_c": cpu_temperature(root, run_command),
+            "freq_mhz": _khz_to_mhz(optional_number(under(root, CPUFREQ))), "throttle_flags": flags,
+            "throttle_count": core_throttle_count(root)}
 
 
 def cpu_temperature(root="/", run_command=None) -> float | None:
@@ -67,8 +65,8 @@ def cpu_temperature(root="/", run_command=None) -> float | None:
 
 def core_throttle_count(root="/") -> int | None:
     """Sum of the x86 cores' thermal throttle events since boot, or None where not exposed."""
-    counts = [optional_number(path) for path in under(root, CPU_DEVICES).glob("cpu*/thermal_throttle/core_throttle_count")]
-    counts = [count for count in counts if count is not None]
+    paths = under(root, CPU_DEVICES).glob("cpu*/thermal_throttle/core_throttle_count")
+    counts = [count for count in map(optional_number, paths) if count is not None]
     return int(sum(counts)) if counts else None
 
 
@@ -103,13 +101,8 @@ def peak_rss_mb() -> float | None:
 
 def device_info(root="/") -> dict:
     """``hostname``, ``system``, ``machine``, ``cpu`` (model name) and ``cores``, as the log header records them."""
-    return {
-        "hostname": platform.node() or None,
-        "system": platform.system() or None,
-        "machine": platform.machine() or None,
-        "cpu": cpu_model(root),
-        "cores": os.cpu_count(),
-    }
+    return {"hostname": platform.node() or None, "system": platform.system() or None,
+            "machine": platform.machine() or None, "cpu": cpu_model(root), "cores": os.cpu_count()}
 
 
 def cpu_model(root="/") -> str | None:

@@ -84,9 +84,8 @@ def preset(name: str, origin: str = "user", reason: str = "") -> Preprocessing:
     """The preset ``name`` (or one of its :data:`ALIASES`); unknown names list the valid ones."""
     key = ALIASES.get(name, name)
     if key not in PRESETS:
-        raise InputContractError(
-            f"unknown preprocessing {name!r}; presets: {', '.join(f'{k} ({v[3]})' for k, v in PRESETS.items())}"
-        )
+        presets = ", ".join(f"{k} ({v[3]})" for k, v in PRESETS.items())
+        raise InputContractError(f"unknown preprocessing {name!r}; presets: {presets}")
     mean, std, order, _ = PRESETS[key]
     return Preprocessing(mean, std, order, key, origin, reason)
 

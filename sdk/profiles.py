@@ -34,16 +34,8 @@ from edgesmith.runtime.errors import InputError
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 # key -> type every profile must give it
-FIELDS = {
-    "name": str,
-    "cores": int,
-    "default_threads": int,
-    "peak_int8_gmacs": float,
-    "idle_w": float,
-    "active_w": float,
-    "meters": list,
-    "delegates": list,
-}
+FIELDS = {"name": str, "cores": int, "default_threads": int, "peak_int8_gmacs": float, "idle_w": float,
+          "active_w": float, "meters": list, "delegates": list}
 
 
 def list_profiles() -> list:

@@ -77,14 +77,9 @@ class Recipe:
 
     def as_dict(self) -> dict:
         """The recipe as data (stored in metadata and reports)."""
-        return {
-            "name": self.name,
-            "description": self.description,
-            "max_accuracy_drop": self.max_accuracy_drop,
-            **({"preprocess": self.preprocess} if self.preprocess is not None else {}),
-            **({"fallback": True} if self.fallback else {}),
-            "passes": [step.as_dict() for step in self.passes],
-        }
+        return {"name": self.name, "description": self.description, "max_accuracy_drop": self.max_accuracy_drop,
+                **({"preprocess": self.preprocess} if self.preprocess is not None else {}),
+                **({"fallback": True} if self.fallback else {}), "passes": [step.as_dict() for step in self.passes]}
 
 
 def builtin_recipes() -> list:
@@ -105,10 +100,8 @@ def load_recipe(name_or_path) -> Recipe:
     elif str(name_or_path) in builtin_recipes():
         source = BUILTIN_DIR / f"{name_or_path}.toml"
     else:
-        raise UnknownOptionError(
-            f"unknown recipe {str(name_or_path)!r}; built-in recipes: {', '.join(builtin_recipes())} "
-            "(or give a .toml file)"
-        )
+        raise UnknownOptionError(f"unknown recipe {str(name_or_path)!r}; built-in recipes: "
+                                 f"{', '.join(builtin_recipes())} (or give a .toml file)")
     try:
         table = tomllib.loads(source.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -142,9 +135,8 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
     if not converting:
         steps.append(Step("ptq", {"mode": "float32"}))
     elif converting != [len(steps) - 1]:
-        raise UnknownOptionError(
-            f"a recipe has one .tflite-producing pass ({', '.join(sorted(TFLITE_PASSES))}), and it comes last"
-        )
+        raise UnknownOptionError(f"a recipe has one .tflite-producing pass ({', '.join(sorted(TFLITE_PASSES))}), "
+                                 "and it comes last")
     drop = table.get("max_accuracy_drop")
     fallback = table.get("fallback", False)
     if not isinstance(fallback, bool):
@@ -153,14 +145,9 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
         check_fallback(steps)
     preprocess = table.get("preprocess")
     preprocessing_from(preprocess, origin="recipe")  # an unknown preset or bad mean/std fails here
-    return Recipe(
-        name=str(table.get("name", default_name)),
-        passes=tuple(steps),
-        description=str(table.get("description", "")),
-        max_accuracy_drop=None if drop is None else float(drop),
-        preprocess=preprocess,
-        fallback=fallback,
-    )
+    return Recipe(name=str(table.get("name", default_name)), passes=tuple(steps),
+                  description=str(table.get("description", "")),
+                  max_accuracy_drop=None if drop is None else float(drop), preprocess=preprocess, fallback=fallback)
 
 
 def check_fallback(steps) -> None:

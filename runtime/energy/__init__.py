@@ -36,18 +36,8 @@ from .rapl import RaplMeter
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "BatteryMeter",
-    "CsvLogMeter",
-    "EnergyMeter",
-    "EnergyReading",
-    "EstimateMeter",
-    "HwmonMeter",
-    "Pi5PmicMeter",
-    "RaplMeter",
-    "energy_summary",
-    "open_meter",
-]
+__all__ = ["BatteryMeter", "CsvLogMeter", "EnergyMeter", "EnergyReading", "EstimateMeter", "HwmonMeter",
+           "Pi5PmicMeter", "RaplMeter", "energy_summary", "open_meter"]
 
 
 AUTO_ORDER = ("pi5", "hwmon", "rapl", "battery")
@@ -155,16 +145,9 @@ def energy_summary(reading: EnergyReading | None, runs: int, reason: str | None 
     problem = _unusable(reading, runs)
     if problem:
         return {"available": False, "reason": (reason if reading is None else None) or problem}
-    return {
-        "available": True,
-        "meter": reading.meter,
-        "estimated": reading.estimated,
-        "mj_per_inference": reading.joules * 1e3 / runs,
-        "avg_power_w": reading.average_watts,
-        "joules": reading.joules,
-        "seconds": reading.seconds,
-        "samples": reading.samples,
-    }
+    return {"available": True, "meter": reading.meter, "estimated": reading.estimated,
+            "mj_per_inference": reading.joules * 1e3 / runs, "avg_power_w": reading.average_watts,
+            "joules": reading.joules, "seconds": reading.seconds, "samples": reading.samples}
 
 
 def _unusable(reading: EnergyReading | None, runs: int) -> str | None:

@@ -26,11 +26,8 @@ MICROWATT_HOUR_J = 3.6e-3
 
 def batteries(root="/") -> list:
     """Folders of the system batteries under ``root``, by name."""
-    found = []
-    for folder in sorted(under(root, POWER_SUPPLY).glob("*")):
-        if optional_text(folder / "type") == "Battery" and optional_text(folder / "scope") != "Device":
-            found.append(folder)
-    return found
+    return [folder for folder in sorted(under(root, POWER_SUPPLY).glob("*"))
+            if optional_text(folder / "type") == "Battery" and optional_text(folder / "scope") != "Device"]
 
 
 class BatteryMeter(PowerMeter):

@@ -116,11 +116,8 @@ class CsvLog:
 
 def _find(header, scale_of):
     """(index, scale) of the first column ``scale_of`` recognises, or None."""
-    for index, name in enumerate(header):
-        scale = scale_of(name)
-        if scale is not None:
-            return index, scale
-    return None
+    scales = ((index, scale_of(name)) for index, name in enumerate(header))
+    return next(((index, scale) for index, scale in scales if scale is not None), None)
 
 
 def _delimiter(line: str) -> str:

@@ -48,16 +48,18 @@ def read_number(path: Path) -> float:
 
 def optional_text(path: Path) -> str | None:
     """A file's content, or None when it is missing or unreadable."""
-    try:
-        return read_text(path)
-    except SensorError:
-        return None
+    return _or_none(read_text, path)
 
 
 def optional_number(path: Path) -> float | None:
     """A file's number, or None when it is missing, unreadable or not a number."""
+    return _or_none(read_number, path)
+
+
+def _or_none(read, *args):
+    """``read(*args)``, or None where it raises SensorError."""
     try:
-        return read_number(path)
+        return read(*args)
     except SensorError:
         return None
 
@@ -88,7 +90,4 @@ def command_output(argv, runner=None) -> str:
 
 def optional_command(argv, runner=None) -> str | None:
     """Standard output of ``argv``, or None when it cannot run."""
-    try:
-        return command_output(argv, runner)
-    except SensorError:
-        return None
+    return _or_none(command_output, argv, runner)

@@ -21,10 +21,6 @@ def _load_profile(name):
     return load_profile(name)
 
 
-def _check_energy_spec(ctx, param, value: str) -> str:
-    return check_spec(value)
-
-
 @click.command("bench")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Interpreter threads (default: the profile's, else LiteRT's).")
@@ -32,7 +28,7 @@ def _check_energy_spec(ctx, param, value: str) -> str:
 @click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True, help="Untimed-for-statistics warm-up runs (the first invoke is always recorded).")
 @click.option("--input", "input_", default="random", show_default=True, metavar="random|FILE.npy|FILE.npz|IMAGE", help="What to feed the model.")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None, help="Append JSONL records here (docs/log-schema.md).")
-@click.option("--energy", default="auto", show_default=True, callback=_check_energy_spec, metavar="METER", help=f"Energy meter: {SPECS}; 'unavailable' is reported when none can measure.")
+@click.option("--energy", default="auto", show_default=True, callback=lambda ctx, param, value: check_spec(value), metavar="METER", help=f"Energy meter: {SPECS}; 'unavailable' is reported when none can measure.")
 @click.option("--energy-root", default="/", hidden=True, help="Root of the sysfs tree to read (for tests and fixtures).")
 @click.option("--profile", default=None, help="Device profile name or TOML file (for estimate, default threads, % of peak).")
 @click.option("--backend", type=click.Choice(["auto", "ai_edge_litert", "tflite_runtime", "tensorflow"]), default="auto", show_default=True)
@@ -49,11 +45,9 @@ def command(model, threads, runs, warmup, input_, log_path, energy, energy_root,
         threads = device_profile.get("default_threads")
     progress = Progress(enabled=not (as_json or quiet), unit="run")
     try:
-        result = benchmark(
-            model, threads=threads, runs=runs, warmup=warmup, input=input_, energy=energy,
-            energy_root=energy_root, profile=device_profile, log_path=log_path, backend=backend,
-            progress=progress,
-        )
+        result = benchmark(model, threads=threads, runs=runs, warmup=warmup, input=input_, energy=energy,
+                           energy_root=energy_root, profile=device_profile, log_path=log_path, backend=backend,
+                           progress=progress)
     finally:
         progress.close()
     if as_json:

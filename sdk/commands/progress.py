@@ -34,11 +34,8 @@ class Progress:
     """
 
     def __init__(self, enabled: bool = True, stream=None, unit: str = "step"):
-        self.enabled = enabled
-        self.stream = stream
-        self.unit = unit
-        self._bar = None
-        self._stage = None
+        self.enabled, self.stream, self.unit = enabled, stream, unit
+        self._bar = self._stage = None
         self._started = 0.0
 
     def __call__(self, stage: str, done: int | None = None, total: int | None = None) -> None:

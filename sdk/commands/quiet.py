@@ -47,7 +47,7 @@ def quiet_console():
     >>> from edgesmith.pipeline import convert
     >>> with quiet_console() as console:
     ...     report = convert(model, "int8-ptq", "builtin:digits", "out/", progress=Progress(stream=console))
-    >>> report["tflite_path"]
+    >>> report.tflite_path
     'out/model.tflite'
 
     When the block ends (also by an error or Ctrl-C), what it wrote to stderr is

@@ -12,37 +12,12 @@ call copies the model (and, the first time, edgesmith's runtime) to the board
 and benchmarks it there.
 """
 
-from .errors import (
-    AppMissingError,
-    AuthError,
-    DeviceNotConnectedError,
-    HostKeyError,
-    RemoteDiskFullError,
-    RemotePythonError,
-    RemoteRunError,
-    TargetError,
-    TargetURLError,
-    UnreachableError,
-)
+from .errors import (AppMissingError, AuthError, DeviceNotConnectedError, HostKeyError, RemoteDiskFullError,
+                     RemotePythonError, RemoteRunError, TargetError, TargetURLError, UnreachableError)
 from .run import convert_and_deploy, deploy, deploy_many
 from .target import BenchOptions, Target
 from .urls import parse_target
 
-__all__ = [
-    "AppMissingError",
-    "AuthError",
-    "BenchOptions",
-    "DeviceNotConnectedError",
-    "HostKeyError",
-    "RemoteDiskFullError",
-    "RemotePythonError",
-    "RemoteRunError",
-    "Target",
-    "TargetError",
-    "TargetURLError",
-    "UnreachableError",
-    "convert_and_deploy",
-    "deploy",
-    "deploy_many",
-    "parse_target",
-]
+__all__ = ["AppMissingError", "AuthError", "BenchOptions", "DeviceNotConnectedError", "HostKeyError",
+           "RemoteDiskFullError", "RemotePythonError", "RemoteRunError", "Target", "TargetError", "TargetURLError",
+           "UnreachableError", "convert_and_deploy", "deploy", "deploy_many", "parse_target"]

@@ -68,12 +68,9 @@ class AdbTarget(Target):
 
     def __init__(self, serial: str, bench_timeout: float = 600, poll_s: float = 0.5, start_timeout: float = 15,
                  alive_check_s: float = 5):
-        self.serial = serial
-        self.url = f"adb://{serial}"
-        self.bench_timeout = bench_timeout
-        self.poll_s = poll_s
-        self.start_timeout = start_timeout
-        self.alive_check_s = alive_check_s
+        self.serial, self.url = serial, f"adb://{serial}"
+        self.bench_timeout, self.start_timeout = bench_timeout, start_timeout
+        self.poll_s, self.alive_check_s = poll_s, alive_check_s
 
     def __repr__(self) -> str:
         return f"AdbTarget({self.serial!r})"
@@ -160,7 +157,10 @@ class AdbTarget(Target):
 
     def _state(self, log: str):
         """The status file's state (None before the app writes it); raises the app's error when it failed."""
-        status = _json_or_none(self.shell("cat", f"{log}.status", check=False).stdout) or {}
+        try:
+            status = json.loads(self.shell("cat", f"{log}.status", check=False).stdout) or {}
+        except ValueError:  # not written yet, or half written
+            status = {}
         if status.get("state") == "failed":
             raise RemoteRunError(f"{self.url}: the app's benchmark failed: {status.get('error')}")
         return status.get("state")
@@ -204,13 +204,6 @@ def intent_extras(model: str, log: str, options: BenchOptions) -> list:
     if options.threads:
         extras += ["--ei", "threads", str(options.threads)]
     return extras
-
-
-def _json_or_none(text: str):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def _first_line(text: str) -> str:

@@ -46,7 +46,8 @@ def deploy(model, target, *, out_dir=".", options: BenchOptions | None = None, p
         _step(timings, "fetch", progress, "copying the log back", target.fetch, remote_log, local_log)
     timings["total"] = time.perf_counter() - started
     timings["overhead"] = timings["total"] - timings["bench"]
-    header, summary = _last_session(local_log)
+    last = {record["type"]: record for record in read_log(local_log)}  # the last record of each type
+    header, summary = last.get("header"), last.get("summary")
     return {"target": target.url, "model": str(model), "log": str(local_log), "header": header,
             "summary": summary, "timings_s": {k: round(v, 3) for k, v in timings.items()}}
 
@@ -114,10 +115,3 @@ def _step(timings: dict, name: str, progress, message: str, action, *args):
         return action(*args)
     finally:
         timings[name] = time.perf_counter() - start
-
-
-def _last_session(log: Path) -> tuple:
-    records = read_log(log)
-    headers = [r for r in records if r["type"] == "header"]
-    summaries = [r for r in records if r["type"] == "summary"]
-    return (headers[-1] if headers else None), (summaries[-1] if summaries else None)

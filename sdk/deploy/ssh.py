@@ -36,15 +36,8 @@ from edgesmith.runtime.bench import file_sha256
 from edgesmith.runtime.atomic_write import atomic_write_bytes
 
 from . import wheels
-from .errors import (
-    AuthError,
-    HostKeyError,
-    RemoteDiskFullError,
-    RemotePythonError,
-    RemoteRunError,
-    TargetError,
-    UnreachableError,
-)
+from .errors import (AuthError, HostKeyError, RemoteDiskFullError, RemotePythonError, RemoteRunError, TargetError,
+                     UnreachableError)
 from .target import BenchOptions, Target
 
 MIN_PYTHON = (3, 9)
@@ -54,34 +47,24 @@ DEPS_BYTES = 150 * 2**20  # room a wheelhouse and its install need
 # Python 2 so that an old interpreter still answers with its version.
 PROBE = r"""
 import sys, os, json, platform
+def importable(module):
+    try:
+        __import__(module)
+        return True
+    except Exception:
+        return False
 d = os.path.abspath(os.path.expanduser(sys.argv[1]))
 p = d
 while not os.path.isdir(p):
     p = os.path.dirname(p)
 st = os.statvfs(p)
-missing = []
-for m in ("numpy", "PIL", "click", "flatbuffers"):
-    try:
-        __import__(m)
-    except Exception:
-        missing.append(m)
-litert = None
-for m in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"):
-    try:
-        __import__(m)
-        litert = m.split(".")[0]
-        break
-    except Exception:
-        pass
-has_pip = True
-try:
-    __import__("pip")
-except Exception:
-    has_pip = False
+site = os.path.join(d, "site")
+missing = [m for m in ("numpy", "PIL", "click", "flatbuffers") if not importable(m)]
+if not any(importable(m) for m in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")):
+    missing.append("ai-edge-litert")
 print(json.dumps({"version": list(sys.version_info[:3]), "machine": platform.machine(),
-    "glibc": platform.libc_ver()[1], "dir": d, "free_bytes": st.f_bavail * st.f_frsize,
-    "missing": missing if litert else missing + ["ai-edge-litert"], "pip": has_pip,
-    "site": sorted(os.listdir(os.path.join(d, "site"))) if os.path.isdir(os.path.join(d, "site")) else []}))
+    "glibc": platform.libc_ver()[1], "dir": d, "free_bytes": st.f_bavail * st.f_frsize, "missing": missing,
+    "pip": importable("pip"), "site": sorted(os.listdir(site)) if os.path.isdir(site) else []}))
 """
 
 

@@ -81,9 +81,8 @@ def check_mcu(model, profiles=None, *, data: str | None = None, preprocess=None,
 def _profile_row(memory: dict, profile: dict, margin: float, extra: int, macs: int) -> dict:
     row = fit(memory, profile, margin, extra)
     timing = profile["timing"]
-    row["latency_estimate"] = {
-        "estimated": True, "ms": round(estimate_ms(macs, profile["clock_mhz"], timing), 3), "macs": macs,
-        "core": profile["core"], "clock_mhz": profile["clock_mhz"], "cycles_per_mac": round(timing.cycles_per_mac, 3),
-        "calibrated": timing.calibrated, "source": timing.source,
-    }
+    row["latency_estimate"] = {"estimated": True, "ms": round(estimate_ms(macs, profile["clock_mhz"], timing), 3),
+                               "macs": macs, "core": profile["core"], "clock_mhz": profile["clock_mhz"],
+                               "cycles_per_mac": round(timing.cycles_per_mac, 3), "calibrated": timing.calibrated,
+                               "source": timing.source}
     return row

@@ -44,6 +44,7 @@ from edgesmith.runtime.tflite_file import check_tflite_file, read_contents
 # the ops whose TFLM kernels read a compressed weight (TFLM's docs/compression.md), and the input that is it
 WEIGHT_INPUTS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
 MAX_INDEX_BITS = 7  # TFLM's lookup tables take 1..7-bit indices
+REPORTED = ("name", "op", "elements", "values", "index_bits", "mode", "axis", "bytes", "saved_bytes")  # per tensor
 _DTYPES = {"INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64,
            "FLOAT32": np.float32, "BOOL": np.bool_}
 
@@ -115,14 +116,10 @@ def compress_tflm(model, out, inputs: list | None = None, before: dict | None = 
         raise RunFailedError(f"{path}: the compressed model's outputs differ from the original's in TFLite Micro "
                              f"on {differing} of {len(samples)} samples; nothing written")
     atomic_write_bytes(Path(out), compressed)
-    return {
-        "file": str(out),
-        "tensors": [_public(row) for row in chosen],
-        "skipped": [{"name": row["name"], "op": row["op"], "reason": row["reason"]} for row in plan if not row["chosen"]],
-        "before": before or measure_memory(data),
-        "after": measure_memory(compressed),
-        "check": {"samples": len(samples), "inputs": "random" if inputs is None else "data", "identical": True},
-    }
+    skipped = [{"name": row["name"], "op": row["op"], "reason": row["reason"]} for row in plan if not row["chosen"]]
+    return {"file": str(out), "tensors": [{key: row[key] for key in REPORTED} for row in chosen], "skipped": skipped,
+            "before": before or measure_memory(data), "after": measure_memory(compressed),
+            "check": {"samples": len(samples), "inputs": "random" if inputs is None else "data", "identical": True}}
 
 
 def random_inputs(specs: list, count: int = 16, seed: int = 0) -> list:
@@ -194,11 +191,6 @@ def _compress(data: bytes, rows: list) -> bytes:
     with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         return bytes(compression.compress(data, builder.build()))
-
-
-def _public(row: dict) -> dict:
-    keys = ("name", "op", "elements", "values", "index_bits", "mode", "axis", "bytes", "saved_bytes")
-    return {key: row[key] for key in keys}
 
 
 def _nothing_reason(plan: list) -> str:

@@ -74,11 +74,6 @@ def evaluate(model, data) -> dict:
                 differing += 1
                 largest = max(largest, float(np.max(np.abs(raw.astype(np.float64) - expected.astype(np.float64)))))
     ours, theirs, labels = np.array(ours), np.array(theirs), np.asarray(data.y_val)
-    return {
-        "samples": int(len(labels)),
-        "tflm_accuracy": float(np.mean(ours == labels)),
-        "reference_accuracy": float(np.mean(theirs == labels)),
-        "top1_agreement": float(np.mean(ours == theirs)),
-        "outputs_differing": differing,
-        "max_output_difference": largest,
-    }
+    return {"samples": int(len(labels)), "tflm_accuracy": float(np.mean(ours == labels)),
+            "reference_accuracy": float(np.mean(theirs == labels)), "top1_agreement": float(np.mean(ours == theirs)),
+            "outputs_differing": differing, "max_output_difference": largest}

@@ -38,13 +38,8 @@ def measure_memory(model) -> dict:
     micro = MicroModel(model)
     recorded = micro.arena
     smallest = smallest_arena(micro.data, upper=2 * recorded["total"] + 4096)
-    return {
-        "model_bytes": len(micro.data),
-        "arena_recorded_bytes": recorded["total"],
-        "arena_smallest_bytes": smallest,
-        "arena_bytes": max(recorded["total"], smallest),
-        "arena_sections": recorded["sections"],
-    }
+    return {"model_bytes": len(micro.data), "arena_recorded_bytes": recorded["total"], "arena_smallest_bytes": smallest,
+            "arena_bytes": max(recorded["total"], smallest), "arena_sections": recorded["sections"]}
 
 
 def export_overhead(labels: list, preprocessing: dict | None) -> int:

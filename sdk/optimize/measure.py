@@ -125,15 +125,12 @@ class McuMeasurer(Measurer):
             raise MeasurementError(f"TFLite Micro cannot run it for {self.target}: {error}") from None
         [row] = report["profiles"]
         ram, flash = row["ram"], row["flash"]
-        return {
-            "latency_ms": row["latency_estimate"]["ms"], "latency_estimated": True, "energy_mj": None,
-            "energy_estimated": False, "energy_reason": "no energy figure for a microcontroller target",
-            "mcu_profile": row["profile"], "mcu_margin": self.margin,
-            "arena_bytes": ram["measured_bytes"], "arena_needed_bytes": ram["needed_bytes"],
-            "arena_limit_bytes": ram["available_bytes"], "flash_bytes": flash["measured_bytes"],
-            "flash_needed_bytes": flash["needed_bytes"], "flash_limit_bytes": flash["available_bytes"],
-            "log": None,
-        }
+        return {"latency_ms": row["latency_estimate"]["ms"], "latency_estimated": True, "energy_mj": None,
+                "energy_estimated": False, "energy_reason": "no energy figure for a microcontroller target",
+                "mcu_profile": row["profile"], "mcu_margin": self.margin,
+                "arena_bytes": ram["measured_bytes"], "arena_needed_bytes": ram["needed_bytes"],
+                "arena_limit_bytes": ram["available_bytes"], "flash_bytes": flash["measured_bytes"],
+                "flash_needed_bytes": flash["needed_bytes"], "flash_limit_bytes": flash["available_bytes"], "log": None}
 
 
 def measurer_for(target: str, cache_path, settings: BenchOptions | None = None) -> Measurer:
@@ -145,13 +142,9 @@ def measurer_for(target: str, cache_path, settings: BenchOptions | None = None) 
 
 def _figures(summary: dict) -> dict:
     energy = summary.get("energy") or {}
-    return {
-        "latency_ms": summary["latency_ms"]["p50"],
-        "latency_mean_ms": summary["latency_ms"]["mean"],
-        "energy_mj": energy.get("mj_per_inference") if energy.get("available") else None,
-        "energy_estimated": bool(energy.get("estimated")),
-        "energy_reason": energy.get("reason"),
-    }
+    return {"latency_ms": summary["latency_ms"]["p50"], "latency_mean_ms": summary["latency_ms"]["mean"],
+            "energy_mj": energy.get("mj_per_inference") if energy.get("available") else None,
+            "energy_estimated": bool(energy.get("estimated")), "energy_reason": energy.get("reason")}
 
 
 def copy_log(log, destination: Path) -> Path:

@@ -7,11 +7,7 @@
 from __future__ import annotations
 
 from edgesmith.converters.fallback import raise_precisions
-from edgesmith.converters.mixed_precision import (
-    EIGHT_BIT_OF,
-    MixedPrecisionQuantizer,
-    weighted_layers,
-)
+from edgesmith.converters.mixed_precision import EIGHT_BIT_OF, MixedPrecisionQuantizer, weighted_layers
 from edgesmith.converters.ptq import float_tflite
 from edgesmith.converters.verify import accuracy
 

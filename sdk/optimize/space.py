@@ -49,9 +49,8 @@ class SearchSpace:
     def for_model(cls, model, passes=SEARCHABLE_PASSES, epochs: int = 1, precisions=PRECISIONS) -> "SearchSpace":
         unknown = sorted(set(passes) - set(SEARCHABLE_PASSES))
         if unknown:
-            raise UnknownOptionError(
-                f"the search cannot apply pass(es) {', '.join(unknown)}; choose from {', '.join(SEARCHABLE_PASSES)}"
-            )
+            raise UnknownOptionError(f"the search cannot apply pass(es) {', '.join(unknown)}; "
+                                     f"choose from {', '.join(SEARCHABLE_PASSES)}")
         bad = sorted(set(precisions) - set(ALL_PRECISIONS))
         if bad:
             raise UnknownOptionError(f"unknown precision(s) {', '.join(bad)}; valid: {', '.join(ALL_PRECISIONS)}")

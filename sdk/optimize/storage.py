@@ -126,9 +126,7 @@ def _postgres_driver() -> str:
 
 
 def _first_line(error) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
-
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
 
 
 def has_heartbeat(storage) -> bool:
