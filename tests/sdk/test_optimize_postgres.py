@@ -129,6 +129,7 @@ def run(argv, capsys) -> tuple:
 
 
 def _optimize(url, tmp_path) -> list:
+    (tmp_path / "never-loaded.keras").write_bytes(b"")  # found, but never read: the storage fails first
     return ["optimize", str(tmp_path / "never-loaded.keras"), "--data", "builtin:digits", "--out", str(tmp_path / "o"),
             "--storage", url]
 
