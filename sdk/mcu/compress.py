@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.runtime.errors import InputError, ModelLoadError, RunFailedError
-from edgesmith.runtime.metadata import atomic_write_bytes
+from edgesmith.runtime.atomic_write import atomic_write_bytes
 from edgesmith.runtime.micro import INSTALL_HINT, MicroModel
 from edgesmith.runtime.tflite_file import check_tflite_file, read_contents
 

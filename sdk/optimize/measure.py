@@ -38,7 +38,7 @@ from edgesmith.deploy.target import BenchOptions
 from edgesmith.deploy.urls import mcu_profile
 from edgesmith.mcu import check_mcu, load_mcu_profile
 from edgesmith.runtime.errors import EdgesmithError, RunFailedError
-from edgesmith.runtime.metadata import atomic_write_bytes
+from edgesmith.runtime.atomic_write import atomic_write_json
 
 
 class MeasurementError(RunFailedError):
@@ -101,7 +101,7 @@ class Measurer:
         # re-read first: another worker may have added entries since
         entries = self._load()
         entries[key] = result
-        atomic_write_bytes(self.cache_path, json.dumps(entries, indent=1, sort_keys=True).encode("utf-8"))
+        atomic_write_json(self.cache_path, entries, indent=1, sort_keys=True)
 
 
 class McuMeasurer(Measurer):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgesmith.runtime.errors import EdgesmithError
-from edgesmith.runtime.metadata import atomic_write_bytes
+from edgesmith.runtime.atomic_write import atomic_write_bytes
 
 from .collect import Collection, Variant, collect
 from .html import percent_of_peak, render
