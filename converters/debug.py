@@ -102,6 +102,8 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
     Raises :class:`NotFromThisModelError` when the .tflite was not converted from ``model`` (input or
     output shapes differ), :class:`NotQuantizedError` when it holds no quantized tensor.
     """
+    import keras
+
     path = Path(tflite)
     check_tflite_file(path)
     content = path.read_bytes()
@@ -114,8 +116,8 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
     pool = data.x_val if len(data.x_val) else data.x_train
     count = min(int(samples), len(pool))
     stats = {name: _Stats(quantized_range(m.tensor), quantization_step(m.tensor)) for name, m in matches.items()}
-    local_ok = {name: True for name in matches}
-    probe = _float_probe(model, [m.layer for m in matches.values()])
+    local_ok = dict.fromkeys(matches, True)
+    probe = keras.Model(model.inputs, [match.layer.output for match in matches.values()])  # every float output
     impact = _Impact(model, matches)
     runner = TensorProbe(content, main, {name: match.tensor for name, match in matches.items()})
     for start in range(0, count, batch_size):
@@ -123,7 +125,8 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
         outputs = probe([batch], training=False)
         floats = dict(zip(matches, (np.asarray(v) for v in _keras_outputs(outputs))))
         quantized = runner.run(batch)
-        known = _known_values(model, matches, quantized, runner.input_values)
+        known = {id(model.inputs[0]): runner.input_values,  # keras tensor -> the .tflite's dequantized value
+                 **{id(match.layer.output): quantized[name] for name, match in matches.items()}}
         measuring_impact = start < impact_samples
         if measuring_impact:
             impact.start_batch(batch)
@@ -320,13 +323,6 @@ def _parents(layer) -> list:
 # -- running both models ---------------------------------------------------------------------------
 
 
-def _float_probe(model, layers):
-    """A Keras model giving the float output of each of ``layers``."""
-    import keras
-
-    return keras.Model(model.inputs, [layer.output for layer in layers])
-
-
 def _keras_outputs(outputs) -> list:
     """A Keras call's outputs as a list (one tensor or several)."""
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
@@ -371,14 +367,6 @@ class _Impact:
     def output_snr_db(self, name: str) -> float | None:
         """The layer's figure over the batches added so far (None: no figure for it)."""
         return round(snr_db(*self.sums[name]), 2) if name in self.sums else None
-
-
-def _known_values(model, matches: dict, quantized: dict, input_values) -> dict:
-    """``{id(keras tensor): the .tflite's dequantized value}`` for the model input and every matched output."""
-    known = {id(model.inputs[0]): input_values}
-    for name, match in matches.items():
-        known[id(match.layer.output)] = quantized[name]
-    return known
 
 
 def _local_output(layer, known: dict):

@@ -86,10 +86,6 @@ class Call:
     out_shapes: list
 
 
-def _nodes(graph):
-    return (node for node in nodes_in_order(graph) if node.operation is not None and not node.is_input)
-
-
 def iter_calls(model, pass_name: str = "this pass"):
     """``(calls, input_keys, output_keys)`` of ``model`` in execution order, nested models inlined."""
     graph = functional_view(model, pass_name)
@@ -101,7 +97,9 @@ def iter_calls(model, pass_name: str = "this pass"):
 
 
 def _calls(graph, prefix, scope, alias, scopes, pass_name):
-    for node in _nodes(graph):
+    for node in nodes_in_order(graph):
+        if node.operation is None or node.is_input:
+            continue
         layer = node.operation
         inputs = [alias.get((scope, id(t)), (scope, id(t))) for t in node.input_tensors]
         outputs = [(scope, id(t)) for t in node.outputs]
@@ -258,7 +256,8 @@ class ChannelGraph:
         self.layers: dict[int, LayerChannels] = {}  # id(layer) -> its channels
         self.untouched: list[str] = []
         self.calls, inputs, outputs = iter_calls(model, pass_name)
-        self.layouts = {key: self._new(int(shape[-1]), pinned=True) for key, shape in zip(inputs, _shapes(model))}
+        shapes = [tuple(t.shape) for t in functional_view(model).inputs]
+        self.layouts = {key: self._new(int(shape[-1]), pinned=True) for key, shape in zip(inputs, shapes)}
         for call in self.calls:
             self._add(call, self.layouts)
         for key in outputs:
@@ -393,7 +392,3 @@ class ChannelGraph:
                   np.flatnonzero(~np.isin(info.outputs, removed_array)))
             for key, info in self.layers.items()
         }
-
-
-def _shapes(model):
-    return [tuple(t.shape) for t in functional_view(model).inputs]

@@ -30,8 +30,7 @@ def stage_record(name: str, model, **fields):
 
 def _largest_cluster_count(model) -> int | None:
     """The most distinct values in any one kernel (None for a model without kernels)."""
-    counts = [np.unique(np.asarray(k.variable)).size for k in kernels(model)]
-    return max(counts) if counts else None
+    return max((np.unique(np.asarray(k.variable)).size for k in kernels(model)), default=None)
 
 
 def _macs_or_none(model) -> int | None:

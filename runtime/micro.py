@@ -239,14 +239,8 @@ def _try_arena(data: bytes, size: int) -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     try:
         interpreter = tflm_runtime().Interpreter.from_bytes(data, arena_size=size)
-        index = 0
-        while True:
-            try:
-                details = interpreter.get_input_details(index)
-            except (RuntimeError, ValueError, IndexError):
-                break
-            interpreter.set_input(np.zeros(details["shape"], details["dtype"]), index)
-            index += 1
+        for index, spec in enumerate(_details(interpreter.get_input_details, "model")):
+            interpreter.set_input(np.zeros(spec["shape"], spec["dtype"]), index)
         interpreter.invoke()
     except Exception:
         os._exit(1)

@@ -57,11 +57,8 @@ class TensorSpec:
             "shape": list(self.shape),
             "shape_signature": list(self.shape_signature),
             "dtype": self.dtype.name,
-            "quantization": (
-                {"scale": self.scale, "zero_point": self.zero_point, "per_channel": self.per_channel}
-                if self.quantized
-                else None
-            ),
+            "quantization": {"scale": self.scale, "zero_point": self.zero_point, "per_channel": self.per_channel}
+            if self.quantized else None,
         }
 
 
@@ -159,9 +156,8 @@ class Model:
 
     def set_inputs(self, arrays: Sequence[np.ndarray]) -> None:
         """Quantize or cast each array to its input tensor and copy it in."""
-        interpreter = self._interpreter
         for spec, array in zip(self.inputs, arrays):
-            interpreter.set_tensor(spec.index, _to_tensor_dtype(spec, array))
+            self._interpreter.set_tensor(spec.index, _to_tensor_dtype(spec, array))
 
     def invoke(self) -> None:
         """Run the graph once on the inputs already set."""
@@ -169,8 +165,11 @@ class Model:
 
     def get_outputs(self, as_dict: bool = False):
         """Copy out every output, dequantized to float when it is quantized."""
-        interpreter = self._interpreter
-        values = [_from_tensor_dtype(spec, interpreter.get_tensor(spec.index)) for spec in self.outputs]
+        values = [_from_tensor_dtype(spec, self._interpreter.get_tensor(spec.index)) for spec in self.outputs]
+        return self._shaped(values, as_dict)
+
+    def _shaped(self, values: list, as_dict: bool):
+        """Outputs in order as ``{name: array}``, or one array for a single output, else the list."""
         if as_dict:
             return {spec.name: value for spec, value in zip(self.outputs, values)}
         return values[0] if len(values) == 1 else values
@@ -192,13 +191,8 @@ class Model:
 
     def _arrays_in_order(self, inputs) -> list:
         if isinstance(inputs, Mapping):
-            unknown = set(inputs) - set(self._input_by_name)
-            missing = set(self._input_by_name) - set(inputs)
-            if unknown or missing:
-                raise InputError(
-                    f"input names must be {sorted(self._input_by_name)}; "
-                    f"got {sorted(inputs)}"
-                )
+            if set(inputs) != set(self._input_by_name):
+                raise InputError(f"input names must be {sorted(self._input_by_name)}; got {sorted(inputs)}")
             inputs = [inputs[spec.name] for spec in self.inputs]
         elif isinstance(inputs, (list, tuple)) and (
             len(self.inputs) > 1 or (len(inputs) == 1 and isinstance(inputs[0], np.ndarray))
@@ -222,11 +216,10 @@ class Model:
         if shapes == self._allocated_shapes:
             return True
         self._validated = None
-        interpreter = self._interpreter
         try:
             for spec, shape in zip(self.inputs, shapes):
-                interpreter.resize_tensor_input(spec.index, list(shape), strict=False)
-            interpreter.allocate_tensors()
+                self._interpreter.resize_tensor_input(spec.index, list(shape), strict=False)
+            self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError):
             self._allocated_shapes = None
             return False
@@ -247,11 +240,7 @@ class Model:
             self.set_inputs([a[i : i + 1] for a in arrays])
             self.invoke()
             per_sample.append(self.get_outputs(as_dict=True))
-        stacked = {name: np.concatenate([s[name] for s in per_sample]) for name in per_sample[0]}
-        if as_dict:
-            return stacked
-        values = [stacked[spec.name] for spec in self.outputs]
-        return values[0] if len(values) == 1 else values
+        return self._shaped([np.concatenate([s[spec.name] for s in per_sample]) for spec in self.outputs], as_dict)
 
     def _expected_shapes(self) -> str:
         return ", ".join(f"{s.name} {_shape_text(s.shape_signature)}" for s in self.inputs)
@@ -303,6 +292,4 @@ def _to_tensor_dtype(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
 
 
 def _from_tensor_dtype(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
-    if spec.quantized:
-        return dequantize(array, spec.scale, spec.zero_point)
-    return array
+    return dequantize(array, spec.scale, spec.zero_point) if spec.quantized else array

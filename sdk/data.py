@@ -414,8 +414,7 @@ def _as_stored(raw: np.ndarray) -> np.ndarray:
 
 def _whole(x_train, x_val, transform) -> tuple:
     """Both arrays as whole splits."""
-    return (Samples(array_source(x_train), np.arange(len(x_train)), transform),
-            Samples(array_source(x_val), np.arange(len(x_val)), transform))
+    return tuple(Samples(array_source(x), np.arange(len(x)), transform) for x in (x_train, x_val))
 
 
 def _split(source, count: int, y, transform, val_split, seed):
