@@ -191,9 +191,9 @@ def check_weights(matches: dict, buffers: list, path, threshold: float = 0.5) ->
         stored = _stored_kernel(match, buffers)
         if kernel is None or stored is None or match.fused:
             continue
-        if int(np.prod(kernel.shape)) != stored.size:
+        if kernel.size != stored.size:
             raise NotFromThisModelError(
-                f"{path} was not converted from this model: layer {match.layer.name} has {int(np.prod(kernel.shape))} "
+                f"{path} was not converted from this model: layer {match.layer.name} has {kernel.size} "
                 f"weights {list(kernel.shape)}, the .tflite's op named after it {stored.size}")
         if tuple(kernel.shape) != stored.shape:  # Conv1D runs as CONV_2D: same weights, another layout
             continue
@@ -266,13 +266,9 @@ def match_layers(model, main) -> tuple:
                                            getattr(matches.get(output_layer.name), "fused", []), op)
     _match_by_shape(layers, matches, written, named)
     fused_into = {**fused, **{name: match.layer.name for match in matches.values() for name in match.fused}}
-    unmatched = []
-    for layer in layers:
-        if layer.name in matches:
-            continue
-        reason = (f"fused into {fused_into[layer.name]}" if layer.name in fused_into else
-                  "not in the .tflite: no tensor is named after it or has its shape where it runs")
-        unmatched.append({"layer": layer.name, "reason": reason})
+    absent = "not in the .tflite: no tensor is named after it or has its shape where it runs"
+    unmatched = [{"layer": layer.name, "reason": f"fused into {fused_into[layer.name]}" if layer.name in fused_into
+                  else absent} for layer in layers if layer.name not in matches]
     ordered = {layer.name: matches[layer.name] for layer in layers if layer.name in matches}
     return ordered, unmatched
 

@@ -58,9 +58,8 @@ def functional_view(model, pass_name: str = "this pass") -> keras.Model:
 def require_graph(model, pass_name: str) -> None:
     """Refuse models whose layer graph a pass cannot see (subclassed models, SavedModels)."""
     if isinstance(model, SavedModelSource):
-        raise UnsupportedModelError(
-            f"{pass_name} needs a Keras model; a SavedModel supports post-training passes (ptq) only"
-        )
+        raise UnsupportedModelError(f"{pass_name} needs a Keras model; a SavedModel supports post-training passes "
+                                    "(ptq) only")
     if not _is_graph(model):
         raise UnsupportedModelError(
             f"{pass_name} needs a Sequential or Functional model; {type(model).__name__} is subclassed "
@@ -69,9 +68,7 @@ def require_graph(model, pass_name: str) -> None:
 
 
 def _is_graph(layer) -> bool:
-    return isinstance(layer, keras.Model) and (
-        isinstance(layer, keras.Sequential) or keeps_graph(layer)
-    )
+    return isinstance(layer, keras.Model) and (isinstance(layer, keras.Sequential) or keeps_graph(layer))
 
 
 @dataclass

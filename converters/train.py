@@ -218,7 +218,7 @@ class TrainingBatches(keras.utils.PyDataset):
         self._order = self._rng.permutation(len(x))
 
     def __len__(self) -> int:
-        return steps_per_epoch(len(self.x), self.batch_size)
+        return -(-len(self.x) // self.batch_size)  # the last batch may be smaller
 
     def __getitem__(self, index: int):
         rows = np.sort(self._order[index * self.batch_size:(index + 1) * self.batch_size])
@@ -226,9 +226,4 @@ class TrainingBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self._order = self._rng.permutation(len(self.x))
-
-
-def steps_per_epoch(samples: int, batch_size: int) -> int:
-    """Optimizer steps in one pass over ``samples`` (the last batch may be smaller)."""
-    return -(-int(samples) // int(batch_size))
 

@@ -70,24 +70,16 @@ def _spec_from_details(details: Mapping[str, Any]) -> TensorSpec:
     if scales.size:
         scale, zero_point = float(scales[0]), int(zero_points[0])
     return TensorSpec(
-        name=details["name"],
-        index=int(details["index"]),
-        shape=tuple(int(d) for d in details["shape"]),
+        name=details["name"], index=int(details["index"]), shape=tuple(int(d) for d in details["shape"]),
         shape_signature=tuple(int(d) for d in details.get("shape_signature", details["shape"])),
-        dtype=np.dtype(details["dtype"]),
-        scale=float(scale),
-        zero_point=int(zero_point),
-        per_channel=scales.size > 1,
-    )
+        dtype=np.dtype(details["dtype"]), scale=float(scale), zero_point=int(zero_point), per_channel=scales.size > 1)
 
 
 def _load_error(path: Path, exc: Exception) -> ModelLoadError:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     custom = re.findall(r"unresolved custom op: (\w+)", str(exc)) or custom_op_names(path)
     if custom and ("custom op" in str(exc) or "failed to prepare" in str(exc)):
-        return UnsupportedOpError(
-            f"{path}: needs custom op(s) this runtime lacks: {', '.join(sorted(set(custom)))}"
-        )
+        return UnsupportedOpError(f"{path}: needs custom op(s) this runtime lacks: {', '.join(sorted(set(custom)))}")
     return ModelLoadError(f"{path}: LiteRT could not load it ({message})")
 
 
@@ -181,10 +173,8 @@ class Model:
         """
         arrays = self._arrays_in_order(inputs)
         if not self._resize_for([a.shape for a in arrays]):
-            raise InputError(
-                f"{self.path.name}: cannot resize inputs to {[list(a.shape) for a in arrays]}; "
-                "give one sample at a time"
-            )
+            raise InputError(f"{self.path.name}: cannot resize inputs to {[list(a.shape) for a in arrays]}; "
+                             "give one sample at a time")
         return arrays
 
     # -- input handling -------------------------------------------------------
@@ -201,10 +191,8 @@ class Model:
                 raise InputError(f"model takes {len(self.inputs)} inputs, got {len(inputs)}")
         else:
             if len(self.inputs) != 1:
-                raise InputError(
-                    f"model takes {len(self.inputs)} inputs "
-                    f"({', '.join(s.name for s in self.inputs)}); pass a list or a dict"
-                )
+                raise InputError(f"model takes {len(self.inputs)} inputs ({', '.join(s.name for s in self.inputs)}); "
+                                 "pass a list or a dict")
             inputs = [inputs]
         arrays = [np.asarray(value) for value in inputs]
         for spec, array in zip(self.inputs, arrays):
@@ -231,10 +219,8 @@ class Model:
         batch = arrays[0].shape[0]
         single = [a[:1].shape for a in arrays]
         if batch <= 1 or not self._resize_for(single):
-            raise InputError(
-                f"{self.path.name}: the graph rejects input shape(s) "
-                f"{[list(a.shape) for a in arrays]}; expected {self._expected_shapes()}"
-            )
+            raise InputError(f"{self.path.name}: the graph rejects input shape(s) {[list(a.shape) for a in arrays]}; "
+                             f"expected {self._expected_shapes()}")
         per_sample = []
         for i in range(batch):
             self.set_inputs([a[i : i + 1] for a in arrays])
@@ -277,10 +263,8 @@ def _check_shape(spec: TensorSpec, array: np.ndarray) -> None:
     if array.ndim != len(expected) or any(
         want >= 0 and got != want for axis, (got, want) in enumerate(zip(array.shape, expected)) if axis > 0
     ):
-        raise InputError(
-            f"input {spec.name!r}: expected shape {_shape_text(expected)} "
-            f"(any batch size), got {list(array.shape)}"
-        )
+        raise InputError(f"input {spec.name!r}: expected shape {_shape_text(expected)} (any batch size), "
+                         f"got {list(array.shape)}")
 
 
 def _to_tensor_dtype(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
