@@ -50,6 +50,7 @@ Per matched layer, over the samples (``f``: float Keras output, ``q``: the .tfli
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -338,10 +339,10 @@ class _Impact:
             if match.layer.output is model.outputs[0]:
                 self.rests[name] = None  # the output layer: its error is the output's
                 continue
-            try:  # a Functional model cut at the layer's output, which becomes an input
+            # a Functional model cut at the layer's output, which becomes an input (none for a layer called
+            # twice or a nested model's tensor: no figure for it)
+            with contextlib.suppress(Exception):
                 self.rests[name] = keras.Model([*model.inputs, match.layer.output], model.outputs[0])
-            except Exception:  # a layer called twice, a nested model's tensor: no figure for it
-                continue
 
     def start_batch(self, batch: np.ndarray) -> None:
         """Run the float model on ``batch``, the reference for the next :meth:`add` calls."""

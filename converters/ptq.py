@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import io
 import warnings
-from dataclasses import dataclass
 
 from edgesmith.runtime.tflite_file import gzipped_size
 
@@ -34,14 +33,14 @@ IO_TYPES = ("float", "int8", "uint8", "int16")
 CALIBRATED = ("int8", "int16x8")
 
 
-@dataclass(eq=False)  # records are kept by identity
 class TFLiteModel:
     """A converted .tflite in memory, with the Keras model it came from (for verification)."""
 
-    content: bytes
-    keras_model: object
-    mode: str
-    io_type: str
+    def __init__(self, content: bytes, keras_model, mode: str, io_type: str):
+        self.content = content
+        self.keras_model = keras_model
+        self.mode = mode
+        self.io_type = io_type
 
     @property
     def gzip_bytes(self) -> int:
