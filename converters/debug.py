@@ -166,9 +166,7 @@ def check_same_model(model, main, path, source_sha256: str | None = None) -> Non
             raise NotFromThisModelError(
                 f"{path} was not converted from this model: its {role} shapes {tflite_shapes} differ from the "
                 f"model's {keras_shapes}")
-    if source_sha256 is None:
-        return
-    recorded = (read_metadata(path) or {}).get("source_sha256")
+    recorded = (read_metadata(path) or {}).get("source_sha256") if source_sha256 is not None else None
     if recorded and recorded != source_sha256:
         raise NotFromThisModelError(
             f"{path} was converted from another model (source sha256 {recorded[:12]}..., this model's is "
@@ -415,7 +413,7 @@ class _Stats:
         self.range = quantized_range  # [low, high] real values the tensor can hold, or None (float tensor)
         self.step = step
         self.elements = 0  # per channel
-        self.signal = self.noise = self.local_signal = self.local_noise = 0.0
+        # per channel (last axis): sum f^2 and sum (q - f)^2; local: the same with the layer's own float output
         self.channel_signal = self.channel_noise = self.channel_local_signal = self.channel_local_noise = 0.0
         self.cosines = []
         self.max_error = 0.0
@@ -427,8 +425,6 @@ class _Stats:
         error = quantized - floats
         axes = tuple(range(floats.ndim - 1))
         self.elements += floats.size // floats.shape[-1]
-        self.signal += float(np.sum(floats ** 2))
-        self.noise += float(np.sum(error ** 2))
         self.channel_signal = self.channel_signal + np.sum(floats ** 2, axis=axes)
         self.channel_noise = self.channel_noise + np.sum(error ** 2, axis=axes)
         flat_f, flat_q = floats.reshape(len(floats), -1), quantized.reshape(len(quantized), -1)
@@ -441,11 +437,8 @@ class _Stats:
             self.clipped += int(np.sum((floats < self.range[0] - self.step) | (floats > self.range[1] + self.step)))
         if local is not None:
             local = _channels_last(local)
-            local_error = quantized - local
-            self.local_signal += float(np.sum(local ** 2))
-            self.local_noise += float(np.sum(local_error ** 2))
             self.channel_local_signal = self.channel_local_signal + np.sum(local ** 2, axis=axes)
-            self.channel_local_noise = self.channel_local_noise + np.sum(local_error ** 2, axis=axes)
+            self.channel_local_noise = self.channel_local_noise + np.sum((quantized - local) ** 2, axis=axes)
 
     @property
     def clipped_fraction(self) -> float:
@@ -477,9 +470,10 @@ def _row(order: int, match: Match, stats: _Stats, local_ok: bool, output_snr: fl
         "matched_by": match.how,
         "fused": match.fused,
         "dtype": tensor.type.lower(),
-        "snr_db": round(snr_db(stats.signal, stats.noise), 2),
+        "snr_db": round(snr_db(np.sum(stats.channel_signal), np.sum(stats.channel_noise)), 2),
         "channel_snr_db": round(channel_snr_db(stats.channel_signal, stats.channel_noise), 2),
-        "local_snr_db": round(snr_db(stats.local_signal, stats.local_noise), 2) if local_ok else None,
+        "local_snr_db": round(snr_db(np.sum(stats.channel_local_signal), np.sum(stats.channel_local_noise)), 2)
+        if local_ok else None,
         "local_channel_snr_db": round(channel_snr_db(stats.channel_local_signal, stats.channel_local_noise), 2)
         if local_ok else None,
         "output_snr_db": output_snr,
