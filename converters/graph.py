@@ -108,10 +108,8 @@ def _calls(graph, prefix, scope, alias, scopes, pass_name):
             for tensor, key in zip(inner.outputs, outputs):
                 alias[key] = alias.get((inner_scope, id(tensor)), (inner_scope, id(tensor)))
             continue
-        yield Call(
-            layer, prefix + layer.name, inputs, outputs,
-            [tuple(t.shape) for t in node.input_tensors], [tuple(t.shape) for t in node.outputs],
-        )
+        yield Call(layer, prefix + layer.name, inputs, outputs,
+                   [tuple(t.shape) for t in node.input_tensors], [tuple(t.shape) for t in node.outputs])
 
 
 def ends_in_softmax(model) -> bool:
@@ -376,10 +374,8 @@ class ChannelGraph:
             return [shape[:-1] + (kept[key],) if shape and key in kept and len(self.layouts[key]) == shape[-1]
                     else shape for key, shape in zip(keys, original)]
 
-        return sum(
-            int(handler_for(c.layer).macs(c.layer, shapes(c.inputs, c.in_shapes), shapes(c.outputs, c.out_shapes)))
-            for c in self.calls
-        )
+        return sum(int(handler_for(call.layer).macs(call.layer, shapes(call.inputs, call.in_shapes),
+                                                    shapes(call.outputs, call.out_shapes))) for call in self.calls)
 
     def kept_positions(self, removed: set):
         """``{id(layer): (keep_in, keep_out)}`` channel positions each weighted layer keeps."""

@@ -184,9 +184,8 @@ class Model:
             if set(inputs) != set(self._input_by_name):
                 raise InputError(f"input names must be {sorted(self._input_by_name)}; got {sorted(inputs)}")
             inputs = [inputs[spec.name] for spec in self.inputs]
-        elif isinstance(inputs, (list, tuple)) and (
-            len(self.inputs) > 1 or (len(inputs) == 1 and isinstance(inputs[0], np.ndarray))
-        ):
+        elif isinstance(inputs, (list, tuple)) and (len(self.inputs) > 1
+                                                     or (len(inputs) == 1 and isinstance(inputs[0], np.ndarray))):
             if len(inputs) != len(self.inputs):
                 raise InputError(f"model takes {len(self.inputs)} inputs, got {len(inputs)}")
         else:
@@ -260,9 +259,7 @@ def _check_shape(spec: TensorSpec, array: np.ndarray) -> None:
     expected = spec.shape_signature
     if array.dtype.kind not in "biuf":
         raise InputError(f"input {spec.name!r}: expected numbers, got dtype {array.dtype}")
-    if array.ndim != len(expected) or any(
-        want >= 0 and got != want for axis, (got, want) in enumerate(zip(array.shape, expected)) if axis > 0
-    ):
+    if array.ndim != len(expected) or any(want >= 0 and got != want for got, want in zip(array.shape[1:], expected[1:])):
         raise InputError(f"input {spec.name!r}: expected shape {_shape_text(expected)} (any batch size), "
                          f"got {list(array.shape)}")
 

@@ -133,20 +133,10 @@ def check_shapes(model_shape: tuple, data_shape: tuple, source: str = "data") ->
                                  f"{['?' if m is None else m for m in model_shape]} (without the batch axis)")
 
 
-def load_data(
-    spec: str,
-    *,
-    image_size: tuple | None = None,
-    color: str | None = None,
-    preprocessing: Preprocessing | None = None,
-    mean: float | list | None = None,
-    std: float | list | None = None,
-    input_shape: tuple | None = None,
-    val_split: float = 0.2,
-    batch_size: int = 32,
-    limit: int | None = None,
-    seed: int = 0,
-) -> Dataset:
+def load_data(spec: str, *, image_size: tuple | None = None, color: str | None = None,
+              preprocessing: Preprocessing | None = None, mean: float | list | None = None,
+              std: float | list | None = None, input_shape: tuple | None = None, val_split: float = 0.2,
+              batch_size: int = 32, limit: int | None = None, seed: int = 0) -> Dataset:
     """Load ``spec`` (see the module docstring) as a :class:`Dataset`.
 
     Args:
