@@ -44,14 +44,12 @@ def functional_view(model, pass_name: str = "this pass") -> keras.Model:
     if isinstance(model, keras.Sequential):
         if not model.built or sequential_graph(model) is None:
             raise UnsupportedModelError(
-                f"{pass_name} needs a built model: give the Sequential model an Input (or call it once) first"
-            )
+                f"{pass_name} needs a built model: give the Sequential model an Input (or call it once) first")
         return sequential_graph(model)
     if not keeps_graph(model) or not hasattr(model, "inputs"):
         raise UnsupportedModelError(
             f"{pass_name} needs a functional graph, and {type(model).__name__} is a subclassed model; "
-            f"passes that need one: {GRAPH_PASSES}. Rebuild it with keras.Model(inputs, outputs) or keras.Sequential"
-        )
+            f"passes that need one: {GRAPH_PASSES}. Rebuild it with keras.Model(inputs, outputs) or keras.Sequential")
     return model
 
 
@@ -63,8 +61,7 @@ def require_graph(model, pass_name: str) -> None:
     if not _is_graph(model):
         raise UnsupportedModelError(
             f"{pass_name} needs a Sequential or Functional model; {type(model).__name__} is subclassed "
-            "(its layer graph is hidden in Python code). Post-training quantization (ptq) still works."
-        )
+            "(its layer graph is hidden in Python code). Post-training quantization (ptq) still works.")
 
 
 def _is_graph(layer) -> bool:

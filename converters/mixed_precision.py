@@ -97,8 +97,7 @@ def refuse_untakeable(layer: str, op_names, precision: str) -> None:
         ops = ", ".join(sorted(set(op_names)))
         raise UnsupportedModelError(
             f"layer {layer!r} ({ops}) cannot take {precision}: litert-quantizer writes it only for "
-            f"{', '.join(OPS_TAKING[precision])}; give this layer {EIGHT_BIT_OF[precision]} or higher"
-        )
+            f"{', '.join(OPS_TAKING[precision])}; give this layer {EIGHT_BIT_OF[precision]} or higher")
 
 
 def _check_options(precisions, default):
@@ -209,8 +208,7 @@ def _check_layers(precisions: dict, layers) -> None:
     unknown = sorted(set(precisions) - set(layers))
     if unknown:
         raise UnknownOptionError(
-            f"no weighted layer named {', '.join(unknown)}; layers: {', '.join(layers) or '(none)'}"
-        )
+            f"no weighted layer named {', '.join(unknown)}; layers: {', '.join(layers) or '(none)'}")
 
 
 def _op_config(precision: str):

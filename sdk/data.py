@@ -102,14 +102,12 @@ class Dataset:
                 names = ", ".join(getattr(model, f"{role}_names", None) or [getattr(t, "name", "?") for t in tensors])
                 raise ShapeMismatchError(
                     f"the model has {len(tensors)} {role}s ({names}); edgesmith converts and verifies models with "
-                    f"one {role} (a classifier fed one array x); wrap it to expose one {role}"
-                )
+                    f"one {role} (a classifier fed one array x); wrap it to expose one {role}")
         check_shapes(tuple(model.inputs[0].shape[1:]), self.sample_shape, self.source)
         if len(model.outputs[0].shape) != 2:
             raise ShapeMismatchError(
                 f"the model's output has shape {list(model.outputs[0].shape)}; edgesmith verifies classifiers "
-                "with a [batch, classes] output"
-            )
+                "with a [batch, classes] output")
         outputs = model.outputs[0].shape[-1]
         if self.labeled and outputs != self.num_classes:
             raise LabelCountError(f"{self.source} has {self.num_classes} classes but the model has {outputs} outputs")
@@ -251,8 +249,7 @@ def check_spec(spec: str) -> None:
             raise DataError(f"{path}: no such file")
     elif not path.is_dir():
         raise DataError(
-            f"cannot read data {spec!r}: give builtin:{{{','.join(BUILTINS)}}}, an image folder, or an .npz file"
-        )
+            f"cannot read data {spec!r}: give builtin:{{{','.join(BUILTINS)}}}, an image folder, or an .npz file")
 
 
 def _read(spec, image_size, color, normalize, val_split, seed, input_shape):
