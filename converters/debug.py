@@ -50,6 +50,7 @@ Per matched layer, over the samples (``f``: float Keras output, ``q``: the .tfli
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -102,6 +103,8 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
     Raises :class:`NotFromThisModelError` when the .tflite was not converted from ``model`` (input or
     output shapes differ), :class:`NotQuantizedError` when it holds no quantized tensor.
     """
+    import keras
+
     path = Path(tflite)
     check_tflite_file(path)
     content = path.read_bytes()
@@ -114,8 +117,8 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
     pool = data.x_val if len(data.x_val) else data.x_train
     count = min(int(samples), len(pool))
     stats = {name: _Stats(quantized_range(m.tensor), quantization_step(m.tensor)) for name, m in matches.items()}
-    local_ok = {name: True for name in matches}
-    probe = _float_probe(model, [m.layer for m in matches.values()])
+    local_ok = dict.fromkeys(matches, True)
+    probe = keras.Model(model.inputs, [match.layer.output for match in matches.values()])  # every float output
     impact = _Impact(model, matches)
     runner = TensorProbe(content, main, {name: match.tensor for name, match in matches.items()})
     for start in range(0, count, batch_size):
@@ -123,7 +126,8 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
         outputs = probe([batch], training=False)
         floats = dict(zip(matches, (np.asarray(v) for v in _keras_outputs(outputs))))
         quantized = runner.run(batch)
-        known = _known_values(model, matches, quantized, runner.input_values)
+        known = {id(model.inputs[0]): runner.input_values,  # keras tensor -> the .tflite's dequantized value
+                 **{id(match.layer.output): quantized[name] for name, match in matches.items()}}
         measuring_impact = start < impact_samples
         if measuring_impact:
             impact.start_batch(batch)
@@ -162,9 +166,7 @@ def check_same_model(model, main, path, source_sha256: str | None = None) -> Non
             raise NotFromThisModelError(
                 f"{path} was not converted from this model: its {role} shapes {tflite_shapes} differ from the "
                 f"model's {keras_shapes}")
-    if source_sha256 is None:
-        return
-    recorded = (read_metadata(path) or {}).get("source_sha256")
+    recorded = (read_metadata(path) or {}).get("source_sha256") if source_sha256 is not None else None
     if recorded and recorded != source_sha256:
         raise NotFromThisModelError(
             f"{path} was converted from another model (source sha256 {recorded[:12]}..., this model's is "
@@ -188,9 +190,9 @@ def check_weights(matches: dict, buffers: list, path, threshold: float = 0.5) ->
         stored = _stored_kernel(match, buffers)
         if kernel is None or stored is None or match.fused:
             continue
-        if int(np.prod(kernel.shape)) != stored.size:
+        if kernel.size != stored.size:
             raise NotFromThisModelError(
-                f"{path} was not converted from this model: layer {match.layer.name} has {int(np.prod(kernel.shape))} "
+                f"{path} was not converted from this model: layer {match.layer.name} has {kernel.size} "
                 f"weights {list(kernel.shape)}, the .tflite's op named after it {stored.size}")
         if tuple(kernel.shape) != stored.shape:  # Conv1D runs as CONV_2D: same weights, another layout
             continue
@@ -263,13 +265,9 @@ def match_layers(model, main) -> tuple:
                                            getattr(matches.get(output_layer.name), "fused", []), op)
     _match_by_shape(layers, matches, written, named)
     fused_into = {**fused, **{name: match.layer.name for match in matches.values() for name in match.fused}}
-    unmatched = []
-    for layer in layers:
-        if layer.name in matches:
-            continue
-        reason = (f"fused into {fused_into[layer.name]}" if layer.name in fused_into else
-                  "not in the .tflite: no tensor is named after it or has its shape where it runs")
-        unmatched.append({"layer": layer.name, "reason": reason})
+    absent = "not in the .tflite: no tensor is named after it or has its shape where it runs"
+    unmatched = [{"layer": layer.name, "reason": f"fused into {fused_into[layer.name]}" if layer.name in fused_into
+                  else absent} for layer in layers if layer.name not in matches]
     ordered = {layer.name: matches[layer.name] for layer in layers if layer.name in matches}
     return ordered, unmatched
 
@@ -320,13 +318,6 @@ def _parents(layer) -> list:
 # -- running both models ---------------------------------------------------------------------------
 
 
-def _float_probe(model, layers):
-    """A Keras model giving the float output of each of ``layers``."""
-    import keras
-
-    return keras.Model(model.inputs, [layer.output for layer in layers])
-
-
 def _keras_outputs(outputs) -> list:
     """A Keras call's outputs as a list (one tensor or several)."""
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
@@ -346,10 +337,10 @@ class _Impact:
             if match.layer.output is model.outputs[0]:
                 self.rests[name] = None  # the output layer: its error is the output's
                 continue
-            try:  # a Functional model cut at the layer's output, which becomes an input
+            # a Functional model cut at the layer's output, which becomes an input (none for a layer called
+            # twice or a nested model's tensor: no figure for it)
+            with contextlib.suppress(Exception):
                 self.rests[name] = keras.Model([*model.inputs, match.layer.output], model.outputs[0])
-            except Exception:  # a layer called twice, a nested model's tensor: no figure for it
-                continue
 
     def start_batch(self, batch: np.ndarray) -> None:
         """Run the float model on ``batch``, the reference for the next :meth:`add` calls."""
@@ -371,14 +362,6 @@ class _Impact:
     def output_snr_db(self, name: str) -> float | None:
         """The layer's figure over the batches added so far (None: no figure for it)."""
         return round(snr_db(*self.sums[name]), 2) if name in self.sums else None
-
-
-def _known_values(model, matches: dict, quantized: dict, input_values) -> dict:
-    """``{id(keras tensor): the .tflite's dequantized value}`` for the model input and every matched output."""
-    known = {id(model.inputs[0]): input_values}
-    for name, match in matches.items():
-        known[id(match.layer.output)] = quantized[name]
-    return known
 
 
 def _local_output(layer, known: dict):
@@ -430,7 +413,7 @@ class _Stats:
         self.range = quantized_range  # [low, high] real values the tensor can hold, or None (float tensor)
         self.step = step
         self.elements = 0  # per channel
-        self.signal = self.noise = self.local_signal = self.local_noise = 0.0
+        # per channel (last axis): sum f^2 and sum (q - f)^2; local: the same with the layer's own float output
         self.channel_signal = self.channel_noise = self.channel_local_signal = self.channel_local_noise = 0.0
         self.cosines = []
         self.max_error = 0.0
@@ -442,8 +425,6 @@ class _Stats:
         error = quantized - floats
         axes = tuple(range(floats.ndim - 1))
         self.elements += floats.size // floats.shape[-1]
-        self.signal += float(np.sum(floats ** 2))
-        self.noise += float(np.sum(error ** 2))
         self.channel_signal = self.channel_signal + np.sum(floats ** 2, axis=axes)
         self.channel_noise = self.channel_noise + np.sum(error ** 2, axis=axes)
         flat_f, flat_q = floats.reshape(len(floats), -1), quantized.reshape(len(quantized), -1)
@@ -456,11 +437,8 @@ class _Stats:
             self.clipped += int(np.sum((floats < self.range[0] - self.step) | (floats > self.range[1] + self.step)))
         if local is not None:
             local = _channels_last(local)
-            local_error = quantized - local
-            self.local_signal += float(np.sum(local ** 2))
-            self.local_noise += float(np.sum(local_error ** 2))
             self.channel_local_signal = self.channel_local_signal + np.sum(local ** 2, axis=axes)
-            self.channel_local_noise = self.channel_local_noise + np.sum(local_error ** 2, axis=axes)
+            self.channel_local_noise = self.channel_local_noise + np.sum((quantized - local) ** 2, axis=axes)
 
     @property
     def clipped_fraction(self) -> float:
@@ -492,9 +470,10 @@ def _row(order: int, match: Match, stats: _Stats, local_ok: bool, output_snr: fl
         "matched_by": match.how,
         "fused": match.fused,
         "dtype": tensor.type.lower(),
-        "snr_db": round(snr_db(stats.signal, stats.noise), 2),
+        "snr_db": round(snr_db(np.sum(stats.channel_signal), np.sum(stats.channel_noise)), 2),
         "channel_snr_db": round(channel_snr_db(stats.channel_signal, stats.channel_noise), 2),
-        "local_snr_db": round(snr_db(stats.local_signal, stats.local_noise), 2) if local_ok else None,
+        "local_snr_db": round(snr_db(np.sum(stats.channel_local_signal), np.sum(stats.channel_local_noise)), 2)
+        if local_ok else None,
         "local_channel_snr_db": round(channel_snr_db(stats.channel_local_signal, stats.channel_local_noise), 2)
         if local_ok else None,
         "output_snr_db": output_snr,

@@ -44,34 +44,28 @@ def functional_view(model, pass_name: str = "this pass") -> keras.Model:
     if isinstance(model, keras.Sequential):
         if not model.built or sequential_graph(model) is None:
             raise UnsupportedModelError(
-                f"{pass_name} needs a built model: give the Sequential model an Input (or call it once) first"
-            )
+                f"{pass_name} needs a built model: give the Sequential model an Input (or call it once) first")
         return sequential_graph(model)
     if not keeps_graph(model) or not hasattr(model, "inputs"):
         raise UnsupportedModelError(
             f"{pass_name} needs a functional graph, and {type(model).__name__} is a subclassed model; "
-            f"passes that need one: {GRAPH_PASSES}. Rebuild it with keras.Model(inputs, outputs) or keras.Sequential"
-        )
+            f"passes that need one: {GRAPH_PASSES}. Rebuild it with keras.Model(inputs, outputs) or keras.Sequential")
     return model
 
 
 def require_graph(model, pass_name: str) -> None:
     """Refuse models whose layer graph a pass cannot see (subclassed models, SavedModels)."""
     if isinstance(model, SavedModelSource):
-        raise UnsupportedModelError(
-            f"{pass_name} needs a Keras model; a SavedModel supports post-training passes (ptq) only"
-        )
+        raise UnsupportedModelError(f"{pass_name} needs a Keras model; a SavedModel supports post-training passes "
+                                    "(ptq) only")
     if not _is_graph(model):
         raise UnsupportedModelError(
             f"{pass_name} needs a Sequential or Functional model; {type(model).__name__} is subclassed "
-            "(its layer graph is hidden in Python code). Post-training quantization (ptq) still works."
-        )
+            "(its layer graph is hidden in Python code). Post-training quantization (ptq) still works.")
 
 
 def _is_graph(layer) -> bool:
-    return isinstance(layer, keras.Model) and (
-        isinstance(layer, keras.Sequential) or keeps_graph(layer)
-    )
+    return isinstance(layer, keras.Model) and (isinstance(layer, keras.Sequential) or keeps_graph(layer))
 
 
 @dataclass
@@ -86,10 +80,6 @@ class Call:
     out_shapes: list
 
 
-def _nodes(graph):
-    return (node for node in nodes_in_order(graph) if node.operation is not None and not node.is_input)
-
-
 def iter_calls(model, pass_name: str = "this pass"):
     """``(calls, input_keys, output_keys)`` of ``model`` in execution order, nested models inlined."""
     graph = functional_view(model, pass_name)
@@ -101,7 +91,9 @@ def iter_calls(model, pass_name: str = "this pass"):
 
 
 def _calls(graph, prefix, scope, alias, scopes, pass_name):
-    for node in _nodes(graph):
+    for node in nodes_in_order(graph):
+        if node.operation is None or node.is_input:
+            continue
         layer = node.operation
         inputs = [alias.get((scope, id(t)), (scope, id(t))) for t in node.input_tensors]
         outputs = [(scope, id(t)) for t in node.outputs]
@@ -113,10 +105,8 @@ def _calls(graph, prefix, scope, alias, scopes, pass_name):
             for tensor, key in zip(inner.outputs, outputs):
                 alias[key] = alias.get((inner_scope, id(tensor)), (inner_scope, id(tensor)))
             continue
-        yield Call(
-            layer, prefix + layer.name, inputs, outputs,
-            [tuple(t.shape) for t in node.input_tensors], [tuple(t.shape) for t in node.outputs],
-        )
+        yield Call(layer, prefix + layer.name, inputs, outputs,
+                   [tuple(t.shape) for t in node.input_tensors], [tuple(t.shape) for t in node.outputs])
 
 
 def ends_in_softmax(model) -> bool:
@@ -258,7 +248,8 @@ class ChannelGraph:
         self.layers: dict[int, LayerChannels] = {}  # id(layer) -> its channels
         self.untouched: list[str] = []
         self.calls, inputs, outputs = iter_calls(model, pass_name)
-        self.layouts = {key: self._new(int(shape[-1]), pinned=True) for key, shape in zip(inputs, _shapes(model))}
+        shapes = [tuple(t.shape) for t in functional_view(model).inputs]
+        self.layouts = {key: self._new(int(shape[-1]), pinned=True) for key, shape in zip(inputs, shapes)}
         for call in self.calls:
             self._add(call, self.layouts)
         for key in outputs:
@@ -380,10 +371,8 @@ class ChannelGraph:
             return [shape[:-1] + (kept[key],) if shape and key in kept and len(self.layouts[key]) == shape[-1]
                     else shape for key, shape in zip(keys, original)]
 
-        return sum(
-            int(handler_for(c.layer).macs(c.layer, shapes(c.inputs, c.in_shapes), shapes(c.outputs, c.out_shapes)))
-            for c in self.calls
-        )
+        return sum(int(handler_for(call.layer).macs(call.layer, shapes(call.inputs, call.in_shapes),
+                                                    shapes(call.outputs, call.out_shapes))) for call in self.calls)
 
     def kept_positions(self, removed: set):
         """``{id(layer): (keep_in, keep_out)}`` channel positions each weighted layer keeps."""
@@ -393,7 +382,3 @@ class ChannelGraph:
                   np.flatnonzero(~np.isin(info.outputs, removed_array)))
             for key, info in self.layers.items()
         }
-
-
-def _shapes(model):
-    return [tuple(t.shape) for t in functional_view(model).inputs]

@@ -31,7 +31,8 @@ def load_model(source):
         return SavedModelSource(path)
     import keras
 
-    _register_custom_objects()
+    from . import cluster, prune, qat_layers  # noqa: F401  (registers the layers and constraints edgesmith saves)
+
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # keras raises many kinds for damaged files
@@ -53,11 +54,6 @@ def check_model_path(source) -> Path:
     elif path.suffix not in (".keras", ".h5", ".hdf5"):
         raise CorruptModelError(f"{path}: expected a .keras or .h5 model file or a SavedModel directory")
     return path
-
-
-def _register_custom_objects() -> None:
-    """Import the modules whose layers and constraints edgesmith saves into models."""
-    from . import cluster, prune, qat_layers  # noqa: F401  (registration happens on import)
 
 
 def source_sha256(source, model=None) -> str:

@@ -97,8 +97,7 @@ def refuse_untakeable(layer: str, op_names, precision: str) -> None:
         ops = ", ".join(sorted(set(op_names)))
         raise UnsupportedModelError(
             f"layer {layer!r} ({ops}) cannot take {precision}: litert-quantizer writes it only for "
-            f"{', '.join(OPS_TAKING[precision])}; give this layer {EIGHT_BIT_OF[precision]} or higher"
-        )
+            f"{', '.join(OPS_TAKING[precision])}; give this layer {EIGHT_BIT_OF[precision]} or higher")
 
 
 def _check_options(precisions, default):
@@ -163,10 +162,8 @@ class MixedPrecisionQuantizer:
     def resolved(self, precisions: dict, default: str) -> dict:
         """Every chosen-for layer with its precision (``default`` where not named, or its 8-bit kind where the
         layer cannot take a 4-bit default)."""
-        return {layer: precisions.get(layer, self._default_for(layer, default)) for layer in self.layers}
-
-    def _default_for(self, layer: str, default: str) -> str:
-        return default if takes(default, self.ops.get(layer, ())) else EIGHT_BIT_OF[default]
+        return {layer: precisions.get(layer, default if takes(default, self.ops.get(layer, ()))
+                                      else EIGHT_BIT_OF[default]) for layer in self.layers}
 
     def quantize(self, precisions: dict, default: str = "int8") -> bytes:
         """The .tflite bytes with ``precisions`` per layer and ``default`` elsewhere."""
@@ -182,8 +179,8 @@ class MixedPrecisionQuantizer:
         quantizer = self._quantizer(precisions, default)
         try:
             with contextlib.redirect_stderr(io.StringIO()):  # litert-quantizer's tqdm bars
-                if quantizer.need_calibration and self._calibration is None:
-                    self._calibration = self._calibrate()
+                if quantizer.need_calibration and self._calibration is None:  # once, with an all-int8 recipe
+                    self._calibration = self._quantizer({}, "int8").calibrate({_SIGNATURE: self._samples})
                 result = quantizer.quantize(self._calibration if quantizer.need_calibration else None,
                                             enable_progress_report=False)
         except (ValueError, RuntimeError) as exc:
@@ -200,11 +197,6 @@ class MixedPrecisionQuantizer:
                 _add_config(built, "^" + re.escape(scope) + "$", precision)
         return built
 
-    def _calibrate(self):
-        """Ranges of every tensor, measured once with an all-int8 recipe and reused by every recipe."""
-        everything = self._quantizer({}, "int8")
-        return everything.calibrate({_SIGNATURE: self._samples})
-
 
 def _check_names(precisions: dict, default: str) -> None:
     for value in [default, *precisions.values()]:
@@ -216,8 +208,7 @@ def _check_layers(precisions: dict, layers) -> None:
     unknown = sorted(set(precisions) - set(layers))
     if unknown:
         raise UnknownOptionError(
-            f"no weighted layer named {', '.join(unknown)}; layers: {', '.join(layers) or '(none)'}"
-        )
+            f"no weighted layer named {', '.join(unknown)}; layers: {', '.join(layers) or '(none)'}")
 
 
 def _op_config(precision: str):
@@ -287,17 +278,19 @@ def layer_of(scope: str, layers) -> str | None:
 
 def layer_scopes(content: bytes, layers) -> dict:
     """``{layer: [scopes of its ops]}`` for the weighted ops (those with constant weights)."""
-    scopes = {}
-    for layer, op in _layer_ops(main_operators(content), layers):
-        scopes.setdefault(layer, []).append(op_scope(op))
-    return scopes
+    return _by_layer(content, layers, op_scope)
 
 
 def layer_ops(content: bytes, layers) -> dict:
     """``{layer: [names of its weighted ops]}`` (``CONV_2D``, ``FULLY_CONNECTED``...)."""
+    return _by_layer(content, layers, lambda op: op.name)
+
+
+def _by_layer(content: bytes, layers, value) -> dict:
+    """``{layer: [value(op) for each of its weighted ops]}``."""
     found = {}
     for layer, op in _layer_ops(main_operators(content), layers):
-        found.setdefault(layer, []).append(op.name)
+        found.setdefault(layer, []).append(value(op))
     return found
 
 

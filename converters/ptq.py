@@ -78,8 +78,7 @@ def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_
     if mode in CALIBRATED and data is None and not learned:
         raise NoCalibrationDataError(
             f"{mode} quantization needs calibration data: pass --data (an image folder, .npz or builtin:NAME; "
-            "unlabeled images are enough)"
-        )
+            "unlabeled images are enough)")
     _refuse_calibrated_recurrent(model, mode, learned)
     calibrate = data is not None and mode in CALIBRATED and not learned  # QAT models bring their own ranges
     samples = data.calibration(calibration_samples) if calibrate else None
@@ -118,8 +117,7 @@ def _refuse_calibrated_recurrent(model, mode, learned) -> None:
     if recurrent:
         raise UnsupportedModelError(
             f"{mode} post-training quantization cannot calibrate recurrent layer {recurrent[0]}: TFLite's calibrator "
-            "crashes on the WHILE loop a Keras 3 RNN becomes; use fp16 or dynamic-int8 (int8 weights)"
-        )
+            "crashes on the WHILE loop a Keras 3 RNN becomes; use fp16 or dynamic-int8 (int8 weights)")
 
 
 def _converter(model):

@@ -108,8 +108,7 @@ def _check_model(model, weight_bits=8) -> PreparedQat | None:
     if recurrent:
         raise UnsupportedModelError(
             f"qat cannot make an int8 graph of recurrent layer {recurrent[0]}: a Keras 3 RNN converts only at a "
-            "fixed batch, as a WHILE loop TFLite's int8 quantizer does not take; use fp16 or dynamic-int8"
-        )
+            "fixed batch, as a WHILE loop TFLite's int8 quantizer does not take; use fp16 or dynamic-int8")
     shape = (CALIBRATION_SAMPLES, *model.inputs[0].shape[1:])
     prepared = prepared_qat(model, weight_bits, np.random.default_rng(0).standard_normal(shape).astype(np.float32))
     clear_ranges(prepared.model)  # ranges from random inputs: training starts from none, as from a new graph

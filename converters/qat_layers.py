@@ -45,10 +45,9 @@ def fake_quant_weights(kernel, per_channel: bool = True, bits: int = 8):
     """
     axes = tuple(range(len(kernel.shape) - 1)) if per_channel else None
     limit = tf.stop_gradient(ops.maximum(ops.max(ops.abs(kernel), axis=axes), 1e-8))
-    if per_channel:
-        return tf.quantization.fake_quant_with_min_max_vars_per_channel(kernel, -limit, limit, num_bits=bits,
-                                                                        narrow_range=True)
-    return tf.quantization.fake_quant_with_min_max_vars(kernel, -limit, limit, num_bits=bits, narrow_range=True)
+    quantize = (tf.quantization.fake_quant_with_min_max_vars_per_channel if per_channel
+                else tf.quantization.fake_quant_with_min_max_vars)
+    return quantize(kernel, -limit, limit, num_bits=bits, narrow_range=True)
 
 
 def fake_quant_depthwise(kernel):
@@ -248,8 +247,8 @@ def stored_kernel(layer) -> np.ndarray:
 
 def weight_bits_of(model) -> int | None:
     """The narrowest kernel width of a :func:`qat` model (4 or 8); None when it has no fake-quantized kernel."""
-    widths = [getattr(layer, "weight_bits", 8) for layer in all_layers(model) if isinstance(layer, tuple(QUANT_TWINS.values()))]
-    return min(widths) if widths else None
+    twins = tuple(QUANT_TWINS.values())
+    return min((layer.weight_bits for layer in all_layers(model) if isinstance(layer, twins)), default=None)
 
 
 def has_fake_quant(model) -> bool:

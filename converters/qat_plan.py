@@ -90,9 +90,7 @@ class _Plan:
                 and key not in self.model_outputs)
 
     def _role(self, call) -> str:
-        if any(call.layer is batchnorm for batchnorm in self.fold_into.values()):
-            return "folded"
-        return int8_role(call.layer)
+        return "folded" if any(call.layer is bn for bn in self.fold_into.values()) else int8_role(call.layer)
 
     def _output_role(self, call) -> str:
         """The role that decides whether the call's output gets a range (a Dense(softmax) is fixed)."""

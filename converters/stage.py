@@ -18,20 +18,14 @@ from .record import StageRecord, remember
 def stage_record(name: str, model, **fields):
     """A :class:`StageRecord` of ``model`` as it is now: params, nonzeros, clusters, MACs."""
     values = [np.asarray(w) for w in model.weights]
-    return StageRecord(
-        name=name,
-        params=int(sum(v.size for v in values)),
-        nonzero_params=int(sum(np.count_nonzero(v) for v in values)),
-        macs=_macs_or_none(model),
-        unique_weights=_largest_cluster_count(model),
-        **fields,
-    )
+    return StageRecord(name=name, params=int(sum(v.size for v in values)),
+                       nonzero_params=int(sum(np.count_nonzero(v) for v in values)), macs=_macs_or_none(model),
+                       unique_weights=_largest_cluster_count(model), **fields)
 
 
 def _largest_cluster_count(model) -> int | None:
     """The most distinct values in any one kernel (None for a model without kernels)."""
-    counts = [np.unique(np.asarray(k.variable)).size for k in kernels(model)]
-    return max(counts) if counts else None
+    return max((np.unique(np.asarray(k.variable)).size for k in kernels(model)), default=None)
 
 
 def _macs_or_none(model) -> int | None:

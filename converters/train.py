@@ -13,6 +13,7 @@ does not grow with the dataset.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -112,7 +113,9 @@ def fine_tune(model, data, *, epochs: int = 1, learning_rate: float = 1e-3, prog
         optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, schedule, steps),
                                           gradient_accumulation_steps=accumulation if accumulation > 1 else None)
         trainer.compile(optimizer=optimizer, loss=loss_for(model if teacher is None else trainer.student))
-        reporters = [_progress_callback(progress, stage, steps)] if progress else []
+        done = itertools.count(1)  # optimizer steps so far, counted across epochs
+        reporters = [keras.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: progress(stage, next(done), steps))] if progress else []
         trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[*reporters, *callbacks])
     refresh_batchnorm(model, batches)
     return model
@@ -215,7 +218,7 @@ class TrainingBatches(keras.utils.PyDataset):
         self._order = self._rng.permutation(len(x))
 
     def __len__(self) -> int:
-        return steps_per_epoch(len(self.x), self.batch_size)
+        return -(-len(self.x) // self.batch_size)  # the last batch may be smaller
 
     def __getitem__(self, index: int):
         rows = np.sort(self._order[index * self.batch_size:(index + 1) * self.batch_size])
@@ -224,20 +227,3 @@ class TrainingBatches(keras.utils.PyDataset):
     def on_epoch_end(self) -> None:
         self._order = self._rng.permutation(len(self.x))
 
-
-def steps_per_epoch(samples: int, batch_size: int) -> int:
-    """Optimizer steps in one pass over ``samples`` (the last batch may be smaller)."""
-    return -(-int(samples) // int(batch_size))
-
-
-def _progress_callback(progress, stage, total):
-    class Reporter(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.done = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.done += 1
-            progress(stage, self.done, total)
-
-    return Reporter()

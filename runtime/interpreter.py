@@ -29,10 +29,7 @@ def interpreter_class(backend: str = "auto"):
             return importlib.import_module(f"{name}.interpreter").Interpreter, name
         except ImportError:
             continue
-    raise ModelLoadError(
-        "no LiteRT runtime is installed: pip install ai-edge-litert "
-        "(or tflite-runtime on 32-bit ARM)"
-    )
+    raise ModelLoadError("no LiteRT runtime is installed: pip install ai-edge-litert (or tflite-runtime on 32-bit ARM)")
 
 
 def open_interpreter(model, *, threads: int | None = None, backend: str = "auto", xnnpack: bool = True,

@@ -89,17 +89,14 @@ def write_metadata(path, metadata: dict, output=None) -> Path:
     source = Path(path)
     check_tflite_file(source)
     target = Path(output) if output else source
-    data = embed_metadata(source.read_bytes(), metadata)
-    atomic_write_bytes(target, data)
+    atomic_write_bytes(target, embed_metadata(source.read_bytes(), metadata))
     return target
 
 
 def read_metadata(path) -> dict | None:
     """edgesmith's metadata from a .tflite file, or None if it has none."""
     data = Path(path).read_bytes()
-    payload = metadata_entry(data, ENTRY_NAME)
-    if payload is None:
-        payload = read_associated_file(data, JSON_FILE)
+    payload = metadata_entry(data, ENTRY_NAME) or read_associated_file(data, JSON_FILE)
     if payload is None:
         return None
     try:
@@ -116,11 +113,16 @@ def read_support_metadata(path) -> support.SupportMetadata | None:
 
 def read_associated_file(data: bytes, name: str) -> bytes | None:
     """One file from the zip appended to a .tflite, or None."""
+    return _associated_files(data).get(name)
+
+
+def _associated_files(data: bytes) -> dict:
+    """``{name: bytes}`` of every file in the zip appended to a .tflite (empty without one)."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return archive.read(name) if name in archive.namelist() else None
+            return {name: archive.read(name) for name in archive.namelist()}
     except zipfile.BadZipFile:
-        return None
+        return {}
 
 
 # -- internals -----------------------------------------------------------------
@@ -178,13 +180,7 @@ def _support_view(tflite: bytes, metadata: dict) -> support.SupportMetadata:
 
 def _zip_members(original: bytes, metadata: dict, payload: bytes) -> dict:
     """Files to append: keep other tools' associated files, replace edgesmith's."""
-    members = {}
-    try:
-        with zipfile.ZipFile(io.BytesIO(original)) as archive:
-            members = {name: archive.read(name) for name in archive.namelist()}
-    except zipfile.BadZipFile:
-        pass
-    members[JSON_FILE] = payload
+    members = {**_associated_files(original), JSON_FILE: payload}
     if metadata.get("labels"):
         members[LABELS_FILE] = ("\n".join(metadata["labels"]) + "\n").encode("utf-8")
     return members

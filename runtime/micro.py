@@ -38,8 +38,7 @@ from .tensors import dequantize, quantize
 from .tflite_file import check_tflite_file, custom_op_names
 
 INSTALL_HINT = 'TFLite Micro is not installed: pip install "edgesmith[mcu]" (the tflite-micro wheel)'
-# the arena tried first when none is given: large enough for any model a microcontroller can hold
-DEFAULT_ARENA = 16 << 20
+DEFAULT_ARENA = 16 << 20  # the least arena tried when none is given (see _roomy)
 
 
 def tflm_runtime():
@@ -65,7 +64,7 @@ class MicroModel:
     def __init__(self, model, arena_size: int | None = None):
         self.data = _model_bytes(model)
         self.name = str(model) if isinstance(model, (str, Path)) else "model"
-        self.arena_size = arena_size or max(DEFAULT_ARENA, 4 * len(self.data))
+        self.arena_size = arena_size or _roomy(self.data)
         self._interpreter = create_interpreter(self.data, self.arena_size, self.name)
         self.inputs = _details(self._interpreter.get_input_details, self.name)
         self.outputs = _details(self._interpreter.get_output_details, self.name)
@@ -120,8 +119,7 @@ def create_interpreter(data: bytes, arena_size: int, name: str = "model"):
             return runtime.Interpreter.from_bytes(data, arena_size=arena_size)
         except (RuntimeError, ValueError) as error:
             failure = error
-    roomy = max(DEFAULT_ARENA, 4 * len(data))
-    if arena_size < roomy and _works(data, roomy):  # TFLM blames an op's Prepare when the arena ran out
+    if arena_size < _roomy(data) and _works(data, _roomy(data)):  # TFLM blames an op's Prepare when the arena ran out
         raise ModelLoadError(f"{name}: an arena of {arena_size} bytes is too small for it")
     raise refusal(name, data, reason(), failure)
 
@@ -202,6 +200,11 @@ def _model_bytes(model) -> bytes:
     return path.read_bytes()
 
 
+def _roomy(data: bytes) -> int:
+    """The arena tried when none is given: large enough for any model a microcontroller can hold."""
+    return max(DEFAULT_ARENA, 4 * len(data))
+
+
 def _details(getter, name: str) -> list:
     """Every input (or output) tensor's details, until TFLM says there are no more."""
     found = []
@@ -239,14 +242,8 @@ def _try_arena(data: bytes, size: int) -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     try:
         interpreter = tflm_runtime().Interpreter.from_bytes(data, arena_size=size)
-        index = 0
-        while True:
-            try:
-                details = interpreter.get_input_details(index)
-            except (RuntimeError, ValueError, IndexError):
-                break
-            interpreter.set_input(np.zeros(details["shape"], details["dtype"]), index)
-            index += 1
+        for index, spec in enumerate(_details(interpreter.get_input_details, "model")):
+            interpreter.set_input(np.zeros(spec["shape"], spec["dtype"]), index)
         interpreter.invoke()
     except Exception:
         os._exit(1)

@@ -57,11 +57,8 @@ class TensorSpec:
             "shape": list(self.shape),
             "shape_signature": list(self.shape_signature),
             "dtype": self.dtype.name,
-            "quantization": (
-                {"scale": self.scale, "zero_point": self.zero_point, "per_channel": self.per_channel}
-                if self.quantized
-                else None
-            ),
+            "quantization": {"scale": self.scale, "zero_point": self.zero_point, "per_channel": self.per_channel}
+            if self.quantized else None,
         }
 
 
@@ -73,24 +70,16 @@ def _spec_from_details(details: Mapping[str, Any]) -> TensorSpec:
     if scales.size:
         scale, zero_point = float(scales[0]), int(zero_points[0])
     return TensorSpec(
-        name=details["name"],
-        index=int(details["index"]),
-        shape=tuple(int(d) for d in details["shape"]),
+        name=details["name"], index=int(details["index"]), shape=tuple(int(d) for d in details["shape"]),
         shape_signature=tuple(int(d) for d in details.get("shape_signature", details["shape"])),
-        dtype=np.dtype(details["dtype"]),
-        scale=float(scale),
-        zero_point=int(zero_point),
-        per_channel=scales.size > 1,
-    )
+        dtype=np.dtype(details["dtype"]), scale=float(scale), zero_point=int(zero_point), per_channel=scales.size > 1)
 
 
 def _load_error(path: Path, exc: Exception) -> ModelLoadError:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     custom = re.findall(r"unresolved custom op: (\w+)", str(exc)) or custom_op_names(path)
     if custom and ("custom op" in str(exc) or "failed to prepare" in str(exc)):
-        return UnsupportedOpError(
-            f"{path}: needs custom op(s) this runtime lacks: {', '.join(sorted(set(custom)))}"
-        )
+        return UnsupportedOpError(f"{path}: needs custom op(s) this runtime lacks: {', '.join(sorted(set(custom)))}")
     return ModelLoadError(f"{path}: LiteRT could not load it ({message})")
 
 
@@ -159,9 +148,8 @@ class Model:
 
     def set_inputs(self, arrays: Sequence[np.ndarray]) -> None:
         """Quantize or cast each array to its input tensor and copy it in."""
-        interpreter = self._interpreter
         for spec, array in zip(self.inputs, arrays):
-            interpreter.set_tensor(spec.index, _to_tensor_dtype(spec, array))
+            self._interpreter.set_tensor(spec.index, _to_tensor_dtype(spec, array))
 
     def invoke(self) -> None:
         """Run the graph once on the inputs already set."""
@@ -169,8 +157,11 @@ class Model:
 
     def get_outputs(self, as_dict: bool = False):
         """Copy out every output, dequantized to float when it is quantized."""
-        interpreter = self._interpreter
-        values = [_from_tensor_dtype(spec, interpreter.get_tensor(spec.index)) for spec in self.outputs]
+        values = [_from_tensor_dtype(spec, self._interpreter.get_tensor(spec.index)) for spec in self.outputs]
+        return self._shaped(values, as_dict)
+
+    def _shaped(self, values: list, as_dict: bool):
+        """Outputs in order as ``{name: array}``, or one array for a single output, else the list."""
         if as_dict:
             return {spec.name: value for spec, value in zip(self.outputs, values)}
         return values[0] if len(values) == 1 else values
@@ -182,35 +173,25 @@ class Model:
         """
         arrays = self._arrays_in_order(inputs)
         if not self._resize_for([a.shape for a in arrays]):
-            raise InputError(
-                f"{self.path.name}: cannot resize inputs to {[list(a.shape) for a in arrays]}; "
-                "give one sample at a time"
-            )
+            raise InputError(f"{self.path.name}: cannot resize inputs to {[list(a.shape) for a in arrays]}; "
+                             "give one sample at a time")
         return arrays
 
     # -- input handling -------------------------------------------------------
 
     def _arrays_in_order(self, inputs) -> list:
         if isinstance(inputs, Mapping):
-            unknown = set(inputs) - set(self._input_by_name)
-            missing = set(self._input_by_name) - set(inputs)
-            if unknown or missing:
-                raise InputError(
-                    f"input names must be {sorted(self._input_by_name)}; "
-                    f"got {sorted(inputs)}"
-                )
+            if set(inputs) != set(self._input_by_name):
+                raise InputError(f"input names must be {sorted(self._input_by_name)}; got {sorted(inputs)}")
             inputs = [inputs[spec.name] for spec in self.inputs]
-        elif isinstance(inputs, (list, tuple)) and (
-            len(self.inputs) > 1 or (len(inputs) == 1 and isinstance(inputs[0], np.ndarray))
-        ):
+        elif isinstance(inputs, (list, tuple)) and (len(self.inputs) > 1
+                                                     or (len(inputs) == 1 and isinstance(inputs[0], np.ndarray))):
             if len(inputs) != len(self.inputs):
                 raise InputError(f"model takes {len(self.inputs)} inputs, got {len(inputs)}")
         else:
             if len(self.inputs) != 1:
-                raise InputError(
-                    f"model takes {len(self.inputs)} inputs "
-                    f"({', '.join(s.name for s in self.inputs)}); pass a list or a dict"
-                )
+                raise InputError(f"model takes {len(self.inputs)} inputs ({', '.join(s.name for s in self.inputs)}); "
+                                 "pass a list or a dict")
             inputs = [inputs]
         arrays = [np.asarray(value) for value in inputs]
         for spec, array in zip(self.inputs, arrays):
@@ -222,11 +203,10 @@ class Model:
         if shapes == self._allocated_shapes:
             return True
         self._validated = None
-        interpreter = self._interpreter
         try:
             for spec, shape in zip(self.inputs, shapes):
-                interpreter.resize_tensor_input(spec.index, list(shape), strict=False)
-            interpreter.allocate_tensors()
+                self._interpreter.resize_tensor_input(spec.index, list(shape), strict=False)
+            self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError):
             self._allocated_shapes = None
             return False
@@ -238,20 +218,14 @@ class Model:
         batch = arrays[0].shape[0]
         single = [a[:1].shape for a in arrays]
         if batch <= 1 or not self._resize_for(single):
-            raise InputError(
-                f"{self.path.name}: the graph rejects input shape(s) "
-                f"{[list(a.shape) for a in arrays]}; expected {self._expected_shapes()}"
-            )
+            raise InputError(f"{self.path.name}: the graph rejects input shape(s) {[list(a.shape) for a in arrays]}; "
+                             f"expected {self._expected_shapes()}")
         per_sample = []
         for i in range(batch):
             self.set_inputs([a[i : i + 1] for a in arrays])
             self.invoke()
             per_sample.append(self.get_outputs(as_dict=True))
-        stacked = {name: np.concatenate([s[name] for s in per_sample]) for name in per_sample[0]}
-        if as_dict:
-            return stacked
-        values = [stacked[spec.name] for spec in self.outputs]
-        return values[0] if len(values) == 1 else values
+        return self._shaped([np.concatenate([s[spec.name] for s in per_sample]) for spec in self.outputs], as_dict)
 
     def _expected_shapes(self) -> str:
         return ", ".join(f"{s.name} {_shape_text(s.shape_signature)}" for s in self.inputs)
@@ -285,13 +259,9 @@ def _check_shape(spec: TensorSpec, array: np.ndarray) -> None:
     expected = spec.shape_signature
     if array.dtype.kind not in "biuf":
         raise InputError(f"input {spec.name!r}: expected numbers, got dtype {array.dtype}")
-    if array.ndim != len(expected) or any(
-        want >= 0 and got != want for axis, (got, want) in enumerate(zip(array.shape, expected)) if axis > 0
-    ):
-        raise InputError(
-            f"input {spec.name!r}: expected shape {_shape_text(expected)} "
-            f"(any batch size), got {list(array.shape)}"
-        )
+    if array.ndim != len(expected) or any(want >= 0 and got != want for got, want in zip(array.shape[1:], expected[1:])):
+        raise InputError(f"input {spec.name!r}: expected shape {_shape_text(expected)} (any batch size), "
+                         f"got {list(array.shape)}")
 
 
 def _to_tensor_dtype(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
@@ -303,6 +273,4 @@ def _to_tensor_dtype(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
 
 
 def _from_tensor_dtype(spec: TensorSpec, array: np.ndarray) -> np.ndarray:
-    if spec.quantized:
-        return dequantize(array, spec.scale, spec.zero_point)
-    return array
+    return dequantize(array, spec.scale, spec.zero_point) if spec.quantized else array

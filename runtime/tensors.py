@@ -168,8 +168,7 @@ def snr_db(signal, noise) -> float:
 
 def channel_snr_db(signal, noise) -> float:
     """The mean, in dB, of the per-channel SNRs of the channels that carry a signal (dead channels left out)."""
-    signal = np.atleast_1d(np.asarray(signal, dtype=np.float64))
-    noise = np.atleast_1d(np.asarray(noise, dtype=np.float64))
+    signal, noise = (np.atleast_1d(np.asarray(values, dtype=np.float64)) for values in (signal, noise))
     live = signal > 1e-12 * max(float(signal.max()), 1e-30)
     if not live.any():
         return snr_db(float(signal.sum()), float(noise.sum()))

@@ -102,19 +102,15 @@ class Dataset:
                 names = ", ".join(getattr(model, f"{role}_names", None) or [getattr(t, "name", "?") for t in tensors])
                 raise ShapeMismatchError(
                     f"the model has {len(tensors)} {role}s ({names}); edgesmith converts and verifies models with "
-                    f"one {role} (a classifier fed one array x); wrap it to expose one {role}"
-                )
+                    f"one {role} (a classifier fed one array x); wrap it to expose one {role}")
         check_shapes(tuple(model.inputs[0].shape[1:]), self.sample_shape, self.source)
         if len(model.outputs[0].shape) != 2:
             raise ShapeMismatchError(
                 f"the model's output has shape {list(model.outputs[0].shape)}; edgesmith verifies classifiers "
-                "with a [batch, classes] output"
-            )
+                "with a [batch, classes] output")
         outputs = model.outputs[0].shape[-1]
         if self.labeled and outputs != self.num_classes:
-            raise LabelCountError(
-                f"{self.source} has {self.num_classes} classes but the model has {outputs} outputs"
-            )
+            raise LabelCountError(f"{self.source} has {self.num_classes} classes but the model has {outputs} outputs")
 
     def describe(self) -> dict:
         """What the metadata records about the data: source, split, batching, preprocessing."""
@@ -130,30 +126,15 @@ class Dataset:
 
 def check_shapes(model_shape: tuple, data_shape: tuple, source: str = "data") -> None:
     """Raise :class:`ShapeMismatchError` showing both shapes unless they agree (None = any)."""
-    agree = len(model_shape) == len(data_shape) and all(
-        m is None or m == d for m, d in zip(model_shape, data_shape)
-    )
-    if not agree:
-        raise ShapeMismatchError(
-            f"{source} samples have shape {list(data_shape)} but the model input is "
-            f"{['?' if m is None else m for m in model_shape]} (without the batch axis)"
-        )
+    if len(model_shape) != len(data_shape) or any(m is not None and m != d for m, d in zip(model_shape, data_shape)):
+        raise ShapeMismatchError(f"{source} samples have shape {list(data_shape)} but the model input is "
+                                 f"{['?' if m is None else m for m in model_shape]} (without the batch axis)")
 
 
-def load_data(
-    spec: str,
-    *,
-    image_size: tuple | None = None,
-    color: str | None = None,
-    preprocessing: Preprocessing | None = None,
-    mean: float | list | None = None,
-    std: float | list | None = None,
-    input_shape: tuple | None = None,
-    val_split: float = 0.2,
-    batch_size: int = 32,
-    limit: int | None = None,
-    seed: int = 0,
-) -> Dataset:
+def load_data(spec: str, *, image_size: tuple | None = None, color: str | None = None,
+              preprocessing: Preprocessing | None = None, mean: float | list | None = None,
+              std: float | list | None = None, input_shape: tuple | None = None, val_split: float = 0.2,
+              batch_size: int = 32, limit: int | None = None, seed: int = 0) -> Dataset:
     """Load ``spec`` (see the module docstring) as a :class:`Dataset`.
 
     Args:
@@ -268,8 +249,7 @@ def check_spec(spec: str) -> None:
             raise DataError(f"{path}: no such file")
     elif not path.is_dir():
         raise DataError(
-            f"cannot read data {spec!r}: give builtin:{{{','.join(BUILTINS)}}}, an image folder, or an .npz file"
-        )
+            f"cannot read data {spec!r}: give builtin:{{{','.join(BUILTINS)}}}, an image folder, or an .npz file")
 
 
 def _read(spec, image_size, color, normalize, val_split, seed, input_shape):
@@ -293,7 +273,7 @@ def _builtin(name, normalize, val_split, seed):
     (x_train, y_train), (x_val, y_val) = _keras_dataset(name)
     labels = _BUILTIN_LABELS.get(name, [str(i) for i in range(10)])
     color = "rgb" if name == "cifar10" else "grayscale"
-    return (*_whole(x_train, x_val, _image_transform(normalize)), y_train.ravel(), y_val.ravel(), labels, color)
+    return (*_whole(x_train, y_train.ravel(), x_val, y_val.ravel(), _image_transform(normalize)), labels, color)
 
 
 def _keras_dataset(name):
@@ -317,7 +297,6 @@ def _npz(path: Path, normalize, val_split, seed, input_shape):
     held_out = {"x_train", "y_train", "x_test", "y_test"} <= set(arrays)  # the file brings its own split
     if held_out:
         x = arrays["x_test"]
-        y_train, y_val = _class_indices(arrays["y_train"]), _class_indices(arrays["y_test"])
     elif "x" in arrays:
         x = arrays["x"]
     else:
@@ -328,7 +307,8 @@ def _npz(path: Path, normalize, val_split, seed, input_shape):
     transform = _as_stored if not images else (
         _image_transform(normalize) if np.issubdtype(x.dtype, np.integer) else _float_images)
     if held_out:
-        x_train, x_val = _whole(arrays["x_train"], arrays["x_test"], transform)
+        x_train, y_train, x_val, y_val = _whole(arrays["x_train"], _class_indices(arrays["y_train"]), x,
+                                                _class_indices(arrays["y_test"]), transform)
     else:
         y = _class_indices(arrays["y"]) if "y" in arrays else None
         x_train, y_train, x_val, y_val = _split(array_source(x), len(x), y, transform, val_split, seed)
@@ -412,10 +392,10 @@ def _as_stored(raw: np.ndarray) -> np.ndarray:
     return raw.astype(np.float32) if np.issubdtype(raw.dtype, np.floating) else raw
 
 
-def _whole(x_train, x_val, transform) -> tuple:
-    """Both arrays as whole splits."""
-    return (Samples(array_source(x_train), np.arange(len(x_train)), transform),
-            Samples(array_source(x_val), np.arange(len(x_val)), transform))
+def _whole(x_train, y_train, x_val, y_val, transform) -> tuple:
+    """``(x_train, y_train, x_val, y_val)``: both arrays as whole splits, with their labels."""
+    return (Samples(array_source(x_train), np.arange(len(x_train)), transform), y_train,
+            Samples(array_source(x_val), np.arange(len(x_val)), transform), y_val)
 
 
 def _split(source, count: int, y, transform, val_split, seed):

@@ -144,15 +144,12 @@ def open_npz(path: Path) -> dict:
 
 def _rows_in_place(path: Path, archive, member):
     """Read a stored (uncompressed) ``.npy`` member row by row where it lies inside the zip."""
-    with archive.open(member) as stream:
-        shape, fortran, dtype, header = _npy_header(stream)
     with open(path, "rb") as raw:  # the member's data starts after its local header
         raw.seek(member.header_offset + 26)
         name_length, extra_length = np.frombuffer(raw.read(4), "<u2")
         start = member.header_offset + 30 + int(name_length) + int(extra_length)
-    if fortran:  # rows are not contiguous: map it (rare; np.save writes C order)
-        return np.memmap(path, dtype=dtype, mode="r", offset=start + header, shape=shape, order="F")
-    return RowFile(path, start + header, dtype, shape)
+    with archive.open(member) as stream:
+        return _npy_rows(path, start, stream)
 
 
 def _rows_of_inflated_copy(archive, member):
@@ -161,17 +158,18 @@ def _rows_of_inflated_copy(archive, member):
     with archive.open(member) as stream, open(target, "wb") as out:
         shutil.copyfileobj(stream, out, 1 << 22)
     with open(target, "rb") as stream:
-        shape, fortran, dtype, header = _npy_header(stream)
-    if fortran:
-        return np.load(target, mmap_mode="r")
-    return RowFile(target, header, dtype, shape)
+        return _npy_rows(target, 0, stream)
 
 
-def _npy_header(stream) -> tuple:
-    """``(shape, fortran_order, dtype, offset of the data)`` of the ``.npy`` that ``stream`` starts with."""
+def _npy_rows(path, start: int, stream):
+    """The array of the ``.npy`` that ``stream`` starts with, stored at byte ``start`` of ``path``, read row by
+    row (:class:`RowFile`), or memory-mapped where its rows are not contiguous (Fortran order: rare)."""
     version = np.lib.format.read_magic(stream)
     read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-    return (*read(stream), stream.tell())
+    shape, fortran, dtype = read(stream)
+    if fortran:
+        return np.memmap(path, dtype=dtype, mode="r", offset=start + stream.tell(), shape=shape, order="F")
+    return RowFile(path, start + stream.tell(), dtype, shape)
 
 
 @functools.cache

@@ -71,3 +71,16 @@ def test_shape_and_label_mismatches_show_both_sides():
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
     with pytest.raises(LabelCountError, match="10 classes but the model has 3 outputs"):
         load_data("builtin:digits").check_model(model)
+
+
+def test_keras_builtin_keeps_each_split_with_its_labels(monkeypatch):
+    import edgesmith.data as data_module
+
+    train = (np.zeros((10, 28, 28), np.uint8), np.arange(10) % 10)
+    test = (np.full((4, 28, 28), 255, np.uint8), np.arange(4).reshape(4, 1))
+    monkeypatch.setattr(data_module, "_keras_dataset", lambda name: (train, test))
+    data = load_data("builtin:fashion_mnist")
+    assert data.x_train.shape == (10, 28, 28, 1) and data.x_val.shape == (4, 28, 28, 1)
+    assert data.y_train.tolist() == list(range(10)) and data.y_val.tolist() == [0, 1, 2, 3]
+    assert float(np.asarray(data.x_val).max()) == 1.0 and data.labels[0] == "t-shirt"
+    assert data.split == {"held_out": "the source's test split"}
