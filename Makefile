@@ -12,7 +12,7 @@ STAMP := $(VENV)/.edgesmith-installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77"  # the SPDX license string needs it (wheels built here, no isolation)
 	$(PY) -m pip install --quiet -e ".[convert,test,mcu,scale]"
 	touch $(STAMP)
 
