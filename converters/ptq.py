@@ -84,8 +84,8 @@ def ptq(model, data=None, mode: str = "float32", io: str = "float", calibration_
     samples = data.calibration(calibration_samples) if calibrate else None
     content = _conversion(model, mode, io, samples)
     tflite = TFLiteModel(content, None if isinstance(model, SavedModelSource) else model, mode, io)
-    saved_model = StageRecord(name=f"ptq:{mode}", params=0, nonzero_params=0)
-    record = stage_record(f"ptq:{mode}", model) if tflite.keras_model is not None else saved_model
+    record = (stage_record(f"ptq:{mode}", model) if tflite.keras_model is not None
+              else StageRecord(name=f"ptq:{mode}", params=0, nonzero_params=0))
     record.details.update({"mode": mode, "io": io, "tflite_bytes": len(content), "gzip_bytes": tflite.gzip_bytes,
                            "learned_ranges": learned})
     return remember(tflite, record)

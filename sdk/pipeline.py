@@ -128,8 +128,9 @@ def run_recipe(source: Source, recipe: Recipe, data: Dataset, out_dir, *, name: 
     out, notify, current = Path(out_dir), progress or (lambda stage, done, total: None), source.model
     if not isinstance(current, SavedModelSource):
         data.check_model(current)
-    # an architecture a pass cannot take fails here, before any training; what a check built goes to its pass
-    prepared = [check_model(step.name, current, step.options) for step in recipe.passes]
+    # an architecture a pass cannot take fails here, before any training. What a check built is for the first
+    # pass only, the one that takes the model checked (QAT's graph and dry conversion): the rest are let go
+    prepared = [check_model(step.name, current, step.options) for step in recipe.passes][0]
     stages = [source.stage or source_stage(current, data)]
     refuse_unreadable(stages[0].accuracy, data)
     last = len(recipe.keras_passes)
@@ -137,11 +138,12 @@ def run_recipe(source: Source, recipe: Recipe, data: Dataset, out_dir, *, name: 
         for index, step in enumerate(recipe.keras_passes, start=1):
             stem = out / "stages" / f"{index:02d}-{step.name}" if keep_stages else None
             current = _run_or_resume(current, data, step, stem, _fingerprint(source.sha256, data, recipe, index),
-                                     resume, notify, prepared[index - 1])
+                                     resume, notify, prepared)
+            prepared = None
             stage = Stage(**record_of(current).as_dict())
             stages.append(_measure(stage, current, data, score=index < last) if keep_stages else stage)
     notify(recipe.conversion.name, 0, None)
-    tflite = _call_pass(recipe.conversion, current, data, prepared[-1])
+    tflite = _call_pass(recipe.conversion, current, data, prepared)
     return Converted(_finish(tflite, source, current, data, recipe, stages, out / "model.tflite", name), tflite)
 
 
