@@ -83,22 +83,25 @@ class PreparedQat:
     model: object
     plan: object
     weight_bits: int
+    eight_bit_layers: tuple = ()
 
 
-def prepared_qat(model, weight_bits: int = 8, samples=None) -> PreparedQat:
+def prepared_qat(model, weight_bits: int = 8, samples=None, eight_bit_layers=()) -> PreparedQat:
     """:func:`~.qat_plan.prepare_qat`, then the dry int8 conversion on ranges from ``samples`` (None: none)."""
-    rebuilt, plan = prepare_qat(model, weight_bits)
+    rebuilt, plan = prepare_qat(model, weight_bits, eight_bit_layers)
     if samples is not None:
         check_int8_conversion(rebuilt, samples)
-    return PreparedQat(model, rebuilt, plan, weight_bits)
+    return PreparedQat(model, rebuilt, plan, weight_bits, tuple(eight_bit_layers))
 
 
-def _check_options(weight_bits):
+def _check_options(weight_bits, eight_bit_layers=()):
     if weight_bits not in WEIGHT_BITS:
         raise ValueError(f"weight_bits is one of {', '.join(map(str, WEIGHT_BITS))}")
+    if isinstance(eight_bit_layers, str) or not all(isinstance(name, str) for name in eight_bit_layers):
+        raise ValueError("eight_bit_layers is a list of layer names")
 
 
-def _check_model(model, weight_bits=8) -> PreparedQat | None:
+def _check_model(model, weight_bits=8, eight_bit_layers=()) -> PreparedQat | None:
     """The dry int8 conversion on ranges from random inputs, run by the pipeline before a recipe's first pass
     trains (the ranges' values do not matter to whether TFLite converts the graph, only the ops do)."""
     require_graph(model, "qat")
@@ -110,14 +113,15 @@ def _check_model(model, weight_bits=8) -> PreparedQat | None:
             f"qat cannot make an int8 graph of recurrent layer {recurrent[0]}: a Keras 3 RNN converts only at a "
             "fixed batch, as a WHILE loop TFLite's int8 quantizer does not take; use fp16 or dynamic-int8")
     shape = (CALIBRATION_SAMPLES, *model.inputs[0].shape[1:])
-    prepared = prepared_qat(model, weight_bits, np.random.default_rng(0).standard_normal(shape).astype(np.float32))
+    prepared = prepared_qat(model, weight_bits, np.random.default_rng(0).standard_normal(shape).astype(np.float32),
+                            eight_bit_layers)
     clear_ranges(prepared.model)  # ranges from random inputs: training starts from none, as from a new graph
     return prepared
 
 
 @checked(options=_check_options, model=_check_model)
 def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, weight_bits: int = 8, progress=None,
-        prepared: PreparedQat | None = None):
+        prepared: PreparedQat | None = None, eight_bit_layers=()):
     """Rebuild ``model`` with int8 fake quantization (BatchNorm folded), check it converts, and fine-tune it.
 
     Args:
@@ -131,6 +135,8 @@ def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, weight_bits: 
             depthwise kernels stay 8-bit).
         prepared: what this pass's model check returned for ``model`` (not a recipe option): its graph is
             trained instead of building and converting another; None, or one for another model: built here.
+        eight_bit_layers: with ``weight_bits=4``, layers whose kernels stay 8-bit (the most sensitive ones:
+            what the pipeline's walk-back raises first when a 4-bit model misses its budget).
 
     Raises:
         UnsupportedModelError: the prepared int8 graph does not convert (checked before training).
@@ -138,16 +144,18 @@ def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, weight_bits: 
     require_graph(model, "qat")
     if has_fake_quant(model):
         return remember(model, stage_record("qat", model, details={"note": "already quantization-aware"}))
-    _check_options(weight_bits)
-    if prepared is None or prepared.source is not model or prepared.weight_bits != weight_bits:
+    _check_options(weight_bits, eight_bit_layers)
+    if prepared is None or prepared.source is not model or (prepared.weight_bits, prepared.eight_bit_layers) != (
+            weight_bits, tuple(eight_bit_layers)):
         samples = data.calibration(CALIBRATION_SAMPLES) if data is not None else None
-        prepared = prepared_qat(model, weight_bits, samples)
+        prepared = prepared_qat(model, weight_bits, samples, eight_bit_layers)
     rebuilt, plan = prepared.model, prepared.plan
     if plan.float_layers:
         log.warning("qat: left in float (edgesmith cannot quantize these layers): %s", ", ".join(sorted(plan.float_layers)))
     training = _train_watched(rebuilt, data, max(1, epochs), learning_rate, progress)
     details = {"folded_batchnorm": sorted(plan.folded), "float_layers": sorted(plan.float_layers),
-               "activation_quantizers": plan.quantizer_count, "weight_bits": weight_bits, **training}
+               "activation_quantizers": plan.quantizer_count, "weight_bits": weight_bits,
+               **({"eight_bit_layers": sorted(eight_bit_layers)} if eight_bit_layers else {}), **training}
     return remember(rebuilt, stage_record("qat", rebuilt, details=details))
 
 

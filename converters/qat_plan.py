@@ -30,10 +30,11 @@ from .layers import activation_name, int8_handler
 from .qat_layers import QUANT_TWINS, ActivationQuantizer, FixedRangeQuantizer, output_channels
 
 
-def prepare_qat(model, weight_bits: int = 8):
+def prepare_qat(model, weight_bits: int = 8, eight_bit_layers=()):
     """``(qat_model, plan)``: ``model`` rebuilt with fake quantization, untrained, ranges still empty;
-    ``plan.float_layers`` names the layers left in float, ``plan.folded`` the BatchNorms folded away."""
-    plan = _Plan(model, weight_bits)
+    ``plan.float_layers`` names the layers left in float, ``plan.folded`` the BatchNorms folded away.
+    ``eight_bit_layers``: names of layers whose kernels stay 8-bit when ``weight_bits`` is 4."""
+    plan = _Plan(model, weight_bits, eight_bit_layers)
     return rewrite(model, plan.replace, "qat"), plan
 
 
@@ -48,8 +49,8 @@ class _Plan:
     fixed-range op (by a kernel or range op, a float layer, or the model input) gets the group's quantizer.
     """
 
-    def __init__(self, model, weight_bits: int = 8):
-        self.weight_bits = weight_bits
+    def __init__(self, model, weight_bits: int = 8, eight_bit_layers=()):
+        self.weight_bits, self.eight_bit_layers = weight_bits, set(eight_bit_layers)
         calls, inputs, outputs = iter_calls(model, "qat")
         self.model_outputs = set(outputs)
         self.producer = {key: call for call in calls for key in call.outputs}
@@ -178,10 +179,11 @@ class _Plan:
         """The fake-quantized twin of a Conv/Dense/SeparableConv; a non-fusable activation after a range."""
         fused = activation_name(layer) in ("linear", *FUSED_ACTIVATIONS)
         batchnorm = self.fold_into.get(id(layer))
+        bits = 8 if layer.name in self.eight_bit_layers else self.weight_bits
         if type(layer) is keras.layers.SeparableConv2D:
-            outputs = _separable(layer, inputs, batchnorm, fused, self._new_quantizer(), self.weight_bits)
+            outputs = _separable(layer, inputs, batchnorm, fused, self._new_quantizer(), bits)
         else:
-            outputs = _quantized_copy(layer, batchnorm, fused, self.weight_bits)(inputs)
+            outputs = _quantized_copy(layer, batchnorm, fused, bits)(inputs)
         if fused:
             return outputs
         outputs = self._new_quantizer()(outputs)  # the pre-activation tensor, e.g. logits before softmax

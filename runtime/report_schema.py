@@ -78,6 +78,17 @@ class Fallback:
 
 
 @dataclass
+class WalkBack:
+    """The walk back from a recipe whose .tflite missed its budget (``edgesmith.walk_back``; on by default,
+    ``edgesmith convert --no-walk-back`` turns it off)."""
+
+    met: bool  # the delivered .tflite holds the budget
+    chosen: str  # the recipe delivered: the first rung that held, else the last one run (the int8 floor)
+    steps: list  # each run, the recipe as given first: {"recipe", "change", "verdict", "accuracy_drop_pt", "tflite_bytes", "gzip_bytes", "seconds"} (or "error")
+    ranking: list | None = None  # 4-bit layers, most sensitive first (edgesmith debug's output impact); None: not ranked
+
+
+@dataclass
 class ConversionReport:
     """What a run of a recipe produced and measured (report.json of ``edgesmith convert``)."""
 
@@ -97,6 +108,7 @@ class ConversionReport:
     source_sha256: str | None = None  # SHA-256 of the model file given (or of its weights)
     data: dict = field(default_factory=dict)  # the data as fed: source, splits, input contract
     fallback: Fallback | None = None  # present when the precision fallback ran
+    walk_back: WalkBack | None = None  # present when the recipe missed its budget and the walk back ran
     kind: str = "convert"  # what wrote the report.json
     schema_version: int = SCHEMA_VERSION  # of this schema
 
@@ -176,7 +188,7 @@ def _from_version_1(kind: str, value: dict) -> dict:
 
 # fields holding another dataclass (by name: the annotations are strings, and `X | None` cannot be evaluated
 # on Python 3.9)
-NESTED = {"verification": Verification, "fallback": Fallback, "start": Cost, "end": Cost}
+NESTED = {"verification": Verification, "fallback": Fallback, "walk_back": WalkBack, "start": Cost, "end": Cost}
 
 
 def _build(cls, value: dict):

@@ -29,9 +29,11 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgesmith.converters.debug import debug_quantization
 from edgesmith.converters.errors import AccuracyDropError, ConversionError
 from edgesmith.converters.distill import remember_teacher, teacher_of
 from edgesmith.converters.export import export
@@ -46,12 +48,15 @@ from edgesmith.converters.registry import check_model, get_pass
 from edgesmith.converters.verify import accuracy, check_drop, verify
 from edgesmith.data import Dataset, load_data
 from edgesmith.preprocessing import InputContractError, choose_preprocessing, preprocessing_from, refuse_at_chance
-from edgesmith.recipes import Recipe, Step, check_fallback, load_recipe
+from edgesmith.recipes import Recipe, Step, check_fallback, load_recipe, with_recovery_time
 from edgesmith.report.text import markdown_report
 from edgesmith.runtime.atomic_write import atomic_write_bytes, atomic_write_json
 from edgesmith.runtime.bench import benchmark
-from edgesmith.runtime.report_schema import ConversionReport, Cost, Fallback, Stage
+from edgesmith.runtime.report_schema import ConversionReport, Cost, Fallback, Stage, WalkBack
 from edgesmith.runtime.tflite_file import gzipped_size, total_weight_bytes, weight_bytes
+from edgesmith.walk_back import four_bit_candidates, in_order_of, relaxations, with_eight_bit_layers
+
+SENSITIVITY_SAMPLES = 128  # evaluation samples the walk back ranks 4-bit layers on
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ class Converted:
 
 
 def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = False, fallback: bool | None = None,
-            progress=None) -> ConversionReport:
+            walk_back: bool = True, recovery_time: float | None = None, progress=None) -> ConversionReport:
     """Apply ``recipe`` to ``model``, write and verify ``out_dir/model.tflite``; return the report.
 
     Args:
@@ -87,12 +92,18 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
         resume: reuse stages an earlier (interrupted) run completed.
         fallback: over the budget, raise the precision of the worst layers until it holds (:func:`fall_back`);
             None: the recipe's ``fallback`` key decides.
+        walk_back: over the budget (and without ``fallback``), run weaker variants of the recipe down to the
+            int8 floor and deliver the first that holds (:func:`walk_back`).
+        recovery_time: seconds of fine-tuning in all, shared among the training passes by their epochs
+            (each still stops at its epochs; see :func:`edgesmith.recipes.with_recovery_time`).
         progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started;
             a stage reused by ``resume`` reports ``(stage, 0, 0)`` without starting).
 
-    A drop over the recipe's ``max_accuracy_drop`` raises ``AccuracyDropError`` carrying the (written) report.
+    A drop over the recipe's ``max_accuracy_drop`` (beyond the noise of the evaluation split, see
+    :func:`~edgesmith.converters.verify.check_drop`) raises ``AccuracyDropError`` carrying the (written) report.
     """
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    recipe = with_recovery_time(recipe, recovery_time) if recovery_time else recipe
     fallback = recipe.fallback if fallback is None else fallback
     if fallback:
         check_fallback(recipe.passes)  # a recipe the fallback cannot raise fails here, before any work
@@ -100,16 +111,26 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
     loaded = load_model(model)
     data = dataset_for(data, loaded, explicit)
     source = Source(loaded, source_sha256(model, loaded))
+    started = time.monotonic()
     converted = run_recipe(source, recipe, data, out_dir, resume=resume, progress=progress)
     report = converted.report
-    drop = report.verification.accuracy_drop_pt
-    if fallback and recipe.max_accuracy_drop is not None and (drop or 0.0) > recipe.max_accuracy_drop:
-        report = fall_back(converted, source, recipe, data, out_dir, progress=progress)
+    if not _holds(report, recipe.max_accuracy_drop):
+        if fallback:
+            report = fall_back(converted, source, recipe, data, out_dir, progress=progress)
+        elif walk_back:
+            report = walk_back_from(converted, source, recipe, data, out_dir, seconds=time.monotonic() - started,
+                                    progress=progress)
     atomic_write_json(Path(out_dir) / "report.json", report.to_dict(), sort_keys=True)
     atomic_write_bytes(Path(out_dir) / "report.md", markdown_report(report).encode("utf-8"))
     if report.fallback is not None and not report.fallback.met:
         raise AccuracyDropError(_unreachable(report, recipe.max_accuracy_drop), report)
-    check_drop(report.verification, recipe.max_accuracy_drop, report.tflite_path, report)
+    try:
+        check_drop(report.verification, recipe.max_accuracy_drop, report.tflite_path, report)
+    except AccuracyDropError as error:
+        if report.walk_back is None:
+            raise
+        raise AccuracyDropError(f"{error}; the walk back ran {len(report.walk_back.steps) - 1} weaker variant(s) down "
+                                f"to {report.walk_back.chosen}, and none held", report) from None
     return report
 
 
@@ -152,6 +173,64 @@ def _call_pass(step: Step, model, data, prepared, **keywords):
     if prepared is not None:
         keywords["prepared"] = prepared
     return get_pass(step.name)(model, data, **keywords, **step.options)
+
+
+def _holds(report: ConversionReport, budget) -> bool:
+    drop = report.verification.accuracy_drop_pt
+    return budget is None or drop is None or drop <= budget
+
+
+# -- walk back ---------------------------------------------------------------------
+
+
+def walk_back_from(converted: Converted, source: Source, recipe: Recipe, data: Dataset, out_dir, *,
+                   seconds: float = 0.0, progress=None) -> ConversionReport:
+    """Run the rungs of :func:`edgesmith.walk_back.relaxations` (weaker variants of ``recipe``, most compressed
+    first, down to the int8 floor) until one's .tflite holds the budget; each run writes ``out_dir/model.tflite``,
+    so the last run is the one delivered. Returns its report, whose ``walk_back`` lists every run."""
+    notify = progress or (lambda stage, done, total: None)
+    source = dataclasses.replace(source, stage=converted.report.stages[0])  # measured once
+    steps, ranking, delivered = [_walk_step("as given", converted.report, seconds)], None, converted
+    for rung in relaxations(recipe):
+        variant = rung.recipe
+        if rung.ranked:
+            ranking = ranking or sensitivity_ranking(delivered, recipe, source, data, out_dir)
+            variant = with_eight_bit_layers(rung, ranking[: (len(ranking) + 1) // 2])
+        notify(f"walk-back: {rung.change}", 0, None)
+        started = time.monotonic()
+        try:
+            delivered = run_recipe(source, variant, data, out_dir, resume=True, progress=progress)
+        except ConversionError as error:  # a rung the model cannot take (e.g. a pass refusing a layer): the next
+            steps.append({"recipe": variant.name, "change": rung.change, "error": str(error)})
+            continue
+        steps.append(_walk_step(rung.change, delivered.report, time.monotonic() - started))
+        if _holds(delivered.report, recipe.max_accuracy_drop):
+            break
+    summary = WalkBack(met=_holds(delivered.report, recipe.max_accuracy_drop), chosen=delivered.report.recipe["name"],
+                       steps=steps, ranking=ranking)
+    return dataclasses.replace(delivered.report, walk_back=summary)
+
+
+def _walk_step(change: str, report: ConversionReport, seconds: float) -> dict:
+    verification = report.verification
+    return {"recipe": report.recipe["name"], "change": change, "verdict": getattr(verification, "verdict", None),
+            "accuracy_drop_pt": verification.accuracy_drop_pt, "tflite_bytes": report.tflite_bytes,
+            "gzip_bytes": report.tflite_gzip_bytes, "seconds": round(seconds, 1)}
+
+
+def sensitivity_ranking(converted: Converted, recipe: Recipe, source: Source, data: Dataset, out_dir) -> list:
+    """The layers with 4-bit kernels in ``converted``, the one hurting the model output most first: ``edgesmith
+    debug``'s ranking of the .tflite against the float model its QAT started from (layers it cannot match, or
+    all of them when it cannot match the graphs, last, in graph order)."""
+    names = [step.name for step in recipe.keras_passes]
+    index = names.index("qat") if "qat" in names else 0
+    before = source.model if index == 0 else load_model(Path(out_dir) / "stages" / f"{index:02d}-{names[index - 1]}.keras")
+    try:
+        report = debug_quantization(before, converted.report.tflite_path, data, samples=SENSITIVITY_SAMPLES)
+        ranked = [row["layer"] for row in report["layers"]]
+    except ConversionError:
+        ranked = []
+    return in_order_of(ranked, four_bit_candidates(before))
 
 
 # -- fallback ---------------------------------------------------------------------

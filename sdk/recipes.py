@@ -28,7 +28,7 @@ A recipe ends with one pass that writes a .tflite (``ptq`` or ``mixed_precision`
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgesmith.converters.errors import UnknownOptionError
@@ -163,6 +163,28 @@ def check_fallback(steps) -> None:
         if mode not in FALLBACK_MODES or io != "float":
             raise UnknownOptionError(f"fallback starts from ptq modes {', '.join(FALLBACK_MODES)} with io = float, "
                                      f"not mode={mode} io={io}")
+
+
+def with_recovery_time(recipe: Recipe, seconds: float) -> Recipe:
+    """``recipe`` with ``seconds`` of fine-tuning shared among its training passes (those taking a
+    ``recovery_time`` option) in proportion to their epochs.
+
+    >>> [step.options.get("recovery_time") for step in with_recovery_time(load_recipe("fast-int8"), 600).passes]
+    [400.0, 200.0, None]
+    """
+    training = [index for index, step in enumerate(recipe.passes) if "recovery_time" in _parameters(step.name)]
+    epochs = {index: recipe.passes[index].options.get("epochs", _parameters(recipe.passes[index].name)["epochs"].default)
+              for index in training}
+    total = sum(epochs.values()) or 1
+    steps = tuple(Step(step.name, {**step.options, "recovery_time": round(seconds * epochs[index] / total, 1)})
+                  if index in epochs else step for index, step in enumerate(recipe.passes))
+    return replace(recipe, passes=steps)
+
+
+def _parameters(pass_name: str) -> dict:
+    import inspect
+
+    return inspect.signature(get_pass(pass_name)).parameters
 
 
 def _step(entry) -> Step:

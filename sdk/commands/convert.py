@@ -12,6 +12,24 @@ from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
 
 
+class Duration(click.ParamType):
+    """A duration as seconds: ``90``, ``90s``, ``10m``, ``1.5h``."""
+
+    name = "duration"
+    UNITS = {"s": 1, "m": 60, "h": 3600}
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip().lower()
+        scale = self.UNITS.get(text[-1:], None)
+        try:
+            seconds = float(text[:-1] if scale else text) * (scale or 1)
+        except ValueError:
+            self.fail(f"{value!r} is not a duration (e.g. 90s, 10m, 1h)", param, ctx)
+        if seconds <= 0:
+            self.fail(f"{value!r} is not a positive duration", param, ctx)
+        return seconds
+
+
 @click.command("convert")
 @click.argument("model", type=click.Path(exists=False))
 @click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml|FILE.tflite",
@@ -22,20 +40,28 @@ from edgesmith.commands.quiet import quiet_console
               help="builtin:digits|mnist|fashion_mnist|cifar10, an image folder (one sub-folder per class), or an .npz file.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--resume", is_flag=True, help="Reuse stages a previous run of the same recipe completed.")
+@click.option("--walk-back/--no-walk-back", default=True, show_default=True,
+              help="When the .tflite misses the recipe's accuracy budget, run weaker variants of the recipe (half the "
+                   "pruning, 8-bit kernels on the most sensitive 4-bit layers, no structural pass, then int8 "
+                   "post-training quantization) and deliver the first that holds; each run is in report.json.")
 @click.option("--fallback", is_flag=True,
-              help="When the recipe's accuracy budget is exceeded, raise the precision of the worst layers one step at "
-                   "a time (int4 -> int8 -> int16x8 -> float), re-verifying each time, until it holds (also: recipe "
-                   "key fallback = true).")
+              help="Instead of the walk back: raise the precision of the worst layers one step at a time (int4 -> "
+                   "int8 -> int16x8 -> float), re-verifying each time, until it holds (also: recipe key "
+                   "fallback = true; post-training recipes only).")
+@click.option("--recovery-time", type=Duration(), metavar="DURATION",
+              help="Fine-tuning time in all (e.g. 90s, 10m, 1h), shared among the recipe's training passes by their "
+                   "epochs; each still stops at its epochs, or earlier when its validation accuracy stops rising.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the table.")
 @preprocessing_options
 @quiet_option
-def command(model, recipe, data_spec, out_dir, resume, fallback, as_json, preprocess, quiet):
+def command(model, recipe, data_spec, out_dir, resume, walk_back, fallback, recovery_time, as_json, preprocess, quiet):
     """Compress MODEL (.keras, .h5 or a SavedModel directory) with a recipe, write
     OUT/model.tflite with metadata, verify it on the data, and write OUT/report.json
     and OUT/report.md."""
+    settings = {"resume": resume, "fallback": fallback or None, "walk_back": walk_back, "recovery_time": recovery_time,
+                "preprocess": preprocess}
     with quiet_console() as console:
-        report, error = _convert(model, recipe, data_spec, out_dir, resume, fallback or None, preprocess,
-                                 Progress(not (as_json or quiet), console))
+        report, error = _convert(model, recipe, data_spec, out_dir, settings, Progress(not (as_json or quiet), console))
     _show(report, as_json)
     if error is not None:
         raise error
@@ -43,7 +69,7 @@ def command(model, recipe, data_spec, out_dir, resume, fallback, as_json, prepro
         click.echo(f"wrote {Path(out_dir) / 'model.tflite'}, report.json and report.md")
 
 
-def _convert(model, recipe, data_spec, out_dir, resume, fallback, preprocess, progress) -> tuple:
+def _convert(model, recipe, data_spec, out_dir, settings, progress) -> tuple:
     """``(report, None)``; or, when the accuracy drop is too large, the report written before the error and the error."""
     from edgesmith.converters.errors import AccuracyDropError
     from edgesmith.recipes import load_recipe
@@ -53,8 +79,7 @@ def _convert(model, recipe, data_spec, out_dir, resume, fallback, preprocess, pr
         recipe = load_recipe(recipe)
         from edgesmith.pipeline import convert  # imports TensorFlow: inside quiet_console
 
-        return convert(model, recipe, data_spec, out_dir, preprocess=preprocess, resume=resume, fallback=fallback,
-                       progress=progress), None
+        return convert(model, recipe, data_spec, out_dir, **settings, progress=progress), None
     except AccuracyDropError as error:
         return error.report, error
     finally:
