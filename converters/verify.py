@@ -322,17 +322,17 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
     labels = np.asarray(data.y_val)
     if len(labels) == 0:
         raise ConversionError("verifying a .tflite needs evaluation samples: the evaluation split is empty")
+    source = None if reference_predictions is None else _aligned(reference_predictions, labels)
     predicted = predictions(path, data)
     result = Verification(samples=int(len(labels)), tflite_accuracy=agreement(predicted, labels))
-    pair = None
-    if keras_model is not None:
-        pair = predictions(keras_model, data)
-        result.keras_accuracy, result.top1_agreement = agreement(pair, labels), agreement(pair, predicted)
-        result.paired_with = "keras"
-    if reference_predictions is not None:
-        pair, result.paired_with, reference_accuracy = _aligned(reference_predictions, labels), "source", None
-    if pair is not None:
-        _pair(result, pair == labels, predicted == labels, reference_accuracy)
+    keras_predicted = None if keras_model is None else predictions(keras_model, data)
+    if keras_predicted is not None:
+        result.keras_accuracy = agreement(keras_predicted, labels)
+        result.top1_agreement = agreement(keras_predicted, predicted)
+    if source is not None:
+        _pair(result, "source", source == labels, predicted == labels)
+    elif keras_predicted is not None:
+        _pair(result, "keras", keras_predicted == labels, predicted == labels, reference_accuracy)
     elif reference_accuracy is not None:
         result.accuracy_drop_pt = round(100.0 * (reference_accuracy - result.tflite_accuracy), 4)
     check_drop(result, max_accuracy_drop, path)
@@ -347,9 +347,11 @@ def _aligned(reference_predictions, labels: np.ndarray) -> np.ndarray:
     return classes
 
 
-def _pair(result: Verification, reference_correct, tflite_correct, reference_accuracy) -> None:
-    """Set ``result``'s lost, gained, drop and interval; a separate ``reference_accuracy`` sets the drop and
-    moves the interval with it."""
+def _pair(result: Verification, paired_with: str, reference_correct, tflite_correct,
+          reference_accuracy=None) -> None:
+    """Set ``result``'s pairing, lost, gained, drop and interval; a separate ``reference_accuracy`` sets the drop
+    and moves the interval with it."""
+    result.paired_with = paired_with
     result.lost, result.gained, n = paired_drop(reference_correct, tflite_correct)
     paired = 100.0 * (result.lost - result.gained) / n
     drop = paired if reference_accuracy is None else 100.0 * (reference_accuracy - result.tflite_accuracy)
