@@ -36,10 +36,7 @@ class Verification:
     Agresti-Min adjusted Wald interval for paired proportions (0.5 added to each cell of the 2 x 2 table). The
     verdict reads a budget against the interval: 40 samples with 3 lost is a 7.5 pt drop whose interval
     (about -1.9..16.2 pt) reaches a 2 pt budget, so the split cannot tell ("unresolved", about 103 samples would).
-
-    >>> Verification(samples=40, tflite_accuracy=0.9, accuracy_drop_pt=7.5, lost=3, gained=0,
-    ...              drop_ci95_pt=[-1.9369, 16.2226], verdict="unresolved", samples_needed=103).verdict
-    'unresolved'
+    Reports written before these fields read with them None.
     """
 
     samples: int  # evaluation samples the .tflite ran on
