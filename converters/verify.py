@@ -3,14 +3,25 @@
 >>> from edgesmith.converters import export, ptq, verify
 >>> path = export(ptq(model, data, mode="int8"), data, "out/model.tflite")
 >>> result = verify(path, data, keras_model=model, max_accuracy_drop=1.0)
->>> result.samples, result.top1_agreement > 0.95, result.accuracy_drop_pt <= 1.0
-(359, True, True)
+>>> result.samples, result.top1_agreement > 0.95, result.accuracy_drop_pt <= 1.0, result.verdict
+(359, True, True, 'holds')
+
+The accuracy budget is judged on paired disagreements: the reference model and the .tflite run on the same
+samples, so what counts is how many samples the reference got right and the .tflite got wrong (``lost``) and the
+other way round (``gained``). The drop is ``(lost - gained) / n``, with a 95 % interval (:func:`drop_interval`).
+A drop over the budget fails only when its whole interval is over it (``"misses"``); when the interval still
+reaches the budget the split is too small to tell (``"unresolved"``), and :func:`samples_to_resolve` says about
+how many samples would tell. The arithmetic (:func:`paired_drop`, :func:`drop_interval`,
+:func:`budget_verdict`, :func:`samples_to_resolve`) and the lines a user reads (:func:`drop_line`,
+:func:`verdict_line`) are pure: importing this module loads no TensorFlow, so the report readers use them too.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
@@ -18,7 +29,9 @@ from edgesmith.runtime import Model
 from edgesmith.runtime.report_schema import Verification
 
 from .errors import AccuracyDropError, ConversionError
-from .inputs import call_model
+
+Z95 = NormalDist().inv_cdf(0.975)  # 1.95996...: the two-sided 95 % normal quantile
+MOST_SAMPLES = 10**9  # samples_to_resolve gives up beyond this (a drop a hair over the budget)
 
 
 def accuracy(model, data, batch_size: int | None = None) -> float | None:
@@ -52,7 +65,13 @@ def predicted_classes(model, samples, batch_size: int | None = None) -> np.ndarr
     traces a new graph function for every model a pipeline measures (TensorFlow then
     warns about retracing); the outputs are the same.
     """
-    predict = Model(model).predict if isinstance(model, (str, Path)) else lambda batch: call_model(model, batch)
+    if isinstance(model, (str, Path)):
+        predict = Model(model).predict
+    else:
+        from .inputs import call_model  # Keras: imported here, so the report readers of this module load no TF
+
+        def predict(batch):
+            return call_model(model, batch)
     size = batch_size or eval_batch_size(samples.shape[1:])
     outputs = [np.asarray(predict(batch)).argmax(axis=-1) for batch in _batches(samples, size)]
     return np.concatenate(outputs) if outputs else np.zeros(0, np.int64)
@@ -72,40 +91,290 @@ def _batches(samples, size: int):
     return (samples[i : i + size] for i in range(0, len(samples), size))
 
 
+# -- the budget verdict: pure arithmetic, no TensorFlow ---------------------------------------------------------
+
+
+def paired_drop(source_correct, tflite_correct) -> tuple:
+    """``(lost, gained, n)`` from two aligned per-sample correctness arrays: ``lost`` samples the reference got
+    right and the .tflite wrong, ``gained`` the other way round, ``n`` samples in all.
+
+    ``(lost - gained) / n`` is exactly the reference's accuracy minus the .tflite's.
+
+    >>> paired_drop([True, True, False, True, False], [True, False, True, False, False])
+    (2, 1, 5)
+    >>> paired_drop([], [])
+    (0, 0, 0)
+    """
+    source, tflite = np.asarray(source_correct, dtype=bool), np.asarray(tflite_correct, dtype=bool)
+    if source.shape != tflite.shape:
+        raise ValueError(f"paired_drop: {source.size} reference samples against {tflite.size} .tflite samples")
+    return int(np.sum(source & ~tflite)), int(np.sum(~source & tflite)), int(source.size)
+
+
+def drop_interval(lost, gained, n) -> tuple | None:
+    """The 95 % interval ``(low, high)``, in points, of the paired accuracy drop ``(lost - gained) / n``; None
+    when ``n`` is 0.
+
+    Agresti and Min's adjusted Wald interval for the difference of matched proportions (Statistics in Medicine
+    24, 2005): add 0.5 to each cell of the 2 x 2 table (2 samples in all), then
+    ``d ± 1.96 sqrt((p_lost + p_gained - d²) / (n + 2))`` with ``p_lost = (lost + 0.5) / (n + 2)``,
+    ``p_gained = (gained + 0.5) / (n + 2)`` and ``d = p_lost - p_gained``, clipped to ±100 pt. Unlike the plain
+    Wald interval it does not shrink to a point when the two models never disagree, and it keeps close to
+    95 % coverage down to a few dozen samples. The counts may be fractional (:func:`samples_to_resolve`
+    scales them).
+
+    >>> drop_interval(3, 0, 40)         # 3 of 40 lost: a 7.5 pt drop, but anywhere from -1.9 to 16.2 pt
+    (-1.9369, 16.2226)
+    >>> drop_interval(0, 0, 300)        # no disagreement in 300: still ± 0.65 pt
+    (-0.649, 0.649)
+    >>> drop_interval(120, 10, 1000)    # 11 pt, and clearly so
+    (8.8449, 13.1112)
+    >>> drop_interval(0, 0, 0) is None
+    True
+    """
+    bounds = _interval(lost, gained, n)
+    return None if bounds is None else (round(100 * bounds[0], 4), round(100 * bounds[1], 4))
+
+
+def _interval(lost, gained, n) -> tuple | None:
+    """:func:`drop_interval` as fractions, unrounded."""
+    if n <= 0:
+        return None
+    total = n + 2
+    p_lost, p_gained = (lost + 0.5) / total, (gained + 0.5) / total
+    centre = p_lost - p_gained
+    half = Z95 * math.sqrt(max(0.0, p_lost + p_gained - centre**2) / total)
+    return max(-1.0, centre - half), min(1.0, centre + half)
+
+
+def budget_verdict(verification: Verification, max_drop) -> str | None:
+    """``"holds"``, ``"misses"`` or ``"unresolved"`` for ``verification``'s drop against ``max_drop`` points;
+    None without a budget or a drop.
+
+    * ``"holds"``: the drop is at most the budget (the point estimate: its interval may still reach over it);
+    * ``"misses"``: the interval's lower bound is over the budget: over it beyond noise. A drop without an
+      interval (nothing to pair the .tflite with) misses whenever it is over the budget;
+    * ``"unresolved"``: the drop is over the budget but its interval reaches it: too few samples to tell.
+
+    >>> def verdict(n, lost, gained, budget):
+    ...     checked = Verification(samples=n, tflite_accuracy=None, accuracy_drop_pt=100 * (lost - gained) / n,
+    ...                            lost=lost, gained=gained, drop_ci95_pt=list(drop_interval(lost, gained, n)))
+    ...     return budget_verdict(checked, budget)
+    >>> verdict(40, 3, 0, 2.0), verdict(300, 0, 0, 1.0), verdict(1000, 120, 10, 1.0)
+    ('unresolved', 'holds', 'misses')
+    >>> budget_verdict(Verification(samples=300, tflite_accuracy=0.9, accuracy_drop_pt=1.5), 1.0)  # no interval
+    'misses'
+    >>> budget_verdict(Verification(samples=300, tflite_accuracy=0.9, accuracy_drop_pt=1.5), None) is None
+    True
+    """
+    drop = verification.accuracy_drop_pt
+    if max_drop is None or drop is None:
+        return None
+    if drop <= max_drop:
+        return "holds"
+    interval = verification.drop_ci95_pt
+    return "misses" if interval is None or interval[0] > max_drop else "unresolved"
+
+
+def samples_to_resolve(lost, gained, n, max_drop) -> int | None:
+    """About how many evaluation samples would resolve a paired drop over ``max_drop`` points: the fewest at
+    which the 95 % interval (:func:`drop_interval`) of the same drop, at the same disagreement rates
+    ``lost / n`` and ``gained / n``, lies wholly over the budget. None when the drop is not over the budget,
+    ``n`` is 0, or more than a billion samples would be needed.
+
+    It assumes the rates observed are the true ones: a drop measured on few samples may well come out smaller
+    on more, and the budget then holds instead.
+
+    >>> samples_to_resolve(3, 0, 40, 2.0)     # 7.5 pt on 40 samples against a 2 pt budget
+    103
+    >>> samples_to_resolve(12, 4, 400, 1.0)   # 2.0 pt, 16 disagreements in 400
+    1551
+    >>> samples_to_resolve(0, 0, 300, 1.0) is None
+    True
+    """
+    if n <= 0 or 100 * (lost - gained) / n <= max_drop:
+        return None
+    rate_lost, rate_gained, budget = lost / n, gained / n, max_drop / 100
+
+    def resolved(size: int) -> bool:
+        return _interval(rate_lost * size, rate_gained * size, size)[0] > budget
+
+    low, high = 1, max(2, n)
+    while not resolved(high):  # the lower bound rises towards the drop as the interval narrows
+        low, high = high, high * 2
+        if high > MOST_SAMPLES:
+            return None
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if resolved(middle) else (middle, high)
+    return high
+
+
+def record_verdict(verification: Verification, max_drop) -> str | None:
+    """Set ``verification.verdict`` and ``samples_needed`` against the budget ``max_drop`` points (None: no
+    budget) and return the verdict; raises nothing (:func:`check_drop` does).
+
+    >>> checked = Verification(samples=40, tflite_accuracy=0.925, accuracy_drop_pt=7.5, lost=3, gained=0,
+    ...                        drop_ci95_pt=list(drop_interval(3, 0, 40)))
+    >>> record_verdict(checked, 2.0), checked.samples_needed
+    ('unresolved', 103)
+    """
+    verification.verdict = budget_verdict(verification, max_drop)
+    unresolved = verification.verdict == "unresolved"
+    verification.samples_needed = _samples_needed(verification, max_drop) if unresolved else None
+    return verification.verdict
+
+
+def _samples_needed(verification: Verification, max_drop) -> int | None:
+    """:func:`samples_to_resolve` for ``verification``. When the drop's reference is an accuracy measured apart
+    from the pairing (see :func:`verify`), the budget is moved by the same offset as the interval."""
+    lost, gained, n = verification.lost, verification.gained, verification.samples
+    if lost is None or gained is None or not n:
+        return None
+    offset = verification.accuracy_drop_pt - 100 * (lost - gained) / n
+    return samples_to_resolve(lost, gained, n, max_drop - offset)
+
+
+def describe_drop(verification: Verification) -> str | None:
+    """The drop with its evidence: points, 95 % interval, samples lost and gained; None when there is no drop.
+
+    >>> describe_drop(Verification(samples=40, tflite_accuracy=0.925, accuracy_drop_pt=7.5, lost=3, gained=0,
+    ...                            drop_ci95_pt=[-1.9369, 16.2226]))
+    'accuracy drop 7.50 pt (95 % interval -1.9..16.2 pt, 3 of 40 samples lost, 0 gained)'
+    >>> describe_drop(Verification(samples=300, tflite_accuracy=0.9, accuracy_drop_pt=0.5))
+    'accuracy drop 0.50 pt (on 300 samples; no interval: not paired with its reference)'
+    """
+    drop, interval = verification.accuracy_drop_pt, verification.drop_ci95_pt
+    if drop is None:
+        return None
+    if interval is None or verification.lost is None:
+        return (f"accuracy drop {drop:.2f} pt (on {verification.samples:,} samples; no interval: not paired with its "
+                "reference)")
+    return (f"accuracy drop {drop:.2f} pt (95 % interval {interval[0]:.1f}..{interval[1]:.1f} pt, "
+            f"{verification.lost:,} of {verification.samples:,} samples lost, {verification.gained:,} gained)")
+
+
+def drop_line(verification: Verification, max_drop=None) -> str | None:
+    """:func:`describe_drop` followed by the verdict against ``max_drop`` points (:func:`budget_verdict`, the
+    verdict :func:`check_drop` records); None when there is no drop.
+
+    >>> checked = Verification(samples=1000, tflite_accuracy=0.8, accuracy_drop_pt=11.0, lost=120, gained=10,
+    ...                        drop_ci95_pt=list(drop_interval(120, 10, 1000)))
+    >>> drop_line(checked, 1.0)
+    'accuracy drop 11.00 pt (95 % interval 8.8..13.1 pt, 120 of 1,000 samples lost, 10 gained): over the 1.0 pt budget beyond noise'
+    >>> drop_line(checked)
+    'accuracy drop 11.00 pt (95 % interval 8.8..13.1 pt, 120 of 1,000 samples lost, 10 gained)'
+    """
+    head, verdict = describe_drop(verification), budget_verdict(verification, max_drop)
+    if head is None or verdict is None:
+        return head
+    if verdict == "unresolved":
+        needed = _samples_needed(verification, max_drop)
+        more = f"; about {needed:,} would" if needed else ""
+        return (f"{head} cannot be resolved against the {max_drop} pt budget on {verification.samples:,} "
+                f"samples{more}")
+    if verdict == "holds":
+        return f"{head}: within the {max_drop} pt budget"
+    beyond = " beyond noise" if verification.drop_ci95_pt is not None else ""
+    return f"{head}: over the {max_drop} pt budget{beyond}"
+
+
+def verdict_line(verification: Verification, max_drop) -> str | None:
+    """The one line to tell a user when the evaluation split is too small to resolve the budget (verdict
+    ``"unresolved"``); None for any other verdict (``"misses"`` raises in :func:`check_drop`, ``"holds"`` needs
+    no word).
+
+    >>> checked = Verification(samples=40, tflite_accuracy=0.925, accuracy_drop_pt=7.5, lost=3, gained=0,
+    ...                        drop_ci95_pt=list(drop_interval(3, 0, 40)))
+    >>> verdict_line(checked, 2.0)
+    'accuracy drop 7.50 pt (95 % interval -1.9..16.2 pt, 3 of 40 samples lost, 0 gained) cannot be resolved against the 2.0 pt budget on 40 samples; about 103 would'
+    >>> verdict_line(checked, 10.0) is None   # holds
+    True
+    """
+    return drop_line(verification, max_drop) if budget_verdict(verification, max_drop) == "unresolved" else None
+
+
+# -- verification ---------------------------------------------------------------------------------------------
+
+
 def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
-           reference_accuracy=None) -> Verification:
-    """Run the .tflite on the evaluation data; report accuracy and top-1 agreement with ``keras_model``.
+           reference_accuracy=None, reference_predictions=None) -> Verification:
+    """Run the .tflite on the evaluation data; report its accuracy, its top-1 agreement with ``keras_model``, and
+    the accuracy drop with its 95 % interval and verdict.
+
+    The drop is paired with ``reference_predictions`` when given, else with ``keras_model``'s predictions (see
+    :class:`~edgesmith.runtime.report_schema.Verification`); ``paired_with`` records which.
 
     Args:
         path: the .tflite file to check.
         data: a labeled :class:`edgesmith.data.Dataset`.
         keras_model: the Keras model it was converted from (for agreement and keras_accuracy).
-        max_accuracy_drop: allowed drop, in percentage points, below ``reference_accuracy``
-            (default: the Keras model's accuracy); exceeding it raises :class:`AccuracyDropError`.
-        reference_accuracy: the accuracy the drop is measured from (e.g. the original float model's).
+        max_accuracy_drop: allowed drop, in percentage points; a drop over it beyond noise raises
+            :class:`AccuracyDropError` (:func:`check_drop`).
+        reference_accuracy: the accuracy the drop is measured from (e.g. the original float model's) when
+            ``reference_predictions`` is not given. Paired with ``keras_model``, the interval of the drop is
+            then the paired one moved by ``reference_accuracy - keras_accuracy`` (taken as exact).
+        reference_predictions: the source model's top-1 classes on ``data``'s evaluation split (an int array
+            aligned with ``data.y_val``): the drop is paired with them, and ``reference_accuracy`` is not used.
     """
     if data is None or not data.labeled:
         raise ConversionError("verifying a .tflite needs labeled data (--data with classes)")
+    labels = np.asarray(data.y_val)
+    if len(labels) == 0:
+        raise ConversionError("verifying a .tflite needs evaluation samples: the evaluation split is empty")
+    source = None if reference_predictions is None else _aligned(reference_predictions, labels)
     predicted = predictions(path, data)
-    result = Verification(samples=int(len(data.y_val)), tflite_accuracy=agreement(predicted, data.y_val))
-    if keras_model is not None:
-        reference = predictions(keras_model, data)
-        result.keras_accuracy = agreement(reference, data.y_val)
-        result.top1_agreement = agreement(reference, predicted)
-    baseline = reference_accuracy if reference_accuracy is not None else result.keras_accuracy
-    if baseline is not None:
-        result.accuracy_drop_pt = round(100.0 * (baseline - result.tflite_accuracy), 4)
+    result = Verification(samples=int(len(labels)), tflite_accuracy=agreement(predicted, labels))
+    keras_predicted = None if keras_model is None else predictions(keras_model, data)
+    if keras_predicted is not None:
+        result.keras_accuracy = agreement(keras_predicted, labels)
+        result.top1_agreement = agreement(keras_predicted, predicted)
+    if source is not None:
+        _pair(result, "source", source == labels, predicted == labels)
+    elif keras_predicted is not None:
+        _pair(result, "keras", keras_predicted == labels, predicted == labels, reference_accuracy)
+    elif reference_accuracy is not None:
+        result.accuracy_drop_pt = round(100.0 * (reference_accuracy - result.tflite_accuracy), 4)
     check_drop(result, max_accuracy_drop, path)
     return result
 
 
+def _aligned(reference_predictions, labels: np.ndarray) -> np.ndarray:
+    classes = np.asarray(reference_predictions)
+    if classes.shape != labels.shape:
+        raise ConversionError(f"reference_predictions holds {classes.size} classes for {labels.size} evaluation "
+                              "samples: give the source model's top-1 classes on the same evaluation split")
+    return classes
+
+
+def _pair(result: Verification, paired_with: str, reference_correct, tflite_correct,
+          reference_accuracy=None) -> None:
+    """Set ``result``'s pairing, lost, gained, drop and interval; a separate ``reference_accuracy`` sets the drop
+    and moves the interval with it."""
+    result.paired_with = paired_with
+    result.lost, result.gained, n = paired_drop(reference_correct, tflite_correct)
+    paired = 100.0 * (result.lost - result.gained) / n
+    drop = paired if reference_accuracy is None else 100.0 * (reference_accuracy - result.tflite_accuracy)
+    low, high = drop_interval(result.lost, result.gained, n)
+    result.accuracy_drop_pt = round(drop, 4)
+    result.drop_ci95_pt = [round(low + drop - paired, 4), round(high + drop - paired, 4)]
+
+
 def check_drop(result: Verification, max_accuracy_drop: float | None, path, report=None) -> None:
-    """Raise :class:`AccuracyDropError` (carrying ``report``) when ``result``'s drop exceeds ``max_accuracy_drop``
-    points."""
-    drop = result.accuracy_drop_pt
-    if max_accuracy_drop is not None and drop is not None and drop > max_accuracy_drop:
-        raise AccuracyDropError(
-            f"{path}: accuracy dropped {drop:.2f} pt (to {100 * result.tflite_accuracy:.2f}%), more than "
-            f"the recipe's max_accuracy_drop of {max_accuracy_drop} pt; the artifacts are kept for inspection",
-            report,
-        )
+    """Record ``result``'s verdict against ``max_accuracy_drop`` points (:func:`record_verdict`) and raise
+    :class:`AccuracyDropError` (carrying ``report``) only when it ``"misses"``: over the budget beyond noise.
+    An ``"unresolved"`` drop returns normally (:func:`verdict_line` is the line to show the user).
+
+    >>> checked = Verification(samples=1000, tflite_accuracy=0.8, accuracy_drop_pt=11.0, lost=120, gained=10,
+    ...                        drop_ci95_pt=list(drop_interval(120, 10, 1000)))
+    >>> check_drop(checked, 15.0, "out/model.tflite"), checked.verdict
+    (None, 'holds')
+    >>> try:
+    ...     check_drop(checked, 1.0, "out/model.tflite")
+    ... except AccuracyDropError as error:
+    ...     print(error)
+    out/model.tflite: accuracy drop 11.00 pt (95 % interval 8.8..13.1 pt, 120 of 1,000 samples lost, 10 gained): over the 1.0 pt budget beyond noise (recipe max_accuracy_drop); the artifacts are kept for inspection
+    """
+    if record_verdict(result, max_accuracy_drop) == "misses":
+        raise AccuracyDropError(f"{path}: {drop_line(result, max_accuracy_drop)} (recipe max_accuracy_drop); the "
+                                "artifacts are kept for inspection", report)

@@ -29,13 +29,27 @@ SCHEMA_VERSION = 2  # 1: the untyped report.json of edgesmith before this schema
 
 @dataclass
 class Verification:
-    """The .tflite measured against its Keras model on the evaluation split (``edgesmith.converters.verify``)."""
+    """The .tflite measured against its Keras model on the evaluation split (``edgesmith.converters.verify``).
+
+    The drop is paired: the reference (the source model) and the .tflite run on the same samples, ``lost`` and
+    ``gained`` count where they part, and the drop is ``(lost - gained) / samples``. Its 95 % interval is the
+    Agresti-Min adjusted Wald interval for paired proportions (0.5 added to each cell of the 2 x 2 table). The
+    verdict reads a budget against the interval: 40 samples with 3 lost is a 7.5 pt drop whose interval
+    (about -1.9..16.2 pt) reaches a 2 pt budget, so the split cannot tell ("unresolved", about 103 samples would).
+    Reports written before these fields read with them None.
+    """
 
     samples: int  # evaluation samples the .tflite ran on
     tflite_accuracy: float | None  # top-1 accuracy of the .tflite (0..1); None on unlabelled data
     keras_accuracy: float | None = None  # top-1 accuracy of the Keras model it was converted from
     top1_agreement: float | None = None  # share of samples where the .tflite and the Keras model agree on top-1
     accuracy_drop_pt: float | None = None  # points below the reference (the source model's accuracy)
+    paired_with: str | None = None  # what the drop is paired with: "source" (its predictions), "keras", None
+    lost: int | None = None  # samples the reference got right and the .tflite got wrong (None: no paired reference)
+    gained: int | None = None  # samples the reference got wrong and the .tflite got right
+    drop_ci95_pt: list | None = None  # [low, high]: 95 % interval of the drop, Agresti-Min paired Wald (+0.5 per cell)
+    verdict: str | None = None  # against the budget: "holds", "misses" (beyond noise), "unresolved"; None: no budget
+    samples_needed: int | None = None  # "unresolved": about how many evaluation samples would resolve the budget
 
 
 @dataclass

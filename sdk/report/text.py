@@ -13,9 +13,20 @@ The CLI table, report.md and the HTML report's stage tables are all drawn from a
 ('source', '1,200', '7.8 KiB', '6.8 KiB', '-')
 >>> summary_lines(report)[1]
 'accuracy: source 98.00%, keras -, tflite 97.00%; top-1 agreement - on 300 samples'
+
+The accuracy drop is shown with its evidence (samples, 95 % interval, samples lost and gained) and its verdict
+against the recipe's budget:
+
+>>> report.recipe["max_accuracy_drop"] = 2.0
+>>> report.verification = Verification(samples=40, tflite_accuracy=0.9, accuracy_drop_pt=7.5, lost=3, gained=0,
+...                                    drop_ci95_pt=[-1.9369, 16.2226], verdict="unresolved", samples_needed=103)
+>>> summary_lines(report)[2]
+'accuracy drop 7.50 pt (95 % interval -1.9..16.2 pt, 3 of 40 samples lost, 0 gained) cannot be resolved against the 2.0 pt budget on 40 samples; about 103 would'
 """
 
 from __future__ import annotations
+
+from edgesmith.converters.verify import drop_line
 
 MAX_SHOWN_CLUSTERS = 256  # more distinct values than this in a kernel means "not clustered"
 
@@ -49,7 +60,8 @@ def format_table(rows: list) -> str:
 
 
 def summary_lines(report) -> list:
-    """The headline figures: sizes (raw bytes as stored first, gzip after), accuracies, agreement."""
+    """The headline figures: sizes (raw bytes as stored first, gzip after), accuracies, agreement, and the
+    accuracy drop with its 95 % interval and verdict."""
     graph, checked = report.graph, report.verification
     ratio = (report.float_tflite_bytes or 0) / max(1, graph.tflite_bytes or 0)
     gzip_ratio = (report.float_tflite_gzip_bytes or 0) / max(1, graph.gzip_bytes or 0)
@@ -62,6 +74,7 @@ def summary_lines(report) -> list:
         f"accuracy: source {_percent(report.source_accuracy)}, keras {_percent(checked.keras_accuracy)}, "
         f"tflite {_percent(checked.tflite_accuracy)}; top-1 agreement {_percent(checked.top1_agreement)} "
         f"on {checked.samples:,} samples",
+        *_drop_line(checked, report.recipe.get("max_accuracy_drop")),
         *_float_layers_line(report.float_layers),
         *_float_weights_line(report.weight_bytes, report.recipe),
         *_fallback_line(report.fallback),
@@ -75,6 +88,12 @@ def markdown_report(report) -> str:
     body = "".join("| " + " | ".join(str(v) for v in row.values()) + " |\n" for row in rows)
     lines = "\n".join(f"- {line}" for line in summary_lines(report))
     return f"# edgesmith convert: recipe `{report.recipe['name']}`\n\n{lines}\n\n{header}{body}"
+
+
+def _drop_line(verification, max_drop) -> list:
+    """The drop, its evidence and its verdict (:func:`edgesmith.converters.verify.drop_line`), when measured."""
+    line = drop_line(verification, max_drop)
+    return [] if line is None else [line]
 
 
 def _fallback_line(fallback) -> list:
