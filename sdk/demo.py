@@ -108,7 +108,14 @@ def compare_latency(paths: dict, rounds: int = 15, runs: int = 100, threads: int
 
 def comparison(baseline: dict, compressed: dict) -> dict:
     """How the ``compressed`` row compares with the ``baseline`` one: how many times smaller (raw bytes, gzip)
-    and faster (ratio of the p50 medians), and in how many of the paired rounds it was not slower."""
+    and faster (ratio of the p50 medians), and in how many of the paired rounds it was not slower.
+
+    >>> float_row = {"bytes": 4000, "gzip_bytes": 3600, "latency_p50_ms": 0.10, "rounds_p50_ms": [0.10, 0.11, 0.09]}
+    >>> int8_row = {"bytes": 1000, "gzip_bytes": 900, "latency_p50_ms": 0.05, "rounds_p50_ms": [0.05, 0.12, 0.05]}
+    >>> ratios = comparison(float_row, int8_row)
+    >>> ratios["smaller"], ratios["faster"], ratios["at_least_as_fast"], ratios["rounds_not_slower"]
+    (4.0, 2.0, True, 2)
+    """
     pairs = list(zip(baseline["rounds_p50_ms"], compressed["rounds_p50_ms"]))
     faster = baseline["latency_p50_ms"] / compressed["latency_p50_ms"]
     return {"smaller": baseline["bytes"] / compressed["bytes"],
@@ -128,23 +135,27 @@ def run_demo(out_dir, recipe: str = DEMO_RECIPE, epochs: int = 8, rounds: int = 
              threads: int = 1, progress=None) -> dict:
     """Train :func:`demo_cnn`, compress it with ``recipe``, verify, benchmark float and compressed in
     alternating rounds; return both rows (size, accuracy, p50 latency), the report, and the comparison."""
-    from edgesmith.pipeline import convert  # imports TensorFlow
-
-    out = Path(out_dir)
     notify = progress or (lambda stage, done, total: None)
-    data = load_data(DEMO_DATA)
-    notify("train", 0, None)
-    model = train_small_cnn(data, epochs, architecture=demo_cnn)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / "float.keras")
-    baseline = convert(out / "float.keras", recipe_from_dict(FLOAT_BASELINE), data, out / "float", progress=notify)
-    report = convert(out / "float.keras", recipe, data, out / "compressed", progress=notify)
-    outcomes = {"float": baseline, "compressed": report}
+    baseline, report = train_and_convert(Path(out_dir), recipe, epochs, notify)
     rows = {name: file_row(outcome.tflite_path, outcome.verification.tflite_accuracy)
-            for name, outcome in outcomes.items()}
+            for name, outcome in (("float", baseline), ("compressed", report))}
     p50s = compare_latency({name: row["path"] for name, row in rows.items()}, rounds, runs, threads, notify)
     for name, row in rows.items():
         row.update(latency_p50_ms=median(p50s[name]), rounds_p50_ms=p50s[name])
     measured = {**comparison(rows["float"], rows["compressed"]), "runs": runs, "threads": threads}
     return {"recipe": recipe, "float": rows["float"], "compressed": rows["compressed"], "report": report,
             "comparison": measured}
+
+
+def train_and_convert(out: Path, recipe: str, epochs: int, notify) -> tuple:
+    """Train :func:`demo_cnn` on the demo data, save it as ``out/float.keras``, and convert it twice: as it is
+    (``out/float``) and with ``recipe`` (``out/compressed``); return both conversion reports."""
+    from edgesmith.pipeline import convert  # imports TensorFlow
+
+    data = load_data(DEMO_DATA)
+    notify("train", 0, None)
+    model = train_small_cnn(data, epochs, architecture=demo_cnn)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "float.keras")
+    baseline = convert(out / "float.keras", recipe_from_dict(FLOAT_BASELINE), data, out / "float", progress=notify)
+    return baseline, convert(out / "float.keras", recipe, data, out / "compressed", progress=notify)
