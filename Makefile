@@ -1,5 +1,5 @@
 # The two commands a new user needs (see README):
-#   make demo   train, compress, verify and benchmark a model, offline
+#   make demo   train, compress, verify and benchmark a model against its float self, offline
 #   make test   run the test suite
 # Both create .venv and install edgesmith with its extras on first use.
 
