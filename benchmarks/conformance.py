@@ -1,13 +1,15 @@
 """Conformance matrix: architectures no one here designed x every built-in recipe, on real MNIST.
 
     cd /work/main && TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/conformance.py \
-        [--models MobileNet,ResNet50] [--recipes int8-ptq,fp16] [--train-samples 2000 --test-samples 500] \
-        [--source-epochs 3] [--max-recipe-epochs 1] [--json matrix.json] [--out bench-out/conformance]
+        [--models MobileNet,ResNet50] [--recipes int8-ptq,fp16] [--train-samples 5000 --test-samples 1000] \
+        [--source-epochs 30] [--max-recipe-epochs 1] [--json matrix.json] [--out bench-out/conformance]
 
 Every cell is the outcome of ``edgesmith.pipeline.convert(model, recipe, data.npz, out)``:
 
-* verified: the .tflite was written and measured (raw bytes, accuracy drop in points below the source
-  model, top-1 agreement with the Keras model it came from, the layers QAT kept in float);
+* verified: the .tflite was written and measured (raw bytes, then gzip bytes, accuracy drop in points below the
+  source model, top-1 agreement with the Keras model it came from, the layers QAT kept in float); when the
+  pipeline walked back to a weaker recipe to hold the budget, the delivered model's numbers and
+  ``(walked back to <recipe>)``; a verification verdict "unresolved" is shown too;
 * budget missed: the same numbers, but the drop exceeded the recipe's ``max_accuracy_drop``
   (``AccuracyDropError``, which carries the report);
 * refused: any other :class:`edgesmith.runtime.errors.EdgesmithError`, shown as its one-line message;
@@ -18,19 +20,26 @@ Architectures: ten keras.applications families built with ``weights=None, classe
 (the smallest input each accepts; ``alpha`` 0.25 for MobileNet, 0.35 for MobileNetV2 and 0.75 for
 MobileNetV3, to keep time down), plus a Conv1D keyword-spotting-style model, an LSTM+GRU model, a small
 transformer (LayerNormalization + MultiHeadAttention), a model with two outputs, and a legacy Keras 2
-``.h5`` file written by tf_keras in a separate process. Each is trained briefly on MNIST first (images
+``.h5`` file written by tf_keras in a separate process. Each is trained on MNIST first (images
 resized to 32 x 32 and tiled to 3 channels, uint8; sequence models read the 28 rows as 28 steps of 28
 features, float32 in 0..1), on the input convention it declares (raw pixels for models that normalize
 inside, "tf", "caffe" or "torch" for the others), and the same preset is passed to the pipeline.
-BatchNorm moving statistics are re-estimated after training (MobileNetV2/V3 and NASNet use momentum
-0.999/0.9997, which leaves them stale after a short training).
+Sources are trained to a plateau: one epoch at a time, scored on a validation split held out of their training
+images (``--source-val-fraction``), stopped after ``--source-patience`` epochs without a better score, the best
+epoch's weights kept, at most ``--source-epochs`` (``--source-patience 0``: exactly that many epochs, as before).
+Otherwise a recipe that trains would "recover" by finishing the source's training.
+BatchNorm moving statistics are re-estimated before each validation score and after training (MobileNetV2/V3
+and NASNet use momentum 0.999/0.9997, which leaves them stale after a short training).
 
 Trained source models are cached (``--cache``); each model's row runs in a child process (a hard crash
 or ``--row-timeout`` loses one row, not the matrix; ``--in-process`` to debug), which writes its cells to
 ``OUT/MODEL/cells.jsonl`` as they finish (``--collect`` prints the table from them without running anything).
 A cell already in that file is kept and not run again: more recipes can be added to a row later (delete the
-file to rerun a row).
-Every cell's wall time is measured. Results and the budget they were measured at: docs/conformance.md.
+file to rerun a row; cells of a source trained with other settings are moved aside to cells.other-source.jsonl).
+Every cell's wall time is measured. After a row (also at ``--collect``, over the files the row has), every .tflite
+of it is timed with ``edgesmith.runtime.bench.benchmark`` (the code of ``edgesmith bench``) in interleaved rounds,
+the median p50 kept in ``OUT/MODEL/latency.json``; size and p50 are shown relative to the row's int8-ptq cell,
+and the issue's targets are counted after the tables. Results and their budget: docs/conformance.md.
 ``--max-recipe-epochs`` caps the ``epochs`` option of every pass of the built-in recipes (the budget is
 printed with the table).
 """
@@ -265,7 +274,7 @@ class SourceTraining:
         """The part of the cache file name that says how the model was trained (fixed: the old names)."""
         if not self.plateau:
             return f"e{self.max_epochs}"
-        return f"plateau-e{self.max_epochs}-p{self.patience}-v{self.val_fraction:g}"
+        return f"plateau-e{self.max_epochs}-p{self.patience}-v{round(100 * self.val_fraction)}pc"  # no "." in it
 
     def settings(self) -> dict:
         return {"mode": "plateau" if self.plateau else "fixed", "max_epochs": self.max_epochs,
@@ -676,10 +685,20 @@ TARGETS = (
 
 
 def ratio(row: dict, recipe: str, key: str):
-    """The cell's ``key`` over int8-ptq's in the same row (None when either is missing)."""
+    """The cell's ``key`` over int8-ptq's in the same row (None when either is missing). For p50, the median of
+    the ratios within each round of the latency pass, where both files ran side by side under the same load.
+
+    >>> cells = {"int8-ptq": {"p50_ms": 2.0, "p50_rounds_ms": [2.0, 4.0, 2.0]},
+    ...          "fast-int8": {"p50_ms": 2.0, "p50_rounds_ms": [1.0, 2.0, 4.0]}}
+    >>> ratio({"cells": cells}, "fast-int8", "p50_ms")
+    0.5
+    """
     cell, base = row["cells"].get(recipe, {}), row["cells"].get(BASELINE, {})
     if cell.get(key) is None or not base.get(key):
         return None
+    rounds, base_rounds = cell.get("p50_rounds_ms"), base.get("p50_rounds_ms")
+    if key == "p50_ms" and rounds and base_rounds and len(rounds) == len(base_rounds):
+        return float(np.median([mine / theirs for mine, theirs in zip(rounds, base_rounds)]))
     return cell[key] / base[key]
 
 
@@ -700,12 +719,13 @@ def size_text(cell: dict) -> str:
     return f"{cell['tflite_bytes'] / 1024:,.0f} KiB" + (f" ({gzip / 1024:,.0f} gz)" if gzip else "")
 
 
-def cell_notes(cell: dict) -> str:
-    """`` (walked back to X)``, `` (budget missed)``, `` (unresolved)``: what a bare drop would hide."""
+def cell_notes(cell: dict, status: bool = True) -> str:
+    """`` (walked back to X; budget missed; unresolved)``: what a bare drop would hide (``status``: say
+    "budget missed" too)."""
     notes = []
     if cell.get("walk_back"):
         notes.append(f"walked back to {cell['walk_back'].get('chosen')}")
-    if cell["status"] == "budget missed":
+    if status and cell["status"] == "budget missed":
         notes.append("budget missed")
     if cell.get("verdict") == "unresolved":
         notes.append("unresolved")
@@ -743,7 +763,7 @@ def cell_row(name: str, recipe: str, row: dict) -> list:
         outcome = cell_text(cell, 48).replace("|", "/")
         return [name, recipe, outcome, *["-"] * 7, _number(cell.get("seconds"), "{:.0f}")]
     drop = f"{cell['accuracy_drop_pt']:+.1f}" + _number(cell.get("budget_pt"), " ({:g})")
-    return [name, recipe, cell["status"] + cell_notes(cell), _number(cell["tflite_bytes"] / 1024, "{:,.0f}"),
+    return [name, recipe, cell["status"] + cell_notes(cell, status=False), _number(cell["tflite_bytes"] / 1024, "{:,.0f}"),
             _number(cell.get("tflite_gzip_bytes") and cell["tflite_gzip_bytes"] / 1024, "{:,.0f}"), drop,
             _number(cell.get("top1_agreement") and 100 * cell["top1_agreement"], "{:.1f}"),
             _number(ratio(row, recipe, "tflite_bytes"), "{:.2f}x"), _number(cell.get("p50_ms"), "{:.3f}"),
@@ -894,8 +914,8 @@ def parse_args(argv=None):
                         help="cap on every pass's epochs option (default: the recipes as shipped)")
     parser.add_argument("--bench-threads", type=int, default=1, help="interpreter threads for the p50 latency")
     parser.add_argument("--bench-runs", type=int, default=50, help="timed runs per file and round")
-    parser.add_argument("--bench-warmup", type=int, default=5, help="warm-up runs per file and round")
-    parser.add_argument("--bench-rounds", type=int, default=5,
+    parser.add_argument("--bench-warmup", type=int, default=10, help="warm-up runs per file and round")
+    parser.add_argument("--bench-rounds", type=int, default=11,
                         help="rounds over a row's .tflite files (each round times every file once; median kept)")
     parser.add_argument("--no-latency", action="store_true", help="measure no latency (no p50 columns)")
     parser.add_argument("--out", default="bench-out/conformance")

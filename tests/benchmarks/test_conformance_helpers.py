@@ -33,6 +33,7 @@ def test_training_stops_at_the_plateau_and_keeps_the_best_epoch(conformance):
 def test_cached_sources_are_keyed_on_how_they_were_trained(conformance):
     plateau, fixed = conformance.SourceTraining(30), conformance.SourceTraining(5, patience=0)
     assert plateau.key() != fixed.key() == "e5"  # the names the fixed-epoch caches always had
+    assert "." not in plateau.key()  # Path.with_suffix would cut the key at a "."
     old_record = {"accuracy": 0.9, "train_seconds": 10}
     assert conformance.same_training(old_record, fixed) and not conformance.same_training(old_record, plateau)
     record = {"training": {**plateau.settings(), "epochs_run": 9}}
