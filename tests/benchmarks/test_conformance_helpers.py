@@ -99,3 +99,20 @@ def test_collect_merges_cells_written_earlier_and_measures_latency_once(conforma
     assert len(timed) == 4 and all(options["energy"] == "none" and options["runs"] == 7 for _, options in timed)
     conformance.main(argv)  # the same files: latency.json is reused, nothing timed again
     assert len(timed) == 4
+
+
+def test_a_reports_walk_back_reaches_the_cell(conformance, tmp_path):
+    from edgesmith.runtime.report_schema import ConversionReport, Verification
+
+    checked = Verification(samples=300, tflite_accuracy=0.9, keras_accuracy=0.9, top1_agreement=0.98,
+                           accuracy_drop_pt=0.7)
+    report = ConversionReport(recipe={"name": "max-compression", "max_accuracy_drop": 1.0}, verification=checked,
+                              source_accuracy=0.907, tflite_path=str(tmp_path / "model.tflite"), tflite_bytes=2048,
+                              tflite_gzip_bytes=1024)
+    numbers = conformance.report_numbers(report, tmp_path)
+    assert "walk_back" not in numbers and numbers["budget_pt"] == 1.0 and numbers["tflite_gzip_bytes"] == 1024
+    steps = [{"recipe": "max-compression", "verdict": "over", "accuracy_drop_pt": 3.0, "tflite_bytes": 1500}]
+    (tmp_path / "report.json").write_text(json.dumps({"walk_back": {"steps": steps, "chosen": "int8-qat"}}))
+    walked = {"status": "verified", **conformance.report_numbers(report, tmp_path)}
+    assert walked["walk_back"]["chosen"] == "int8-qat"
+    assert conformance.cell_text(walked).endswith("(walked back to int8-qat)")
