@@ -1,13 +1,15 @@
 """Conformance matrix: architectures no one here designed x every built-in recipe, on real MNIST.
 
     cd /work/main && TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python benchmarks/conformance.py \
-        [--models MobileNet,ResNet50] [--recipes int8-ptq,fp16] [--train-samples 2000 --test-samples 500] \
-        [--source-epochs 3] [--max-recipe-epochs 1] [--json matrix.json] [--out bench-out/conformance]
+        [--models MobileNet,ResNet50] [--recipes int8-ptq,fp16] [--train-samples 5000 --test-samples 1000] \
+        [--source-epochs 30] [--max-recipe-epochs 1] [--json matrix.json] [--out bench-out/conformance]
 
 Every cell is the outcome of ``edgesmith.pipeline.convert(model, recipe, data.npz, out)``:
 
-* verified: the .tflite was written and measured (raw bytes, accuracy drop in points below the source
-  model, top-1 agreement with the Keras model it came from, the layers QAT kept in float);
+* verified: the .tflite was written and measured (raw bytes, then gzip bytes, accuracy drop in points below the
+  source model, top-1 agreement with the Keras model it came from, the layers QAT kept in float); when the
+  pipeline walked back to a weaker recipe to hold the budget, the delivered model's numbers and
+  ``(walked back to <recipe>)``; a verification verdict "unresolved" is shown too;
 * budget missed: the same numbers, but the drop exceeded the recipe's ``max_accuracy_drop``
   (``AccuracyDropError``, which carries the report);
 * refused: any other :class:`edgesmith.runtime.errors.EdgesmithError`, shown as its one-line message;
@@ -18,19 +20,26 @@ Architectures: ten keras.applications families built with ``weights=None, classe
 (the smallest input each accepts; ``alpha`` 0.25 for MobileNet, 0.35 for MobileNetV2 and 0.75 for
 MobileNetV3, to keep time down), plus a Conv1D keyword-spotting-style model, an LSTM+GRU model, a small
 transformer (LayerNormalization + MultiHeadAttention), a model with two outputs, and a legacy Keras 2
-``.h5`` file written by tf_keras in a separate process. Each is trained briefly on MNIST first (images
+``.h5`` file written by tf_keras in a separate process. Each is trained on MNIST first (images
 resized to 32 x 32 and tiled to 3 channels, uint8; sequence models read the 28 rows as 28 steps of 28
 features, float32 in 0..1), on the input convention it declares (raw pixels for models that normalize
 inside, "tf", "caffe" or "torch" for the others), and the same preset is passed to the pipeline.
-BatchNorm moving statistics are re-estimated after training (MobileNetV2/V3 and NASNet use momentum
-0.999/0.9997, which leaves them stale after a short training).
+Sources are trained to a plateau: one epoch at a time, scored on a validation split held out of their training
+images (``--source-val-fraction``), stopped after ``--source-patience`` epochs without a better score, the best
+epoch's weights kept, at most ``--source-epochs`` (``--source-patience 0``: exactly that many epochs, as before).
+Otherwise a recipe that trains would "recover" by finishing the source's training.
+BatchNorm moving statistics are re-estimated before each validation score and after training (MobileNetV2/V3
+and NASNet use momentum 0.999/0.9997, which leaves them stale after a short training).
 
 Trained source models are cached (``--cache``); each model's row runs in a child process (a hard crash
 or ``--row-timeout`` loses one row, not the matrix; ``--in-process`` to debug), which writes its cells to
 ``OUT/MODEL/cells.jsonl`` as they finish (``--collect`` prints the table from them without running anything).
 A cell already in that file is kept and not run again: more recipes can be added to a row later (delete the
-file to rerun a row).
-Every cell's wall time is measured. Results and the budget they were measured at: docs/conformance.md.
+file to rerun a row; cells of a source trained with other settings are moved aside to cells.other-source.jsonl).
+Every cell's wall time is measured. After a row (also at ``--collect``, over the files the row has), every .tflite
+of it is timed with ``edgesmith.runtime.bench.benchmark`` (the code of ``edgesmith bench``) in interleaved rounds,
+the median p50 kept in ``OUT/MODEL/latency.json``; size and p50 are shown relative to the row's int8-ptq cell,
+and the issue's targets are counted after the tables. Results and their budget: docs/conformance.md.
 ``--max-recipe-epochs`` caps the ``epochs`` option of every pass of the built-in recipes (the budget is
 printed with the table).
 """
@@ -157,23 +166,36 @@ def two_outputs():
 
 LEGACY_H5_SCRIPT = textwrap.dedent(
     """
-    import os, sys
+    import json, os, sys
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     import numpy as np
     import tf_keras as keras
-    npz, out, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    npz, out, epochs, patience, fraction, fit_out = sys.argv[1:7]
+    epochs, patience, fraction = int(epochs), int(patience), float(fraction) if int(patience) else 0.0
     keras.utils.set_random_seed(0)
     with np.load(npz) as d:
         x, y = d["x_train"].astype("float32") / 255.0, d["y_train"]
+    order = np.random.default_rng(0).permutation(len(x))  # the same split as validation_split()
+    held, fit = np.sort(order[:int(round(len(x) * fraction))]), np.sort(order[int(round(len(x) * fraction)):])
     L = keras.layers
     inputs = keras.Input((32, 32, 3))
     h = L.MaxPooling2D()(L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, padding="same", use_bias=False)(inputs))))
     h = L.MaxPooling2D()(L.ReLU()(L.BatchNormalization()(L.Conv2D(32, 3, padding="same", use_bias=False)(h))))
     h = L.Dropout(0.2)(L.GlobalAveragePooling2D()(L.Conv2D(64, 3, padding="same", activation="relu")(h)))
     model = keras.Model(inputs, L.Dense(10, activation="softmax")(h), name="legacy_cnn")
-    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
+    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    stop = [keras.callbacks.EarlyStopping("val_accuracy", patience=patience, restore_best_weights=True)]
+    history = model.fit(x[fit], y[fit], batch_size=32, epochs=epochs, verbose=0,
+                        validation_data=(x[held], y[held]) if patience else None, callbacks=stop if patience else [])
     model.save(out)  # .h5 suffix: the legacy HDF5 format
+    record = {"epochs_run": len(history.history["loss"])}
+    if patience:
+        scores = history.history["val_accuracy"]
+        best = int(np.argmax(scores))
+        record.update(best_epoch=best + 1, val_accuracy=float(scores[best]),
+                      stopped="plateau" if len(scores) - best - 1 >= patience else "max epochs")
+    with open(fit_out, "w") as file:
+        json.dump(record, file)
     """
 )
 
@@ -234,49 +256,153 @@ def training_arrays(npz: Path, preset: str | None):
 # -- source models ---------------------------------------------------------------------------
 
 
-def source_model(name: str, npz: Path, cache: Path, epochs: int, train: int) -> tuple:
-    """The trained source model file (cached) and its test accuracy as measured here."""
+@dataclass(frozen=True)
+class SourceTraining:
+    """How a source model is trained: to a plateau (early stopping on a validation split held out of its training
+    images, the best epoch's weights kept, at most ``max_epochs``), or for exactly ``max_epochs`` when
+    ``patience`` is 0 (how the tables before session 11 were made)."""
+
+    max_epochs: int
+    patience: int = 3  # epochs without a better validation accuracy before stopping; 0: fixed epochs
+    val_fraction: float = 0.1  # of the training images, held out to decide when to stop
+
+    @property
+    def plateau(self) -> bool:
+        return self.patience > 0
+
+    def key(self) -> str:
+        """The part of the cache file name that says how the model was trained (fixed: the old names)."""
+        if not self.plateau:
+            return f"e{self.max_epochs}"
+        return f"plateau-e{self.max_epochs}-p{self.patience}-v{round(100 * self.val_fraction)}pc"  # no "." in it
+
+    def settings(self) -> dict:
+        return {"mode": "plateau" if self.plateau else "fixed", "max_epochs": self.max_epochs,
+                "patience": self.patience, "val_fraction": self.val_fraction if self.plateau else 0.0}
+
+
+def source_model(name: str, npz: Path, cache: Path, training: SourceTraining, train: int) -> tuple:
+    """The trained source model file (cached, keyed on ``training``) and what its training measured."""
     arch = ARCHITECTURES[name]
     cache.mkdir(parents=True, exist_ok=True)
-    stem = cache / f"{name}-n{train}-e{epochs}"
+    stem = cache / f"{name}-n{train}-{training.key()}"
     path = stem.with_suffix(".h5" if arch.build is None else ".keras")
-    accuracy_file = stem.with_suffix(".json")
-    if path.is_file() and accuracy_file.is_file():
-        return path, json.loads(accuracy_file.read_text())
+    info_file = stem.with_suffix(".json")
+    cached = cached_source(path, info_file, training)
+    if cached is not None:
+        return path, cached
     started = time.perf_counter()
     if arch.build is None:
-        partial = path.with_name(f".{path.stem}.partial.h5")
-        subprocess.run([sys.executable, "-c", LEGACY_H5_SCRIPT, str(npz), str(partial), str(epochs)], check=True)
-        os.replace(partial, path)
+        fit = train_legacy_h5(npz, path, training)
         import keras
 
         model = keras.models.load_model(path, compile=False)
     else:
-        model = train_keras(arch, npz, epochs)
+        model, fit = train_keras(arch, npz, training)
         partial = path.with_name(f".{path.stem}.partial.keras")
         model.save(partial)
         os.replace(partial, path)
-    x_train, y_train, x_test, y_test = training_arrays(npz, arch.preset)
+    _, _, x_test, y_test = training_arrays(npz, arch.preset)
     info = {"accuracy": _accuracy(model, x_test, y_test), "train_seconds": round(time.perf_counter() - started, 1),
-            "params": int(model.count_params())}
-    atomic_write_json(accuracy_file, info)  # concurrent runs never read a half-written file
+            "params": int(model.count_params()), "training": {**training.settings(), **fit}}
+    atomic_write_json(info_file, info)  # concurrent runs never read a half-written file
     return path, info
 
 
-def train_keras(arch: Arch, npz: Path, epochs: int):
+def cached_source(path: Path, info_file: Path, training: SourceTraining):
+    """The cached model's record, if it was trained as ``training`` says (else None: train it again)."""
+    if not (path.is_file() and info_file.is_file()):
+        return None
+    info = json.loads(info_file.read_text())
+    return info if same_training(info, training) else None
+
+
+def same_training(info: dict, training: SourceTraining) -> bool:
+    """Whether a source's record says it was trained as ``training`` says.
+
+    A record without ``training`` is from before plateau training: a fixed number of epochs.
+
+    >>> same_training({"accuracy": 0.9}, SourceTraining(5, patience=0)), same_training({}, SourceTraining(30))
+    (True, False)
+    """
+    recorded = info.get("training", {"mode": "fixed", "max_epochs": training.max_epochs, "patience": 0})
+    wanted = training.settings()
+    keys = ("mode", "max_epochs", "patience", "val_fraction") if training.plateau else ("mode", "max_epochs")
+    return all(recorded.get(key) == wanted[key] for key in keys)
+
+
+def train_legacy_h5(npz: Path, path: Path, training: SourceTraining) -> dict:
+    """The legacy model, trained and saved as .h5 by tf_keras in a child process; what its training measured."""
+    partial = path.with_name(f".{path.stem}.partial.h5")
+    fit_file = path.with_name(f".{path.stem}.fit.json")
+    subprocess.run([sys.executable, "-c", LEGACY_H5_SCRIPT, str(npz), str(partial), str(training.max_epochs),
+                    str(training.patience), str(training.val_fraction), str(fit_file)], check=True)
+    os.replace(partial, path)
+    fit = json.loads(fit_file.read_text())
+    fit_file.unlink()
+    return fit
+
+
+def validation_split(count: int, fraction: float, seed: int = 0) -> tuple:
+    """Indices ``(fit, validation)``: a seeded ``fraction`` of ``count`` held out (none when ``fraction`` is 0).
+
+    >>> fit, held = validation_split(10, 0.2)
+    >>> len(fit), len(held), sorted(set(fit) | set(held)) == list(range(10))
+    (8, 2, True)
+    """
+    order = np.random.default_rng(seed).permutation(count)
+    held = int(round(count * fraction))
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+def train_to_plateau(fit_epoch, score, snapshot, restore, max_epochs: int, patience: int) -> dict:
+    """Train one epoch at a time until ``patience`` epochs bring no better ``score()``, or ``max_epochs``; then
+    ``restore`` the best epoch's ``snapshot()``. Returns the epochs run, the best epoch (1-based) and its score.
+
+    >>> scores = iter([0.5, 0.7, 0.6, 0.65, 0.7, 0.9])
+    >>> train_to_plateau(lambda: None, lambda: next(scores), lambda: None, lambda kept: None, 30, 3)
+    {'epochs_run': 5, 'best_epoch': 2, 'val_accuracy': 0.7, 'stopped': 'plateau'}
+    """
+    best, best_epoch, kept, epoch = None, 0, None, 0
+    for epoch in range(1, max_epochs + 1):
+        fit_epoch()
+        value = score()
+        if best is None or value > best:
+            best, best_epoch, kept = value, epoch, snapshot()
+        elif epoch - best_epoch >= patience:
+            break
+    restore(kept)
+    stopped = "plateau" if epoch - best_epoch >= patience else "max epochs"
+    return {"epochs_run": epoch, "best_epoch": best_epoch, "val_accuracy": best, "stopped": stopped}
+
+
+def train_keras(arch: Arch, npz: Path, training: SourceTraining) -> tuple:
+    """The model ``arch`` builds, trained as ``training`` says, and what its training measured."""
     import keras
 
     keras.utils.set_random_seed(0)
     model = arch.build()
     x_train, y_train, _, _ = training_arrays(npz, arch.preset)
+    fit, held = validation_split(len(x_train), training.val_fraction if training.plateau else 0.0)
+    x_fit, y_fit, x_val, y_val = x_train[fit], y_train[fit], x_train[held], y_train[held]
     if len(model.outputs) == 2:  # digit and parity
-        targets, losses = [y_train, y_train % 2], ["sparse_categorical_crossentropy"] * 2
+        targets, losses = [y_fit, y_fit % 2], ["sparse_categorical_crossentropy"] * 2
     else:
-        targets, losses = y_train, "sparse_categorical_crossentropy"
+        targets, losses = y_fit, "sparse_categorical_crossentropy"
     model.compile(keras.optimizers.Adam(LEARNING_RATE), losses)
-    model.fit(x_train, targets, batch_size=BATCH, epochs=epochs, shuffle=True, verbose=0)
-    reestimate_batchnorm(model, x_train)
-    return model
+    if not training.plateau:
+        model.fit(x_fit, targets, batch_size=BATCH, epochs=training.max_epochs, shuffle=True, verbose=0)
+        reestimate_batchnorm(model, x_fit)
+        return model, {"epochs_run": training.max_epochs}
+
+    def score():  # BatchNorm statistics re-estimated first: a stale moving average would decide the stop
+        reestimate_batchnorm(model, x_fit)
+        return _accuracy(model, x_val, y_val)
+
+    fit_info = train_to_plateau(
+        lambda: model.fit(x_fit, targets, batch_size=BATCH, epochs=1, shuffle=True, verbose=0), score,
+        model.get_weights, model.set_weights, training.max_epochs, training.patience)
+    return model, fit_info
 
 
 def reestimate_batchnorm(model, x: np.ndarray, batches: int = 50) -> None:
@@ -357,12 +483,38 @@ def run_cell(model_path, recipe, npz: Path, out: Path, preset) -> dict:
     if trace:
         (out / "traceback.txt").write_text(trace)
     if report is not None:
-        checked = report.verification
-        cell.update(tflite_bytes=report.tflite_bytes, float_tflite_bytes=report.float_tflite_bytes,
-                    source_accuracy=report.source_accuracy, keras_accuracy=checked.keras_accuracy,
-                    tflite_accuracy=checked.tflite_accuracy, top1_agreement=checked.top1_agreement,
-                    accuracy_drop_pt=checked.accuracy_drop_pt, float_layers=report.float_layers)
+        cell.update(report_numbers(report, out))
     return cell
+
+
+def report_numbers(report, out: Path) -> dict:
+    """A cell's numbers from the run's report: sizes (raw, then gzip), accuracies, the budget, and where
+    present the verification's verdict and the walk-back (what was tried and which recipe was delivered)."""
+    data = report.to_dict()
+    checked = data["verification"]
+    numbers = {key: data.get(key) for key in ("tflite_path", "tflite_bytes", "tflite_gzip_bytes", "float_tflite_bytes",
+                                             "source_accuracy", "float_layers")}
+    numbers.update({key: checked.get(key) for key in ("keras_accuracy", "tflite_accuracy", "top1_agreement",
+                                                      "accuracy_drop_pt", "verdict", "drop_ci95_pt",
+                                                      "samples_needed")})
+    numbers["budget_pt"] = data["recipe"].get("max_accuracy_drop")
+    walk = data.get("walk_back") or _plain(getattr(report, "walk_back", None)) or written_walk_back(out)
+    if walk:
+        numbers["walk_back"] = {"chosen": walk.get("chosen"), "steps": walk.get("steps", [])}
+    return numbers
+
+
+def _plain(value):
+    """A dataclass as its dict; anything else as it is."""
+    import dataclasses
+
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+
+def written_walk_back(out: Path):
+    """The ``walk_back`` entry of the report.json the run wrote in ``out``, if any."""
+    written = out / "report.json"
+    return json.loads(written.read_text()).get("walk_back") if written.is_file() else None
 
 
 def run_row(name: str, recipes: list, args, on_cell=None) -> dict:
@@ -375,8 +527,8 @@ def run_row(name: str, recipes: list, args, on_cell=None) -> dict:
     training = write_datasets(out / "data", args.source_train_samples, args.test_samples)[arch.data]
     started = time.perf_counter()
     try:
-        epochs = args.epochs_of.get(name, args.epochs_of[None])
-        path, source = source_model(name, training, Path(args.cache), epochs, args.source_train_samples)
+        path, source = source_model(name, training, Path(args.cache), source_training(name, args),
+                                    args.source_train_samples)
     except Exception as error:  # noqa: BLE001 -- the benchmark's own failure: every cell says so
         lines = str(error).strip().splitlines()
         failed = {"status": "crash", "error": f"SOURCE FAILED: {type(error).__name__}: {lines[0] if lines else ''}"}
@@ -425,15 +577,166 @@ def read_row(name: str, recipes: list, args, missing: str = "not run") -> dict:
     return row
 
 
+def source_training(name: str, args) -> SourceTraining:
+    return SourceTraining(args.epochs_of.get(name, args.epochs_of[None]), args.source_patience,
+                          args.source_val_fraction)
+
+
+# -- latency: every .tflite of a row, interleaved, with the timing code of `edgesmith bench` ----------------
+
+
+def interleaved_p50(paths: dict, measure, rounds: int) -> dict:
+    """``{recipe: [p50 of each round]}``: each round measures every file once, round ``r`` starting at the
+    ``r``-th file, so every file is timed beside the others and the machine's noise is shared.
+
+    >>> seen = []
+    >>> interleaved_p50({"a": 1, "b": 2}, lambda path: seen.append(path) or float(path), 2)
+    {'a': [1.0, 1.0], 'b': [2.0, 2.0]}
+    >>> seen
+    [1, 2, 2, 1]
+    """
+    names = list(paths)
+    measured = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            measured[name].append(measure(paths[name]))
+    return measured
+
+
+def tflite_files(name: str, row: dict, args) -> dict:
+    """``{recipe: path}`` of the row's cells that wrote a .tflite (verified or over budget)."""
+    found = {}
+    for recipe, cell in row["cells"].items():
+        path = Path(cell.get("tflite_path") or Path(args.out) / name / recipe / "model.tflite")
+        if cell.get("tflite_bytes") and path.is_file():
+            found[recipe] = path
+    return found
+
+
+def bench_settings(args) -> dict:
+    return {"threads": args.bench_threads, "runs": args.bench_runs, "warmup": args.bench_warmup,
+            "rounds": args.bench_rounds, "energy": "none"}
+
+
+def row_latency(name: str, row: dict, args) -> dict | None:
+    """p50 latency of every .tflite of the row, measured in one pass (kept in ``OUT/NAME/latency.json`` and
+    measured again when a file or a setting changed)."""
+    from edgesmith.runtime.bench import benchmark
+
+    paths = tflite_files(name, row, args)
+    if not paths:
+        return None
+    files = {recipe: {"path": str(path), "bytes": path.stat().st_size, "mtime_ns": path.stat().st_mtime_ns}
+             for recipe, path in paths.items()}
+    kept = Path(args.out) / name / "latency.json"
+    if kept.is_file():
+        earlier = json.loads(kept.read_text())
+        if earlier["files"] == files and earlier["settings"] == bench_settings(args):
+            return earlier
+
+    def measure(path):
+        summary = benchmark(path, threads=args.bench_threads, runs=args.bench_runs, warmup=args.bench_warmup,
+                            energy="none")["summary"]
+        return summary["latency_ms"]["p50"]
+
+    started = time.perf_counter()
+    rounds = interleaved_p50(paths, measure, args.bench_rounds)
+    result = {"settings": bench_settings(args), "files": files, "p50_rounds_ms": rounds,
+              "p50_ms": {recipe: float(np.median(values)) for recipe, values in rounds.items()},
+              "seconds": round(time.perf_counter() - started, 1)}
+    atomic_write_json(kept, result)
+    return result
+
+
+def attach_latency(name: str, row: dict, args) -> None:
+    """Put each cell's p50 (the median over the rounds) into the row's cells."""
+    measured = row_latency(name, row, args)
+    row["latency"] = measured and {key: measured[key] for key in ("settings", "seconds")}
+    for recipe, cell in row["cells"].items():
+        if measured and recipe in measured["p50_ms"]:
+            cell["p50_ms"] = measured["p50_ms"][recipe]
+            cell["p50_rounds_ms"] = measured["p50_rounds_ms"][recipe]
+
+
 # -- presenting ---------------------------------------------------------------------------------------
 
 
+BASELINE = "int8-ptq"  # the ratio columns divide by this recipe's cell of the same row
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the issue asks of a recipe: within ``max_drop_pt`` and at most ``max_ratio`` times int8-ptq's
+    ``key`` (raw bytes or p50) on ``rows_needed`` of the rows; a row counts when any of ``recipes`` meets it."""
+
+    name: str
+    recipes: tuple
+    max_drop_pt: float
+    key: str  # "tflite_bytes" or "p50_ms"
+    max_ratio: float
+    rows_needed: int
+    of_rows: int
+
+
+TARGETS = (
+    Target("size", ("max-compression", "raw-size-int4"), 1.0, "tflite_bytes", 0.6, 5, 6),
+    Target("speed", ("fast-int8",), 1.5, "p50_ms", 0.75, 4, 6),
+)
+
+
+def ratio(row: dict, recipe: str, key: str):
+    """The cell's ``key`` over int8-ptq's in the same row (None when either is missing). For p50, the median of
+    the ratios within each round of the latency pass, where both files ran side by side under the same load.
+
+    >>> cells = {"int8-ptq": {"p50_ms": 2.0, "p50_rounds_ms": [2.0, 4.0, 2.0]},
+    ...          "fast-int8": {"p50_ms": 2.0, "p50_rounds_ms": [1.0, 2.0, 4.0]}}
+    >>> ratio({"cells": cells}, "fast-int8", "p50_ms")
+    0.5
+    """
+    cell, base = row["cells"].get(recipe, {}), row["cells"].get(BASELINE, {})
+    if cell.get(key) is None or not base.get(key):
+        return None
+    rounds, base_rounds = cell.get("p50_rounds_ms"), base.get("p50_rounds_ms")
+    if key == "p50_ms" and rounds and base_rounds and len(rounds) == len(base_rounds):
+        return float(np.median([mine / theirs for mine, theirs in zip(rounds, base_rounds)]))
+    return cell[key] / base[key]
+
+
+def delivered(cell: dict) -> bool:
+    """The pipeline returned a model (exit 0): verified, possibly after walking back."""
+    return cell["status"] == "verified" and cell.get("accuracy_drop_pt") is not None
+
+
+def over_budget_delivered(cell: dict) -> bool:
+    """A model returned with exit 0 although its drop exceeds the recipe's budget (the defect to count)."""
+    budget = cell.get("budget_pt")
+    return delivered(cell) and budget is not None and cell["accuracy_drop_pt"] > budget + 1e-9
+
+
+def size_text(cell: dict) -> str:
+    """Raw KiB first, gzip second (older cells have no gzip size)."""
+    gzip = cell.get("tflite_gzip_bytes")
+    return f"{cell['tflite_bytes'] / 1024:,.0f} KiB" + (f" ({gzip / 1024:,.0f} gz)" if gzip else "")
+
+
+def cell_notes(cell: dict, status: bool = True) -> str:
+    """`` (walked back to X; budget missed; unresolved)``: what a bare drop would hide (``status``: say
+    "budget missed" too)."""
+    notes = []
+    if cell.get("walk_back"):
+        notes.append(f"walked back to {cell['walk_back'].get('chosen')}")
+    if status and cell["status"] == "budget missed":
+        notes.append("budget missed")
+    if cell.get("verdict") == "unresolved":
+        notes.append("unresolved")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def cell_text(cell: dict, width: int = 60) -> str:
-    """``size KiB / drop pt / agree %`` (and ``budget missed``), or ``refused: <reason>``, or the crash."""
+    """``raw KiB (gzip) / drop pt / agree %`` and its notes, or ``refused: <reason>``, or the crash."""
     if cell["status"] in ("verified", "budget missed"):
-        text = (f"{cell['tflite_bytes'] / 1024:,.0f} KiB / {cell['accuracy_drop_pt']:+.1f} pt / "
-                f"{100 * cell['top1_agreement']:.1f} %")
-        return text + (" (budget missed)" if cell["status"] == "budget missed" else "")
+        text = f"{size_text(cell)} / {cell['accuracy_drop_pt']:+.1f} pt / {100 * cell['top1_agreement']:.1f} %"
+        return text + cell_notes(cell)
     text = f"refused: {cell['error']}" if cell["status"] == "refused" else cell["error"]
     return text if len(text) <= width else text[: width - 3] + "..."
 
@@ -447,6 +750,92 @@ def markdown_table(matrix: dict, recipes: list, width: int = 60) -> str:
         cells = [cell_text(row["cells"][recipe], width).replace("|", "/") for recipe in recipes]
         lines.append("| " + " | ".join([name, accuracy, *cells]) + " |")
     return "\n".join(lines)
+
+
+def _number(value, form: str) -> str:
+    return "-" if value is None else form.format(value)
+
+
+def cell_row(name: str, recipe: str, row: dict) -> list:
+    """One line of the cells table (see :func:`cells_table`)."""
+    cell = row["cells"][recipe]
+    if cell["status"] not in ("verified", "budget missed"):
+        outcome = cell_text(cell, 48).replace("|", "/")
+        return [name, recipe, outcome, *["-"] * 7, _number(cell.get("seconds"), "{:.0f}")]
+    drop = f"{cell['accuracy_drop_pt']:+.1f}" + _number(cell.get("budget_pt"), " ({:g})")
+    return [name, recipe, cell["status"] + cell_notes(cell, status=False), _number(cell["tflite_bytes"] / 1024, "{:,.0f}"),
+            _number(cell.get("tflite_gzip_bytes") and cell["tflite_gzip_bytes"] / 1024, "{:,.0f}"), drop,
+            _number(cell.get("top1_agreement") and 100 * cell["top1_agreement"], "{:.1f}"),
+            _number(ratio(row, recipe, "tflite_bytes"), "{:.2f}x"), _number(cell.get("p50_ms"), "{:.3f}"),
+            _number(ratio(row, recipe, "p50_ms"), "{:.2f}x"), _number(cell.get("seconds"), "{:.0f}")]
+
+
+def cells_table(matrix: dict, recipes: list) -> str:
+    """One line per cell: sizes (raw, then gzip), drop and budget, agreement, size and p50 relative to the
+    same row's int8-ptq cell, p50, and the cell's wall time."""
+    header = ["model", "recipe", "outcome", "raw KiB", "gzip KiB", "drop pt (budget)", "agree %",
+              f"raw / {BASELINE}", "p50 ms", f"p50 / {BASELINE}", "wall s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in matrix.items():
+        lines += ["| " + " | ".join(cell_row(name, recipe, row)) + " |" for recipe in recipes]
+    return "\n".join(lines)
+
+
+def sources_table(matrix: dict) -> str:
+    """How each source model was trained: test and validation accuracy, epochs (best of run), time."""
+    header = ["model", "test acc", "val acc", "best epoch / run", "stopped", "train s", "params"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in matrix.items():
+        source = row["source"] or {}
+        fit = source.get("training", {})
+        epochs = f"{fit.get('best_epoch', '-')} / {fit.get('epochs_run', '-')}"
+        lines.append("| " + " | ".join([
+            name, _number(source.get("accuracy") and 100 * source["accuracy"], "{:.1f} %"),
+            _number(fit.get("val_accuracy") and 100 * fit["val_accuracy"], "{:.1f} %"), epochs,
+            fit.get("stopped") or fit.get("mode") or "-", _number(source.get("train_seconds"), "{:.0f}"),
+            _number(source.get("params"), "{:,}")]) + " |")
+    return "\n".join(lines)
+
+
+def target_result(matrix: dict, target: Target) -> dict:
+    """The rows where one of the target's recipes meets it: ``{row: (recipe, drop, ratio)}``."""
+    met = {}
+    for name, row in matrix.items():
+        for recipe in target.recipes:
+            cell, value = row["cells"].get(recipe, {"status": "not run"}), ratio(row, recipe, target.key)
+            if delivered(cell) and value is not None and cell["accuracy_drop_pt"] <= target.max_drop_pt \
+                    and value <= target.max_ratio:
+                met[name] = (recipe, cell["accuracy_drop_pt"], round(value, 3))
+                break
+    return met
+
+
+def targets_summary(matrix: dict) -> dict:
+    """Each target's rows met, and the cells that returned a model over their budget with exit 0."""
+    summary = {target.name: {"met": target_result(matrix, target), "rows": len(matrix),
+                             "needed": f"{target.rows_needed} of {target.of_rows}"} for target in TARGETS}
+    summary["over budget with exit 0"] = [f"{name} x {recipe}" for name, row in matrix.items()
+                                          for recipe, cell in row["cells"].items() if over_budget_delivered(cell)]
+    summary["unresolved"] = [f"{name} x {recipe}" for name, row in matrix.items()
+                             for recipe, cell in row["cells"].items() if cell.get("verdict") == "unresolved"]
+    return summary
+
+
+def target_lines(summary: dict) -> list:
+    lines = []
+    for target in TARGETS:
+        met = summary[target.name]["met"]
+        what = "raw bytes" if target.key == "tflite_bytes" else "p50"
+        rows = ", ".join(f"{name} ({recipe} {drop:+.1f} pt, {value:.2f}x)" for name, (recipe, drop, value) in met.items())
+        lines.append(f"- {target.name}: {' or '.join(target.recipes)} within {target.max_drop_pt:g} pt at "
+                     f"<= {target.max_ratio:g}x {BASELINE}'s {what}: {len(met)} of {summary[target.name]['rows']} "
+                     f"rows (target >= {target.rows_needed} of {target.of_rows})" + (f": {rows}" if rows else ""))
+    over = summary["over budget with exit 0"]
+    lines.append(f"- models returned over their budget with exit 0: {len(over)} (target 0)"
+                 + (f": {', '.join(over)}" if over else ""))
+    if summary["unresolved"]:
+        lines.append(f"- verification verdict unresolved: {', '.join(summary['unresolved'])}")
+    return lines
 
 
 def outcome_lines(matrix: dict) -> list:
@@ -475,9 +864,17 @@ def counts(matrix: dict) -> dict:
 def budget_line(args) -> str:
     epochs = "as shipped" if args.max_recipe_epochs is None else f"capped at {args.max_recipe_epochs}"
     named = "".join(f", {name} {value}" for name, value in args.epochs_of.items() if name)
-    return (f"budget: source models trained {args.epochs_of[None]} epochs{named} on {args.source_train_samples} "
-            f"MNIST images; the pipeline reads {args.train_samples} training / {args.test_samples} test samples; "
-            f"recipe epochs {epochs}")
+    if args.source_patience:
+        training = (f"trained to a plateau (stopped after {args.source_patience} epochs without a better accuracy on "
+                    f"{args.source_val_fraction:.0%} of their images held out, best epoch's weights kept; at most "
+                    f"{args.epochs_of[None]} epochs{named})")
+    else:
+        training = f"trained {args.epochs_of[None]} epochs{named}"
+    latency = ("p50 not measured" if args.no_latency else
+               f"p50 from `edgesmith bench`'s timing ({args.bench_threads or 'default'} thread(s), "
+               f"{args.bench_warmup} warm-up + {args.bench_runs} runs, median of {args.bench_rounds} interleaved rounds)")
+    return (f"budget: source models {training} on {args.source_train_samples} MNIST images; the pipeline reads "
+            f"{args.train_samples} training / {args.test_samples} test samples; recipe epochs {epochs}; {latency}")
 
 
 # -- main ---------------------------------------------------------------------------------------------------
@@ -506,10 +903,21 @@ def parse_args(argv=None):
                         help="training samples in the data the pipeline reads (fine-tuning, calibration)")
     parser.add_argument("--source-train-samples", type=int, default=3000, help="to train the source models on")
     parser.add_argument("--test-samples", type=int, default=500)
-    parser.add_argument("--source-epochs", default="5",
-                        help="epochs of each source model's training: N, or N,MODEL:M,... (M for those models)")
+    parser.add_argument("--source-epochs", default="30",
+                        help="most epochs of each source model's training: N, or N,MODEL:M,... (M for those models)")
+    parser.add_argument("--source-patience", type=int, default=3,
+                        help="stop a source's training after this many epochs without a better validation accuracy "
+                             "and keep the best epoch's weights (0: train exactly --source-epochs, no validation)")
+    parser.add_argument("--source-val-fraction", type=float, default=0.1,
+                        help="share of the source training images held out to decide when to stop")
     parser.add_argument("--max-recipe-epochs", type=int, default=None,
                         help="cap on every pass's epochs option (default: the recipes as shipped)")
+    parser.add_argument("--bench-threads", type=int, default=1, help="interpreter threads for the p50 latency")
+    parser.add_argument("--bench-runs", type=int, default=50, help="timed runs per file and round")
+    parser.add_argument("--bench-warmup", type=int, default=10, help="warm-up runs per file and round")
+    parser.add_argument("--bench-rounds", type=int, default=11,
+                        help="rounds over a row's .tflite files (each round times every file once; median kept)")
+    parser.add_argument("--no-latency", action="store_true", help="measure no latency (no p50 columns)")
     parser.add_argument("--out", default="bench-out/conformance")
     parser.add_argument("--cache", default=None, help="trained source models (default: OUT/sources)")
     parser.add_argument("--json", default=None, help="write the matrix as JSON to this file")
@@ -541,39 +949,65 @@ def main(argv=None) -> dict:
                 file.write(json.dumps({"recipe": recipe, "cell": cell}, default=str) + "\n")
 
         recorded = read_row(args.child_row, [], args)
+        if recorded["source"] and not same_training(recorded["source"], source_training(args.child_row, args)):
+            os.replace(lines, lines.with_suffix(".other-source.jsonl"))  # cells of a source trained otherwise
+            recorded = read_row(args.child_row, [], args)
         missing = [recipe for recipe in args.recipe_list if recipe not in recorded["cells"]]
         run_row(args.child_row, missing, args, on_cell=append if recorded["source"] is None else
                 lambda recipe, cell: recipe is not None and append(recipe, cell))
         return {}
     parent_argv = [a for a in argv if a != "--in-process"]
     started = time.perf_counter()
-    matrix = {}
-    for name in args.model_list:
-        row_started = time.perf_counter()
-        if args.collect:
-            matrix[name] = read_row(name, args.recipe_list, args)
-        elif args.in_process:
-            matrix[name] = run_row(name, args.recipe_list, args)
-        else:
-            matrix[name] = run_row_isolated(name, args.recipe_list, args, parent_argv)
-        print(f"{name}: {time.perf_counter() - row_started:.0f} s  "
-              + "; ".join(f"{r}: {cell_text(c, 50)} ({c.get('seconds', '-')} s)" for r, c in matrix[name]["cells"].items()),
-              flush=True)
+    matrix = {name: run_or_read(name, args, parent_argv) for name in args.model_list}
     total = time.perf_counter() - started
-    print()
-    print(budget_line(args))
-    print("cell: .tflite size / accuracy drop vs the source model / top-1 agreement with the Keras model it came from")
-    print(markdown_table(matrix, args.recipe_list))
-    print()
-    print("\n".join(outcome_lines(matrix)))
-    print(f"\ncells: {counts(matrix)}; total {total / 60:.1f} min")
+    summary = targets_summary(matrix)
+    print_results(matrix, args, summary, total)
     result = {"budget": budget_line(args), "command": " ".join(["benchmarks/conformance.py", *argv]),
-              "total_seconds": round(total, 1), "counts": counts(matrix),
+              "total_seconds": round(total, 1), "counts": counts(matrix), "targets": summary,
               "notes": {name: ARCHITECTURES[name].note for name in args.model_list},
               "presets": {name: ARCHITECTURES[name].preset for name in args.model_list}, "matrix": matrix}
     if args.json:
         atomic_write_json(args.json, result)
     return result
+
+
+def run_or_read(name: str, args, parent_argv: list) -> dict:
+    """The row: read (``--collect``) or run, then its latency pass over the .tflite files it has."""
+    row_started = time.perf_counter()
+    if args.collect:
+        row = read_row(name, args.recipe_list, args)
+    elif args.in_process:
+        row = run_row(name, args.recipe_list, args)
+    else:
+        row = run_row_isolated(name, args.recipe_list, args, parent_argv)
+    if not args.no_latency:
+        try:
+            attach_latency(name, row, args)
+        except Exception as error:  # noqa: BLE001 -- a failed timing must not lose the row's results
+            row["latency"] = {"error": f"{type(error).__name__}: {error}"}
+    print(f"{name}: {time.perf_counter() - row_started:.0f} s  "
+          + "; ".join(f"{r}: {cell_text(c, 50)} ({c.get('seconds', '-')} s)" for r, c in row["cells"].items()),
+          flush=True)
+    return row
+
+
+def print_results(matrix: dict, args, summary: dict, total: float) -> None:
+    print()
+    print(budget_line(args))
+    print("cell: .tflite raw size (gzip) / accuracy drop vs the source model / top-1 agreement with the Keras model "
+          "it came from")
+    print(markdown_table(matrix, args.recipe_list))
+    print()
+    print(f"cells: raw and gzip sizes, drop and the recipe's budget, size and p50 relative to the row's {BASELINE}")
+    print(cells_table(matrix, args.recipe_list))
+    print()
+    print("sources")
+    print(sources_table(matrix))
+    print()
+    print("\n".join(outcome_lines(matrix)))
+    print("\ntargets")
+    print("\n".join(target_lines(summary)))
+    print(f"\ncells: {counts(matrix)}; total {total / 60:.1f} min")
 
 
 if __name__ == "__main__":
