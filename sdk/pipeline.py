@@ -45,7 +45,8 @@ from edgesmith.converters.load import SavedModelSource, load_model, source_sha25
 from edgesmith.converters.ptq import TFLiteModel, float_tflite, is_quantization_aware
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
-from edgesmith.converters.verify import accuracy, check_drop, verify
+from edgesmith.converters.verify import (accuracy, agreement, budget_verdict, check_drop, predictions, record_verdict,
+                                         verify)
 from edgesmith.data import Dataset, load_data
 from edgesmith.preprocessing import InputContractError, choose_preprocessing, preprocessing_from, refuse_at_chance
 from edgesmith.recipes import Recipe, Step, check_fallback, load_recipe, with_recovery_time
@@ -67,6 +68,12 @@ class Source:
     model: object
     sha256: str
     stage: Stage | None = None
+    predictions: object = None  # its top-1 classes on the evaluation split, which the .tflite's drop is paired with
+
+
+def source_predictions(model, data: Dataset):
+    """``model``'s top-1 classes on ``data``'s evaluation split; None on unlabelled data or for a SavedModel."""
+    return None if not data.labeled or isinstance(model, SavedModelSource) else predictions(model, data)
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class Converted:
 
     report: ConversionReport
     tflite: TFLiteModel
+    source: Source | None = None  # the source as measured for this run (its stage row and predictions)
 
 
 def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = False, fallback: bool | None = None,
@@ -120,6 +128,7 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
         elif walk_back:
             report = walk_back_from(converted, source, recipe, data, out_dir, seconds=time.monotonic() - started,
                                     progress=progress)
+    record_verdict(report.verification, recipe.max_accuracy_drop)  # in report.json, before check_drop decides
     atomic_write_json(Path(out_dir) / "report.json", report.to_dict(), sort_keys=True)
     atomic_write_bytes(Path(out_dir) / "report.md", markdown_report(report).encode("utf-8"))
     if report.fallback is not None and not report.fallback.met:
@@ -152,7 +161,11 @@ def run_recipe(source: Source, recipe: Recipe, data: Dataset, out_dir, *, name: 
     # an architecture a pass cannot take fails here, before any training. What a check built is for the first
     # pass only, the one that takes the model checked (QAT's graph and dry conversion): the rest are let go
     prepared = [check_model(step.name, current, step.options) for step in recipe.passes][0]
-    stages = [source.stage or source_stage(current, data)]
+    if source.predictions is None:
+        source = dataclasses.replace(source, predictions=source_predictions(current, data))
+    scored = None if source.predictions is None else agreement(source.predictions, data.y_val)
+    source = dataclasses.replace(source, stage=source.stage or source_stage(current, data, scored))
+    stages = [source.stage]
     refuse_unreadable(stages[0].accuracy, data)
     last = len(recipe.keras_passes)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
@@ -165,7 +178,7 @@ def run_recipe(source: Source, recipe: Recipe, data: Dataset, out_dir, *, name: 
             stages.append(_measure(stage, current, data, score=index < last) if keep_stages else stage)
     notify(recipe.conversion.name, 0, None)
     tflite = _call_pass(recipe.conversion, current, data, prepared)
-    return Converted(_finish(tflite, source, current, data, recipe, stages, out / "model.tflite", name), tflite)
+    return Converted(_finish(tflite, source, current, data, recipe, stages, out / "model.tflite", name), tflite, source)
 
 
 def _call_pass(step: Step, model, data, prepared, **keywords):
@@ -176,8 +189,8 @@ def _call_pass(step: Step, model, data, prepared, **keywords):
 
 
 def _holds(report: ConversionReport, budget) -> bool:
-    drop = report.verification.accuracy_drop_pt
-    return budget is None or drop is None or drop <= budget
+    """The drop is within ``budget`` (its point estimate: :func:`~edgesmith.converters.verify.budget_verdict`)."""
+    return budget_verdict(report.verification, budget) in (None, "holds")
 
 
 # -- walk back ---------------------------------------------------------------------
@@ -189,7 +202,7 @@ def walk_back_from(converted: Converted, source: Source, recipe: Recipe, data: D
     first, down to the int8 floor) until one's .tflite holds the budget; each run writes ``out_dir/model.tflite``,
     so the last run is the one delivered. Returns its report, whose ``walk_back`` lists every run."""
     notify = progress or (lambda stage, done, total: None)
-    source = dataclasses.replace(source, stage=converted.report.stages[0])  # measured once
+    source = converted.source or source  # measured once: its stage row and predictions
     steps, ranking, delivered = [_walk_step("as given", converted.report, seconds)], None, converted
     for rung in relaxations(recipe):
         variant = rung.recipe
@@ -424,7 +437,7 @@ def _finish(tflite, source: Source, final, data, recipe, stages: list, path: Pat
               "name": name or getattr(source.model, "name", "model"), "float_layers": _float_layers(stages)}
     keras_model = None if isinstance(final, SavedModelSource) else final
     source_accuracy = stages[0].accuracy
-    checked = _verify_unpublished(tflite.content, data, path, keras_model, source_accuracy)
+    checked = _verify_unpublished(tflite.content, data, path, keras_model, source_accuracy, source.predictions)
     if len(stages) > 1 and stages[-1].accuracy is None:
         stages[-1].accuracy = checked.keras_accuracy
     stages.append(Stage(**{**record_of(tflite).as_dict(), "accuracy": checked.tflite_accuracy},
@@ -443,13 +456,14 @@ def _finish(tflite, source: Source, final, data, recipe, stages: list, path: Pat
         data=data.describe())
 
 
-def _verify_unpublished(content: bytes, data, path: Path, keras_model, source_accuracy):
+def _verify_unpublished(content: bytes, data, path: Path, keras_model, source_accuracy, source_predicted=None):
     """Verify the converted graph under a hidden name, so ``path`` appears only once it has been verified (the
     metadata written with it adds buffers no op reads)."""
     unverified = path.with_name(f".{path.stem}.unverified.tflite")
     try:
         atomic_write_bytes(unverified, content)
-        return verify(unverified, data, keras_model=keras_model, reference_accuracy=source_accuracy)
+        return verify(unverified, data, keras_model=keras_model, reference_accuracy=source_accuracy,
+                      reference_predictions=source_predicted)
     finally:
         unverified.unlink(missing_ok=True)
 

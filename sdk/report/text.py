@@ -78,6 +78,7 @@ def summary_lines(report) -> list:
         *_float_layers_line(report.float_layers),
         *_float_weights_line(report.weight_bytes, report.recipe),
         *_fallback_line(report.fallback),
+        *_walk_back_lines(report.walk_back),
     ]
 
 
@@ -94,6 +95,18 @@ def _drop_line(verification, max_drop) -> list:
     """The drop, its evidence and its verdict (:func:`edgesmith.converters.verify.drop_line`), when measured."""
     line = drop_line(verification, max_drop)
     return [] if line is None else [line]
+
+
+def _walk_back_lines(walk_back) -> list:
+    """The walk back: each run (recipe, change, drop, raw bytes) and what was delivered."""
+    if not walk_back:
+        return []
+    runs = [f"{step['recipe']} ({step['change']}): "
+            + (f"failed: {step['error']}" if "error" in step else
+               f"drop {step['accuracy_drop_pt']:.2f} pt, {_bytes(step['tflite_bytes'])}, {step['seconds']:.0f} s")
+            for step in walk_back.steps]
+    outcome = "held the budget" if walk_back.met else "the int8 floor still misses the budget"
+    return [f"walk back: delivered {walk_back.chosen}, which {outcome}; runs: " + "; ".join(runs)]
 
 
 def _fallback_line(fallback) -> list:
