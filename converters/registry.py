@@ -27,6 +27,7 @@ PASSES = {
     "ptq": "edgesmith.converters.ptq:ptq",
     "mixed_precision": "edgesmith.converters.mixed_precision:mixed_precision",
     "channel_prune": "edgesmith.converters.channel_prune:channel_prune",
+    "depth_prune": "edgesmith.converters.depth_prune:depth_prune",
     "mobilenetize": "edgesmith.converters.mobilenetize:mobilenetize",
     "lowrank": "edgesmith.converters.lowrank:lowrank",
     "distill": "edgesmith.converters.distill:distill",

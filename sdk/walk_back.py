@@ -8,8 +8,8 @@ each run and verified as a .tflite, down to the int8 floor; the first that holds
 
 The ladder, each rung keeping what the one before relaxed (so it is ordered from most to least compressed):
 
-1. structure halved: pruning sparsity, channels removed (or the MAC reduction, as a square root) and clusters
-   (four times as many);
+1. structure halved: pruning sparsity, channels removed (or the MAC reduction, as a square root), residual blocks
+   removed (or the speed-up they aim at, as a square root) and clusters (four times as many);
 2. 4-bit kernels raised to 8 bits, the most sensitive half first (ranked by ``edgesmith debug``'s impact on the
    model output, :func:`edgesmith.converters.debug.debug_quantization`), then all of them;
 3. the structural passes removed (QAT alone remains);
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from edgesmith.recipes import Recipe, Step
 
-STRUCTURAL_PASSES = ("prune", "channel_prune", "cluster", "lowrank", "mobilenetize", "distill")
+STRUCTURAL_PASSES = ("prune", "channel_prune", "depth_prune", "cluster", "lowrank", "mobilenetize", "distill")
 SENSITIVE_HALF = "8-bit kernels on the most sensitive half of the 4-bit layers"
 FOUR_BIT_LAYER_TYPES = ("Conv1D", "Conv2D", "Dense", "SeparableConv2D")
 MAX_CLUSTERS = 256  # clusters past which weight sharing saves nothing over int8: the pass is dropped instead
@@ -81,6 +81,13 @@ def _halved(step: Step) -> tuple:
     if step.name == "prune" and "n_m" not in options:
         sparsity = options.get("sparsity", 0.5)
         return f"prune: sparsity {sparsity:g} -> {sparsity / 2:g}", _with(step, sparsity=round(sparsity / 2, 4))
+    if step.name == "depth_prune" and options.get("latency_reduction"):
+        target = options["latency_reduction"]
+        smaller = round(target ** 0.5, 4)
+        return f"depth_prune: speed-up {target:g}x -> {smaller:g}x", _with(step, latency_reduction=smaller)
+    if step.name == "depth_prune" and options.get("blocks"):
+        return f"depth_prune: blocks {options['blocks']} -> {options['blocks'] // 2}", _with(
+            step, blocks=options["blocks"] // 2)
     if step.name == "channel_prune" and options.get("macs_reduction"):
         reduction = options["macs_reduction"]
         smaller = round(reduction ** 0.5, 4)
