@@ -74,3 +74,16 @@ def test_keras_applications_blocks(name, options, blocks):
     if found:
         shallow = without_blocks(model, found)
         assert shallow.output.shape == model.output.shape and shallow.count_params() < model.count_params()
+
+
+def test_a_relu_left_on_a_relu_by_the_removal_goes_too():
+    import keras
+
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.ReLU(name="first")(keras.layers.Conv2D(4, 1)(inputs))
+    branch = keras.layers.Conv2D(4, 3, padding="same", name="branch")(x)
+    x = keras.layers.ReLU(name="after_add")(keras.layers.Add(name="add")([x, branch]))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    shallow = without_blocks(model, residual_blocks(model))
+    names = [layer.name for layer in shallow.layers]
+    assert "first" in names and "after_add" not in names and "branch" not in names

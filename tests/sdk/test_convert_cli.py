@@ -197,7 +197,7 @@ def test_demo_runs_offline_and_compares(tmp_path):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["compressed"]["gzip_bytes"] < result["float"]["gzip_bytes"]
-    assert result["compressed"]["accuracy"] >= result["float"]["accuracy"] - 0.01
+    assert result["compressed"]["accuracy"] >= result["float"]["accuracy"] - 0.015  # fast-int8: a 1.5 pt budget
     assert result["compressed"]["latency_p50_ms"] > 0 and (tmp_path / "compressed" / "model.tflite").is_file()
     assert not [line for line in done.stderr.splitlines() if any(noise in line for noise in NOISE)]
 
