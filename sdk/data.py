@@ -110,7 +110,10 @@ class Dataset:
                 "with a [batch, classes] output")
         outputs = model.outputs[0].shape[-1]
         if self.labeled and outputs != self.num_classes:
-            raise LabelCountError(f"{self.source} has {self.num_classes} classes but the model has {outputs} outputs")
+            highest = max(int(y.max()) for y in (self.y_train, self.y_val) if y is not None and len(y))
+            over = "" if highest < outputs else f" (its largest label is {highest}: class ids run from 0 to {outputs - 1})"
+            raise LabelCountError(f"{self.source} has {self.num_classes} classes but the model has {outputs} "
+                                  f"outputs{over}")
 
     def describe(self) -> dict:
         """What the metadata records about the data: source, split, batching, preprocessing."""
@@ -307,12 +310,13 @@ def _npz(path: Path, normalize, val_split, seed, input_shape):
     transform = _as_stored if not images else (
         _image_transform(normalize) if np.issubdtype(x.dtype, np.integer) else _float_images)
     if held_out:
-        x_train, y_train, x_val, y_val = _whole(arrays["x_train"], _class_indices(arrays["y_train"]), x,
-                                                _class_indices(arrays["y_test"]), transform)
+        y_train, y_test = (_class_indices(arrays[key], f"{path}: {key}") for key in ("y_train", "y_test"))
+        x_train, y_train, x_val, y_val = _whole(arrays["x_train"], y_train, x, y_test, transform)
     else:
-        y = _class_indices(arrays["y"]) if "y" in arrays else None
+        y = _class_indices(arrays["y"], f"{path}: y") if "y" in arrays else None
         x_train, y_train, x_val, y_val = _split(array_source(x), len(x), y, transform, val_split, seed)
     labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else _numbered_labels(y_train, y_val)
+    _check_below(len(labels), path, y_train, y_val)
     color = None if not images else ("rgb" if x_val.shape[-1] == 3 else "grayscale")
     return x_train, y_train, x_val, y_val, labels, color
 
@@ -365,9 +369,43 @@ def _image_source(files, image_size, color):
 # -- array helpers ----------------------------------------------------------------
 
 
-def _class_indices(y: np.ndarray) -> np.ndarray:
+def _class_indices(y: np.ndarray, name: str = "labels") -> np.ndarray:
+    """Class ids from ``y`` (ids, or one-hot / probability rows); a :class:`DataError` naming ``name`` and the first
+    bad row for labels that are no class ids (negative, fractional, not numbers).
+
+    >>> _class_indices(np.array([[0, 1], [1, 0]])), _class_indices(np.array([2.0, 0.0]))
+    (array([1, 0]), array([2, 0]))
+    >>> _class_indices(np.array([1, -1, 2]), "data.npz: y_test")
+    Traceback (most recent call last):
+    ...
+    edgesmith.data.DataError: data.npz: y_test: label -1 at row 1 is negative; class ids run from 0 to classes - 1
+    """
     y = np.asarray(y)
-    return (y.argmax(axis=-1) if y.ndim == 2 and y.shape[1] > 1 else y.ravel()).astype(np.int64)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.argmax(axis=-1).astype(np.int64)
+    flat = y.ravel()
+    if not (np.issubdtype(flat.dtype, np.number) or flat.dtype == bool):
+        raise DataError(f"{name}: labels of type {flat.dtype} are not class ids (integers from 0)")
+    fractional = np.flatnonzero(~np.isfinite(flat) | (flat != np.round(flat))) if flat.dtype.kind == "f" else []
+    if len(fractional):
+        row = int(fractional[0])
+        raise DataError(f"{name}: label {flat[row]:g} at row {row} is not a class id; a classifier's labels are "
+                        "integers from 0 (or one-hot rows)")
+    negative = np.flatnonzero(flat < 0)
+    if len(negative):
+        row = int(negative[0])
+        raise DataError(f"{name}: label {flat[row]:g} at row {row} is negative; class ids run from 0 to classes - 1")
+    return flat.astype(np.int64)
+
+
+def _check_below(classes: int, path, y_train, y_val) -> None:
+    """A :class:`DataError` for the first label at or above ``classes`` (the names the file gives)."""
+    for key, y in (("y_train", y_train), ("y_test", y_val)):
+        over = np.flatnonzero(y >= classes) if y is not None else []
+        if len(over):
+            row = int(over[0])
+            raise DataError(f"{path}: {key}: label {int(y[row])} at row {row} is at or above the {classes} classes "
+                            "its labels array names")
 
 
 def _numbered_labels(*targets) -> list:

@@ -237,7 +237,8 @@ def sensitivity_ranking(converted: Converted, recipe: Recipe, source: Source, da
     all of them when it cannot match the graphs, last, in graph order)."""
     names = [step.name for step in recipe.keras_passes]
     index = names.index("qat") if "qat" in names else 0
-    before = source.model if index == 0 else load_model(Path(out_dir) / "stages" / f"{index:02d}-{names[index - 1]}.keras")
+    stage_file = Path(out_dir) / "stages" / f"{index:02d}-{names[index - 1]}.keras"
+    before = source.model if index == 0 else load_model(stage_file)
     try:
         report = debug_quantization(before, converted.report.tflite_path, data, samples=SENSITIVITY_SAMPLES)
         ranked = [row["layer"] for row in report["layers"]]

@@ -173,12 +173,15 @@ def with_recovery_time(recipe: Recipe, seconds: float) -> Recipe:
     [400.0, 200.0, None]
     """
     training = [index for index, step in enumerate(recipe.passes) if "recovery_time" in _parameters(step.name)]
-    epochs = {index: recipe.passes[index].options.get("epochs", _parameters(recipe.passes[index].name)["epochs"].default)
-              for index in training}
+    epochs = {index: _epochs(recipe.passes[index]) for index in training}
     total = sum(epochs.values()) or 1
     steps = tuple(Step(step.name, {**step.options, "recovery_time": round(seconds * epochs[index] / total, 1)})
                   if index in epochs else step for index, step in enumerate(recipe.passes))
     return replace(recipe, passes=steps)
+
+
+def _epochs(step: Step) -> int:
+    return step.options.get("epochs", _parameters(step.name)["epochs"].default)
 
 
 def _parameters(pass_name: str) -> dict:

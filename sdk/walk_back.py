@@ -3,8 +3,13 @@ each run and verified as a .tflite, down to the int8 floor; the first that holds
 
 >>> from edgesmith.recipes import load_recipe
 >>> from edgesmith.walk_back import relaxations
->>> [rung.change for rung in relaxations(load_recipe("raw-size-int4"))]
-['channel_prune: ratio 0.25 -> 0.125', '8-bit kernels on the most sensitive half of the 4-bit layers', 'qat: all kernels 8-bit', 'without channel_prune', 'the int8 floor: int8 post-training quantization of the source']
+>>> for rung in relaxations(load_recipe("raw-size-int4")):
+...     print(rung.recipe.name, "|", rung.change)
+raw-size-int4~1 | channel_prune: ratio 0.25 -> 0.125
+raw-size-int4~2 | 8-bit kernels on the most sensitive half of the 4-bit layers
+raw-size-int4~3 | qat: all kernels 8-bit
+raw-size-int4~4 | without channel_prune
+raw-size-int4~5 | the int8 floor: int8 post-training quantization of the source
 
 The ladder, each rung keeping what the one before relaxed (so it is ordered from most to least compressed):
 
