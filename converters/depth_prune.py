@@ -1,4 +1,4 @@
-"""Remove whole residual blocks: fewer ops, not only fewer MACs, which is what makes a small model faster.
+"""Remove whole blocks of layers: fewer ops, not only fewer MACs, which is what makes a small model faster.
 
 >>> from edgesmith.converters.depth_prune import depth_prune, residual_blocks
 >>> import keras
@@ -13,20 +13,25 @@
 >>> len(residual_blocks(shallow)), len(shallow.layers) < len(toy.layers)
 (1, True)
 
-A residual block is an ``Add`` of a tensor and a branch computed from it alone, of the same shape
-(MobileNetV2's inverted residuals, ResNet's identity blocks, EfficientNet's MBConv with a skip); removing it
-makes the ``Add`` pass its skip input on, and the branch's layers leave the graph. Blocks are removed least
+A block is a residual block, an ``Add`` of a tensor and a branch computed from it alone, of the same shape
+(MobileNetV2's inverted residuals, ResNet's identity blocks, EfficientNet's MBConv with a skip): removing it
+makes the ``Add`` pass its skip input on, and the branch's layers leave the graph. Or it is a chain that gives
+back its input's shape (a stride-1 depthwise or pointwise convolution with its BatchNorm and activation, as in
+MobileNet), each of whose tensors feeds only the next layer: its consumers then read its input. Blocks are removed least
 damaging first: each is removed alone and the model's top-1 agreement with itself measured on training
 samples. With ``latency_reduction`` the number removed is the fewest whose int8 .tflite runs that many times
 faster than the model's own, measured on this machine (:mod:`.latency`); with ``blocks``, that many.
 
 Fewer MACs is not less time where fixed per-op costs dominate. At 32 x 32 pixels (int8, 1 thread, x86), removing
 every residual block made MobileNetV2 (alpha 0.35) 1.48x faster and MobileNetV3Small 1.74x, where channel
-pruning to 2x fewer MACs gave 1.04x and 0.74x. A model without residual blocks (MobileNet, DenseNet) is returned
-unchanged, and the record says so.
+pruning to 2x fewer MACs gave 1.04x and 0.74x. A model without such blocks (DenseNet: every unit feeds a
+concatenation) is returned unchanged, and the record says so.
 """
 
 from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,6 +58,9 @@ def relu_kind(layer):
 
 
 SCORING_SAMPLES = 256  # training samples each block's removal is scored on
+WEIGHTED = ("Conv1D", "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense")  # a chain starts at one of these
+SHAPE_KEEPING = ("BatchNormalization", "ReLU", "Activation", "Dropout")  # what a chain takes along after it
+MAX_CHAIN = 6  # layers a chain may span before it gives its input's shape back
 
 
 def _check_options(latency_reduction=None, blocks=None):
@@ -87,7 +95,8 @@ def depth_prune(model, data=None, *, latency_reduction: float | None = None, blo
     data = as_dataset(data)
     candidates = residual_blocks(model)
     if not candidates:
-        return recorded("depth_prune", model, {"removed": [], "note": "no residual blocks: the model is unchanged"})
+        return recorded("depth_prune", model, {"removed": [], "blocks": 0,
+                                               "note": "no removable blocks: the model is unchanged"})
     order = _least_damaging_first(model, candidates, data, progress)
     count, measured = (min(int(blocks), len(order)), None) if blocks is not None else _fewest_for(
         model, order, data, latency_reduction)
@@ -95,14 +104,26 @@ def depth_prune(model, data=None, *, latency_reduction: float | None = None, blo
     if epochs and data is not None:
         fine_tune(pruned, data, epochs=epochs, teacher=model, learning_rate=learning_rate, schedule="cosine",
                   progress=progress, stage="depth_prune:fine_tune")
-    details = {"removed": [name for name, _ in order[:count]], "blocks": len(candidates),
-               "order": [name for name, _ in order], **(measured or {})}
+    details = {"removed": [block.name for block in order[:count]], "blocks": len(candidates),
+               "order": [block.name for block in order], **(measured or {})}
     return recorded("depth_prune", pruned, details)
 
 
+@dataclass(frozen=True)
+class Block:
+    """A removable block: an ``Add`` of a tensor and its branch (``skip``: which input is the tensor), or a chain
+    of layers from ``first`` to ``name`` whose output has its input's shape."""
+
+    name: str
+    skip: int | None = None
+    first: str | None = None
+
+
 def residual_blocks(model) -> list:
-    """``[(add layer name, index of its skip input)]``: the Adds of a tensor and a branch computed from it alone."""
-    calls, _, _ = iter_calls(model, "depth_prune")
+    """The :class:`Block` s of ``model``: the Adds of a tensor and a branch computed from it alone, then the chains
+    (a convolution, its BatchNorm and activation, ...) that give back their input's shape, each of whose
+    tensors feeds only the next layer (MobileNet's stride-1 depthwise and pointwise units)."""
+    calls, _, outputs = iter_calls(model, "depth_prune")
     producer = {key: call for call in calls for key in call.outputs}
     blocks = []
     for call in calls:
@@ -110,9 +131,37 @@ def residual_blocks(model) -> list:
             continue
         for skip in (0, 1):
             if _only_from(call.inputs[1 - skip], call.inputs[skip], producer):
-                blocks.append((call.layer.name, skip))
+                blocks.append(Block(call.layer.name, skip=skip))
                 break
-    return blocks
+    return blocks + _chains(calls, set(outputs))
+
+
+def _chains(calls, model_outputs: set) -> list:
+    consumers, uses = defaultdict(list), Counter(id(call.layer) for call in calls)
+    for call in calls:
+        for key in call.inputs:
+            consumers[key].append(call)
+
+    def next_of(call):
+        """The one layer the call's one output feeds, when it takes that alone and is called once."""
+        following = consumers[call.outputs[0]] if call.outputs[0] not in model_outputs else []
+        single = len(following) == 1 and len(following[0].inputs) == 1 and len(following[0].outputs) == 1
+        return following[0] if single and uses[id(following[0].layer)] == 1 else None
+
+    chains = []
+    for call in calls:
+        if type(call.layer).__name__ not in WEIGHTED or len(call.inputs) != 1 or uses[id(call.layer)] != 1:
+            continue
+        chain = [call]
+        while chain[-1].out_shapes[0] != call.in_shapes[0] and len(chain) < MAX_CHAIN and next_of(chain[-1]):
+            chain.append(next_of(chain[-1]))
+        feeds = consumers[chain[-1].outputs[0]]
+        if chain[-1].out_shapes[0] != call.in_shapes[0] or not feeds or any(len(c.inputs) != 1 for c in feeds):
+            continue  # a chain ending in a merge is a residual branch: its Add is the block
+        while next_of(chain[-1]) is not None and type(next_of(chain[-1]).layer).__name__ in SHAPE_KEEPING:
+            chain.append(next_of(chain[-1]))  # the unit's BatchNorm and activation go with it
+        chains.append(Block(chain[-1].layer.name, first=call.layer.name))
+    return chains
 
 
 def _only_from(key, source, producer) -> bool:
@@ -131,17 +180,23 @@ def _only_from(key, source, producer) -> bool:
 
 
 def without_blocks(model, blocks: list):
-    """``model`` rebuilt with each ``(add name, skip index)`` of ``blocks`` passing its skip input on.
+    """``model`` rebuilt without ``blocks``: an Add passes its skip input on, a chain's consumers read its input.
 
     A ReLU that then follows the same ReLU (the block's output activation, now on the skip, which already went
     through one) is dropped too: it changes nothing, and TFLite would keep it as an op of its own, which XNNPACK
     does not take in int8, splitting the graph (measured: the demo's CNN 4x slower with them).
     """
-    skips = dict(blocks)
+    skips = {block.name: block.skip for block in blocks if block.first is None}
+    chain_of = {block.name: block.first for block in blocks if block.first is not None}
+    starts, entered = set(chain_of.values()), {}
 
     def replace(layer, *args, **kwargs):
+        if layer.name in starts:
+            entered[layer.name] = args[0]
         if layer.name in skips:
             return args[0][skips[layer.name]]
+        if layer.name in chain_of:
+            return entered[chain_of[layer.name]]
         if _repeats_its_input_activation(layer, args[0]):
             return args[0]
         return None

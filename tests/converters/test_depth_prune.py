@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edgesmith.converters.checks import run_check
-from edgesmith.converters.depth_prune import depth_prune, residual_blocks, without_blocks
+from edgesmith.converters.depth_prune import Block, depth_prune, residual_blocks, without_blocks
 from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.record import record_of
 
@@ -28,12 +28,13 @@ def _blocks_model(skip_first: bool = True):
 def test_an_add_of_a_tensor_and_its_own_branch_is_a_block_whichever_input_comes_first(skip_first):
     model = _blocks_model(skip_first)
     skip = 0 if skip_first else 1
-    assert residual_blocks(model) == [("add0", skip), ("add1", skip)]  # "merge" adds two branches of the input
+    found = [(block.name, block.skip) for block in residual_blocks(model) if block.first is None]
+    assert found == [("add0", skip), ("add1", skip)]  # "merge" adds two branches of the input
 
 
 def test_removing_blocks_passes_the_skip_on_and_drops_the_branch():
     model = _blocks_model(skip_first=False)
-    shallow = without_blocks(model, [("add1", 1)])
+    shallow = without_blocks(model, [Block("add1", skip=1)])
     names = {layer.name for layer in shallow.layers}
     assert "branch1" not in names and "add1" not in names and {"branch0", "add0", "merge"} <= names
     x = np.random.default_rng(0).standard_normal((2, 8, 8, 4)).astype("float32")
@@ -60,28 +61,41 @@ def test_bad_options_are_refused_before_any_work(options, message):
         run_check(depth_prune.check_options, {"latency_reduction": None, "blocks": None, **options})
 
 
+def test_a_stride_1_unit_with_its_batchnorm_and_relu_is_a_chain_block():
+    import keras
+
+    inputs = keras.Input((8, 8, 4))
+    x = keras.layers.ReLU(name="stem")(keras.layers.Conv2D(6, 1)(inputs))  # 4 -> 6 channels: not a chain
+    x = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    x = keras.layers.ReLU(name="dw_relu")(keras.layers.BatchNormalization(name="dw_bn")(x))
+    x = keras.layers.Conv2D(8, 1, name="pw")(x)  # 6 -> 8 channels: not a chain either
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
+    assert residual_blocks(model) == [Block("dw_relu", first="dw")]
+    names = {layer.name for layer in without_blocks(model, residual_blocks(model)).layers}
+    assert not names & {"dw", "dw_bn", "dw_relu"} and {"stem", "pw"} <= names
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name, options, blocks", [
-    ("MobileNetV2", {"alpha": 0.35}, 10), ("EfficientNetB0", {}, 9), ("ResNet50", {}, 12),
-    ("MobileNetV3Small", {"alpha": 0.75}, 6), ("MobileNet", {"alpha": 0.25}, 0), ("DenseNet121", {}, 0),
+@pytest.mark.parametrize("name, options, adds, chains", [
+    ("MobileNetV2", {"alpha": 0.35}, 10, 13), ("EfficientNetB0", {}, 9, 12), ("ResNet50", {}, 12, 17),
+    ("MobileNetV3Small", {"alpha": 0.75}, 6, 17), ("MobileNet", {"alpha": 0.25}, 0, 17), ("DenseNet121", {}, 0, 2),
 ])
-def test_keras_applications_blocks(name, options, blocks):
+def test_keras_applications_blocks(name, options, adds, chains):
     import keras
 
     model = getattr(keras.applications, name)(input_shape=(32, 32, 3), weights=None, classes=10, **options)
     found = residual_blocks(model)
-    assert len(found) == blocks
-    if found:
-        shallow = without_blocks(model, found)
-        assert shallow.output.shape == model.output.shape and shallow.count_params() < model.count_params()
+    assert (sum(b.first is None for b in found), sum(b.first is not None for b in found)) == (adds, chains)
+    shallow = without_blocks(model, found)
+    assert shallow.output.shape == model.output.shape and shallow.count_params() < model.count_params()
 
 
 def test_a_relu_left_on_a_relu_by_the_removal_goes_too():
     import keras
 
     inputs = keras.Input((8, 8, 4))
-    x = keras.layers.ReLU(name="first")(keras.layers.Conv2D(4, 1)(inputs))
-    branch = keras.layers.Conv2D(4, 3, padding="same", name="branch")(x)
+    x = keras.layers.ReLU(name="first")(keras.layers.Conv2D(5, 1)(inputs))  # 4 -> 5 channels: no chain
+    branch = keras.layers.Conv2D(5, 3, padding="same", name="branch")(x)
     x = keras.layers.ReLU(name="after_add")(keras.layers.Add(name="add")([x, branch]))
     model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x)))
     shallow = without_blocks(model, residual_blocks(model))
