@@ -141,7 +141,8 @@ def fine_tune(model, data, **options):
 def recover(model, data, *, epochs: int = 1, learning_rate: float = 1e-3, progress=None, teacher=None,
             temperature: float = 4.0, label_weight: float = 0.1, features=(), batch_size: int | None = None,
             callbacks=(), stage: str = "train", schedule: str = "constant", time_limit: float | None = None,
-            validation: float = VALIDATION_SHARE, patience: int = PATIENCE, start_from_epoch: int = 0) -> RecoveryReport:
+            validation: float = VALIDATION_SHARE, patience: int = PATIENCE,
+            start_from_epoch: int = 0) -> RecoveryReport:
     """Train ``model`` in place on ``data`` (see :func:`as_dataset`) for at most ``epochs`` and ``time_limit``
     seconds, keep its best epoch and say what happened.
 
@@ -175,9 +176,8 @@ def recover(model, data, *, epochs: int = 1, learning_rate: float = 1e-3, progre
     steps = len(batches) * epochs
     started = time.monotonic()
     with frozen(teacher):
-        watch = _Watch(model, _validation_set(data, validation_rows, teacher), batches, time_limit,
-                       keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
-                                                     restore_best_weights=True, start_from_epoch=start_from_epoch))
+        watch = _Watch(model, _validation_set(data, validation_rows, teacher), batches, time_limit, patience,
+                       start_from_epoch)
         trainer = model if teacher is None else distiller(
             teacher, model, temperature, label_weight if data.labeled else 0.0, features)
         optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, schedule, steps),
@@ -232,10 +232,11 @@ class _Watch:
     """The end of every epoch: re-estimated BatchNorm statistics, the validation score, early stopping with the
     best epoch restored (``keras.callbacks.EarlyStopping``); and the time limit, checked after every step."""
 
-    def __init__(self, model, validation_set, batches, time_limit: float | None, stopping):
+    def __init__(self, model, validation_set, batches, time_limit: float | None, patience: int, start_from_epoch: int):
         self.model, (self.samples, self.expected), self.batches = model, validation_set, batches
         self.scores, self.epochs, self.time_limit, self.stopped_by_time = [], 0, time_limit, False
-        self.stopping = stopping
+        self.stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
+                                                      restore_best_weights=True, start_from_epoch=start_from_epoch)
 
     def callbacks(self) -> list:
         clock = [_TimeLimit(self.time_limit, self)] if self.time_limit is not None else []
