@@ -26,7 +26,7 @@ from .inputs import call_model
 from .layers import handler_for
 from .macs import count_macs
 from .stage import recorded
-from .train import as_dataset, check_schedule, fine_tune, loss_for, micro_batches
+from .train import RECOVERY_SCHEDULE, as_dataset, check_recovery_time, check_schedule, loss_for, micro_batches, recover
 
 IMPORTANCES = ("l1", "l2", "bn", "taylor")
 MAX_RATIO = 0.99  # the most a MAC target may remove from any group
@@ -50,7 +50,7 @@ class PrunePlan:
         return self.graph.macs(self.removed)
 
 
-def _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, schedule):
+def _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, schedule, recovery_time=None):
     for name, value in [("ratio", ratio)] + [(f"ratios[{k!r}]", v) for k, v in (ratios or {}).items()]:
         if not 0.0 <= float(value) < 1.0:
             raise ConversionError(f"{name} must be in [0, 1) (the fraction of channels removed), got {value}")
@@ -63,13 +63,15 @@ def _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, s
     if int(round_to) < 1 or int(steps) < 1:
         raise ConversionError(f"round_to and steps must be at least 1, got {round_to} and {steps}")
     check_schedule(schedule)
+    check_recovery_time(recovery_time)
 
 
 @checked(options=_check_options)
 def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float | None = None,
                   ratios: dict | None = None, importance: str = "l1", scope: str = "global", round_to: int = 1,
-                  protect=(), steps: int = 1, epochs: int = 0, learning_rate: float = 1e-3, schedule: str = "cosine",
-                  progress=None):
+                  protect=(), steps: int = 1, epochs: int = 0, learning_rate: float = 1e-3,
+                  schedule: str = RECOVERY_SCHEDULE, progress=None, distill: bool = True,
+                  recovery_time: float | None = None):
     """Remove a fraction of the channels of every prunable group, optionally in steps with fine-tuning.
 
     >>> half = channel_prune(model, macs_reduction=2.0, round_to=8)   # about 2x fewer MACs
@@ -92,17 +94,22 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
         protect: layer names whose output channels are kept (inputs and outputs always are).
         steps: prune in this many steps, each removing an equal share, fine-tuning ``epochs`` after each.
         epochs: fine-tuning epochs per step (0: none).
-        learning_rate, schedule: Adam's (peak) learning rate and ``"cosine"`` decay to 0 over each step's
-            fine-tuning, or ``"constant"``.
+        learning_rate, schedule: Adam's (peak) learning rate and its schedule over each step's fine-tuning:
+            ``"warmup_cosine"`` (a linear rise, then cosine decay to 0), ``"cosine"`` or ``"constant"``.
         progress: optional ``progress(stage, done, total)`` callback.
+        distill: recover by distillation from ``model`` (its soft labels, plus the labels); False: on the
+            labels alone (unlabeled data is always distilled).
+        recovery_time: seconds all steps' fine-tuning may take at most, shared equally (None: ``epochs``
+            alone); see :func:`~edgesmith.converters.train.recover`, which keeps each step's best epoch.
     """
-    _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, schedule)  # before any work
+    _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, steps, schedule,
+                   recovery_time)  # before any work
     if importance == "taylor" and data is None:
         raise ConversionError("importance='taylor' needs data (gradients are taken on it)")
     original, macs_before, data = model, count_macs(model), as_dataset(data)
     step_ratio = 1.0 - (1.0 - ratio) ** (1.0 / steps)
     step_ratios = {name: 1.0 - (1.0 - r) ** (1.0 / steps) for name, r in (ratios or {}).items()}
-    kept_total, untouched, ratios_used = {}, [], []
+    kept_total, untouched, ratios_used, recoveries = {}, [], [], []
     for step in range(steps):
         plan = plan_pruning(model, data, ratio=step_ratio, ratios=step_ratios,
                             macs_reduction=_step_reduction(model, macs_before, macs_reduction, step, steps),
@@ -111,14 +118,15 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
         kept_total.update({name: (keep, kept_total.get(name, (keep, of))[1]) for name, (keep, of) in plan.kept.items()})
         untouched, ratios_used = plan.graph.untouched, ratios_used + [round(plan.ratio, 4)]
         if epochs and data is not None:
-            fine_tune(model, data, epochs=epochs, teacher=None if data.labeled else original,
-                      learning_rate=learning_rate, schedule=schedule, progress=progress,
-                      stage="channel_prune:fine_tune")
+            teacher = original if distill or not data.labeled else None
+            recoveries.append(recover(model, data, epochs=epochs, teacher=teacher, learning_rate=learning_rate,
+                                      schedule=schedule, progress=progress, stage="channel_prune:fine_tune",
+                                      time_limit=recovery_time and recovery_time / steps).as_dict())
         if progress:
             progress("channel_prune", step + 1, steps)
     details = {"macs_before": macs_before, "groups": {k: list(v) for k, v in kept_total.items()},
                "untouched": untouched, "importance": importance, "ratio": ratio, "steps": steps,
-               "macs_reduction": macs_reduction, "step_ratios": ratios_used}
+               "macs_reduction": macs_reduction, "step_ratios": ratios_used, "recovery": recoveries}
     return recorded("channel_prune", remember_teacher(model, original), details)  # a later distill's teacher
 
 

@@ -25,7 +25,7 @@ from .kernels import copy_model, decode_array, encode_array, is_skipped, kernels
 from .prune import mask_of
 from .record import remember
 from .stage import stage_record
-from .train import fine_tune
+from .train import RECOVERY_SCHEDULE, check_recovery_time, recover
 
 INITS = ("linear", "kmeans++")
 
@@ -58,7 +58,8 @@ class ClusterConstraint(keras.constraints.Constraint):
         return {"assignments": encode_array(self.assignments.astype(np.int16)), "clusters": self.clusters}
 
 
-def _check_options(init, clusters):
+def _check_options(init, clusters, recovery_time=None):
+    check_recovery_time(recovery_time)
     if init not in INITS:
         raise UnknownOptionError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
     if not 2 <= clusters <= 256:
@@ -67,7 +68,8 @@ def _check_options(init, clusters):
 
 @checked(options=_check_options)
 def cluster(model, data, clusters: int = 16, init: str = "kmeans++", skip=(), epochs: int = 1,
-            learning_rate: float = 5e-4, seed: int = 0, progress=None):
+            learning_rate: float = 5e-4, seed: int = 0, progress=None, distill: bool = True,
+            recovery_time: float | None = None):
     """Share weights: every kernel gets at most ``clusters`` distinct values, then fine-tune the centroids.
 
     Args:
@@ -79,10 +81,13 @@ def cluster(model, data, clusters: int = 16, init: str = "kmeans++", skip=(), ep
         epochs: fine-tuning epochs with shared centroids (0: cluster only).
         learning_rate: Adam learning rate.
         seed: seed of the k-means++ initialisation.
+        distill: recover by distillation from ``model`` (its soft labels, plus the labels), else on the labels.
+        recovery_time: seconds the fine-tuning may take at most (None: ``epochs`` alone); see
+            :func:`~edgesmith.converters.train.recover`, which keeps the best epoch on held-out training rows.
     """
     require_graph(model, "cluster")
-    _check_options(init, clusters)
-    model = copy_model(model)
+    _check_options(init, clusters, recovery_time)
+    source, model = model, copy_model(model)
     done, skipped = [], []
     for kernel in kernels(model):
         if is_skipped(kernel.layer, skip):
@@ -90,9 +95,10 @@ def cluster(model, data, clusters: int = 16, init: str = "kmeans++", skip=(), ep
             continue
         _cluster_kernel(kernel, clusters, init, np.random.default_rng(seed))
         done.append(kernel.name)
-    fine_tune(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="cluster")
-    return remember(model, stage_record("cluster", model, details={"clusters": clusters, "init": init,
-                                                                    "layers": done, "skipped": skipped}))
+    recovery = recover(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="cluster",
+                       schedule=RECOVERY_SCHEDULE, teacher=source if distill else None, time_limit=recovery_time)
+    details = {"clusters": clusters, "init": init, "layers": done, "skipped": skipped, "recovery": recovery.as_dict()}
+    return remember(model, stage_record("cluster", model, details=details))
 
 
 def _cluster_kernel(kernel, clusters, init, rng) -> None:

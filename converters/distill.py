@@ -23,7 +23,7 @@ import weakref
 from .checks import checked
 from .errors import ConversionError
 from .stage import recorded
-from .train import as_dataset, check_schedule, fine_tune
+from .train import RECOVERY_SCHEDULE, as_dataset, check_recovery_time, check_schedule, recover
 from .verify import accuracy
 
 _TEACHERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -40,7 +40,8 @@ def teacher_of(model):
     return _TEACHERS.get(model)
 
 
-def _check_options(label_weight, schedule):
+def _check_options(label_weight, schedule, recovery_time=None):
+    check_recovery_time(recovery_time)
     if not 0.0 <= label_weight <= 1.0:
         raise ConversionError(f"label_weight must be in [0, 1], got {label_weight}")
     check_schedule(schedule)
@@ -49,7 +50,7 @@ def _check_options(label_weight, schedule):
 @checked(options=_check_options)
 def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0, label_weight: float = 0.1,
             features=(), epochs: int = 3, batch_size: int | None = None, learning_rate: float = 1e-3,
-            schedule: str = "cosine", progress=None):
+            schedule: str = RECOVERY_SCHEDULE, progress=None, recovery_time: float | None = None):
     """Train a student to match a teacher's outputs (and optionally features).
 
     Args:
@@ -63,13 +64,16 @@ def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0
         label_weight: weight of the label loss against the distillation loss, in [0, 1].
         features: ``[(teacher_layer, student_layer), ...]`` whose outputs are matched with MSE.
         epochs, batch_size, learning_rate: training (Adam; ``learning_rate`` is the peak).
-        schedule: ``"cosine"`` (decay to 0 over the run) or ``"constant"`` learning rate.
+        schedule: ``"warmup_cosine"`` (a linear rise, then decay to 0 over the run), ``"cosine"`` or
+            ``"constant"`` learning rate.
         progress: optional ``progress(stage, done, total)`` callback (per optimizer step).
+        recovery_time: seconds the training may take at most (None: ``epochs`` alone); the best epoch on
+            held-out training rows is kept (see :func:`~edgesmith.converters.train.recover`).
     """
     from .builders import load_student
     from .load import load_model
 
-    _check_options(label_weight, schedule)
+    _check_options(label_weight, schedule, recovery_time)
     default_teacher = teacher_of(model) if student is None else model
     teacher = load_model(teacher) if teacher is not None else default_teacher
     student = model if student is None else load_student(student, model)
@@ -77,8 +81,9 @@ def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0
         raise ConversionError("distill needs a teacher: give teacher=FILE.keras, a student=, or run it after "
                               "mobilenetize, lowrank or channel_prune (whose input is the default teacher)")
     data = as_dataset(data)
-    fine_tune(student, data, epochs=epochs, learning_rate=learning_rate, progress=progress, teacher=teacher,
-              temperature=temperature, label_weight=label_weight, features=features, batch_size=batch_size,
-              stage="distill", schedule=schedule)
-    details = {"teacher": teacher.name, "temperature": temperature, "epochs": epochs, "labels_used": data.labeled}
+    recovery = recover(student, data, epochs=epochs, learning_rate=learning_rate, progress=progress, teacher=teacher,
+                       temperature=temperature, label_weight=label_weight, features=features, batch_size=batch_size,
+                       stage="distill", schedule=schedule, time_limit=recovery_time)
+    details = {"teacher": teacher.name, "temperature": temperature, "epochs": epochs, "labels_used": data.labeled,
+               "recovery": recovery.as_dict()}
     return recorded("distill", remember_teacher(student, teacher), details, accuracy=accuracy(student, data))

@@ -27,7 +27,7 @@ from .graph import require_graph
 from .kernels import copy_model, decode_array, encode_array, is_skipped, kernels
 from .record import remember
 from .stage import stage_record
-from .train import fine_tune
+from .train import RECOVERY_SCHEDULE, check_recovery_time, recover, validation_split
 
 SPARSITY_SCHEDULES = ("constant", "polynomial")
 SCOPES = ("layer", "global")
@@ -54,7 +54,8 @@ class PruningMask(keras.constraints.Constraint):
         return {"mask": encode_array(self.numpy())}
 
 
-def _check(sparsity_schedule, scope, sparsity, n_m=None, schedule=None):
+def _check(sparsity_schedule, scope, sparsity, n_m=None, schedule=None, recovery_time=None):
+    check_recovery_time(recovery_time)
     chosen = schedule or sparsity_schedule
     if chosen not in SPARSITY_SCHEDULES:
         raise UnknownOptionError(f"unknown sparsity_schedule {chosen!r}; valid: {', '.join(SPARSITY_SCHEDULES)}")
@@ -69,7 +70,8 @@ def _check(sparsity_schedule, scope, sparsity, n_m=None, schedule=None):
 @checked(options=_check)
 def prune(model, data, sparsity: float = 0.5, sparsity_schedule: str = "constant", begin_step: int = 0,
           end_step: int | None = None, frequency: int = 50, scope: str = "layer", skip=(), n_m: str | None = None,
-          epochs: int = 2, learning_rate: float = 5e-4, progress=None, schedule: str | None = None):
+          epochs: int = 2, learning_rate: float = 5e-4, progress=None, schedule: str | None = None,
+          distill: bool = True, recovery_time: float | None = None):
     """Zero the smallest-magnitude weights of every kernel and fine-tune with the masks enforced.
 
     Args:
@@ -87,20 +89,27 @@ def prune(model, data, sparsity: float = 0.5, sparsity_schedule: str = "constant
         learning_rate: Adam learning rate of the fine-tuning.
         schedule: the former name of ``sparsity_schedule`` (deprecated: elsewhere ``schedule`` is the
             learning-rate schedule).
+        distill: recover by distillation from ``model`` (its soft labels, plus the labels), else on the labels.
+        recovery_time: seconds the fine-tuning may take at most (None: ``epochs`` alone); see
+            :func:`~edgesmith.converters.train.recover`, which keeps the best epoch on held-out training rows.
     """
     require_graph(model, "prune")
-    _check(sparsity_schedule, scope, sparsity, n_m, schedule)
+    _check(sparsity_schedule, scope, sparsity, n_m, schedule, recovery_time)
     sparsity_schedule = schedule or sparsity_schedule
-    model = copy_model(model)
+    source, model = model, copy_model(model)
     targets, skipped = _targets(model, skip, n_m)
     masker = _Masker(targets, sparsity, scope, n_m)
-    steps = epochs * -(-len(data.x_train) // data.batch_size) if data is not None and epochs else 0
+    per_epoch = -(-len(validation_split(len(data.x_train))[0]) // data.batch_size) if data is not None else 0
+    steps = epochs * per_epoch
     plan = _Schedule(sparsity_schedule, sparsity if n_m is None else masker.final, begin_step, end_step or steps, frequency)
     masker.apply(plan.target(0) if steps else masker.final)
-    fine_tune(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress,
-              callbacks=[_PruningCallback(masker, plan)], stage="prune")
+    recovery = recover(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress,
+                       callbacks=[_PruningCallback(masker, plan)], stage="prune", schedule=RECOVERY_SCHEDULE,
+                       teacher=source if distill else None, time_limit=recovery_time,
+                       start_from_epoch=plan.final_epoch(per_epoch, epochs))
     masker.apply(masker.final)  # the schedule's last step may not land on a multiple of frequency
-    return remember(model, stage_record("prune", model, details=masker.details(skipped)))
+    details = {**masker.details(skipped), "recovery": recovery.as_dict()}
+    return remember(model, stage_record("prune", model, details=details))
 
 
 def strip(model, data=None, progress=None):
@@ -201,6 +210,12 @@ class _Schedule:
     def __init__(self, kind, final, begin, end, frequency):
         self.kind, self.final, self.begin, self.end = kind, final, begin, max(end, begin + 1)
         self.frequency = max(1, int(frequency))
+
+    def final_epoch(self, steps_per_epoch: int, epochs: int) -> int:
+        """The first epoch (0-based) that ends at the final sparsity: the first a best epoch may be kept from."""
+        if self.kind == "constant":
+            return 0
+        return min(max(0, epochs - 1), self.end // max(1, steps_per_epoch))
 
     def due(self, step: int) -> bool:
         return self.begin <= step <= self.end and (step - self.begin) % self.frequency == 0

@@ -64,7 +64,7 @@ from .qat_layers import calibrate_ranges, clear_ranges, has_fake_quant
 from .qat_plan import prepare_qat
 from .record import remember
 from .stage import stage_record
-from .train import fine_tune
+from .train import RECOVERY_SCHEDULE, recover
 from .verify import agreement, predicted_classes
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,8 @@ def _check_model(model, weight_bits=8, eight_bit_layers=()) -> PreparedQat | Non
 
 @checked(options=_check_options, model=_check_model)
 def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, weight_bits: int = 8, progress=None,
-        prepared: PreparedQat | None = None, eight_bit_layers=()):
+        prepared: PreparedQat | None = None, eight_bit_layers=(), *, distill: bool = True,
+        recovery_time: float | None = None):
     """Rebuild ``model`` with int8 fake quantization (BatchNorm folded), check it converts, and fine-tune it.
 
     Args:
@@ -137,6 +138,9 @@ def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, weight_bits: 
             trained instead of building and converting another; None, or one for another model: built here.
         eight_bit_layers: with ``weight_bits=4``, layers whose kernels stay 8-bit (the most sensitive ones:
             what the pipeline's walk-back raises first when a 4-bit model misses its budget).
+        distill: recover by distillation from ``model``, the float model (its soft labels, plus the labels).
+        recovery_time: seconds each training run may take at most (None: ``epochs`` alone; see
+            :func:`~edgesmith.converters.train.recover`, which keeps the best epoch on held-out training rows).
 
     Raises:
         UnsupportedModelError: the prepared int8 graph does not convert (checked before training).
@@ -152,14 +156,15 @@ def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, weight_bits: 
     rebuilt, plan = prepared.model, prepared.plan
     if plan.float_layers:
         log.warning("qat: left in float (edgesmith cannot quantize these layers): %s", ", ".join(sorted(plan.float_layers)))
-    training = _train_watched(rebuilt, data, max(1, epochs), learning_rate, progress)
+    training = _train_watched(rebuilt, data, max(1, epochs), learning_rate, progress,
+                              teacher=model if distill else None, time_limit=recovery_time)
     details = {"folded_batchnorm": sorted(plan.folded), "float_layers": sorted(plan.float_layers),
                "activation_quantizers": plan.quantizer_count, "weight_bits": weight_bits,
                **({"eight_bit_layers": sorted(eight_bit_layers)} if eight_bit_layers else {}), **training}
     return remember(rebuilt, stage_record("qat", rebuilt, details=details))
 
 
-def _train_watched(model, data, epochs: int, learning_rate: float, progress) -> dict:
+def _train_watched(model, data, epochs: int, learning_rate: float, progress, **recovery) -> dict:
     """Fine-tune ``model``; when that leaves it scoring lower on its training samples than before, start again
     from the untrained model at a tenth of the learning rate. The samples are trained on, so training that works
     raises their score (the wide CNN of benchmarks/compression.py lost 0.4-0.8 pt there at 2e-4, 8- and 4-bit,
@@ -169,8 +174,9 @@ def _train_watched(model, data, epochs: int, learning_rate: float, progress) -> 
     (keras.applications ResNet50 went from 86 % to 52 % at 2e-4 in one epoch, and to 91 % at 2e-5).
     """
     if data is None or not data.labeled:
-        fine_tune(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="qat")
-        return {"learning_rate": learning_rate}
+        report = recover(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="qat",
+                         schedule=RECOVERY_SCHEDULE, **recovery)
+        return {"learning_rate": learning_rate, "recovery": report.as_dict()}
     rows = np.sort(np.random.default_rng(0).permutation(len(data.x_train))[:WATCH_SAMPLES])
     labels = np.asarray(data.y_train)[rows]
     samples = data.x_train.subset(rows) if hasattr(data.x_train, "subset") else data.x_train[rows]  # read per batch
@@ -180,17 +186,20 @@ def _train_watched(model, data, epochs: int, learning_rate: float, progress) -> 
 
     calibrate_ranges(model, samples)
     untrained, before = model.get_weights(), score()
-    fine_tune(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="qat")
+    report = recover(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="qat",
+                     schedule=RECOVERY_SCHEDULE, **recovery)
     after = score()
     if after >= before:
-        return {"learning_rate": learning_rate, "train_accuracy_before": before, "train_accuracy_after": after}
+        return {"learning_rate": learning_rate, "train_accuracy_before": before, "train_accuracy_after": after,
+                "recovery": report.as_dict()}
     lower = learning_rate / 10
     log.warning("qat: training at learning rate %g took %d training samples from %.1f%% to %.1f%%; training again "
                 "from the start at %g", learning_rate, len(rows), 100 * before, 100 * after, lower)
     model.set_weights(untrained)
-    fine_tune(model, data, epochs=epochs, learning_rate=lower, progress=progress, stage="qat")
+    report = recover(model, data, epochs=epochs, learning_rate=lower, progress=progress, stage="qat",
+                     schedule=RECOVERY_SCHEDULE, **recovery)
     return {"learning_rate": lower, "learning_rate_lowered_from": learning_rate, "train_accuracy_before": before,
-            "first_train_accuracy_after": after, "train_accuracy_after": score()}
+            "first_train_accuracy_after": after, "train_accuracy_after": score(), "recovery": report.as_dict()}
 
 
 # -- the dry conversion ----------------------------------------------------------------

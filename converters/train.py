@@ -13,8 +13,8 @@ does not grow with the dataset.
 from __future__ import annotations
 
 import contextlib
-import itertools
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import keras
@@ -24,11 +24,17 @@ from .errors import ConversionError
 from .graph import ends_in_softmax
 from .inputs import call_model
 from .kernels import all_layers
+from .verify import agreement, predicted_classes
 
 
-LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine", "warmup_cosine")
+RECOVERY_SCHEDULE = "warmup_cosine"  # what the passes recover with (measured: see learning_rate_schedule)
+WARMUP_SHARE = 0.05  # of the optimizer steps, spent raising the learning rate linearly from 0 ("warmup_cosine")
 BATCHNORM_BATCHES = 20  # training batches the BatchNorm statistics are re-estimated on after fine-tuning
 TRAINING_BATCH_VALUES = 1 << 21  # input values in one forward/backward pass (see micro_batches)
+VALIDATION_SHARE = 0.1  # of the training rows, held out to pick the best epoch (see validation_split)
+VALIDATION_ROWS = (256, 2000)  # the fewest (when the data has 5x that) and the most rows held out
+PATIENCE = 2  # epochs without a better validation score before training stops
 
 
 class TrainingData(Protocol):
@@ -74,14 +80,29 @@ def check_schedule(schedule: str) -> None:
         raise ConversionError(f"unknown schedule {schedule!r}; valid: {', '.join(LEARNING_RATE_SCHEDULES)}")
 
 
+def check_recovery_time(recovery_time) -> None:
+    """Raise :class:`ConversionError` unless ``recovery_time`` (a pass option, seconds) is None or positive."""
+    if recovery_time is not None and not float(recovery_time) > 0:
+        raise ConversionError(f"recovery_time is seconds of fine-tuning, above 0 (or None), got {recovery_time!r}")
+
+
 def learning_rate_schedule(learning_rate: float, schedule: str, steps: int):
-    """Adam's learning rate: ``learning_rate`` throughout (``"constant"``) or decaying from it to 0 over
-    ``steps`` optimizer steps (``"cosine"``, the usual choice for recovering accuracy after a pass that
-    changes the architecture)."""
+    """Adam's learning rate over ``steps`` optimizer steps: ``learning_rate`` throughout (``"constant"``),
+    decaying from it to 0 (``"cosine"``), or rising linearly from 0 over the first :data:`WARMUP_SHARE` of
+    the steps, then decaying (``"warmup_cosine"``, what the passes recover with).
+
+    >>> rate = learning_rate_schedule(1e-3, "warmup_cosine", 100)
+    >>> [round(float(rate(step)), 6) for step in (0, 1, 5, 100)]   # 5 steps up, 95 down
+    [0.0, 0.0002, 0.001, 0.0]
+    """
     check_schedule(schedule)
     if schedule == "constant" or not isinstance(learning_rate, (int, float)):
         return learning_rate  # constant, or already a keras LearningRateSchedule
-    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps))
+    warmup = int(round(WARMUP_SHARE * steps)) if schedule == "warmup_cosine" else 0
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, steps))
+    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=max(1, steps - warmup), warmup_target=learning_rate,
+                                                  warmup_steps=warmup)
 
 
 def loss_for(model):
@@ -89,36 +110,196 @@ def loss_for(model):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=not ends_in_softmax(model))
 
 
-def fine_tune(model, data, *, epochs: int = 1, learning_rate: float = 1e-3, progress=None, teacher=None,
-              temperature: float = 4.0, label_weight: float = 0.1, features=(), batch_size: int | None = None,
-              callbacks=(), stage: str = "train", schedule: str = "constant"):
-    """Train ``model`` in place on ``data`` (see :func:`as_dataset`) for ``epochs``.
+@dataclass
+class RecoveryReport:
+    """What one fine-tuning run did, as a pass's record shows it (``details["recovery"]``)."""
+
+    distilled: bool  # trained on a teacher's soft labels (and the labels, if any)
+    epochs: int = 0  # epochs run (one stopped by the time limit counts)
+    best_epoch: int | None = None  # 1-based epoch whose weights the model kept (None: no validation rows)
+    val_accuracy: list = field(default_factory=list)  # per epoch, on the held-out training rows
+    stopped: str | None = None  # "early" (no better score for PATIENCE epochs), "time" (time_limit), None
+    validation_rows: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def fine_tune(model, data, **options):
+    """Train ``model`` in place (see :func:`recover` for ``options``) and return it.
+
+    >>> from edgesmith.converters.kernels import copy_model
+    >>> tuned = copy_model(model)
+    >>> fine_tune(tuned, data, epochs=1) is tuned
+    True
+    """
+    recover(model, data, **options)
+    return model
+
+
+def recover(model, data, *, epochs: int = 1, learning_rate: float = 1e-3, progress=None, teacher=None,
+            temperature: float = 4.0, label_weight: float = 0.1, features=(), batch_size: int | None = None,
+            callbacks=(), stage: str = "train", schedule: str = "constant", time_limit: float | None = None,
+            validation: float = VALIDATION_SHARE, patience: int = PATIENCE,
+            start_from_epoch: int = 0) -> RecoveryReport:
+    """Train ``model`` in place on ``data`` (see :func:`as_dataset`) for at most ``epochs`` and ``time_limit``
+    seconds, keep its best epoch and say what happened.
 
     Without ``teacher``, on the labels. With one, on its soft labels (``keras.distillation``: softmax at
     ``temperature``, plus MSE between the ``features`` layer pairs), mixed with the labels at
     ``label_weight`` when ``data`` has them. Adam at ``learning_rate`` (the peak, with ``schedule``);
-    ``progress(stage, done, total)`` is called after every optimizer step.
+    ``progress(stage, done, total)`` is called after every optimizer step (with ``time_limit``, ``total`` is
+    the steps expected to fit in it).
+
+    A ``validation`` share of the training rows (see :func:`validation_split`) is held out: after every epoch
+    the BatchNorm statistics are re-estimated (:func:`refresh_batchnorm`) and the model is scored on those rows
+    (top-1 against the labels, or against the teacher's top-1); after ``patience`` epochs without a better
+    score training stops, and the best epoch's weights (all of them: BatchNorm statistics, QAT ranges) are
+    restored (an epoch before ``start_from_epoch`` is never kept: prune's sparsity may still be rising).
+    Weight constraints (pruning masks, shared clusters) hold on the restored weights.
+
+    >>> from edgesmith.converters.kernels import copy_model
+    >>> report = recover(copy_model(model), data, epochs=2, teacher=model, time_limit=600)
+    >>> report.distilled, report.validation_rows, len(report.val_accuracy) == report.epochs <= 2
+    (True, 256, True)
     """
-    if epochs <= 0:
-        return model
     data = as_dataset(data)
+    report = RecoveryReport(distilled=teacher is not None)
+    if epochs <= 0:
+        return report
     if data is None or not (data.labeled or teacher is not None):
         raise ConversionError(f"{stage} fine-tunes the model and needs labeled data (--data with classes)")
+    train_rows, validation_rows = validation_split(len(data.x_train), validation)
     micro_batch, accumulation = micro_batches(data.x_train.shape[1:], batch_size or data.batch_size)
-    batches = TrainingBatches(data.x_train, data.y_train, micro_batch)
+    batches = TrainingBatches(data.x_train, data.y_train, micro_batch, rows=train_rows)
     steps = len(batches) * epochs
+    started = time.monotonic()
     with frozen(teacher):
+        watch = _Watch(model, _validation_set(data, validation_rows, teacher), batches, time_limit, patience,
+                       start_from_epoch)
         trainer = model if teacher is None else distiller(
             teacher, model, temperature, label_weight if data.labeled else 0.0, features)
         optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, schedule, steps),
                                           gradient_accumulation_steps=accumulation if accumulation > 1 else None)
         trainer.compile(optimizer=optimizer, loss=loss_for(model if teacher is None else trainer.student))
-        done = itertools.count(1)  # optimizer steps so far, counted across epochs
-        reporters = [keras.callbacks.LambdaCallback(
-            on_train_batch_end=lambda batch, logs: progress(stage, next(done), steps))] if progress else []
-        trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[*reporters, *callbacks])
-    refresh_batchnorm(model, batches)
-    return model
+        reporters = [_Progress(progress, stage, steps, time_limit)] if progress else []
+        trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[*callbacks, *reporters, *watch.callbacks()])
+    apply_constraints(model)
+    if not len(validation_rows):
+        refresh_batchnorm(model, batches)  # with validation rows, every epoch's end did, the kept one's included
+    return watch.report(report, epochs, round(time.monotonic() - started, 2))
+
+
+def validation_split(count: int, share: float = VALIDATION_SHARE, seed: int = 0) -> tuple:
+    """``(training_rows, validation_rows)``, sorted row numbers of ``count`` training samples: ``share`` of them
+    held out, at least :data:`VALIDATION_ROWS`[0] when there are five times as many (else a fifth), at most
+    :data:`VALIDATION_ROWS`[1]; none below 50 samples or at ``share`` 0.
+
+    >>> [len(rows) for rows in validation_split(3000)], [len(rows) for rows in validation_split(100_000)]
+    ([2700, 300], [98000, 2000])
+    >>> len(validation_split(40)[1]), len(validation_split(1000)[1])
+    (0, 200)
+    """
+    fewest, most = VALIDATION_ROWS
+    held = 0 if share <= 0 or count < 50 else int(min(most, max(round(share * count), min(fewest, count // 5))))
+    order = np.random.default_rng(seed).permutation(count)
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+def rows_of(samples, rows):
+    """Rows ``rows`` of an array (a copy) or of :class:`edgesmith.samples.Samples` (a view, read when used)."""
+    return samples.subset(rows) if hasattr(samples, "subset") else samples[rows]
+
+
+def _validation_set(data, rows, teacher) -> tuple:
+    """``(samples, expected top-1)`` of the held-out rows: their labels, or what ``teacher`` predicts."""
+    samples = rows_of(data.x_train, rows)
+    if not len(rows):
+        return samples, None
+    return samples, np.asarray(data.y_train)[rows] if data.labeled else predicted_classes(teacher, samples)
+
+
+def apply_constraints(model) -> None:
+    """Project every constrained variable of ``model`` onto its constraint (pruning mask, shared clusters), as
+    the optimizer does after each step: weights set from elsewhere (a restored epoch) keep them too."""
+    for variable in model.weights:
+        if getattr(variable, "constraint", None) is not None:
+            variable.assign(variable.constraint(variable))
+
+
+class _Watch:
+    """The end of every epoch: re-estimated BatchNorm statistics, the validation score, early stopping with the
+    best epoch restored (``keras.callbacks.EarlyStopping``); and the time limit, checked after every step."""
+
+    def __init__(self, model, validation_set, batches, time_limit: float | None, patience: int, start_from_epoch: int):
+        self.model, (self.samples, self.expected), self.batches = model, validation_set, batches
+        self.scores, self.epochs, self.time_limit, self.stopped_by_time = [], 0, time_limit, False
+        self.stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
+                                                      restore_best_weights=True, start_from_epoch=start_from_epoch)
+
+    def callbacks(self) -> list:
+        clock = [_TimeLimit(self.time_limit, self)] if self.time_limit is not None else []
+        stopping = [self.stopping] if self.expected is not None else []
+        return [*clock, keras.callbacks.LambdaCallback(on_epoch_end=self.epoch_end), *stopping]
+
+    def epoch_end(self, epoch, logs) -> None:
+        self.epochs += 1
+        if self.expected is not None:
+            refresh_batchnorm(self.model, self.batches)
+            logs["val_accuracy"] = agreement(predicted_classes(self.model, self.samples), self.expected)
+            self.scores.append(round(logs["val_accuracy"], 4))
+
+    def report(self, report: RecoveryReport, planned_epochs: int, seconds: float) -> RecoveryReport:
+        report.epochs, report.val_accuracy, report.seconds = self.epochs, self.scores, seconds
+        report.validation_rows = 0 if self.expected is None else len(self.expected)
+        kept = self.stopping.best_weights is not None  # else the last epoch's (none came after start_from_epoch)
+        report.best_epoch = (self.stopping.best_epoch + 1 if kept else self.epochs) if self.scores else None
+        early = self.stopping.stopped_epoch and self.epochs < planned_epochs
+        report.stopped = "time" if self.stopped_by_time else "early" if early else None
+        return report
+
+
+class _TimeLimit(keras.callbacks.Callback):
+    """Stops training once ``limit`` seconds have passed since it began (checked after every step)."""
+
+    def __init__(self, limit: float, watch: _Watch):
+        super().__init__()
+        self.limit, self.watch, self.started = float(limit), watch, None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.monotonic() - self.started > self.limit:
+            self.model.stop_training = self.watch.stopped_by_time = True
+
+
+class _Progress(keras.callbacks.Callback):
+    """``progress(stage, done, total)`` after every step; with a time limit, ``total`` is the steps expected
+    to fit in it at the pace so far (at most the epochs' steps). The last call has ``done == total``."""
+
+    def __init__(self, progress, stage: str, steps: int, time_limit: float | None):
+        super().__init__()
+        self.progress, self.stage, self.steps, self.time_limit = progress, stage, steps, time_limit
+        self.done, self.started = 0, None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.done += 1
+        self.progress(self.stage, self.done, self.total())
+
+    def total(self) -> int:
+        if self.time_limit is None:
+            return self.steps
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        return int(min(self.steps, max(self.done, round(self.done * self.time_limit / elapsed))))
+
+    def on_train_end(self, logs=None):
+        if self.done and self.done < self.total():
+            self.progress(self.stage, self.done, self.done)  # stopped early or by time: the bar ends full
 
 
 def micro_batches(sample_shape, batch_size: int) -> tuple[int, int]:
@@ -205,25 +386,27 @@ class TrainingBatches(keras.utils.PyDataset):
 
     ``x`` is anything indexable by an array of rows: a numpy array, or the
     :class:`edgesmith.samples.Samples` of a dataset, which reads and normalizes just those rows.
+    ``rows``: the rows of ``x`` (and ``y``) trained on (default: all).
 
     >>> batches = TrainingBatches(np.zeros((10, 3)), np.arange(10), batch_size=4)
     >>> len(batches), batches[2][0].shape
     (3, (2, 3))
     """
 
-    def __init__(self, x, y, batch_size: int, seed: int = 0):
+    def __init__(self, x, y, batch_size: int, seed: int = 0, rows=None):
         super().__init__()
         self.x, self.y, self.batch_size = x, y, int(batch_size)
+        self.rows = np.arange(len(x)) if rows is None else np.asarray(rows, dtype=np.int64)
         self._rng = np.random.default_rng(seed)
-        self._order = self._rng.permutation(len(x))
+        self._order = self._rng.permutation(self.rows)
 
     def __len__(self) -> int:
-        return -(-len(self.x) // self.batch_size)  # the last batch may be smaller
+        return -(-len(self.rows) // self.batch_size)  # the last batch may be smaller
 
     def __getitem__(self, index: int):
         rows = np.sort(self._order[index * self.batch_size:(index + 1) * self.batch_size])
         return self.x[rows] if self.y is None else (self.x[rows], np.asarray(self.y)[rows])
 
     def on_epoch_end(self) -> None:
-        self._order = self._rng.permutation(len(self.x))
+        self._order = self._rng.permutation(self.rows)
 

@@ -147,6 +147,7 @@ def test_a_macs_target_at_coarse_rounding_is_met_within_one_tile_not_one_ratio_s
 def test_a_macs_heavy_tile_does_not_overshoot_the_target():
     """The wide, high-resolution residual stream is the cheapest to cut per MAC, but its third tile would take
     the model from 1.95x to 3.7x: the crossing tile is the least important one that just reaches 2x."""
+    keras.utils.set_random_seed(1)  # the weights decide which tiles are cheapest: not whatever tests ran before
     inputs = keras.Input((28, 28, 1))
     x = L.Conv2D(32, 3, padding="same", activation="relu")(inputs)
     y = L.Conv2D(32, 3, padding="same")(L.Conv2D(32, 3, padding="same", activation="relu")(x))
@@ -191,9 +192,11 @@ def test_taylor_importance_iterative_steps_and_fine_tuning_on_data():
     assert record.details["macs_before"] == count_macs(model)
     accuracy = np.mean(np.argmax(pruned.predict(x[600:], verbose=0), -1) == y[600:])
     assert accuracy > 0.5  # 4 classes: chance is 0.25; fine-tuning kept it working
-    assert float(pruned.optimizer.learning_rate) < 1e-5  # the default cosine schedule decayed to 0
-    flat = channel_prune(model, (x[:600], y[:600]), ratio=0.5, epochs=1, learning_rate=3e-4, schedule="constant")
-    assert float(flat.optimizer.learning_rate) == pytest.approx(3e-4)
+    assert [step["distilled"] for step in record.details["recovery"]] == [True, True]  # from the unpruned model
+    flat = channel_prune(model, (x[:600], y[:600]), ratio=0.5, epochs=1, learning_rate=3e-4, schedule="constant",
+                         distill=False)
+    assert float(flat.optimizer.learning_rate) == pytest.approx(3e-4)  # trained itself, at a constant rate
+    assert not record_of(flat).details["recovery"][0]["distilled"]
     with pytest.raises(ConversionError, match="unknown schedule 'linear'; valid: constant, cosine"):
         channel_prune(model, (x[:600], y[:600]), ratio=0.5, epochs=1, schedule="linear")
 

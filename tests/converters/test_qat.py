@@ -223,7 +223,7 @@ def test_same_scale_ops_hold_one_quantizer(zoo_qat):
 
 def test_an_unconvertible_graph_is_refused_before_training(digits, monkeypatch):
     qat_module = importlib.import_module("edgesmith.converters.qat")  # the package exports the function qat too
-    monkeypatch.setattr(qat_module, "fine_tune", lambda *a, **k: pytest.fail("trained before checking"))
+    monkeypatch.setattr(qat_module, "recover", lambda *a, **k: pytest.fail("trained before checking"))
     inputs = keras.Input((8, 8, 1))
     x = keras.ops.erfinv(keras.ops.tanh(layers.Conv2D(4, 3)(inputs)) * 0.5)  # no TFLite builtin for Erfinv
     model = keras.Model(inputs, layers.Dense(10)(layers.Flatten()(x)), name="odd")
