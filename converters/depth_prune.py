@@ -41,7 +41,7 @@ from .graph import iter_calls, require_graph, rewrite
 from .keras_internals import producer
 from .latency import speedup
 from .stage import recorded
-from .train import as_dataset, fine_tune
+from .train import RECOVERY_SCHEDULE, as_dataset, check_recovery_time, recover
 from .verify import agreement, predicted_classes
 
 def relu_kind(layer):
@@ -63,7 +63,8 @@ SHAPE_KEEPING = ("BatchNormalization", "ReLU", "Activation", "Dropout")  # what 
 MAX_CHAIN = 6  # layers a chain may span before it gives its input's shape back
 
 
-def _check_options(latency_reduction=None, blocks=None):
+def _check_options(latency_reduction=None, blocks=None, recovery_time=None):
+    check_recovery_time(recovery_time)
     if latency_reduction is not None and latency_reduction <= 1.0:
         raise ValueError("latency_reduction is a speed-up, above 1.0")
     if blocks is not None and int(blocks) < 0:
@@ -78,7 +79,8 @@ def _check_model(model):
 
 @checked(options=_check_options, model=_check_model)
 def depth_prune(model, data=None, *, latency_reduction: float | None = None, blocks: int | None = None,
-                epochs: int = 0, learning_rate: float = 1e-3, progress=None):
+                epochs: int = 0, learning_rate: float = 1e-3, progress=None, distill: bool = True,
+                recovery_time: float | None = None):
     """Remove residual blocks, least damaging first, then fine-tune by distillation from ``model``.
 
     Args:
@@ -87,9 +89,12 @@ def depth_prune(model, data=None, *, latency_reduction: float | None = None, blo
         latency_reduction: remove the fewest blocks whose int8 .tflite is this many times faster than
             ``model``'s (measured); all removable blocks when even that is not enough (the record says so).
         blocks: instead, remove this many blocks.
-        epochs: fine-tuning epochs after the removal (distillation from ``model``; 0: none).
-        learning_rate: Adam's peak learning rate (cosine decay).
+        epochs: at most this many epochs of fine-tuning after the removal (0: none); see
+            :func:`~edgesmith.converters.train.recover` (best epoch on held-out training rows, early stopping).
+        learning_rate: Adam's peak learning rate (warm-up, then cosine decay).
         progress: optional ``progress(stage, done, total)`` callback.
+        distill: recover by distillation from ``model`` (its soft labels, plus the labels); False: labels only.
+        recovery_time: seconds the fine-tuning may take at most (None: ``epochs`` alone).
     """
     _check_options(latency_reduction, blocks)
     data = as_dataset(data)
@@ -101,11 +106,14 @@ def depth_prune(model, data=None, *, latency_reduction: float | None = None, blo
     count, measured = (min(int(blocks), len(order)), None) if blocks is not None else _fewest_for(
         model, order, data, latency_reduction)
     pruned = without_blocks(model, order[:count])
+    recovery = {}
     if epochs and data is not None:
-        fine_tune(pruned, data, epochs=epochs, teacher=model, learning_rate=learning_rate, schedule="cosine",
-                  progress=progress, stage="depth_prune:fine_tune")
+        recovery = recover(pruned, data, epochs=epochs, teacher=model if distill else None,
+                           learning_rate=learning_rate, schedule=RECOVERY_SCHEDULE, progress=progress,
+                           stage="depth_prune:fine_tune", time_limit=recovery_time).as_dict()
     details = {"removed": [block.name for block in order[:count]], "blocks": len(candidates),
-               "order": [block.name for block in order], **(measured or {})}
+               "order": [block.name for block in order], **(measured or {}),
+               **({"recovery": recovery} if recovery else {})}
     return recorded("depth_prune", pruned, details)
 
 

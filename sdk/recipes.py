@@ -170,7 +170,7 @@ def with_recovery_time(recipe: Recipe, seconds: float) -> Recipe:
     ``recovery_time`` option) in proportion to their epochs.
 
     >>> [step.options.get("recovery_time") for step in with_recovery_time(load_recipe("fast-int8"), 600).passes]
-    [400.0, 200.0, None]
+    [257.1, 171.4, 171.4, None]
     """
     training = [index for index, step in enumerate(recipe.passes) if "recovery_time" in _parameters(step.name)]
     epochs = {index: _epochs(recipe.passes[index]) for index in training}
