@@ -226,13 +226,9 @@ def record_verdict(verification: Verification, max_drop) -> str | None:
 
 
 def _samples_needed(verification: Verification, max_drop) -> int | None:
-    """:func:`samples_to_resolve` for ``verification``. When the drop's reference is an accuracy measured apart
-    from the pairing (see :func:`verify`), the budget is moved by the same offset as the interval."""
+    """:func:`samples_to_resolve` for ``verification`` (None when its drop is not paired)."""
     lost, gained, n = verification.lost, verification.gained, verification.samples
-    if lost is None or gained is None or not n:
-        return None
-    offset = verification.accuracy_drop_pt - 100 * (lost - gained) / n
-    return samples_to_resolve(lost, gained, n, max_drop - offset)
+    return None if lost is None or gained is None or not n else samples_to_resolve(lost, gained, n, max_drop)
 
 
 def describe_drop(verification: Verification) -> str | None:
