@@ -26,6 +26,7 @@ from statistics import NormalDist
 import numpy as np
 
 from edgesmith.runtime import Model
+from edgesmith.runtime.tensors import snr_db
 from edgesmith.runtime.report_schema import Verification
 
 from .errors import AccuracyDropError, ConversionError
@@ -49,17 +50,28 @@ def agreement(predicted, expected) -> float:
 
 def predictions(model, data, batch_size: int | None = None) -> np.ndarray:
     """Top-1 classes on the evaluation split of a Keras model or a .tflite (path or bytes)."""
+    return evaluation_outputs(model, data, batch_size).argmax(axis=-1)
+
+
+def evaluation_outputs(model, data, batch_size: int | None = None) -> np.ndarray:
+    """The outputs (float32, one row per sample) on the evaluation split of a Keras model or a .tflite (path or
+    bytes)."""
     if not isinstance(model, bytes):
-        return predicted_classes(model, data.x_val, batch_size)
+        return model_outputs(model, data.x_val, batch_size)
     with tempfile.TemporaryDirectory(prefix="edgesmith-") as folder:
         path = Path(folder) / "model.tflite"
         path.write_bytes(model)
-        return predicted_classes(path, data.x_val, batch_size)
+        return model_outputs(path, data.x_val, batch_size)
 
 
 def predicted_classes(model, samples, batch_size: int | None = None) -> np.ndarray:
     """Top-1 classes of a Keras model or a .tflite path on ``samples`` (an array or
-    :class:`~edgesmith.samples.Samples`), batch by batch.
+    :class:`~edgesmith.samples.Samples`), batch by batch."""
+    return model_outputs(model, samples, batch_size).argmax(axis=-1)
+
+
+def model_outputs(model, samples, batch_size: int | None = None) -> np.ndarray:
+    """The outputs of a Keras model or a .tflite path on ``samples``, batch by batch, as one float32 array.
 
     A Keras model is called batch by batch rather than through ``model.predict``, which
     traces a new graph function for every model a pipeline measures (TensorFlow then
@@ -73,8 +85,24 @@ def predicted_classes(model, samples, batch_size: int | None = None) -> np.ndarr
         def predict(batch):
             return call_model(model, batch)
     size = batch_size or eval_batch_size(samples.shape[1:])
-    outputs = [np.asarray(predict(batch)).argmax(axis=-1) for batch in _batches(samples, size)]
-    return np.concatenate(outputs) if outputs else np.zeros(0, np.int64)
+    outputs = [np.asarray(predict(batch), dtype=np.float32) for batch in _batches(samples, size)]
+    return np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)
+
+
+def output_fidelity(reference: np.ndarray, produced: np.ndarray) -> tuple:
+    """``(SNR in dB, mean cosine similarity)`` of ``produced`` outputs against ``reference`` ones, row by row
+    aligned: how closely a .tflite reproduces its source model, with or without labels.
+
+    >>> reference = np.array([[1.0, 0.0], [0.0, 2.0]])
+    >>> output_fidelity(reference, reference + 0.1)
+    (23.0103, 0.9962)
+    """
+    reference, produced = np.asarray(reference, np.float64), np.asarray(produced, np.float64)
+    snr = snr_db(float(np.sum(reference**2)), float(np.sum((produced - reference) ** 2)))
+    rows_r, rows_p = reference.reshape(len(reference), -1), produced.reshape(len(produced), -1)
+    norms = np.linalg.norm(rows_r, axis=1) * np.linalg.norm(rows_p, axis=1)
+    cosine = np.sum(rows_r * rows_p, axis=1) / np.maximum(norms, 1e-12)
+    return round(snr, 4), round(float(np.mean(cosine)), 4)
 
 
 def eval_batch_size(sample_shape) -> int:
@@ -147,7 +175,7 @@ def _interval(lost, gained, n) -> tuple | None:
     return max(-1.0, centre - half), min(1.0, centre + half)
 
 
-def budget_verdict(verification: Verification, max_drop) -> str | None:
+def budget_verdict(verification: Verification, max_drop, min_snr_db=None) -> str | None:
     """``"holds"``, ``"misses"`` or ``"unresolved"`` for ``verification``'s drop against ``max_drop`` points;
     None without a budget or a drop.
 
@@ -155,6 +183,9 @@ def budget_verdict(verification: Verification, max_drop) -> str | None:
     * ``"misses"``: the interval's lower bound is over the budget: over it beyond noise. A drop without an
       interval (nothing to pair the .tflite with) misses whenever it is over the budget;
     * ``"unresolved"``: the drop is over the budget but its interval reaches it: too few samples to tell.
+
+    Without a drop (unlabelled data), the output SNR against the source model decides: ``"holds"`` at
+    ``min_snr_db`` or more, else ``"misses"``.
 
     >>> def verdict(n, lost, gained, budget):
     ...     checked = Verification(samples=n, tflite_accuracy=None, accuracy_drop_pt=100 * (lost - gained) / n,
@@ -167,8 +198,10 @@ def budget_verdict(verification: Verification, max_drop) -> str | None:
     >>> budget_verdict(Verification(samples=300, tflite_accuracy=0.9, accuracy_drop_pt=1.5), None) is None
     True
     """
-    drop = verification.accuracy_drop_pt
-    if max_drop is None or drop is None:
+    drop, snr = verification.accuracy_drop_pt, verification.output_snr_db
+    if drop is None:
+        return None if min_snr_db is None or snr is None else ("holds" if snr >= min_snr_db else "misses")
+    if max_drop is None:
         return None
     if drop <= max_drop:
         return "holds"
@@ -210,7 +243,7 @@ def samples_to_resolve(lost, gained, n, max_drop) -> int | None:
     return high
 
 
-def record_verdict(verification: Verification, max_drop) -> str | None:
+def record_verdict(verification: Verification, max_drop, min_snr_db=None) -> str | None:
     """Set ``verification.verdict`` and ``samples_needed`` against the budget ``max_drop`` points (None: no
     budget) and return the verdict; raises nothing (:func:`check_drop` does).
 
@@ -219,7 +252,7 @@ def record_verdict(verification: Verification, max_drop) -> str | None:
     >>> record_verdict(checked, 2.0), checked.samples_needed
     ('unresolved', 103)
     """
-    verification.verdict = budget_verdict(verification, max_drop)
+    verification.verdict = budget_verdict(verification, max_drop, min_snr_db)
     unresolved = verification.verdict == "unresolved"
     verification.samples_needed = _samples_needed(verification, max_drop) if unresolved else None
     return verification.verdict
@@ -294,7 +327,8 @@ def verdict_line(verification: Verification, max_drop) -> str | None:
 
 
 def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
-           reference_accuracy=None, reference_predictions=None) -> Verification:
+           reference_accuracy=None, reference_predictions=None, reference_outputs=None,
+           min_snr_db: float | None = None) -> Verification:
     """Run the .tflite on the evaluation data; report its accuracy, its top-1 agreement with ``keras_model``, and
     the accuracy drop with its 95 % interval and verdict.
 
@@ -313,35 +347,57 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
             ``reference_predictions`` instead, as the pipeline does.
         reference_predictions: the source model's top-1 classes on ``data``'s evaluation split (an int array
             aligned with ``data.y_val``): the drop is paired with them, and ``reference_accuracy`` is not used.
+        reference_outputs: the source model's outputs on the evaluation split: the .tflite's output SNR, cosine
+            and top-1 agreement are measured against them (and its drop paired with their top-1 classes). On
+            unlabelled data they are the whole verification, judged against ``min_snr_db``.
+        min_snr_db: on unlabelled data, the lowest output SNR the .tflite may have (:func:`check_drop`).
     """
-    if data is None or not data.labeled:
-        raise ConversionError("verifying a .tflite needs labeled data (--data with classes)")
-    labels = np.asarray(data.y_val)
-    if len(labels) == 0:
+    if data is None:
+        raise ConversionError("verifying a .tflite needs data (--data)")
+    if len(data.x_val) == 0:
         raise ConversionError("verifying a .tflite needs evaluation samples: the evaluation split is empty")
-    source = None if reference_predictions is None else _aligned(reference_predictions, labels)
-    predicted = predictions(path, data)
-    result = Verification(samples=int(len(labels)), tflite_accuracy=agreement(predicted, labels))
+    if not data.labeled and reference_outputs is None:
+        raise ConversionError("verifying a .tflite on unlabelled data needs the source model's outputs to compare")
+    produced = evaluation_outputs(path, data)
+    predicted = produced.argmax(axis=-1)
+    result = Verification(samples=int(len(produced)), tflite_accuracy=None)
+    if reference_outputs is not None:
+        reference = _aligned(reference_outputs, produced)
+        result.output_snr_db, result.output_cosine = output_fidelity(reference, produced)
+        result.source_top1_agreement = agreement(reference.argmax(axis=-1), predicted)
+        reference_predictions = reference.argmax(axis=-1)
     keras_predicted = None if keras_model is None else predictions(keras_model, data)
     if keras_predicted is not None:
-        result.keras_accuracy = agreement(keras_predicted, labels)
         result.top1_agreement = agreement(keras_predicted, predicted)
+    if data.labeled:
+        _verify_labelled(result, data, keras_predicted, predicted, reference_accuracy, reference_predictions)
+    check_drop(result, max_accuracy_drop, path, min_snr_db=min_snr_db)
+    return result
+
+
+def _verify_labelled(result: Verification, data, keras_predicted, predicted, reference_accuracy,
+                     reference_predictions) -> None:
+    """Accuracies and the paired drop of a .tflite whose top-1 classes are ``predicted`` (its Keras model's:
+    ``keras_predicted``)."""
+    labels = np.asarray(data.y_val)
+    source = None if reference_predictions is None else _aligned(reference_predictions, labels)
+    result.tflite_accuracy = agreement(predicted, labels)
+    if keras_predicted is not None:
+        result.keras_accuracy = agreement(keras_predicted, labels)
     if source is not None:
         _pair(result, "source", source == labels, predicted == labels)
     elif keras_predicted is not None:
         _pair(result, "keras", keras_predicted == labels, predicted == labels, reference_accuracy)
     elif reference_accuracy is not None:
         result.accuracy_drop_pt = round(100.0 * (reference_accuracy - result.tflite_accuracy), 4)
-    check_drop(result, max_accuracy_drop, path)
-    return result
 
 
-def _aligned(reference_predictions, labels: np.ndarray) -> np.ndarray:
-    classes = np.asarray(reference_predictions)
-    if classes.shape != labels.shape:
-        raise ConversionError(f"reference_predictions holds {classes.size} classes for {labels.size} evaluation "
-                              "samples: give the source model's top-1 classes on the same evaluation split")
-    return classes
+def _aligned(reference, produced: np.ndarray) -> np.ndarray:
+    reference = np.asarray(reference)
+    if reference.shape != produced.shape:
+        raise ConversionError(f"the reference holds {list(reference.shape)} values for {list(produced.shape)} "
+                              "of the .tflite: give the source model's on the same evaluation split")
+    return reference
 
 
 def _pair(result: Verification, paired_with: str, reference_correct, tflite_correct,
@@ -358,7 +414,7 @@ def _pair(result: Verification, paired_with: str, reference_correct, tflite_corr
         result.drop_ci95_pt = [round(bound, 4) for bound in drop_interval(result.lost, result.gained, n)]
 
 
-def check_drop(result: Verification, max_accuracy_drop: float | None, path, report=None) -> None:
+def check_drop(result: Verification, max_accuracy_drop: float | None, path, report=None, min_snr_db=None) -> None:
     """Record ``result``'s verdict against ``max_accuracy_drop`` points (:func:`record_verdict`) and raise
     :class:`AccuracyDropError` (carrying ``report``) only when it ``"misses"``: over the budget beyond noise.
     An ``"unresolved"`` drop returns normally (:func:`verdict_line` is the line to show the user).
@@ -373,6 +429,11 @@ def check_drop(result: Verification, max_accuracy_drop: float | None, path, repo
     ...     print(error)
     out/model.tflite: accuracy drop 11.00 pt (95 % interval 8.8..13.1 pt, 120 of 1,000 samples lost, 10 gained): over the 1.0 pt budget beyond noise (recipe max_accuracy_drop); the artifacts are kept for inspection
     """
-    if record_verdict(result, max_accuracy_drop) == "misses":
-        raise AccuracyDropError(f"{path}: {drop_line(result, max_accuracy_drop)} (recipe max_accuracy_drop); the "
-                                "artifacts are kept for inspection", report)
+    if record_verdict(result, max_accuracy_drop, min_snr_db) != "misses":
+        return
+    if result.accuracy_drop_pt is None:
+        raise AccuracyDropError(f"{path}: output SNR {result.output_snr_db:.1f} dB against the source model, below "
+                                f"the {min_snr_db:g} dB minimum (--min-snr); the artifacts are kept for inspection",
+                                report)
+    raise AccuracyDropError(f"{path}: {drop_line(result, max_accuracy_drop)} (recipe max_accuracy_drop); the "
+                            "artifacts are kept for inspection", report)

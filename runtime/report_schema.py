@@ -36,7 +36,8 @@ class Verification:
     Agresti-Min adjusted Wald interval for paired proportions (0.5 added to each cell of the 2 x 2 table). The
     verdict reads a budget against the interval: 40 samples with 3 lost is a 7.5 pt drop whose interval
     (about -1.9..16.2 pt) reaches a 2 pt budget, so the split cannot tell ("unresolved", about 103 samples would).
-    Reports written before these fields read with them None.
+    On unlabelled data there is no drop: the output SNR against the source model is judged against a minimum
+    (``edgesmith convert --min-snr``, 20 dB by default). Reports written before these fields read with them None.
     """
 
     samples: int  # evaluation samples the .tflite ran on
@@ -50,6 +51,9 @@ class Verification:
     drop_ci95_pt: list | None = None  # [low, high]: 95 % interval of the drop, Agresti-Min paired Wald (+0.5 per cell)
     verdict: str | None = None  # against the budget: "holds", "misses" (beyond noise), "unresolved"; None: no budget
     samples_needed: int | None = None  # "unresolved": about how many evaluation samples would resolve the budget
+    output_snr_db: float | None = None  # the .tflite's outputs against the source model's: 10 log10(signal / error)
+    output_cosine: float | None = None  # mean cosine similarity of its output rows with the source model's
+    source_top1_agreement: float | None = None  # share of samples where the .tflite and the source agree on top-1
 
 
 @dataclass

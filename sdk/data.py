@@ -111,7 +111,8 @@ class Dataset:
         outputs = model.outputs[0].shape[-1]
         if self.labeled and outputs != self.num_classes:
             highest = max(int(y.max()) for y in (self.y_train, self.y_val) if y is not None and len(y))
-            over = "" if highest < outputs else f" (its largest label is {highest}: class ids run from 0 to {outputs - 1})"
+            over = (f" (its largest label is {highest}: class ids run from 0 to {outputs - 1})" if highest >= outputs
+                    else "")
             raise LabelCountError(f"{self.source} has {self.num_classes} classes but the model has {outputs} "
                                   f"outputs{over}")
 
@@ -297,20 +298,25 @@ def _npz(path: Path, normalize, val_split, seed, input_shape):
         arrays = open_npz(path)
     except Exception as exc:
         raise DataError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
-    held_out = {"x_train", "y_train", "x_test", "y_test"} <= set(arrays)  # the file brings its own split
+    held_out = {"x_train", "x_test"} <= set(arrays)  # the file brings its own split (labels optional)
     if held_out:
         x = arrays["x_test"]
     elif "x" in arrays:
         x = arrays["x"]
     else:
-        raise DataError(f"{path}: needs arrays x/y or x_train/y_train/x_test/y_test; found {sorted(arrays)}")
+        raise DataError(f"{path}: needs arrays x (and y), or x_train and x_test (and y_train, y_test); found "
+                        f"{sorted(arrays)}")
+    if held_out and ("y_train" in arrays) != ("y_test" in arrays):
+        raise DataError(f"{path}: labels for one split only ({'y_train' if 'y_train' in arrays else 'y_test'}); "
+                        "give both y_train and y_test, or neither (unlabelled)")
     if x.size == 0 or x.ndim < 2:
         raise DataError(f"{path}: x holds no samples (shape {list(x.shape)})")
     images = _images(x, input_shape)
     transform = _as_stored if not images else (
         _image_transform(normalize) if np.issubdtype(x.dtype, np.integer) else _float_images)
     if held_out:
-        y_train, y_test = (_class_indices(arrays[key], f"{path}: {key}") for key in ("y_train", "y_test"))
+        y_train, y_test = (_class_indices(arrays[key], f"{path}: {key}") if key in arrays else None
+                           for key in ("y_train", "y_test"))
         x_train, y_train, x_val, y_val = _whole(arrays["x_train"], y_train, x, y_test, transform)
     else:
         y = _class_indices(arrays["y"], f"{path}: y") if "y" in arrays else None

@@ -31,6 +31,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 from edgesmith.converters.debug import debug_quantization
@@ -45,8 +46,7 @@ from edgesmith.converters.load import SavedModelSource, load_model, source_sha25
 from edgesmith.converters.ptq import TFLiteModel, float_tflite, is_quantization_aware
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
-from edgesmith.converters.verify import (accuracy, agreement, budget_verdict, check_drop, predictions, record_verdict,
-                                         verify)
+from edgesmith.converters.verify import accuracy, agreement, check_drop, evaluation_outputs, record_verdict, verify
 from edgesmith.data import Dataset, load_data
 from edgesmith.preprocessing import InputContractError, choose_preprocessing, preprocessing_from, refuse_at_chance
 from edgesmith.recipes import Recipe, Step, check_fallback, load_recipe, with_recovery_time
@@ -58,6 +58,7 @@ from edgesmith.runtime.tflite_file import gzipped_size, total_weight_bytes, weig
 from edgesmith.walk_back import four_bit_candidates, in_order_of, relaxations, with_eight_bit_layers
 
 SENSITIVITY_SAMPLES = 128  # evaluation samples the walk back ranks 4-bit layers on
+DEFAULT_MIN_SNR_DB = 20.0  # on unlabelled data: the lowest output SNR against the source model a .tflite may have
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,12 @@ class Source:
     model: object
     sha256: str
     stage: Stage | None = None
-    predictions: object = None  # its top-1 classes on the evaluation split, which the .tflite's drop is paired with
+    outputs: object = None  # on the evaluation split: what the .tflite is verified against (its drop paired with)
 
 
-def source_predictions(model, data: Dataset):
-    """``model``'s top-1 classes on ``data``'s evaluation split; None on unlabelled data or for a SavedModel."""
-    return None if not data.labeled or isinstance(model, SavedModelSource) else predictions(model, data)
+def source_outputs(model, data: Dataset):
+    """``model``'s outputs on ``data``'s evaluation split; None for a SavedModel."""
+    return None if isinstance(model, SavedModelSource) else evaluation_outputs(model, data)
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,12 @@ class Converted:
 
     report: ConversionReport
     tflite: TFLiteModel
-    source: Source | None = None  # the source as measured for this run (its stage row and predictions)
+    source: Source | None = None  # the source as measured for this run (its stage row and outputs)
 
 
 def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = False, fallback: bool | None = None,
-            walk_back: bool = True, recovery_time: float | None = None, progress=None) -> ConversionReport:
+            walk_back: bool = True, recovery_time: float | None = None, min_snr_db: float | None = None,
+            progress=None) -> ConversionReport:
     """Apply ``recipe`` to ``model``, write and verify ``out_dir/model.tflite``; return the report.
 
     Args:
@@ -104,6 +106,8 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
             int8 floor and deliver the first that holds (:func:`walk_back`).
         recovery_time: seconds of fine-tuning in all, shared among the training passes by their epochs
             (each still stops at its epochs; see :func:`edgesmith.recipes.with_recovery_time`).
+        min_snr_db: on unlabelled data (no accuracy to lose), the lowest output SNR against the source model the
+            .tflite may have (default :data:`DEFAULT_MIN_SNR_DB`).
         progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started;
             a stage reused by ``resume`` reports ``(stage, 0, 0)`` without starting).
 
@@ -119,22 +123,23 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
     loaded = load_model(model)
     data = dataset_for(data, loaded, explicit)
     source = Source(loaded, source_sha256(model, loaded))
+    budget = Budget(recipe.max_accuracy_drop, None if data.labeled else (min_snr_db or DEFAULT_MIN_SNR_DB))
     started = time.monotonic()
     converted = run_recipe(source, recipe, data, out_dir, resume=resume, progress=progress)
     report = converted.report
-    if not _holds(report, recipe.max_accuracy_drop):
+    if not budget.holds(report):
         if fallback:
             report = fall_back(converted, source, recipe, data, out_dir, progress=progress)
         elif walk_back:
-            report = walk_back_from(converted, source, recipe, data, out_dir, seconds=time.monotonic() - started,
-                                    progress=progress)
-    record_verdict(report.verification, recipe.max_accuracy_drop)  # in report.json, before check_drop decides
+            report = walk_back_from(converted, source, recipe, data, out_dir, budget,
+                                    seconds=time.monotonic() - started, progress=progress)
+    record_verdict(report.verification, *budget)  # in report.json, before check_drop decides
     atomic_write_json(Path(out_dir) / "report.json", report.to_dict(), sort_keys=True)
     atomic_write_bytes(Path(out_dir) / "report.md", markdown_report(report).encode("utf-8"))
     if report.fallback is not None and not report.fallback.met:
         raise AccuracyDropError(_unreachable(report, recipe.max_accuracy_drop), report)
     try:
-        check_drop(report.verification, recipe.max_accuracy_drop, report.tflite_path, report)
+        check_drop(report.verification, recipe.max_accuracy_drop, report.tflite_path, report, budget.min_snr_db)
     except AccuracyDropError as error:
         if report.walk_back is None:
             raise
@@ -161,9 +166,9 @@ def run_recipe(source: Source, recipe: Recipe, data: Dataset, out_dir, *, name: 
     # an architecture a pass cannot take fails here, before any training. What a check built is for the first
     # pass only, the one that takes the model checked (QAT's graph and dry conversion): the rest are let go
     prepared = [check_model(step.name, current, step.options) for step in recipe.passes][0]
-    if source.predictions is None:
-        source = dataclasses.replace(source, predictions=source_predictions(current, data))
-    scored = None if source.predictions is None else agreement(source.predictions, data.y_val)
+    if source.outputs is None:
+        source = dataclasses.replace(source, outputs=source_outputs(current, data))
+    scored = None if source.outputs is None or not data.labeled else agreement(source.outputs.argmax(-1), data.y_val)
     source = dataclasses.replace(source, stage=source.stage or source_stage(current, data, scored))
     stages = [source.stage]
     refuse_unreadable(stages[0].accuracy, data)
@@ -188,21 +193,30 @@ def _call_pass(step: Step, model, data, prepared, **keywords):
     return get_pass(step.name)(model, data, **keywords, **step.options)
 
 
-def _holds(report: ConversionReport, budget) -> bool:
-    """The drop is within ``budget`` (its point estimate: :func:`~edgesmith.converters.verify.budget_verdict`)."""
-    return budget_verdict(report.verification, budget) in (None, "holds")
+class Budget(NamedTuple):
+    """What a .tflite must hold: the recipe's ``max_accuracy_drop`` (points), or on unlabelled data a minimum
+    output SNR against the source model (dB)."""
+
+    max_accuracy_drop: float | None
+    min_snr_db: float | None = None
+
+    def holds(self, report: ConversionReport) -> bool:
+        """The drop is within it (the point estimate: :func:`~edgesmith.converters.verify.budget_verdict`), which
+        the verification records as its verdict."""
+        return record_verdict(report.verification, *self) in (None, "holds")
 
 
 # -- walk back ---------------------------------------------------------------------
 
 
-def walk_back_from(converted: Converted, source: Source, recipe: Recipe, data: Dataset, out_dir, *,
+def walk_back_from(converted: Converted, source: Source, recipe: Recipe, data: Dataset, out_dir, budget: Budget, *,
                    seconds: float = 0.0, progress=None) -> ConversionReport:
     """Run the rungs of :func:`edgesmith.walk_back.relaxations` (weaker variants of ``recipe``, most compressed
     first, down to the int8 floor) until one's .tflite holds the budget; each run writes ``out_dir/model.tflite``,
     so the last run is the one delivered. Returns its report, whose ``walk_back`` lists every run."""
     notify = progress or (lambda stage, done, total: None)
-    source = converted.source or source  # measured once: its stage row and predictions
+    source = converted.source or source  # measured once: its stage row and outputs
+    budget.holds(converted.report)  # its verdict, for the first step
     steps, ranking, delivered = [_walk_step("as given", converted.report, seconds)], None, converted
     for rung in relaxations(recipe):
         variant = rung.recipe
@@ -216,18 +230,20 @@ def walk_back_from(converted: Converted, source: Source, recipe: Recipe, data: D
         except ConversionError as error:  # a rung the model cannot take (e.g. a pass refusing a layer): the next
             steps.append({"recipe": variant.name, "change": rung.change, "error": str(error)})
             continue
+        held = budget.holds(delivered.report)
         steps.append(_walk_step(rung.change, delivered.report, time.monotonic() - started))
-        if _holds(delivered.report, recipe.max_accuracy_drop):
+        if held:
             break
-    summary = WalkBack(met=_holds(delivered.report, recipe.max_accuracy_drop), chosen=delivered.report.recipe["name"],
+    summary = WalkBack(met=budget.holds(delivered.report), chosen=delivered.report.recipe["name"],
                        steps=steps, ranking=ranking)
     return dataclasses.replace(delivered.report, walk_back=summary)
 
 
 def _walk_step(change: str, report: ConversionReport, seconds: float) -> dict:
     verification = report.verification
-    return {"recipe": report.recipe["name"], "change": change, "verdict": getattr(verification, "verdict", None),
-            "accuracy_drop_pt": verification.accuracy_drop_pt, "tflite_bytes": report.tflite_bytes,
+    return {"recipe": report.recipe["name"], "change": change, "verdict": verification.verdict,
+            "accuracy_drop_pt": verification.accuracy_drop_pt, "output_snr_db": verification.output_snr_db,
+            "tflite_bytes": report.tflite_bytes,
             "gzip_bytes": report.tflite_gzip_bytes, "seconds": round(seconds, 1)}
 
 
@@ -438,7 +454,7 @@ def _finish(tflite, source: Source, final, data, recipe, stages: list, path: Pat
               "name": name or getattr(source.model, "name", "model"), "float_layers": _float_layers(stages)}
     keras_model = None if isinstance(final, SavedModelSource) else final
     source_accuracy = stages[0].accuracy
-    checked = _verify_unpublished(tflite.content, data, path, keras_model, source_accuracy, source.predictions)
+    checked = _verify_unpublished(tflite.content, data, path, keras_model, source_accuracy, source.outputs)
     if len(stages) > 1 and stages[-1].accuracy is None:
         stages[-1].accuracy = checked.keras_accuracy
     stages.append(Stage(**{**record_of(tflite).as_dict(), "accuracy": checked.tflite_accuracy},
@@ -457,14 +473,14 @@ def _finish(tflite, source: Source, final, data, recipe, stages: list, path: Pat
         data=data.describe())
 
 
-def _verify_unpublished(content: bytes, data, path: Path, keras_model, source_accuracy, source_predicted=None):
+def _verify_unpublished(content: bytes, data, path: Path, keras_model, source_accuracy, source_outputs=None):
     """Verify the converted graph under a hidden name, so ``path`` appears only once it has been verified (the
     metadata written with it adds buffers no op reads)."""
     unverified = path.with_name(f".{path.stem}.unverified.tflite")
     try:
         atomic_write_bytes(unverified, content)
         return verify(unverified, data, keras_model=keras_model, reference_accuracy=source_accuracy,
-                      reference_predictions=source_predicted)
+                      reference_outputs=source_outputs)
     finally:
         unverified.unlink(missing_ok=True)
 

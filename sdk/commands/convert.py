@@ -37,7 +37,8 @@ class Duration(click.ParamType):
                    "fast-int8, raw-size-int4, mcu-int8, mcu-smallest-flash), a TOML file, or a .tflite edgesmith "
                    "wrote (replays the recipe in its metadata).")
 @click.option("--data", "data_spec", required=True, metavar="SPEC",
-              help="builtin:digits|mnist|fashion_mnist|cifar10, an image folder (one sub-folder per class), or an .npz file.")
+              help="builtin:digits|mnist|fashion_mnist|cifar10, an image folder (one sub-folder per class, or images "
+                   "alone: unlabelled), or an .npz file (x_train/y_train/x_test/y_test, or x_train/x_test alone).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--resume", is_flag=True, help="Reuse stages a previous run of the same recipe completed.")
 @click.option("--walk-back/--no-walk-back", default=True, show_default=True,
@@ -51,15 +52,19 @@ class Duration(click.ParamType):
 @click.option("--recovery-time", type=Duration(), metavar="DURATION",
               help="Fine-tuning time in all (e.g. 90s, 10m, 1h), shared among the recipe's training passes by their "
                    "epochs; each still stops at its epochs, or earlier when its validation accuracy stops rising.")
+@click.option("--min-snr", "min_snr_db", type=float, metavar="DB",
+              help="On unlabelled data (no accuracy to lose): the lowest output SNR, in dB against the source "
+                   "model's outputs, the .tflite may have (default 20).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the table.")
 @preprocessing_options
 @quiet_option
-def command(model, recipe, data_spec, out_dir, resume, walk_back, fallback, recovery_time, as_json, preprocess, quiet):
+def command(model, recipe, data_spec, out_dir, resume, walk_back, fallback, recovery_time, min_snr_db, as_json,
+            preprocess, quiet):
     """Compress MODEL (.keras, .h5 or a SavedModel directory) with a recipe, write
     OUT/model.tflite with metadata, verify it on the data, and write OUT/report.json
     and OUT/report.md."""
     settings = {"resume": resume, "fallback": fallback or None, "walk_back": walk_back, "recovery_time": recovery_time,
-                "preprocess": preprocess}
+                "min_snr_db": min_snr_db, "preprocess": preprocess}
     with quiet_console() as console:
         report, error = _convert(model, recipe, data_spec, out_dir, settings, Progress(not (as_json or quiet), console))
     _show(report, as_json)

@@ -58,7 +58,7 @@ from edgesmith.converters.load import source_sha256
 from edgesmith.converters.mixed_precision import PRECISIONS
 from edgesmith.deploy.target import BenchOptions
 from edgesmith.deploy.urls import mcu_profile
-from edgesmith.pipeline import Source, readable_source, run_recipe, source_predictions, source_stage
+from edgesmith.pipeline import Source, readable_source, run_recipe, source_outputs, source_stage
 from edgesmith.recipes import Recipe
 from edgesmith.runtime.errors import EdgesmithError, RunFailedError
 from edgesmith.runtime.atomic_write import atomic_write_bytes, atomic_write_json
@@ -130,7 +130,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     backend = optuna_storage(url, heartbeat)  # a wrong URL or an unreachable server stops here, before any work
     loaded, data, reference = readable_source(model, data, preprocess)
     source = Source(loaded, source_sha256(model, loaded), source_stage(loaded, data, reference),
-                    source_predictions(loaded, data))
+                    source_outputs(loaded, data))
     board = measurer.profile if isinstance(measurer, McuMeasurer) else None
     default_precisions = MCU_PRECISIONS if board else PRECISIONS
     space = SearchSpace.for_model(loaded, passes, epochs, precisions or default_precisions)

@@ -75,6 +75,7 @@ def summary_lines(report) -> list:
         f"tflite {_percent(checked.tflite_accuracy)}; top-1 agreement {_percent(checked.top1_agreement)} "
         f"on {checked.samples:,} samples",
         *_drop_line(checked, report.recipe.get("max_accuracy_drop")),
+        *_fidelity_line(checked),
         *_float_layers_line(report.float_layers),
         *_float_weights_line(report.weight_bytes, report.recipe),
         *_fallback_line(report.fallback),
@@ -97,16 +98,31 @@ def _drop_line(verification, max_drop) -> list:
     return [] if line is None else [line]
 
 
+def _fidelity_line(verification) -> list:
+    """How closely the .tflite's outputs follow the source model's (all a verification on unlabelled data has)."""
+    if verification.output_snr_db is None:
+        return []
+    verdict = f": {verification.verdict}" if verification.tflite_accuracy is None and verification.verdict else ""
+    return [f"outputs against the source model: SNR {verification.output_snr_db:.1f} dB, cosine "
+            f"{verification.output_cosine:.4f}, top-1 agreement {_percent(verification.source_top1_agreement)} on "
+            f"{verification.samples:,} samples{verdict}"]
+
+
 def _walk_back_lines(walk_back) -> list:
     """The walk back: each run (recipe, change, drop, raw bytes) and what was delivered."""
     if not walk_back:
         return []
-    runs = [f"{step['recipe']} ({step['change']}): "
-            + (f"failed: {step['error']}" if "error" in step else
-               f"drop {step['accuracy_drop_pt']:.2f} pt, {_bytes(step['tflite_bytes'])}, {step['seconds']:.0f} s")
-            for step in walk_back.steps]
+    runs = [f"{step['recipe']} ({step['change']}): " + _walk_step(step) for step in walk_back.steps]
     outcome = "held the budget" if walk_back.met else "the int8 floor still misses the budget"
     return [f"walk back: delivered {walk_back.chosen}, which {outcome}; runs: " + "; ".join(runs)]
+
+
+def _walk_step(step: dict) -> str:
+    if "error" in step:
+        return f"failed: {step['error']}"
+    drop = step.get("accuracy_drop_pt")
+    measured = f"drop {drop:.2f} pt" if drop is not None else f"output SNR {step.get('output_snr_db') or 0:.1f} dB"
+    return f"{measured}, {_bytes(step['tflite_bytes'])}, {step['seconds']:.0f} s"
 
 
 def _fallback_line(fallback) -> list:
