@@ -113,13 +113,14 @@ def main() -> None:
     if args.source and args.source.exists():
         from edgesmith.converters.load import load_model
 
-        source = load_model(args.source)
+        source, trained = load_model(args.source), f"loaded from {args.source}"
     else:
+        trained = f"{args.source_epochs} epochs"
         source = source_model(data, args.source_epochs)
         if args.source:
             source.save(args.source)
     base = 100 * accuracy(source, data)
-    print(f"source: MobileNetV2 alpha 0.35, {args.source_epochs} epochs, {base:.1f} % "
+    print(f"source: MobileNetV2 alpha 0.35, {trained}, {base:.1f} % "
           f"({time.monotonic() - started:.0f} s)")
     runs = [variants(source, data, args.epochs, seed, args.variants) for seed in range(args.seeds)]
     print(f"{'variant':24} {'accuracy %':>12} {'drop pt':>9} {'seconds':>8}")
