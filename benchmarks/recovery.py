@@ -65,8 +65,8 @@ def source_model(data, epochs: int):
     return fine_tune(model, data, epochs=epochs, learning_rate=2e-3, schedule="cosine", validation=0.0)
 
 
-def variants(source, data, epochs: int, seed: int) -> dict:
-    """Test accuracy (%) of every variant, and the recovery record of ``new``."""
+def variants(source, data, epochs: int, seed: int, chosen=None) -> dict:
+    """Test accuracy (%) of every variant (or those ``chosen``), and the recovery record of ``new``."""
     import keras
 
     from edgesmith.converters import record_of
@@ -78,6 +78,8 @@ def variants(source, data, epochs: int, seed: int) -> dict:
     pruned = channel_prune(source, ratio=0.25)
     results = {"none": {"accuracy": 100 * accuracy(pruned, data)}}
     for name, options in VARIANTS.items():
+        if chosen and name not in chosen:
+            continue
         keras.utils.set_random_seed(seed)
         model, started = copy_model(pruned), time.monotonic()
         teacher = source if options.get("teacher") else None
@@ -99,6 +101,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="fine-tuning seeds per variant")
     parser.add_argument("--train", type=int, default=3000)
     parser.add_argument("--test", type=int, default=1000)
+    parser.add_argument("--variants", nargs="*", help=f"run only these of {', '.join(VARIANTS)} (and none, new)")
+    parser.add_argument("--source", type=Path, help="source .keras file (trained and saved there if absent)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -106,11 +110,19 @@ def main() -> None:
 
     data = mnist_rgb32(MNIST, args.train, args.test)
     started = time.monotonic()
-    source = source_model(data, args.source_epochs)
+    if args.source and args.source.exists():
+        from edgesmith.converters.load import load_model
+
+        source, trained = load_model(args.source), f"loaded from {args.source}"
+    else:
+        trained = f"{args.source_epochs} epochs"
+        source = source_model(data, args.source_epochs)
+        if args.source:
+            source.save(args.source)
     base = 100 * accuracy(source, data)
-    print(f"source: MobileNetV2 alpha 0.35, {args.source_epochs} epochs, {base:.1f} % "
+    print(f"source: MobileNetV2 alpha 0.35, {trained}, {base:.1f} % "
           f"({time.monotonic() - started:.0f} s)")
-    runs = [variants(source, data, args.epochs, seed) for seed in range(args.seeds)]
+    runs = [variants(source, data, args.epochs, seed, args.variants) for seed in range(args.seeds)]
     print(f"{'variant':24} {'accuracy %':>12} {'drop pt':>9} {'seconds':>8}")
     for name in runs[0]:
         scores = [run[name]["accuracy"] for run in runs]

@@ -95,7 +95,8 @@ def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float
         steps: prune in this many steps, each removing an equal share, fine-tuning ``epochs`` after each.
         epochs: fine-tuning epochs per step (0: none).
         learning_rate, schedule: Adam's (peak) learning rate and its schedule over each step's fine-tuning:
-            ``"warmup_cosine"`` (a linear rise, then cosine decay to 0), ``"cosine"`` or ``"constant"``.
+            ``"constant"`` (what recovered the most, see :func:`~edgesmith.converters.train.learning_rate_schedule`),
+            ``"cosine"`` (decay to 0) or ``"warmup_cosine"`` (a linear rise first).
         progress: optional ``progress(stage, done, total)`` callback.
         distill: recover by distillation from ``model`` (its soft labels, plus the labels); False: on the
             labels alone (unlabeled data is always distilled).

@@ -23,7 +23,7 @@ import weakref
 from .checks import checked
 from .errors import ConversionError
 from .stage import recorded
-from .train import RECOVERY_SCHEDULE, as_dataset, check_recovery_time, check_schedule, recover
+from .train import as_dataset, check_recovery_time, check_schedule, recover
 from .verify import accuracy
 
 _TEACHERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -50,7 +50,7 @@ def _check_options(label_weight, schedule, recovery_time=None):
 @checked(options=_check_options)
 def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0, label_weight: float = 0.1,
             features=(), epochs: int = 3, batch_size: int | None = None, learning_rate: float = 1e-3,
-            schedule: str = RECOVERY_SCHEDULE, progress=None, recovery_time: float | None = None):
+            schedule: str = "cosine", progress=None, recovery_time: float | None = None):
     """Train a student to match a teacher's outputs (and optionally features).
 
     Args:
@@ -64,7 +64,7 @@ def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0
         label_weight: weight of the label loss against the distillation loss, in [0, 1].
         features: ``[(teacher_layer, student_layer), ...]`` whose outputs are matched with MSE.
         epochs, batch_size, learning_rate: training (Adam; ``learning_rate`` is the peak).
-        schedule: ``"warmup_cosine"`` (a linear rise, then decay to 0 over the run), ``"cosine"`` or
+        schedule: ``"cosine"`` (decay to 0 over the run), ``"warmup_cosine"`` (a linear rise first) or
             ``"constant"`` learning rate.
         progress: optional ``progress(stage, done, total)`` callback (per optimizer step).
         recovery_time: seconds the training may take at most (None: ``epochs`` alone); the best epoch on

@@ -215,7 +215,7 @@ class _Schedule:
         """The first epoch (0-based) that ends at the final sparsity: the first a best epoch may be kept from."""
         if self.kind == "constant":
             return 0
-        return min(max(0, epochs - 1), self.end // max(1, steps_per_epoch))
+        return min(max(0, epochs - 1), max(0, -(-self.end // max(1, steps_per_epoch)) - 1))
 
     def due(self, step: int) -> bool:
         return self.begin <= step <= self.end and (step - self.begin) % self.frequency == 0
