@@ -21,7 +21,7 @@ import numpy as np
 from .checks import checked
 from .distill import remember_teacher
 from .errors import ConversionError
-from .graph import ChannelGraph, new_layer, rewrite
+from .graph import ChannelGraph, new_layer, require_graph, rewrite
 from .inputs import call_model
 from .layers import handler_for
 from .macs import count_macs
@@ -66,7 +66,11 @@ def _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, s
     check_recovery_time(recovery_time)
 
 
-@checked(options=_check_options)
+def _check_model(model):
+    require_graph(model, "channel_prune")
+
+
+@checked(options=_check_options, model=_check_model)
 def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float | None = None,
                   ratios: dict | None = None, importance: str = "l1", scope: str = "global", round_to: int = 1,
                   protect=(), steps: int = 1, epochs: int = 0, learning_rate: float = 1e-3,

@@ -62,6 +62,12 @@ def require_graph(model, pass_name: str) -> None:
         raise UnsupportedModelError(
             f"{pass_name} needs a Sequential or Functional model; {type(model).__name__} is subclassed "
             "(its layer graph is hidden in Python code). Post-training quantization (ptq) still works.")
+    hidden = next((call.layer for call in iter_calls(model, pass_name)[0] if isinstance(call.layer, keras.Model)), None)
+    if hidden is not None:  # nested graphs are inlined: a keras.Model left as a call is a subclassed one
+        raise UnsupportedModelError(
+            f"{pass_name} cannot see inside layer {hidden.name!r}: a subclassed {type(hidden).__name__} whose layers "
+            "are hidden in Python code. Rebuild it with keras.Model(inputs, outputs), or use a post-training "
+            "recipe (int8-ptq), which converts it as it runs")
 
 
 def _is_graph(layer) -> bool:

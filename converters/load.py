@@ -42,6 +42,36 @@ def load_model(source):
         raise CorruptModelError(f"{path}: cannot load the model ({reason})") from None
 
 
+def has_symbolic_inputs(model) -> bool:
+    """Whether ``model`` is a graph Keras can call symbolically (Functional, Sequential), not a subclassed model
+    whose inputs exist only when Python code runs."""
+    try:
+        return bool(model.inputs)
+    except (AttributeError, ValueError):
+        return False
+
+
+def functional_wrapper(model, sample_shape):
+    """A subclassed ``model`` as a Functional model fed ``sample_shape`` inputs (what the converter, the
+    verification and the passes read). Its layers stay inside it, as one nested layer of the wrapper.
+
+    >>> import keras
+    >>> class Tiny(keras.Model):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.dense = keras.layers.Dense(2)
+    ...     def call(self, x):
+    ...         return self.dense(x)
+    >>> wrapped = functional_wrapper(Tiny(), (3,))
+    >>> wrapped.inputs[0].shape, wrapped.outputs[0].shape
+    ((None, 3), (None, 2))
+    """
+    import keras
+
+    inputs = keras.Input(tuple(sample_shape), name="input")
+    return keras.Model(inputs, model(inputs), name=model.name)
+
+
 def check_model_path(source) -> Path:
     """``source`` as a path if it names what :func:`load_model` reads (a .keras/.h5 file or a SavedModel
     directory), else its one-line :class:`CorruptModelError`; reads nothing, and loads no Keras."""

@@ -64,7 +64,7 @@ from .qat_layers import calibrate_ranges, clear_ranges, has_fake_quant
 from .qat_plan import prepare_qat
 from .record import remember
 from .stage import stage_record
-from .train import RECOVERY_SCHEDULE, recover
+from .train import RECOVERY_SCHEDULE, check_recovery_time, recover
 from .verify import agreement, predicted_classes
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,8 @@ def prepared_qat(model, weight_bits: int = 8, samples=None, eight_bit_layers=())
     return PreparedQat(model, rebuilt, plan, weight_bits, tuple(eight_bit_layers))
 
 
-def _check_options(weight_bits, eight_bit_layers=()):
+def _check_options(weight_bits, eight_bit_layers=(), recovery_time=None):
+    check_recovery_time(recovery_time)
     if weight_bits not in WEIGHT_BITS:
         raise ValueError(f"weight_bits is one of {', '.join(map(str, WEIGHT_BITS))}")
     if isinstance(eight_bit_layers, str) or not all(isinstance(name, str) for name in eight_bit_layers):
@@ -148,7 +149,7 @@ def qat(model, data, epochs: int = 2, learning_rate: float = 2e-4, weight_bits: 
     require_graph(model, "qat")
     if has_fake_quant(model):
         return remember(model, stage_record("qat", model, details={"note": "already quantization-aware"}))
-    _check_options(weight_bits, eight_bit_layers)
+    _check_options(weight_bits, eight_bit_layers, recovery_time)
     if prepared is None or prepared.source is not model or (prepared.weight_bits, prepared.eight_bit_layers) != (
             weight_bits, tuple(eight_bit_layers)):
         samples = data.calibration(CALIBRATION_SAMPLES) if data is not None else None

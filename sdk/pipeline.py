@@ -42,7 +42,8 @@ from edgesmith.converters.fallback import raise_precisions
 from edgesmith.converters.mixed_precision import EIGHT_BIT_OF, MixedPrecisionQuantizer, weighted_layers
 from edgesmith.converters.inputs import normalizing_layer
 from edgesmith.converters.stage import stage_record
-from edgesmith.converters.load import SavedModelSource, load_model, source_sha256
+from edgesmith.converters.load import (SavedModelSource, functional_wrapper, has_symbolic_inputs, load_model,
+                                       source_sha256)
 from edgesmith.converters.ptq import TFLiteModel, float_tflite, is_quantization_aware
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
@@ -92,7 +93,8 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
     """Apply ``recipe`` to ``model``, write and verify ``out_dir/model.tflite``; return the report.
 
     Args:
-        model: a ``keras.Model``, a ``.keras``/``.h5`` file or a SavedModel directory.
+        model: a ``keras.Model`` (Functional, Sequential, or subclassed: then wrapped in a Functional model fed
+            the data's sample shape), a ``.keras``/``.h5`` file or a SavedModel directory.
         recipe: a built-in recipe name, a recipe TOML file, or a :class:`~edgesmith.recipes.Recipe`.
         data: a data spec (see :mod:`edgesmith.data`) or a loaded :class:`~edgesmith.data.Dataset`.
         out_dir: where model.tflite, report.json, report.md and stages/ go.
@@ -121,6 +123,9 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
         check_fallback(recipe.passes)  # a recipe the fallback cannot raise fails here, before any work
     explicit = preprocessing_from(preprocess) or preprocessing_from(recipe.preprocess, origin="recipe")
     loaded = load_model(model)
+    if not isinstance(loaded, SavedModelSource) and not has_symbolic_inputs(loaded):  # a subclassed keras.Model
+        data = dataset_for(data, None, explicit)
+        loaded, explicit = functional_wrapper(loaded, data.sample_shape), None  # fed as the data comes
     data = dataset_for(data, loaded, explicit)
     source = Source(loaded, source_sha256(model, loaded))
     budget = Budget(recipe.max_accuracy_drop, None if data.labeled else (min_snr_db or DEFAULT_MIN_SNR_DB))

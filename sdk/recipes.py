@@ -42,6 +42,7 @@ else:  # pragma: no cover
 
 BUILTIN_DIR = Path(__file__).with_name("recipes")
 RECIPE_KEYS = ("name", "description", "max_accuracy_drop", "preprocess", "fallback", "passes")
+TIMED_EPOCHS = 100  # a training pass's epochs under a time budget: the budget, or early stopping, ends it first
 FALLBACK_MODES = ("int8", "int16x8", "dynamic", "fp16", "float32")  # the ptq modes a fallback can start from
 
 
@@ -167,7 +168,8 @@ def check_fallback(steps) -> None:
 
 def with_recovery_time(recipe: Recipe, seconds: float) -> Recipe:
     """``recipe`` with ``seconds`` of fine-tuning shared among its training passes (those taking a
-    ``recovery_time`` option) in proportion to their epochs.
+    ``recovery_time`` option) in proportion to their epochs; their epochs rise to :data:`TIMED_EPOCHS`, so the
+    time (or early stopping on held-out rows) ends each one.
 
     >>> [step.options.get("recovery_time") for step in with_recovery_time(load_recipe("fast-int8"), 600).passes]
     [257.1, 171.4, 171.4, None]
@@ -175,7 +177,8 @@ def with_recovery_time(recipe: Recipe, seconds: float) -> Recipe:
     training = [index for index, step in enumerate(recipe.passes) if "recovery_time" in _parameters(step.name)]
     epochs = {index: _epochs(recipe.passes[index]) for index in training}
     total = sum(epochs.values()) or 1
-    steps = tuple(Step(step.name, {**step.options, "recovery_time": round(seconds * epochs[index] / total, 1)})
+    steps = tuple(Step(step.name, {**step.options, "recovery_time": round(seconds * epochs[index] / total, 1),
+                                   "epochs": max(epochs[index], TIMED_EPOCHS)})
                   if index in epochs else step for index, step in enumerate(recipe.passes))
     return replace(recipe, passes=steps)
 

@@ -51,7 +51,8 @@ class Duration(click.ParamType):
                    "fallback = true; post-training recipes only).")
 @click.option("--recovery-time", type=Duration(), metavar="DURATION",
               help="Fine-tuning time in all (e.g. 90s, 10m, 1h), shared among the recipe's training passes by their "
-                   "epochs; each still stops at its epochs, or earlier when its validation accuracy stops rising.")
+                   "epochs; each then trains until its share runs out or its accuracy on held-out training rows "
+                   "stops rising, and keeps its best epoch.")
 @click.option("--min-snr", "min_snr_db", type=float, metavar="DB",
               help="On unlabelled data (no accuracy to lose): the lowest output SNR, in dB against the source "
                    "model's outputs, the .tflite may have (default 20).")

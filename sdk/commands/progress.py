@@ -62,6 +62,9 @@ class Progress:
             except ImportError:  # a board with the base install only: start and end lines suffice
                 return
             self._bar = tqdm(total=total, desc=f"{stage:>8}", unit=self.unit, file=self._stream, leave=False)
+        if self._bar.total != total:  # a time budget: the steps expected to fit in it, re-estimated as it runs
+            self._bar.total = total
+            self._bar.refresh()
         self._bar.update(done - self._bar.n)
 
     @property
