@@ -95,7 +95,7 @@ def output_fidelity(reference: np.ndarray, produced: np.ndarray) -> tuple:
 
     >>> reference = np.array([[1.0, 0.0], [0.0, 2.0]])
     >>> output_fidelity(reference, reference + 0.1)
-    (23.0103, 0.9962)
+    (20.9691, 0.9974)
     """
     reference, produced = np.asarray(reference, np.float64), np.asarray(produced, np.float64)
     snr = snr_db(float(np.sum(reference**2)), float(np.sum((produced - reference) ** 2)))

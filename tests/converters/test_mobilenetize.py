@@ -66,7 +66,8 @@ def test_distillation_after_replacement_trains_against_the_original():
     model.fit(x[:1000], y[:1000], epochs=4, verbose=0)
     small = mobilenetize(model, rank=1)
     before = np.mean(np.argmax(small.predict(x[1000:], verbose=0), -1) == y[1000:])
-    distilled = mobilenetize(model, (x[:1000], y[:1000]), rank=1, distill_epochs=3)
+    # 6 epochs: a tenth of the rows is held out to keep the best epoch, so 3 short epochs barely move it (+1 pt)
+    distilled = mobilenetize(model, (x[:1000], y[:1000]), rank=1, distill_epochs=6)
     after = np.mean(np.argmax(distilled.predict(x[1000:], verbose=0), -1) == y[1000:])
     assert after > before + 0.02, (before, after)
 

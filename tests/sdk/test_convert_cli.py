@@ -37,9 +37,11 @@ def model_file(tmp_path_factory):
 
 
 def test_int8_qat_writes_a_verified_model_and_reports(model_file, tmp_path):
-    done = edgesmith("convert", model_file, "--recipe", "int8-qat", "--data", "builtin:digits", "--out", tmp_path, "--json")
+    done = edgesmith("convert", model_file, "--recipe", "int8-qat", "--data", "builtin:digits", "--out", tmp_path,
+                     "--json", "--no-walk-back")  # the recipe as given, whatever the verdict on 359 digits
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
+    assert report["verification"]["verdict"] in ("holds", "unresolved") and report.get("walk_back") is None
     assert (report["kind"], report["schema_version"]) == ("convert", SCHEMA_VERSION)
     assert {"keras_accuracy", "tflite_accuracy", "top1_agreement", "samples"} <= set(report["verification"])
     assert {"tflite_path", "tflite_bytes", "float_tflite_bytes", "stages"} <= set(report)
@@ -122,7 +124,7 @@ def test_fast_int8_removes_blocks_and_channels_from_the_written_tflite(model_fil
     if delivered == "fast-int8":
         assert names == ["source", "depth_prune", "channel_prune", "qat", "ptq:int8"]
         depth, pruned = report["stages"][1], report["stages"][2]
-        assert depth["details"]["blocks"] == 1 and len(depth["details"]["removed"]) <= 1
+        assert depth["details"]["blocks"] >= 1 and len(depth["details"]["removed"]) <= depth["details"]["blocks"]
         assert depth["details"]["speedup"] > 1.0  # measured on the int8 graphs, not counted
         assert pruned["macs"] * 1.5 <= depth["macs"] * 1.01
         # counted again on the written graph, independently of the Keras-side counter
@@ -223,7 +225,9 @@ def test_ctrl_c_while_training_on_decoded_images_exits_instead_of_hanging(tmp_pa
     uniform = np.concatenate([np.full((64, 96, 96, 3), 200.0, np.float32), np.full((64, 96, 96, 3), 40.0, np.float32)])
     model.fit(uniform, np.repeat([0, 1], 64), epochs=30, verbose=0)  # folders sort: bright=0, dark=1
     model.save(tmp_path / "m.keras")
-    (tmp_path / "r.toml").write_text('name = "r"\n[[passes]]\npass = "prune"\nsparsity = 0.5\nepochs = 40\n')
+    # polynomial: the sparsity rises to the last epoch, so early stopping cannot end the run before the interrupt
+    (tmp_path / "r.toml").write_text('name = "r"\n[[passes]]\npass = "prune"\nsparsity = 0.5\nepochs = 40\n'
+                                     'sparsity_schedule = "polynomial"\n')
 
     for attempt in range(2):  # the hang needs the interrupt to land while a batch was being decoded
         out = tmp_path / f"o{attempt}"

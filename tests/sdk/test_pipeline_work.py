@@ -32,19 +32,19 @@ def test_int8_qat_converts_three_times_and_scores_each_model_once(tmp_path, monk
     conversions = counting_conversions(monkeypatch.setattr)
     data = digits()
     scored = collections.Counter()
-    original_classes = verify.predicted_classes
+    original_outputs = verify.model_outputs
 
-    def counted_classes(model, samples, batch_size=None):
+    def counted_outputs(model, samples, batch_size=None):
         if samples is data.x_val:
             scored[str(model) if isinstance(model, (str, os.PathLike)) else id(model)] += 1
-        return original_classes(model, samples, batch_size)
+        return original_outputs(model, samples, batch_size)
 
-    monkeypatch.setattr(verify, "predicted_classes", counted_classes)
+    monkeypatch.setattr(verify, "model_outputs", counted_outputs)
     prepared = []
     original_prepare = qat.prepared_qat
     monkeypatch.setattr(qat, "prepared_qat", lambda *a, **k: prepared.append(1) or original_prepare(*a, **k))
 
-    report = convert(residual_cnn(), "int8-qat", data, tmp_path)
+    report = convert(residual_cnn(), "int8-qat", data, tmp_path, walk_back=False)  # the recipe's own work
     assert len(conversions) == 3, conversions
     keras_scores = [count for key, count in scored.items() if not isinstance(key, str)]
     assert sorted(keras_scores) == [1, 1], scored  # the source, and the QAT model (by the verification)
