@@ -17,28 +17,24 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from edgesmith.runtime.bench import benchmark
+from edgesmith.runtime.bench import alternating_p50s
 
 from .ptq import to_tflite
 
-TIMING = {"threads": 1, "runs": 40, "warmup": 5, "energy": "none"}  # per model and round
+TIMING = {"threads": 1, "runs": 40, "warmup": 5}  # per model and round
 ROUNDS = 3
 
 
 def int8_latencies_ms(models: list, samples, rounds: int = ROUNDS) -> list:
     """The p50 invoke latency (ms) of each model's int8 .tflite (calibrated on ``samples``), the median over
-    ``rounds`` rounds that each time every model in turn."""
+    ``rounds`` rounds that each time every model in turn (:func:`~edgesmith.runtime.bench.alternating_p50s`)."""
     with tempfile.TemporaryDirectory(prefix="edgesmith-latency-") as folder:
-        paths = []
+        paths = {}
         for index, model in enumerate(models):
-            path = Path(folder) / f"{index}.tflite"
-            path.write_bytes(to_tflite(model, "int8", samples=samples))
-            paths.append(path)
-        times = [[] for _ in paths]
-        for _ in range(rounds):
-            for measured, path in zip(times, paths):
-                measured.append(benchmark(path, **TIMING)["summary"]["latency_ms"]["p50"])
-    return [statistics.median(measured) for measured in times]
+            paths[index] = Path(folder) / f"{index}.tflite"
+            paths[index].write_bytes(to_tflite(model, "int8", samples=samples))
+        p50s = alternating_p50s(paths, rounds, **TIMING)
+    return [statistics.median(p50s[index]) for index in paths]
 
 
 def speedup(model, candidate, samples) -> tuple:

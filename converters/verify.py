@@ -66,17 +66,21 @@ def evaluation_outputs(model, data, batch_size: int | None = None) -> np.ndarray
 
 def predicted_classes(model, samples, batch_size: int | None = None) -> np.ndarray:
     """Top-1 classes of a Keras model or a .tflite path on ``samples`` (an array or
-    :class:`~edgesmith.samples.Samples`), batch by batch."""
-    return model_outputs(model, samples, batch_size).argmax(axis=-1)
+    :class:`~edgesmith.samples.Samples`), batch by batch (each batch kept as its classes only)."""
+    classes = [outputs.argmax(axis=-1) for outputs in _batch_outputs(model, samples, batch_size)]
+    return np.concatenate(classes) if classes else np.zeros(0, np.int64)
 
 
 def model_outputs(model, samples, batch_size: int | None = None) -> np.ndarray:
-    """The outputs of a Keras model or a .tflite path on ``samples``, batch by batch, as one float32 array.
+    """The outputs of a Keras model or a .tflite path on ``samples``, batch by batch, as one float32 array."""
+    outputs = list(_batch_outputs(model, samples, batch_size))
+    return np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)
 
-    A Keras model is called batch by batch rather than through ``model.predict``, which
-    traces a new graph function for every model a pipeline measures (TensorFlow then
-    warns about retracing); the outputs are the same.
-    """
+
+def _batch_outputs(model, samples, batch_size):
+    """Each batch's outputs (float32). A Keras model is called batch by batch rather than through
+    ``model.predict``, which traces a new graph function for every model a pipeline measures (TensorFlow then
+    warns about retracing); the outputs are the same."""
     if isinstance(model, (str, Path)):
         predict = Model(model).predict
     else:
@@ -85,8 +89,7 @@ def model_outputs(model, samples, batch_size: int | None = None) -> np.ndarray:
         def predict(batch):
             return call_model(model, batch)
     size = batch_size or eval_batch_size(samples.shape[1:])
-    outputs = [np.asarray(predict(batch), dtype=np.float32) for batch in _batches(samples, size)]
-    return np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)
+    return (np.asarray(predict(batch), dtype=np.float32) for batch in _batches(samples, size))
 
 
 def output_fidelity(reference: np.ndarray, produced: np.ndarray) -> tuple:

@@ -74,6 +74,21 @@ def benchmark(model_path, *, threads: int | None = None, runs: int = 100, warmup
     return {"header": header, "summary": summary}
 
 
+def alternating_p50s(paths: dict, rounds: int, *, runs: int = 100, warmup: int = 10, threads: int | None = 1,
+                     progress=None) -> dict:
+    """``{name: [p50 in ms of each round]}``: each round benchmarks every model of ``paths`` (``{name: .tflite}``)
+    once, in turn, so a busy machine's noise falls on all of them alike; compare medians, or per-round ratios."""
+    notify = progress or (lambda stage, done, total: None)
+    p50s = {name: [] for name in paths}
+    for index in range(rounds):
+        notify("benchmark", index, rounds)
+        for name, path in paths.items():
+            summary = benchmark(path, runs=runs, warmup=warmup, energy="none", threads=threads)["summary"]
+            p50s[name].append(summary["latency_ms"]["p50"])
+    notify("benchmark", rounds, rounds)
+    return p50s
+
+
 def _run_steps(model: Model, source: str):
     """The ``pre`` and ``post`` callables for one timed run."""
     if Path(str(source)).suffix.lower() in IMAGE_SUFFIXES:

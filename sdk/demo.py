@@ -92,18 +92,10 @@ def train_small_cnn(data, epochs: int = 8, seed: int = 0, architecture=small_cnn
 
 def compare_latency(paths: dict, rounds: int = 15, runs: int = 100, threads: int = 1, progress=None) -> dict:
     """Benchmark the models of ``paths`` (``{name: .tflite}``) in alternating rounds of ``runs`` invokes;
-    return ``{name: [p50 of each round in ms]}``."""
-    from edgesmith.runtime.bench import benchmark
+    return ``{name: [p50 of each round in ms]}`` (:func:`edgesmith.runtime.bench.alternating_p50s`)."""
+    from edgesmith.runtime.bench import alternating_p50s
 
-    notify = progress or (lambda stage, done, total: None)
-    p50s = {name: [] for name in paths}
-    for index in range(rounds):
-        notify("benchmark", index, rounds)
-        for name, path in paths.items():
-            summary = benchmark(path, runs=runs, warmup=10, energy="none", threads=threads)["summary"]
-            p50s[name].append(summary["latency_ms"]["p50"])
-    notify("benchmark", rounds, rounds)
-    return p50s
+    return alternating_p50s(paths, rounds, runs=runs, threads=threads, progress=progress)
 
 
 def comparison(baseline: dict, compressed: dict) -> dict:
