@@ -80,15 +80,14 @@ def test_a_killed_worker_leaves_no_partial_candidate_its_trial_fails_and_a_rerun
     deadline, running = time.monotonic() + 120, None
     while running is None and time.monotonic() < deadline:  # wait until it is inside a trial, building files
         assert victim.poll() is None, victim.stderr.read()[-2000:]
-        ours = [r for r in trials_in_database(postgres, "killed", "killed")
+        victim.send_signal(signal.SIGSTOP)  # frozen while we look: it advances only during the sleep below,
+        ours = [r for r in trials_in_database(postgres, "killed", "killed")  # however slow the look is
                 if r[1] == "RUNNING" and r[2] == f"{socket.gethostname()}:{victim.pid}"]
         if ours and list((out / "candidates").glob(f".trial-{ours[-1][0]:04d}.*.partial/*")):
-            victim.send_signal(signal.SIGSTOP)  # frozen, it cannot finish the trial between this look and the kill
-            if list((out / "candidates").glob(f".trial-{ours[-1][0]:04d}.*.partial/*")):
-                running = ours[-1][0]
-            else:
-                victim.send_signal(signal.SIGCONT)
-        time.sleep(0.05)
+            running = ours[-1][0]
+        else:
+            victim.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
     assert running is not None, "the worker never got inside a trial"
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
