@@ -115,15 +115,15 @@ def _calls(graph, prefix, scope, alias, scopes, pass_name):
                    [tuple(t.shape) for t in node.input_tensors], [tuple(t.shape) for t in node.outputs])
 
 
-def ends_in_softmax(model) -> bool:
-    """Whether ``model``'s (first) output is a softmax, i.e. probabilities rather than logits.
+def ends_in_softmax(model, output: int = 0) -> bool:
+    """Whether ``model``'s output number ``output`` is a softmax, i.e. probabilities rather than logits.
 
     >>> ends_in_softmax(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")]))
     True
     """
     try:
         calls, _, outputs = iter_calls(model, "softmax detection")
-        last = next(c.layer for c in reversed(calls) if outputs[0] in c.outputs)
+        last = next(c.layer for c in reversed(calls) if outputs[output] in c.outputs)
     except UnsupportedModelError:  # a subclassed model: its last layer is the best guess
         last = model.layers[-1]
     return (handler_for(last).pure_activation(last) or activation_name(last)) == "softmax"

@@ -64,8 +64,7 @@ from .qat_layers import calibrate_ranges, clear_ranges, has_fake_quant
 from .qat_plan import prepare_qat
 from .record import remember
 from .stage import stage_record
-from .train import RECOVERY_SCHEDULE, check_recovery_time, recover
-from .verify import agreement, predicted_classes
+from .train import RECOVERY_SCHEDULE, check_recovery_time, expected_from, recover, validation_score
 
 log = logging.getLogger(__name__)
 
@@ -174,16 +173,15 @@ def _train_watched(model, data, epochs: int, learning_rate: float, progress, **r
     Quantization-aware training only has to recover rounding error: a model that gets worse was moved too far
     (keras.applications ResNet50 went from 86 % to 52 % at 2e-4 in one epoch, and to 91 % at 2e-5).
     """
-    if data is None or not data.labeled:
-        report = recover(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="qat",
-                         schedule=RECOVERY_SCHEDULE, **recovery)
-        return {"learning_rate": learning_rate, "recovery": report.as_dict()}
+    teacher = recovery.get("teacher")
+    if data is None or not (data.labeled or teacher is not None):  # recover refuses, naming what is missing
+        recover(model, data, epochs=epochs, learning_rate=learning_rate, stage="qat", **recovery)
     rows = np.sort(np.random.default_rng(0).permutation(len(data.x_train))[:WATCH_SAMPLES])
-    labels = np.asarray(data.y_train)[rows]
     samples = data.x_train.subset(rows) if hasattr(data.x_train, "subset") else data.x_train[rows]  # read per batch
+    expected = np.asarray(data.y_train)[rows] if data.labeled else expected_from(teacher, samples)
 
-    def score() -> float:
-        return round(agreement(predicted_classes(model, samples), labels), 4)
+    def score() -> float:  # top-1 on the labels, or against the teacher (its worst output's SNR in dB)
+        return round(validation_score(model, samples, expected), 4)
 
     calibrate_ranges(model, samples)
     untrained, before = model.get_weights(), score()
@@ -199,8 +197,12 @@ def _train_watched(model, data, epochs: int, learning_rate: float, progress, **r
     model.set_weights(untrained)
     report = recover(model, data, epochs=epochs, learning_rate=lower, progress=progress, stage="qat",
                      schedule=RECOVERY_SCHEDULE, **recovery)
-    return {"learning_rate": lower, "learning_rate_lowered_from": learning_rate, "train_accuracy_before": before,
-            "first_train_accuracy_after": after, "train_accuracy_after": score(), "recovery": report.as_dict()}
+    details = {"learning_rate": lower, "learning_rate_lowered_from": learning_rate, "train_accuracy_before": before,
+               "first_train_accuracy_after": after, "train_accuracy_after": score(), "recovery": report.as_dict()}
+    if details["train_accuracy_after"] < before:  # training did not help at either rate: undone
+        model.set_weights(untrained)
+        details.update(train_accuracy_after=before, training_undone=True)
+    return details
 
 
 # -- the dry conversion ----------------------------------------------------------------

@@ -24,7 +24,7 @@ from .errors import ConversionError
 from .graph import ends_in_softmax
 from .inputs import call_model
 from .kernels import all_layers
-from .verify import agreement, predicted_classes
+from .verify import agreement, is_classifier_output, model_outputs, output_checks, predicted_classes
 
 
 LEARNING_RATE_SCHEDULES = ("constant", "cosine", "warmup_cosine")
@@ -123,7 +123,7 @@ class RecoveryReport:
     distilled: bool  # trained on a teacher's soft labels (and the labels, if any)
     epochs: int = 0  # epochs run (one stopped by the time limit counts)
     best_epoch: int | None = None  # 1-based epoch whose weights the model kept (None: no validation rows)
-    val_accuracy: list = field(default_factory=list)  # per epoch, on the held-out training rows
+    val_accuracy: list = field(default_factory=list)  # per epoch, held-out rows: top-1, or worst output SNR dB
     stopped: str | None = None  # "early" (no better score for PATIENCE epochs), "time" (time_limit), None
     validation_rows: int = 0
     seconds: float = 0.0
@@ -219,11 +219,26 @@ def rows_of(samples, rows):
 
 
 def _validation_set(data, rows, teacher) -> tuple:
-    """``(samples, expected top-1)`` of the held-out rows: their labels, or what ``teacher`` predicts."""
+    """``(samples, expected)`` of the held-out rows: their labels, or :func:`expected_from` ``teacher``."""
     samples = rows_of(data.x_train, rows)
     if not len(rows):
         return samples, None
-    return samples, np.asarray(data.y_train)[rows] if data.labeled else predicted_classes(teacher, samples)
+    return samples, np.asarray(data.y_train)[rows] if data.labeled else expected_from(teacher, samples)
+
+
+def expected_from(teacher, samples):
+    """What a student should predict on ``samples`` with no labels: ``teacher``'s top-1 classes, or its outputs
+    when they are not one [samples, classes] array (see :func:`validation_score`)."""
+    outputs = model_outputs(teacher, samples)
+    return outputs.argmax(axis=-1) if is_classifier_output(outputs) else outputs
+
+
+def validation_score(model, samples, expected) -> float:
+    """``model``'s top-1 agreement with ``expected`` classes, or, for expected outputs (not class ids), its worst
+    output's SNR in dB against them: higher is better either way."""
+    if isinstance(expected, np.ndarray) and expected.ndim == 1 and expected.dtype.kind in "iu":
+        return agreement(predicted_classes(model, samples), expected)
+    return min(check.snr_db for check in output_checks(expected, model_outputs(model, samples)))
 
 
 def apply_constraints(model) -> None:
@@ -253,12 +268,12 @@ class _Watch:
         self.epochs += 1
         if self.expected is not None:
             refresh_batchnorm(self.model, self.batches)
-            logs["val_accuracy"] = agreement(predicted_classes(self.model, self.samples), self.expected)
+            logs["val_accuracy"] = validation_score(self.model, self.samples, self.expected)
             self.scores.append(round(logs["val_accuracy"], 4))
 
     def report(self, report: RecoveryReport, planned_epochs: int, seconds: float) -> RecoveryReport:
         report.epochs, report.val_accuracy, report.seconds = self.epochs, self.scores, seconds
-        report.validation_rows = 0 if self.expected is None else len(self.expected)
+        report.validation_rows = 0 if self.expected is None else len(self.samples)
         kept = self.stopping.best_weights is not None  # else the last epoch's (none came after start_from_epoch)
         report.best_epoch = (self.stopping.best_epoch + 1 if kept else self.epochs) if self.scores else None
         early = self.stopping.stopped_epoch and self.epochs < planned_epochs
@@ -346,15 +361,35 @@ def refresh_batchnorm(model, batches, count: int = BATCHNORM_BATCHES) -> None:
 
 
 def distiller(teacher, student, temperature: float, label_weight: float, features=()):
-    """A ``keras.distillation.Distiller`` training ``student`` on ``teacher``'s soft labels (both seen as
-    logits, see :func:`logits_view`) and, at ``label_weight``, on the labels."""
+    """A ``keras.distillation.Distiller`` training ``student`` on ``teacher``'s outputs and, at ``label_weight``,
+    on the labels: class scores (seen as logits, see :func:`logits_view`) by their soft labels at
+    ``temperature``, other outputs (a regression head, an image) by their mean squared error."""
     # An explicit KLDivergence instance: Keras 3.15 turns the default "kl_divergence" string into the plain
     # function, which skips LogitsDistillation's softmax and compares raw logits (the loss stays ~0).
-    losses = [keras.distillation.LogitsDistillation(temperature=temperature, loss=keras.losses.KLDivergence())]
+    per_output = [keras.losses.KLDivergence() if _class_scores(output) else _ScaledSquaredError(temperature)
+                  for output in student.outputs]
+    losses = [keras.distillation.LogitsDistillation(temperature=temperature,
+                                                    loss=per_output if len(per_output) > 1 else per_output[0])]
     losses += [keras.distillation.FeatureDistillation(teacher_layer_name=t, student_layer_name=s)
                for t, s in features]
     return keras.distillation.Distiller(teacher=logits_view(teacher), student=logits_view(student),
                                         distillation_losses=losses, student_loss_weight=label_weight)
+
+
+def _class_scores(output) -> bool:
+    """A [batch, classes] output (a classifier head's scores)."""
+    return len(output.shape) == 2 and (output.shape[-1] or 0) > 1
+
+
+class _ScaledSquaredError(keras.losses.MeanSquaredError):
+    """Mean squared error of outputs ``LogitsDistillation`` divided by the temperature, scaled back."""
+
+    def __init__(self, temperature: float):
+        super().__init__()
+        self.scale = float(temperature) ** 2
+
+    def call(self, y_true, y_pred):
+        return super().call(y_true, y_pred) * self.scale
 
 
 @contextlib.contextmanager
@@ -377,14 +412,17 @@ class _Log(keras.layers.Layer):
 
 
 def logits_view(model) -> keras.Model:
-    """``model`` itself, or, if it ends in softmax, a model sharing its layers that outputs log-probabilities.
+    """``model`` itself, or, if an output ends in softmax, a model sharing its layers whose softmax outputs are
+    log-probabilities.
 
     ``LogitsDistillation`` divides logits by the temperature; ``softmax(log(p) / T) = softmax(z / T)``,
     so log-probabilities are exact stand-ins for logits.
     """
-    if not ends_in_softmax(model):
+    softmax = [ends_in_softmax(model, index) for index in range(len(model.outputs))]
+    if not any(softmax):
         return model
-    return keras.Model(model.inputs, _Log()(model.outputs[0]), name=f"{model.name}_logits")
+    outputs = [_Log()(output) if is_softmax else output for output, is_softmax in zip(model.outputs, softmax)]
+    return keras.Model(model.inputs, outputs if len(outputs) > 1 else outputs[0], name=f"{model.name}_logits")
 
 
 class TrainingBatches(keras.utils.PyDataset):

@@ -27,7 +27,7 @@ import numpy as np
 
 from edgesmith.runtime import Model
 from edgesmith.runtime.tensors import snr_db
-from edgesmith.runtime.report_schema import Verification
+from edgesmith.runtime.report_schema import OutputCheck, Verification
 
 from .errors import AccuracyDropError, ConversionError
 
@@ -71,16 +71,21 @@ def predicted_classes(model, samples, batch_size: int | None = None) -> np.ndarr
     return np.concatenate(classes) if classes else np.zeros(0, np.int64)
 
 
-def model_outputs(model, samples, batch_size: int | None = None) -> np.ndarray:
-    """The outputs of a Keras model or a .tflite path on ``samples``, batch by batch, as one float32 array."""
-    outputs = list(_batch_outputs(model, samples, batch_size))
-    return np.concatenate(outputs) if outputs else np.zeros((0, 1), np.float32)
+def model_outputs(model, samples, batch_size: int | None = None):
+    """The outputs of a Keras model or a .tflite path on ``samples``, batch by batch: one float32 array, or for a
+    model with several outputs a list of them in the Keras model's output order."""
+    batches = list(_batch_outputs(model, samples, batch_size))
+    if not batches:
+        return np.zeros((0, 1), np.float32)
+    if isinstance(batches[0], list):
+        return [np.concatenate(parts) for parts in zip(*batches)]
+    return np.concatenate(batches)
 
 
 def _batch_outputs(model, samples, batch_size):
-    """Each batch's outputs (float32). A Keras model is called batch by batch rather than through
-    ``model.predict``, which traces a new graph function for every model a pipeline measures (TensorFlow then
-    warns about retracing); the outputs are the same."""
+    """Each batch's outputs (float32; a list for several outputs). A Keras model is called batch by batch rather
+    than through ``model.predict``, which traces a new graph function for every model a pipeline measures
+    (TensorFlow then warns about retracing); the outputs are the same."""
     if isinstance(model, (str, Path)):
         predict = Model(model).predict
     else:
@@ -89,7 +94,56 @@ def _batch_outputs(model, samples, batch_size):
         def predict(batch):
             return call_model(model, batch)
     size = batch_size or eval_batch_size(samples.shape[1:])
-    return (np.asarray(predict(batch), dtype=np.float32) for batch in _batches(samples, size))
+    return (_as_float32(predict(batch)) for batch in _batches(samples, size))
+
+
+def _as_float32(outputs):
+    """One output as a float32 array, several (a list, tuple or dict: in sorted key order, as Keras flattens and
+    exports a dict) as a list of them."""
+    if isinstance(outputs, dict):
+        outputs = [outputs[key] for key in sorted(outputs)]
+    if isinstance(outputs, (list, tuple)):
+        return [np.asarray(output, dtype=np.float32) for output in outputs] if len(outputs) > 1 else \
+            np.asarray(outputs[0], dtype=np.float32)
+    return np.asarray(outputs, dtype=np.float32)
+
+
+def output_checks(reference, produced, names=()) -> list:
+    """An :class:`~edgesmith.runtime.report_schema.OutputCheck` per output of ``produced`` (an array, or a list
+    of them) against ``reference`` (the same), named by ``names`` (default ``output_0``, ``output_1``, ...).
+
+    Top-1 agreement is measured on outputs whose rows are probabilities (softmax heads).
+
+    >>> heads = [np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[1.0, 2.0], [3.0, 4.0]])]
+    >>> [(c.name, c.top1_agreement) for c in output_checks(heads, [heads[0] + 0.01, heads[1]])]
+    [('output_0', 1.0), ('output_1', None)]
+    """
+    reference, produced = _as_list(reference), _as_list(produced)
+    if [r.shape for r in reference] != [p.shape for p in produced]:
+        raise ConversionError(f"the reference outputs have shapes {[list(r.shape) for r in reference]}, the .tflite's "
+                              f"{[list(p.shape) for p in produced]}: give the source model's on the same split")
+    names = list(names) or [f"output_{index}" for index in range(len(produced))]
+    checks = []
+    for name, expected, got in zip(names, reference, produced):
+        snr, cosine = output_fidelity(expected, got)
+        checks.append(OutputCheck(name, list(got.shape[1:]), snr, cosine,
+                                  agreement(expected.argmax(-1), got.argmax(-1)) if _probabilities(expected) else None))
+    return checks
+
+
+def _probabilities(outputs: np.ndarray) -> bool:
+    """[samples, classes] rows that are probability distributions: a softmax head, whose top-1 is a class."""
+    return (outputs.ndim == 2 and outputs.shape[1] > 1 and bool(np.all(outputs >= 0))
+            and bool(np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)))
+
+
+def _as_list(outputs) -> list:
+    return [np.asarray(output) for output in outputs] if isinstance(outputs, list) else [np.asarray(outputs)]
+
+
+def is_classifier_output(outputs) -> bool:
+    """True for one [samples, classes] array: outputs whose top-1 is a class and that labels can score."""
+    return not isinstance(outputs, list) and np.ndim(outputs) == 2 and np.shape(outputs)[1] > 1
 
 
 def output_fidelity(reference: np.ndarray, produced: np.ndarray) -> tuple:
@@ -331,7 +385,7 @@ def verdict_line(verification: Verification, max_drop) -> str | None:
 
 def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
            reference_accuracy=None, reference_predictions=None, reference_outputs=None,
-           min_snr_db: float | None = None) -> Verification:
+           min_snr_db: float | None = None, output_names=()) -> Verification:
     """Run the .tflite on the evaluation data; report its accuracy, its top-1 agreement with ``keras_model``, and
     the accuracy drop with its 95 % interval and verdict.
 
@@ -354,6 +408,8 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
             and top-1 agreement are measured against them (and its drop paired with their top-1 classes). On
             unlabelled data they are the whole verification, judged against ``min_snr_db``.
         min_snr_db: on unlabelled data, the lowest output SNR the .tflite may have (:func:`check_drop`).
+        output_names: the outputs' names, for a model whose outputs are checked one by one (default: the Keras
+            model's, else ``output_0``, ``output_1``, ...).
     """
     if data is None:
         raise ConversionError("verifying a .tflite needs data (--data)")
@@ -362,8 +418,15 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
     if not data.labeled and reference_outputs is None:
         raise ConversionError("verifying a .tflite on unlabelled data needs the source model's outputs to compare")
     produced = evaluation_outputs(path, data)
+    result = Verification(samples=int(len(_as_list(produced)[0])), tflite_accuracy=None)
+    if not is_classifier_output(produced):
+        if data.labeled:
+            raise ConversionError("labels score one [samples, classes] output; verify a model with other outputs on "
+                                  "unlabelled data (by its outputs' fidelity to the source model)")
+        _verify_outputs(result, reference_outputs, produced, output_names or getattr(keras_model, "output_names", ()))
+        check_drop(result, max_accuracy_drop, path, min_snr_db=min_snr_db)
+        return result
     predicted = produced.argmax(axis=-1)
-    result = Verification(samples=int(len(produced)), tflite_accuracy=None)
     if reference_outputs is not None:
         reference = _aligned(reference_outputs, produced)
         result.output_snr_db, result.output_cosine = output_fidelity(reference, produced)
@@ -376,6 +439,13 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
         _verify_labelled(result, data, keras_predicted, predicted, reference_accuracy, reference_predictions)
     check_drop(result, max_accuracy_drop, path, min_snr_db=min_snr_db)
     return result
+
+
+def _verify_outputs(result: Verification, reference, produced, names) -> None:
+    """Each output's fidelity to the source model's; the verdict reads the worst output's SNR."""
+    result.outputs = output_checks(reference, produced, names)
+    worst = min(result.outputs, key=lambda check: check.snr_db)
+    result.output_snr_db, result.output_cosine = worst.snr_db, min(check.cosine for check in result.outputs)
 
 
 def _verify_labelled(result: Verification, data, keras_predicted, predicted, reference_accuracy,

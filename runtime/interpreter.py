@@ -57,6 +57,26 @@ def open_interpreter(model, *, threads: int | None = None, backend: str = "auto"
     return Interpreter(**source, num_threads=threads, **options)
 
 
+def output_details(interpreter) -> list:
+    """The interpreter's output details in the order of its one signature's outputs (``output_0``, ``output_1``,
+    ..., a Keras model's own output order), else as the file lists them. A converted Keras model lists its output
+    tensors in an order of the converter's making (a three-headed model gave heads 1, 0, 2)."""
+    listed = interpreter.get_output_details()
+    signatures = interpreter.get_signature_list()
+    if len(listed) < 2 or len(signatures) != 1:
+        return listed
+    named = interpreter.get_signature_runner(next(iter(signatures))).get_output_details()
+    by_index = {detail["index"]: detail for detail in listed}
+    ordered = [by_index.get(named[name]["index"]) for name in sorted(named, key=_numbered_last)]
+    return ordered if None not in ordered and len(ordered) == len(listed) else listed
+
+
+def _numbered_last(name: str) -> tuple:
+    """``output_10`` after ``output_9``: names sorted with their trailing number as a number."""
+    stem = name.rstrip("0123456789")
+    return stem, int(name[len(stem):] or -1)
+
+
 def delegated_nodes(path) -> list:
     """The nodes of the main graph once LiteRT's default delegate (XNNPACK) has taken its share: ``{"index",
     "op_name", "inputs", "outputs"}`` each, a delegate's node named ``DELEGATE``. Only the interpreter knows which

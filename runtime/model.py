@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .errors import InputError, ModelLoadError, UnsupportedOpError
-from .interpreter import BACKENDS, interpreter_class, open_interpreter  # noqa: F401 (BACKENDS: imported from here)
+from .interpreter import BACKENDS, interpreter_class, open_interpreter, output_details  # noqa: F401 (BACKENDS: imported from here)
 from .metadata import read_metadata
 from .tensors import dequantize, quantize
 from .tflite_file import check_tflite_file, custom_op_names, op_histogram
@@ -106,7 +106,7 @@ class Model:
         except (ValueError, RuntimeError) as exc:
             raise _load_error(self.path, exc) from None
         self.inputs = [_spec_from_details(d) for d in self._interpreter.get_input_details()]
-        self.outputs = [_spec_from_details(d) for d in self._interpreter.get_output_details()]
+        self.outputs = [_spec_from_details(d) for d in output_details(self._interpreter)]
         self._allocated_shapes = self._allocate_if_static()
         self.init_ms = (time.perf_counter() - started) * 1000.0
         self._input_by_name = {spec.name: spec for spec in self.inputs}

@@ -28,6 +28,17 @@ SCHEMA_VERSION = 2  # 1: the untyped report.json of edgesmith before this schema
 
 
 @dataclass
+class OutputCheck:
+    """One output of a model with several, or with outputs that are not class scores, against the source model's."""
+
+    name: str  # the Keras output's name
+    shape: list  # one sample's output shape
+    snr_db: float  # 10 log10(signal / error) of this output against the source model's
+    cosine: float  # mean cosine similarity of its rows with the source model's
+    top1_agreement: float | None = None  # [samples, classes] outputs: share of samples where both pick one class
+
+
+@dataclass
 class Verification:
     """The .tflite measured against its Keras model on the evaluation split (``edgesmith.converters.verify``).
 
@@ -37,7 +48,8 @@ class Verification:
     verdict reads a budget against the interval: 40 samples with 3 lost is a 7.5 pt drop whose interval
     (about -1.9..16.2 pt) reaches a 2 pt budget, so the split cannot tell ("unresolved", about 103 samples would).
     On unlabelled data there is no drop: the output SNR against the source model is judged against a minimum
-    (``edgesmith convert --min-snr``, 20 dB by default). Reports written before these fields read with them None.
+    (``edgesmith convert --min-snr``, 20 dB by default); with several outputs, ``output_snr_db`` is the worst
+    output's and ``outputs`` has each one's. Reports written before these fields read with them None.
     """
 
     samples: int  # evaluation samples the .tflite ran on
@@ -54,6 +66,7 @@ class Verification:
     output_snr_db: float | None = None  # the .tflite's outputs against the source model's: 10 log10(signal / error)
     output_cosine: float | None = None  # mean cosine similarity of its output rows with the source model's
     source_top1_agreement: float | None = None  # share of samples where the .tflite and the source agree on top-1
+    outputs: list | None = None  # several outputs, or outputs that are not [samples, classes]: an OutputCheck each
 
 
 @dataclass
@@ -219,9 +232,12 @@ def _build(cls, value: dict):
 
 
 def _nested(name: str, value):
-    """A field's value: a dataclass built from its dict, a list of Stage rows, or the value as it is."""
+    """A field's value: a dataclass built from its dict, a list of Stage or OutputCheck rows, or the value as
+    it is."""
     if name == "stages" and isinstance(value, list):
         return [_build(Stage, row) for row in value]
+    if name == "outputs" and isinstance(value, list):
+        return [_build(OutputCheck, row) for row in value]
     if name in NESTED and isinstance(value, dict):
         return _build(NESTED[name], value)
     return value

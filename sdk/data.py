@@ -96,20 +96,23 @@ class Dataset:
         return pool[np.sort(picked)]
 
     def check_model(self, model) -> None:
-        """Raise a clear error if ``model`` (a Keras model) cannot take this data."""
-        for role, tensors in (("input", model.inputs), ("output", model.outputs)):
-            if len(tensors) != 1:
-                names = ", ".join(getattr(model, f"{role}_names", None) or [getattr(t, "name", "?") for t in tensors])
-                raise ShapeMismatchError(
-                    f"the model has {len(tensors)} {role}s ({names}); edgesmith converts and verifies models with "
-                    f"one {role} (a classifier fed one array x); wrap it to expose one {role}")
+        """Raise a clear error if ``model`` (a Keras model) cannot take this data: one input of the data's shape;
+        labelled data scores one [batch, classes] output with that many classes (unlabelled data verifies any
+        outputs by their fidelity to the source model)."""
+        if len(model.inputs) != 1:
+            raise ShapeMismatchError(f"the model has {len(model.inputs)} inputs ({', '.join(_names(model, 'input'))}); "
+                                     "edgesmith feeds one array x: wrap it to take one input")
         check_shapes(tuple(model.inputs[0].shape[1:]), self.sample_shape, self.source)
-        if len(model.outputs[0].shape) != 2:
+        if not self.labeled:
+            return
+        if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
+            shapes = ", ".join(f"{name} {list(t.shape)}" for name, t in zip(_names(model, "output"), model.outputs))
             raise ShapeMismatchError(
-                f"the model's output has shape {list(model.outputs[0].shape)}; edgesmith verifies classifiers "
-                "with a [batch, classes] output")
+                f"{self.source} has class labels, which score one [batch, classes] output, but the model outputs "
+                f"{shapes}; give the data without labels (x_train/x_test only, or a folder of images) to verify "
+                "every output by its fidelity to the source model")
         outputs = model.outputs[0].shape[-1]
-        if self.labeled and outputs != self.num_classes:
+        if outputs != self.num_classes:
             highest = max(int(y.max()) for y in (self.y_train, self.y_val) if y is not None and len(y))
             over = (f" (its largest label is {highest}: class ids run from 0 to {outputs - 1})" if highest >= outputs
                     else "")
@@ -126,6 +129,11 @@ class Dataset:
             "split": self.split,
             "preprocessing": self.preprocessing,
         }
+
+
+def _names(model, role: str) -> list:
+    tensors = getattr(model, f"{role}s")
+    return getattr(model, f"{role}_names", None) or [getattr(t, "name", "?") for t in tensors]
 
 
 def check_shapes(model_shape: tuple, data_shape: tuple, source: str = "data") -> None:

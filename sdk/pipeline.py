@@ -459,7 +459,8 @@ def _finish(tflite, source: Source, final, data, recipe, stages: list, path: Pat
               "name": name or getattr(source.model, "name", "model"), "float_layers": _float_layers(stages)}
     keras_model = None if isinstance(final, SavedModelSource) else final
     source_accuracy = stages[0].accuracy
-    checked = _verify_unpublished(tflite.content, data, path, keras_model, source_accuracy, source.outputs)
+    checked = _verify_unpublished(tflite.content, data, path, keras_model, source_accuracy, source.outputs,
+                                  getattr(source.model, "output_names", ()))
     if len(stages) > 1 and stages[-1].accuracy is None:
         stages[-1].accuracy = checked.keras_accuracy
     stages.append(Stage(**{**record_of(tflite).as_dict(), "accuracy": checked.tflite_accuracy},
@@ -478,14 +479,15 @@ def _finish(tflite, source: Source, final, data, recipe, stages: list, path: Pat
         data=data.describe())
 
 
-def _verify_unpublished(content: bytes, data, path: Path, keras_model, source_accuracy, source_outputs=None):
+def _verify_unpublished(content: bytes, data, path: Path, keras_model, source_accuracy, source_outputs=None,
+                        output_names=()):
     """Verify the converted graph under a hidden name, so ``path`` appears only once it has been verified (the
     metadata written with it adds buffers no op reads)."""
     unverified = path.with_name(f".{path.stem}.unverified.tflite")
     try:
         atomic_write_bytes(unverified, content)
         return verify(unverified, data, keras_model=keras_model, reference_accuracy=source_accuracy,
-                      reference_outputs=source_outputs)
+                      reference_outputs=source_outputs, output_names=output_names)
     finally:
         unverified.unlink(missing_ok=True)
 

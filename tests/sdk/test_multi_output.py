@@ -1,0 +1,94 @@
+"""Models whose outputs are not one [batch, classes] array: two heads (classes and a regression), an
+autoencoder's image. On unlabelled data every output is verified by its fidelity to the source model's, and the
+recipes that train distil each head (soft labels for class scores, squared error for the rest)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from edgesmith.data import ShapeMismatchError, load_data
+from edgesmith.runtime import Model
+from tests.sdk.test_convert_cli import edgesmith
+
+pytestmark = pytest.mark.slow  # trains the sources and converts
+
+
+def two_headed(images) -> keras.Model:
+    """A CNN with a class head (softmax) and a box head (4 values), trained a little on made-up targets."""
+    inputs = keras.Input(images.shape[1:])
+    x = keras.layers.Conv2D(16, 3, activation="relu")(inputs)
+    x = keras.layers.Conv2D(16, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    classes = keras.layers.Dense(10, activation="softmax", name="digit")(x)
+    box = keras.layers.Dense(4, name="box")(x)
+    model = keras.Model(inputs, [box, classes])
+    targets = [images.mean(axis=(1, 2)).repeat(4, axis=-1), (images.mean(axis=(1, 2, 3)) * 40).astype(int) % 10]
+    model.compile("adam", ["mse", "sparse_categorical_crossentropy"])
+    model.fit(images, targets, epochs=3, verbose=0)
+    return model
+
+
+def autoencoder(images) -> keras.Model:
+    """A small convolutional autoencoder: its output is an image of the input's shape."""
+    inputs = keras.Input(images.shape[1:])
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(x)
+    model = keras.Model(inputs, keras.layers.Conv2D(1, 3, padding="same", name="reconstruction")(x))
+    model.compile("adam", "mse")
+    model.fit(images, images, epochs=3, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("multi")
+    digits = load_data("builtin:digits")
+    x_train, x_test = (split[np.arange(len(split))] for split in (digits.x_train, digits.x_val))
+    np.savez(folder / "images.npz", x_train=x_train, x_test=x_test)
+    keras.utils.set_random_seed(0)
+    two_headed(x_train).save(folder / "two_headed.keras")
+    autoencoder(x_train).save(folder / "autoencoder.keras")
+    return folder
+
+
+def convert(files, model, recipe, out, *extra) -> dict:
+    done = edgesmith("convert", files / model, "--recipe", recipe, "--data", files / "images.npz", "--out", out,
+                     "--json", *extra)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_tflite_lists_its_outputs_in_the_keras_models_order(files, tmp_path):
+    report = convert(files, "two_headed.keras", "int8-ptq", tmp_path)
+    outputs = Model(tmp_path / "model.tflite").predict(np.zeros((3, 8, 8, 1), np.float32))
+    assert [list(o.shape) for o in outputs] == [[3, 4], [3, 10]]  # box first, as the model declares it
+    checks = report["verification"]["outputs"]
+    assert [(c["name"], c["shape"]) for c in checks] == [("box", [4]), ("digit", [10])]
+    assert checks[0]["top1_agreement"] is None and checks[1]["top1_agreement"] >= 0.9
+
+
+@pytest.mark.parametrize("recipe", ["int8-ptq", "int8-qat"])
+def test_each_head_of_a_two_headed_model_is_verified_and_the_worst_is_judged(files, tmp_path, recipe):
+    report = convert(files, "two_headed.keras", recipe, tmp_path)
+    checked = report["verification"]
+    assert checked["tflite_accuracy"] is None and checked["verdict"] == "holds"
+    assert checked["output_snr_db"] == min(c["snr_db"] for c in checked["outputs"]) >= 20.0
+    if recipe == "int8-qat":  # distilled head by head, on no labels
+        recovery = next(s for s in report["stages"] if s["name"] == "qat")["details"]["recovery"]
+        assert recovery["distilled"] and recovery["epochs"] >= 1
+
+
+def test_an_autoencoders_image_output_is_verified_by_snr(files, tmp_path):
+    checked = convert(files, "autoencoder.keras", "int8-ptq", tmp_path)["verification"]
+    assert [(c["name"], c["shape"]) for c in checked["outputs"]] == [("reconstruction", [8, 8, 1])]
+    assert checked["output_snr_db"] >= 20.0 and checked["source_top1_agreement"] is None
+
+
+def test_labels_for_a_two_headed_model_are_refused_naming_its_outputs(files, tmp_path):
+    data = load_data("builtin:digits")
+    with pytest.raises(ShapeMismatchError, match=r"outputs box \[None, 4\], digit \[None, 10\]; give the data "
+                                                 "without labels"):
+        data.check_model(keras.models.load_model(files / "two_headed.keras"))
