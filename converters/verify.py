@@ -30,6 +30,7 @@ from edgesmith.runtime.tensors import snr_db
 from edgesmith.runtime.report_schema import OutputCheck, Verification
 
 from .errors import AccuracyDropError, ConversionError
+from .metrics import default_metric, score
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.95996...: the two-sided 95 % normal quantile
 MOST_SAMPLES = 10**9  # samples_to_resolve gives up beyond this (a drop a hair over the budget)
@@ -419,11 +420,12 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
         raise ConversionError("verifying a .tflite on unlabelled data needs the source model's outputs to compare")
     produced = evaluation_outputs(path, data)
     result = Verification(samples=int(len(_as_list(produced)[0])), tflite_accuracy=None)
-    if not is_classifier_output(produced):
+    if getattr(data, "targets", None) or not is_classifier_output(produced):
         if data.labeled:
-            raise ConversionError("labels score one [samples, classes] output; verify a model with other outputs on "
-                                  "unlabelled data (by its outputs' fidelity to the source model)")
+            raise ConversionError("labels score one [samples, classes] output; verify a model with other outputs "
+                                  "against targets per output, or on unlabelled data (by its outputs' fidelity)")
         _verify_outputs(result, reference_outputs, produced, output_names or getattr(keras_model, "output_names", ()))
+        _score_targets(result.outputs, reference_outputs, produced, data.targets if hasattr(data, "targets") else {})
         check_drop(result, max_accuracy_drop, path, min_snr_db=min_snr_db)
         return result
     predicted = produced.argmax(axis=-1)
@@ -439,6 +441,17 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
         _verify_labelled(result, data, keras_predicted, predicted, reference_accuracy, reference_predictions)
     check_drop(result, max_accuracy_drop, path, min_snr_db=min_snr_db)
     return result
+
+
+def _score_targets(checks: list, reference, produced, targets: dict) -> None:
+    """Each output that has targets: its metric (the default for its targets) for the source and the .tflite."""
+    for check, expected, got in zip(checks, _as_list(reference), _as_list(produced)):
+        if check.name in targets:
+            truth = np.asarray(targets[check.name][1])
+            check.metric = default_metric(truth, tuple(got.shape[1:]))
+            check.source_score, check.tflite_score = score(check.metric, truth, expected), score(check.metric, truth,
+                                                                                                  got)
+            check.change = round(check.tflite_score - check.source_score, 4)
 
 
 def _verify_outputs(result: Verification, reference, produced, names) -> None:

@@ -35,7 +35,11 @@ class OutputCheck:
     shape: list  # one sample's output shape
     snr_db: float  # 10 log10(signal / error) of this output against the source model's
     cosine: float  # mean cosine similarity of its rows with the source model's
-    top1_agreement: float | None = None  # [samples, classes] outputs: share of samples where both pick one class
+    top1_agreement: float | None = None  # softmax outputs: share of samples where both pick the same class
+    metric: str | None = None  # with targets for this output: the metric scored (edgesmith.converters.metrics)
+    source_score: float | None = None  # the source model's on the targets
+    tflite_score: float | None = None  # the .tflite's on the targets
+    change: float | None = None  # tflite_score - source_score, in the metric's units (mse: a rise is worse)
 
 
 @dataclass

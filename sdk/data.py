@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.preprocessing import InputContractError, Preprocessing, choose_preprocessing, preprocessing_from
+from edgesmith.converters.metrics import is_class_ids
 from edgesmith.samples import Samples, array_source, open_npz
 from edgesmith.runtime.errors import InputError
 
@@ -61,8 +62,10 @@ class Dataset:
     """The training and evaluation splits plus what a device needs to repeat the preprocessing.
 
     ``x_*`` are :class:`~edgesmith.samples.Samples`: indexing them (``x_val[0:64]``) reads and
-    normalizes that batch only. ``y_*`` are integer class indices, or None for unlabeled
-    (calibration-only) data.
+    normalizes that batch only. ``y_*`` are integer class indices of a model with one classifier output,
+    or None for unlabeled (calibration-only) data and for ``targets``: per output name, ``(train, val)``
+    targets of any other kind (regression values, segmentation maps, the heads of a model with several outputs),
+    which verification scores with :mod:`edgesmith.converters.metrics`.
     """
 
     x_train: Samples
@@ -75,6 +78,7 @@ class Dataset:
     batch_size: int = 32
     split: dict = field(default_factory=dict)
     contract: Preprocessing | None = None  # how pixels were normalized (None: arrays fed as stored)
+    targets: dict = field(default_factory=dict)  # output name -> (train, val) targets other than one classifier's ids
 
     @property
     def labeled(self) -> bool:
@@ -103,6 +107,12 @@ class Dataset:
             raise ShapeMismatchError(f"the model has {len(model.inputs)} inputs ({', '.join(_names(model, 'input'))}); "
                                      "edgesmith feeds one array x: wrap it to take one input")
         check_shapes(tuple(model.inputs[0].shape[1:]), self.sample_shape, self.source)
+        outputs = output_shapes(model)
+        for name, (train, _) in self.targets.items():
+            if name not in outputs:
+                raise DataError(f"{self.source}: targets of {name}, which is no output of the model (its outputs: "
+                                f"{', '.join(outputs)})")
+            _check_fits(train, outputs[name], f"{self.source}: targets of {name}")
         if not self.labeled:
             return
         if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
@@ -131,6 +141,11 @@ class Dataset:
         }
 
 
+def output_shapes(model) -> dict:
+    """``{output name: sample shape}`` of a Keras model, in its output order."""
+    return {name: tuple(tensor.shape[1:]) for name, tensor in zip(_names(model, "output"), model.outputs)}
+
+
 def _names(model, role: str) -> list:
     tensors = getattr(model, f"{role}s")
     return getattr(model, f"{role}_names", None) or [getattr(t, "name", "?") for t in tensors]
@@ -146,7 +161,7 @@ def check_shapes(model_shape: tuple, data_shape: tuple, source: str = "data") ->
 def load_data(spec: str, *, image_size: tuple | None = None, color: str | None = None,
               preprocessing: Preprocessing | None = None, mean: float | list | None = None,
               std: float | list | None = None, input_shape: tuple | None = None, val_split: float = 0.2,
-              batch_size: int = 32, limit: int | None = None, seed: int = 0) -> Dataset:
+              batch_size: int = 32, limit: int | None = None, seed: int = 0, outputs: dict | None = None) -> Dataset:
     """Load ``spec`` (see the module docstring) as a :class:`Dataset`.
 
     Args:
@@ -161,18 +176,26 @@ def load_data(spec: str, *, image_size: tuple | None = None, color: str | None =
         batch_size: batch size the training passes use (recorded in the metadata).
         limit: keep at most this many training and this many evaluation samples.
         seed: seed of the split and of the sampling.
+        outputs: the model's outputs, ``{name: sample shape}``, when known: an ``.npz``'s targets are read
+            against them (``y_train_<name>``, or ``y_train`` that are no class ids of one classifier output).
     """
     if not 0.0 < val_split < 1.0:
         raise DataError(f"val_split must be between 0 and 1, got {val_split}")
     explicit = preprocessing or preprocessing_from(mean=mean, std=std)
     normalize = _Normalizer(explicit or choose_preprocessing(None, None))
-    x_train, y_train, x_val, y_val, labels, color = _read(spec, image_size, color, normalize, val_split, seed,
-                                                          input_shape)
+    x_train, y_train, x_val, y_val, labels, color, targets = _read(spec, image_size, color, normalize, val_split,
+                                                                   seed, input_shape, outputs)
     split = {"held_out": "the source's test split"} if _has_test_split(spec) else {"val_split": val_split, "seed": seed}
     if limit:
         x_train, y_train = _head(x_train, y_train, limit, seed)
         x_val, y_val = _head(x_val, y_val, limit, seed)
+        targets = {name: (_head(x_train, train, limit, seed)[1], _head(x_val, val, limit, seed)[1])
+                   for name, (train, val) in targets.items()}
     _check_integrity(spec, x_train, y_train, x_val, y_val)
+    for name, (train, val) in targets.items():
+        if (len(train), len(val)) != (len(x_train), len(x_val)):
+            raise DataError(f"{spec}: targets of {name}: {len(train)} training and {len(val)} evaluation rows for "
+                            f"{len(x_train)} and {len(x_val)} samples")
     if color is None and explicit is not None and explicit.origin in ("user", "recipe"):
         raise InputContractError(f"{spec} holds arrays, not images: --preprocess/--mean/--std apply to images only")
     preprocessing = {"input": "as stored"} if color is None else {
@@ -181,7 +204,7 @@ def load_data(spec: str, *, image_size: tuple | None = None, color: str | None =
         **normalize.recorded(x_val.shape[-1]),
     }
     contract = None if color is None else normalize.preprocessing
-    return Dataset(x_train, y_train, x_val, y_val, labels, preprocessing, spec, batch_size, split, contract)
+    return Dataset(x_train, y_train, x_val, y_val, labels, preprocessing, spec, batch_size, split, contract, targets)
 
 
 def _check_integrity(spec, x_train, y_train, x_val, y_val) -> None:
@@ -264,14 +287,14 @@ def check_spec(spec: str) -> None:
             f"cannot read data {spec!r}: give builtin:{{{','.join(BUILTINS)}}}, an image folder, or an .npz file")
 
 
-def _read(spec, image_size, color, normalize, val_split, seed, input_shape):
+def _read(spec, image_size, color, normalize, val_split, seed, input_shape, outputs):
     check_spec(spec)
     if spec.startswith("builtin:"):
-        return _builtin(spec.split(":", 1)[1], normalize, val_split, seed)
+        return *_builtin(spec.split(":", 1)[1], normalize, val_split, seed), {}
     path = Path(spec)
     if path.suffix == ".npz":
-        return _npz(path, normalize, val_split, seed, input_shape)
-    return _folder(path, image_size, color, normalize, val_split, seed)
+        return _npz(path, normalize, val_split, seed, input_shape, outputs)
+    return *_folder(path, image_size, color, normalize, val_split, seed), {}
 
 
 def _builtin(name, normalize, val_split, seed):
@@ -301,7 +324,7 @@ def _keras_dataset(name):
         ) from None
 
 
-def _npz(path: Path, normalize, val_split, seed, input_shape):
+def _npz(path: Path, normalize, val_split, seed, input_shape, outputs):
     try:
         arrays = open_npz(path)
     except Exception as exc:
@@ -314,6 +337,9 @@ def _npz(path: Path, normalize, val_split, seed, input_shape):
     else:
         raise DataError(f"{path}: needs arrays x (and y), or x_train and x_test (and y_train, y_test); found "
                         f"{sorted(arrays)}")
+    targets = _output_targets(arrays, path, outputs) if held_out else {}
+    if targets:
+        arrays = {key: value for key, value in arrays.items() if not key.startswith(("y_train", "y_test"))}
     if held_out and ("y_train" in arrays) != ("y_test" in arrays):
         raise DataError(f"{path}: labels for one split only ({'y_train' if 'y_train' in arrays else 'y_test'}); "
                         "give both y_train and y_test, or neither (unlabelled)")
@@ -332,7 +358,55 @@ def _npz(path: Path, normalize, val_split, seed, input_shape):
     labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else _numbered_labels(y_train, y_val)
     _check_below(len(labels), path, y_train, y_val)
     color = None if not images else ("rgb" if x_val.shape[-1] == 3 else "grayscale")
-    return x_train, y_train, x_val, y_val, labels, color
+    return x_train, y_train, x_val, y_val, labels, color, targets
+
+
+def _output_targets(arrays: dict, path, outputs) -> dict:
+    """``{output name: (y_train, y_test)}`` of targets that are not one classifier's class ids: ``y_train_<name>``
+    and ``y_test_<name>`` per output, or ``y_train``/``y_test`` for a model with one output they do not fit as
+    class ids (given the model's ``outputs``, ``{name: sample shape}``). Empty: the labels are class ids."""
+    named = sorted({key.split("_", 2)[2] for key in arrays if key.startswith(("y_train_", "y_test_"))})
+    plain = "y_train" in arrays or "y_test" in arrays
+    if named and plain:
+        raise DataError(f"{path}: give y_train/y_test (one output) or y_train_<output>/y_test_<output>, not both")
+    if not named and not (plain and outputs is not None and not _class_ids_of_one_classifier(arrays, outputs)):
+        return {}
+    if not named and len(outputs) > 1:
+        raise DataError(f"{path}: the model has {len(outputs)} outputs ({', '.join(outputs)}): name each one's "
+                        "targets y_train_<output> and y_test_<output>")
+    keys = {name: (f"y_train_{name}", f"y_test_{name}") for name in named} or {next(iter(outputs)): ("y_train",
+                                                                                                   "y_test")}
+    for name, (train, test) in keys.items():
+        if train not in arrays or test not in arrays:
+            raise DataError(f"{path}: targets of {name} for one split only; give both {train} and {test}")
+        if outputs is not None and name not in outputs:
+            raise DataError(f"{path}: {train} names no output of the model (its outputs: {', '.join(outputs)})")
+        if outputs is not None:
+            _check_fits(arrays[train], outputs[name], f"{path}: {train}")
+    return {name: (arrays[train], arrays[test]) for name, (train, test) in keys.items()}
+
+
+def _class_ids_of_one_classifier(arrays: dict, outputs: dict) -> bool:
+    """Plain labels of a model with one [classes] output, as ids or one-hot / probability rows."""
+    shapes = list(outputs.values())
+    if len(shapes) != 1 or len(shapes[0]) != 1 or (shapes[0][0] or 0) < 2:
+        return False
+    y = np.asarray(arrays.get("y_train", arrays.get("y_test")))
+    return y.ndim == 1 or (y.ndim == 2 and y.shape[1] in (1, shapes[0][0]))
+
+
+def _check_fits(targets, shape: tuple, name: str) -> None:
+    """A :class:`DataError` unless ``targets`` are shaped like the output (values) or one rank below it (class ids:
+    whole numbers from 0 to classes - 1)."""
+    sample, shape = tuple(targets.shape[1:]), tuple(shape)
+    if sample == shape:
+        return
+    if sample != shape[:-1]:
+        raise DataError(f"{name}: samples of shape {list(sample)} fit no output of shape {list(shape)} (values "
+                        f"shaped {list(shape)}, or class ids shaped {list(shape[:-1])})")
+    ids = np.asarray(targets)
+    if not is_class_ids(ids, shape) or ids.min() < 0 or ids.max() >= shape[-1]:
+        raise DataError(f"{name}: class ids must be whole numbers from 0 to {shape[-1] - 1} (the output's classes)")
 
 
 def _images(x: np.ndarray, input_shape) -> bool:

@@ -48,7 +48,7 @@ from edgesmith.converters.ptq import TFLiteModel, float_tflite, is_quantization_
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
 from edgesmith.converters.verify import accuracy, agreement, check_drop, evaluation_outputs, record_verdict, verify
-from edgesmith.data import Dataset, load_data
+from edgesmith.data import Dataset, load_data, output_shapes
 from edgesmith.preprocessing import InputContractError, choose_preprocessing, preprocessing_from, refuse_at_chance
 from edgesmith.recipes import Recipe, Step, check_fallback, load_recipe, with_recovery_time
 from edgesmith.report.text import markdown_report
@@ -359,10 +359,12 @@ def dataset_for(data, model, preprocess=None) -> Dataset:
     keras_model = None if isinstance(model, SavedModelSource) else model
     chosen = choose_preprocessing(explicit, normalizing_layer(keras_model) if keras_model is not None else None)
     shape = None if keras_model is None or len(keras_model.inputs) != 1 else tuple(keras_model.inputs[0].shape[1:])
+    outputs = None if keras_model is None else output_shapes(keras_model)
     if shape is not None and len(shape) == 3 and None not in shape[:2]:
         color = "grayscale" if shape[2] == 1 else "rgb"
-        return load_data(data, image_size=shape[:2], color=color, preprocessing=chosen, input_shape=shape)
-    return load_data(data, preprocessing=chosen, input_shape=shape)
+        return load_data(data, image_size=shape[:2], color=color, preprocessing=chosen, input_shape=shape,
+                         outputs=outputs)
+    return load_data(data, preprocessing=chosen, input_shape=shape, outputs=outputs)
 
 
 def readable_source(model, data, preprocess=None) -> tuple:

@@ -48,14 +48,18 @@ def files(tmp_path_factory):
     digits = load_data("builtin:digits")
     x_train, x_test = (split[np.arange(len(split))] for split in (digits.x_train, digits.x_val))
     np.savez(folder / "images.npz", x_train=x_train, x_test=x_test)
+    box_train, box_test = (x.mean(axis=(1, 2)).repeat(4, axis=-1) for x in (x_train, x_test))
+    np.savez(folder / "targets.npz", x_train=x_train, x_test=x_test, y_train_box=box_train, y_test_box=box_test,
+             y_train_digit=digits.y_train, y_test_digit=digits.y_val)
+    np.savez(folder / "reconstruct.npz", x_train=x_train, x_test=x_test, y_train=x_train, y_test=x_test)
     keras.utils.set_random_seed(0)
     two_headed(x_train).save(folder / "two_headed.keras")
     autoencoder(x_train).save(folder / "autoencoder.keras")
     return folder
 
 
-def convert(files, model, recipe, out, *extra) -> dict:
-    done = edgesmith("convert", files / model, "--recipe", recipe, "--data", files / "images.npz", "--out", out,
+def convert(files, model, recipe, out, *extra, data="images.npz") -> dict:
+    done = edgesmith("convert", files / model, "--recipe", recipe, "--data", files / data, "--out", out,
                      "--json", *extra)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -92,3 +96,32 @@ def test_labels_for_a_two_headed_model_are_refused_naming_its_outputs(files, tmp
     with pytest.raises(ShapeMismatchError, match=r"outputs box \[None, 4\], digit \[None, 10\]; give the data "
                                                  "without labels"):
         data.check_model(keras.models.load_model(files / "two_headed.keras"))
+
+
+def test_targets_per_output_are_scored_for_the_source_and_the_tflite(files, tmp_path):
+    checks = convert(files, "two_headed.keras", "int8-ptq", tmp_path, data="targets.npz")["verification"]["outputs"]
+    box, digit = checks
+    assert (box["metric"], digit["metric"]) == ("mse", "accuracy")
+    assert box["source_score"] < 0.05 and abs(box["change"]) < 0.01  # made-up box targets the model learnt a bit
+    assert digit["change"] == round(digit["tflite_score"] - digit["source_score"], 4) and abs(digit["change"]) <= 0.02
+
+
+def test_targets_shaped_like_the_one_output_are_regression_targets(files, tmp_path):
+    (check,) = convert(files, "autoencoder.keras", "int8-ptq", tmp_path, data="reconstruct.npz")["verification"][
+        "outputs"]
+    assert check["metric"] == "mse" and check["tflite_score"] == pytest.approx(check["source_score"], abs=0.01)
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"y_train_boxes": 4, "y_test_boxes": 4}, "y_train_boxes names no output of the model (its outputs: box, digit)"),
+    ({"y_train": 4, "y_test": 4}, "the model has 2 outputs (box, digit): name each one's targets y_train_<output>"),
+    ({"y_train_box": 3, "y_test_box": 3}, "y_train_box: samples of shape [3] fit no output of shape [4]"),
+    ({"y_train_box": 4}, "targets of box for one split only"),
+])
+def test_targets_that_fit_no_output_are_refused_in_one_line(files, tmp_path, arrays, message):
+    x = np.zeros((6, 8, 8, 1), np.float32)
+    np.savez(tmp_path / "bad.npz", x_train=x, x_test=x, **{key: np.zeros((6, width)) for key, width in arrays.items()})
+    done = edgesmith("convert", files / "two_headed.keras", "--recipe", "int8-ptq", "--data", tmp_path / "bad.npz",
+                     "--out", tmp_path / "out")
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out" / "model.tflite").exists()

@@ -1,0 +1,106 @@
+"""Task metrics of one model output against its targets: what a user's budget is read in, per output.
+
+Pure numpy (no TensorFlow): the report readers use it too. ``targets`` are class ids (one per sample, or one per
+position of a dense output such as a segmentation map), one-hot rows, or values shaped like the output
+(regression: boxes, keypoints, images).
+
+>>> outputs = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+>>> score("accuracy", np.array([1, 0, 0]), outputs), score("mse", outputs, outputs + 0.1)
+(0.6667, 0.01)
+>>> default_metric(np.array([1, 0, 0]), (2,)), default_metric(np.zeros((3, 4, 4)), (4, 4, 2))
+('accuracy', 'miou')
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+HIGHER_IS_BETTER = {"accuracy": True, "top5": True, "f1": True, "miou": True, "psnr": True, "cosine": True,
+                    "mse": False, "mae": False}
+METRICS = tuple(HIGHER_IS_BETTER)
+
+
+def is_class_ids(targets: np.ndarray, output_shape: tuple) -> bool:
+    """Targets that name a class of the output's last axis: whole numbers one rank below the output (one per
+    sample for a [classes] output, one per pixel for an [H, W, classes] map)."""
+    targets = np.asarray(targets)
+    whole = targets.dtype.kind in "iub" or (targets.dtype.kind == "f" and bool(np.all(targets == np.round(targets))))
+    return whole and tuple(targets.shape[1:]) == tuple(output_shape[:-1]) and output_shape[-1] > 1
+
+
+def default_metric(targets: np.ndarray, output_shape: tuple) -> str:
+    """accuracy for class ids of a [classes] output, miou for class ids of a dense output, mse otherwise."""
+    if is_class_ids(targets, output_shape):
+        return "accuracy" if len(output_shape) == 1 else "miou"
+    return "mse"
+
+
+def score(metric: str, targets, outputs) -> float:
+    """``metric`` of ``outputs`` (one array, [samples, ...]) against ``targets``, rounded to 4 places."""
+    targets, outputs = np.asarray(targets), np.asarray(outputs, dtype=np.float64)
+    if metric not in HIGHER_IS_BETTER:
+        raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
+    return round(float(_SCORES[metric](targets, outputs)), 4)
+
+
+def _classes(targets, outputs):
+    """(true ids, predicted ids), flat: targets as ids (one-hot rows turned to ids) and the outputs' argmax."""
+    ids = targets.argmax(-1) if targets.shape == outputs.shape else targets
+    return ids.reshape(-1).astype(np.int64), outputs.argmax(-1).reshape(-1)
+
+
+def _accuracy(targets, outputs) -> float:
+    truth, predicted = _classes(targets, outputs)
+    return float(np.mean(truth == predicted))
+
+
+def _top5(targets, outputs) -> float:
+    truth, _ = _classes(targets, outputs)
+    best = np.argsort(outputs.reshape(len(truth), -1), axis=-1)[:, -5:]
+    return float(np.mean(np.any(best == truth[:, None], axis=1)))
+
+
+def _per_class(targets, outputs) -> tuple:
+    """(true positives, false positives, false negatives) per class."""
+    truth, predicted = _classes(targets, outputs)
+    classes = outputs.shape[-1]
+    hits = np.bincount(truth[truth == predicted], minlength=classes)
+    return hits, np.bincount(predicted, minlength=classes) - hits, np.bincount(truth, minlength=classes) - hits
+
+
+def _miou(targets, outputs) -> float:
+    """Mean intersection over union of the classes present in the targets or the predictions."""
+    hits, false_pos, false_neg = _per_class(targets, outputs)
+    union = hits + false_pos + false_neg
+    return float(np.mean(hits[union > 0] / union[union > 0]))
+
+
+def _f1(targets, outputs) -> float:
+    """Macro F1 over the classes present in the targets or the predictions."""
+    hits, false_pos, false_neg = _per_class(targets, outputs)
+    counted = (hits + false_pos + false_neg) > 0
+    return float(np.mean(2 * hits[counted] / (2 * hits + false_pos + false_neg)[counted]))
+
+
+def _mse(targets, outputs) -> float:
+    return float(np.mean((outputs - targets.reshape(outputs.shape)) ** 2))
+
+
+def _mae(targets, outputs) -> float:
+    return float(np.mean(np.abs(outputs - targets.reshape(outputs.shape))))
+
+
+def _psnr(targets, outputs) -> float:
+    """10 log10(peak^2 / mse), the peak being the targets' range (1 for 0..1 images, 255 for pixels)."""
+    peak = float(np.max(targets) - np.min(targets)) or 1.0
+    return 10.0 * np.log10(peak**2 / max(_mse(targets, outputs), 1e-20))
+
+
+def _cosine(targets, outputs) -> float:
+    rows_t, rows_o = targets.reshape(len(targets), -1).astype(np.float64), outputs.reshape(len(outputs), -1)
+    norms = np.maximum(np.linalg.norm(rows_t, axis=1) * np.linalg.norm(rows_o, axis=1), 1e-12)
+    return float(np.mean(np.sum(rows_t * rows_o, axis=1) / norms))
+
+
+_SCORES = {"accuracy": _accuracy, "top5": _top5, "f1": _f1, "miou": _miou, "psnr": _psnr, "cosine": _cosine,
+           "mse": _mse, "mae": _mae}
