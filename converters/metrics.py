@@ -13,11 +13,36 @@ position of a dense output such as a segmentation map), one-hot rows, or values 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-HIGHER_IS_BETTER = {"accuracy": True, "top5": True, "f1": True, "miou": True, "psnr": True, "cosine": True,
-                    "mse": False, "mae": False}
-METRICS = tuple(HIGHER_IS_BETTER)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How a metric scores an output and how far a .tflite may fall behind the source model on it."""
+
+    name: str
+    unit: str  # of the budget: "pt" (points of a 0..1 score), "dB", "%" (a rise over the source's), "" (absolute)
+    default_budget: float | None  # None: the recipe's max_accuracy_drop (points)
+
+    def worsening(self, source: float, tflite: float) -> float:
+        """How much worse the .tflite scores than the source, in the budget's unit (negative: better).
+
+        >>> round(METRICS["mse"].worsening(0.010, 0.012), 4), METRICS["accuracy"].worsening(0.90, 0.885)
+        (20.0, 1.5)
+        """
+        if self.unit == "pt":
+            return round(100.0 * (source - tflite), 4)
+        if self.unit == "%":
+            return round(100.0 * (tflite - source) / max(abs(source), 1e-12), 4)
+        return round(source - tflite, 4)
+
+
+METRICS = {metric.name: metric for metric in (
+    Metric("accuracy", "pt", None), Metric("top5", "pt", None), Metric("f1", "pt", None), Metric("miou", "pt", None),
+    Metric("psnr", "dB", 1.0), Metric("cosine", "", 0.01), Metric("mse", "%", 10.0), Metric("mae", "%", 10.0))}
 
 
 def is_class_ids(targets: np.ndarray, output_shape: tuple) -> bool:
@@ -38,7 +63,7 @@ def default_metric(targets: np.ndarray, output_shape: tuple) -> str:
 def score(metric: str, targets, outputs) -> float:
     """``metric`` of ``outputs`` (one array, [samples, ...]) against ``targets``, rounded to 4 places."""
     targets, outputs = np.asarray(targets), np.asarray(outputs, dtype=np.float64)
-    if metric not in HIGHER_IS_BETTER:
+    if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
     return round(float(_SCORES[metric](targets, outputs)), 4)
 

@@ -30,7 +30,7 @@ from edgesmith.runtime.tensors import snr_db
 from edgesmith.runtime.report_schema import OutputCheck, Verification
 
 from .errors import AccuracyDropError, ConversionError
-from .metrics import default_metric, score
+from .metrics import METRICS, default_metric, score
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.95996...: the two-sided 95 % normal quantile
 MOST_SAMPLES = 10**9  # samples_to_resolve gives up beyond this (a drop a hair over the budget)
@@ -256,6 +256,9 @@ def budget_verdict(verification: Verification, max_drop, min_snr_db=None) -> str
     >>> budget_verdict(Verification(samples=300, tflite_accuracy=0.9, accuracy_drop_pt=1.5), None) is None
     True
     """
+    if verification.outputs:
+        verdicts = {output_verdict(check, max_drop, min_snr_db)[0] for check in verification.outputs} - {None}
+        return "misses" if "misses" in verdicts else "holds" if verdicts else None
     drop, snr = verification.accuracy_drop_pt, verification.output_snr_db
     if drop is None:
         return None if min_snr_db is None or snr is None else ("holds" if snr >= min_snr_db else "misses")
@@ -265,6 +268,24 @@ def budget_verdict(verification: Verification, max_drop, min_snr_db=None) -> str
         return "holds"
     interval = verification.drop_ci95_pt
     return "misses" if interval is None or interval[0] > max_drop else "unresolved"
+
+
+def output_verdict(check: OutputCheck, max_drop, min_snr_db=None) -> tuple:
+    """``(verdict, budget)`` of one output: its metric's worsening against the metric's budget (the recipe's
+    ``max_drop`` points for accuracy-like metrics) when it has targets, else its SNR against ``min_snr_db``.
+
+    >>> check = OutputCheck("box", [4], 30.0, 0.99, metric="mse", source_score=0.010, tflite_score=0.012)
+    >>> output_verdict(check, 1.0), output_verdict(OutputCheck("mask", [8, 8, 1], 18.5, 0.99), 1.0, 20.0)
+    (('misses', 10.0), ('misses', 20.0))
+    """
+    if check.metric is None:
+        return (None, None) if min_snr_db is None else ("holds" if check.snr_db >= min_snr_db else "misses",
+                                                         min_snr_db)
+    metric = METRICS[check.metric]
+    budget = max_drop if metric.default_budget is None else metric.default_budget
+    if budget is None:
+        return None, None
+    return "holds" if metric.worsening(check.source_score, check.tflite_score) <= budget else "misses", budget
 
 
 def samples_to_resolve(lost, gained, n, max_drop) -> int | None:
@@ -311,6 +332,8 @@ def record_verdict(verification: Verification, max_drop, min_snr_db=None) -> str
     ('unresolved', 103)
     """
     verification.verdict = budget_verdict(verification, max_drop, min_snr_db)
+    for check in verification.outputs or ():
+        check.verdict, check.budget = output_verdict(check, max_drop, min_snr_db)
     unresolved = verification.verdict == "unresolved"
     verification.samples_needed = _samples_needed(verification, max_drop) if unresolved else None
     return verification.verdict
@@ -364,6 +387,23 @@ def drop_line(verification: Verification, max_drop=None) -> str | None:
         return f"{head}: within the {max_drop} pt budget"
     beyond = " beyond noise" if verification.drop_ci95_pt is not None else ""
     return f"{head}: over the {max_drop} pt budget{beyond}"
+
+
+def output_line(check: OutputCheck) -> str:
+    """One output against its budget, as a user reads it.
+
+    >>> output_line(OutputCheck("box", [4], 30.0, 0.99, metric="mse", source_score=0.010, tflite_score=0.012,
+    ...                         verdict="misses", budget=10.0))
+    "output box: mse 0.012 against the source model's 0.01 (20 % worse; budget 10 %): misses"
+    """
+    if check.metric is None:
+        return f"output {check.name}: SNR {check.snr_db:.1f} dB against the source model (minimum {check.budget:g} dB)"\
+               f": {check.verdict}"
+    metric = METRICS[check.metric]
+    unit = {"pt": " pt", "dB": " dB", "%": " %", "": ""}[metric.unit]
+    worse = metric.worsening(check.source_score, check.tflite_score)
+    return (f"output {check.name}: {check.metric} {check.tflite_score:g} against the source model's "
+            f"{check.source_score:g} ({worse:g}{unit} worse; budget {check.budget:g}{unit}): {check.verdict}")
 
 
 def verdict_line(verification: Verification, max_drop) -> str | None:
@@ -425,7 +465,8 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
             raise ConversionError("labels score one [samples, classes] output; verify a model with other outputs "
                                   "against targets per output, or on unlabelled data (by its outputs' fidelity)")
         _verify_outputs(result, reference_outputs, produced, output_names or getattr(keras_model, "output_names", ()))
-        _score_targets(result.outputs, reference_outputs, produced, data.targets if hasattr(data, "targets") else {})
+        _score_targets(result.outputs, reference_outputs, produced, getattr(data, "targets", {}),
+                       getattr(data, "metrics", {}))
         check_drop(result, max_accuracy_drop, path, min_snr_db=min_snr_db)
         return result
     predicted = produced.argmax(axis=-1)
@@ -443,12 +484,13 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
     return result
 
 
-def _score_targets(checks: list, reference, produced, targets: dict) -> None:
-    """Each output that has targets: its metric (the default for its targets) for the source and the .tflite."""
+def _score_targets(checks: list, reference, produced, targets: dict, metrics: dict) -> None:
+    """Each output that has targets: its metric (as ``metrics`` chose, else the default for its targets) for the
+    source and the .tflite."""
     for check, expected, got in zip(checks, _as_list(reference), _as_list(produced)):
         if check.name in targets:
             truth = np.asarray(targets[check.name][1])
-            check.metric = default_metric(truth, tuple(got.shape[1:]))
+            check.metric = metrics.get(check.name) or default_metric(truth, tuple(got.shape[1:]))
             check.source_score, check.tflite_score = score(check.metric, truth, expected), score(check.metric, truth,
                                                                                                   got)
             check.change = round(check.tflite_score - check.source_score, 4)
@@ -517,6 +559,9 @@ def check_drop(result: Verification, max_accuracy_drop: float | None, path, repo
     """
     if record_verdict(result, max_accuracy_drop, min_snr_db) != "misses":
         return
+    missed = [check for check in result.outputs or () if check.verdict == "misses"]
+    if missed:
+        raise AccuracyDropError(f"{path}: {output_line(missed[0])}; the artifacts are kept for inspection", report)
     if result.accuracy_drop_pt is None:
         raise AccuracyDropError(f"{path}: output SNR {result.output_snr_db:.1f} dB against the source model, below "
                                 f"the {min_snr_db:g} dB minimum (--min-snr); the artifacts are kept for inspection",

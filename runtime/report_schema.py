@@ -40,6 +40,8 @@ class OutputCheck:
     source_score: float | None = None  # the source model's on the targets
     tflite_score: float | None = None  # the .tflite's on the targets
     change: float | None = None  # tflite_score - source_score, in the metric's units (mse: a rise is worse)
+    budget: float | None = None  # how much worse it may be: pt, dB (psnr), % rise (mse, mae); no targets: min SNR dB
+    verdict: str | None = None  # "holds" or "misses" against that budget
 
 
 @dataclass

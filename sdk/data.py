@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.preprocessing import InputContractError, Preprocessing, choose_preprocessing, preprocessing_from
-from edgesmith.converters.metrics import is_class_ids
+from edgesmith.converters.metrics import METRICS, is_class_ids
 from edgesmith.samples import Samples, array_source, open_npz
 from edgesmith.runtime.errors import InputError
 
@@ -79,6 +79,7 @@ class Dataset:
     split: dict = field(default_factory=dict)
     contract: Preprocessing | None = None  # how pixels were normalized (None: arrays fed as stored)
     targets: dict = field(default_factory=dict)  # output name -> (train, val) targets other than one classifier's ids
+    metrics: dict = field(default_factory=dict)  # output name -> metric chosen for its targets (else the default)
 
     @property
     def labeled(self) -> bool:
@@ -113,6 +114,8 @@ class Dataset:
                 raise DataError(f"{self.source}: targets of {name}, which is no output of the model (its outputs: "
                                 f"{', '.join(outputs)})")
             _check_fits(train, outputs[name], f"{self.source}: targets of {name}")
+        for name, metric in self.metrics.items():
+            _check_metric(name, metric, self.targets.get(name, (None,))[0], outputs.get(name))
         if not self.labeled:
             return
         if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
@@ -384,6 +387,21 @@ def _output_targets(arrays: dict, path, outputs) -> dict:
         if outputs is not None:
             _check_fits(arrays[train], outputs[name], f"{path}: {train}")
     return {name: (arrays[train], arrays[test]) for name, (train, test) in keys.items()}
+
+
+def _check_metric(name: str, metric: str, targets, shape) -> None:
+    """A :class:`DataError` for a metric chosen for an output that has no targets, or that cannot score them."""
+    if metric not in METRICS:
+        raise DataError(f"unknown metric {metric!r} for {name}; choose one of: {', '.join(METRICS)}")
+    if targets is None:
+        raise DataError(f"--metric {name}={metric}: the data has no targets for {name} (y_train_{name}/y_test_{name}"
+                        " in an .npz)")
+    class_ids = is_class_ids(targets, shape)
+    if METRICS[metric].unit == "pt" and metric != "accuracy" and not class_ids and tuple(targets.shape[1:]) != shape:
+        raise DataError(f"--metric {name}={metric} scores class ids, but the targets of {name} are values")
+    if METRICS[metric].unit != "pt" and class_ids and tuple(targets.shape[1:]) != shape:
+        raise DataError(f"--metric {name}={metric} scores values shaped like the output, but the targets of {name} "
+                        "are class ids")
 
 
 def _class_ids_of_one_classifier(arrays: dict, outputs: dict) -> bool:

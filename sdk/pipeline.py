@@ -89,7 +89,7 @@ class Converted:
 
 def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = False, fallback: bool | None = None,
             walk_back: bool = True, recovery_time: float | None = None, min_snr_db: float | None = None,
-            progress=None) -> ConversionReport:
+            metrics: dict | None = None, progress=None) -> ConversionReport:
     """Apply ``recipe`` to ``model``, write and verify ``out_dir/model.tflite``; return the report.
 
     Args:
@@ -110,6 +110,8 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
             (each still stops at its epochs; see :func:`edgesmith.recipes.with_recovery_time`).
         min_snr_db: on unlabelled data (no accuracy to lose), the lowest output SNR against the source model the
             .tflite may have (default :data:`DEFAULT_MIN_SNR_DB`).
+        metrics: ``{output name: metric}``: how the data's targets for that output are scored (see
+            :mod:`edgesmith.converters.metrics`; default: accuracy or miou for class ids, mse for values).
         progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started;
             a stage reused by ``resume`` reports ``(stage, 0, 0)`` without starting).
 
@@ -127,6 +129,7 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
         data = dataset_for(data, None, explicit)
         loaded, explicit = functional_wrapper(loaded, data.sample_shape), None  # fed as the data comes
     data = dataset_for(data, loaded, explicit)
+    data = dataclasses.replace(data, metrics={**data.metrics, **metrics}) if metrics else data
     source = Source(loaded, source_sha256(model, loaded))
     budget = Budget(recipe.max_accuracy_drop, None if data.labeled else (min_snr_db or DEFAULT_MIN_SNR_DB))
     started = time.monotonic()

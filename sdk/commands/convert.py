@@ -30,6 +30,17 @@ class Duration(click.ParamType):
         return seconds
 
 
+def _pairs(values, param) -> dict:
+    """``("box=mae", ...)`` as ``{"box": "mae"}``; a value without ``=`` is a usage error (exit 2)."""
+    pairs = {}
+    for value in values:
+        name, equals, metric = value.partition("=")
+        if not (equals and name and metric):
+            raise click.BadParameter(f"{value!r} is not OUTPUT=METRIC (e.g. box=mae)", param=param)
+        pairs[name] = metric
+    return pairs
+
+
 @click.command("convert")
 @click.argument("model", type=click.Path(exists=False))
 @click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml|FILE.tflite",
@@ -56,16 +67,21 @@ class Duration(click.ParamType):
 @click.option("--min-snr", "min_snr_db", type=float, metavar="DB",
               help="On unlabelled data (no accuracy to lose): the lowest output SNR, in dB against the source "
                    "model's outputs, the .tflite may have (default 20).")
+@click.option("--metric", "metrics", multiple=True, metavar="OUTPUT=METRIC", callback=lambda _, param, values:
+              _pairs(values, param),
+              help="How the data's targets for OUTPUT are scored: accuracy, top5, f1, miou (points), mse, mae (a rise "
+                   "in %), psnr (dB) or cosine; repeat per output (default: accuracy or miou for class ids, mse for "
+                   "values).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the table.")
 @preprocessing_options
 @quiet_option
-def command(model, recipe, data_spec, out_dir, resume, walk_back, fallback, recovery_time, min_snr_db, as_json,
-            preprocess, quiet):
+def command(model, recipe, data_spec, out_dir, resume, walk_back, fallback, recovery_time, min_snr_db, metrics,
+            as_json, preprocess, quiet):
     """Compress MODEL (.keras, .h5 or a SavedModel directory) with a recipe, write
     OUT/model.tflite with metadata, verify it on the data, and write OUT/report.json
     and OUT/report.md."""
     settings = {"resume": resume, "fallback": fallback or None, "walk_back": walk_back, "recovery_time": recovery_time,
-                "min_snr_db": min_snr_db, "preprocess": preprocess}
+                "min_snr_db": min_snr_db, "metrics": metrics, "preprocess": preprocess}
     with quiet_console() as console:
         report, error = _convert(model, recipe, data_spec, out_dir, settings, Progress(not (as_json or quiet), console))
     _show(report, as_json)

@@ -125,3 +125,38 @@ def test_targets_that_fit_no_output_are_refused_in_one_line(files, tmp_path, arr
                      "--out", tmp_path / "out")
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out" / "model.tflite").exists()
+
+
+def test_a_metric_chosen_per_output_scores_it_and_its_budget_decides(files, tmp_path):
+    report = convert(files, "two_headed.keras", "int8-ptq", tmp_path, "--metric", "box=mae", "--metric",
+                     "digit=f1", data="targets.npz")
+    box, digit = report["verification"]["outputs"]
+    assert (box["metric"], box["budget"], digit["metric"], digit["budget"]) == ("mae", 10.0, "f1", 2.0)
+    assert box["verdict"] == digit["verdict"] == report["verification"]["verdict"] == "holds"
+
+
+@pytest.mark.parametrize("choice, message", [
+    ("box=accurate", "unknown metric 'accurate' for box; choose one of: accuracy, top5"),
+    ("digit=mse", "--metric digit=mse scores values shaped like the output, but the targets of digit are class ids"),
+    ("boxes=mae", "--metric boxes=mae: the data has no targets for boxes"),
+    ("box", "'box' is not OUTPUT=METRIC"),
+])
+def test_a_metric_that_cannot_score_an_output_is_refused_in_one_line(files, tmp_path, choice, message):
+    done = edgesmith("convert", files / "two_headed.keras", "--recipe", "int8-ptq", "--data", files / "targets.npz",
+                     "--out", tmp_path, "--metric", choice)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "model.tflite").exists()
+
+
+def test_an_output_over_its_metric_budget_fails_the_run_naming_it():
+    from edgesmith.converters.errors import AccuracyDropError
+    from edgesmith.converters.verify import check_drop
+    from edgesmith.runtime.report_schema import OutputCheck, Verification
+
+    checked = Verification(samples=100, tflite_accuracy=None, outputs=[
+        OutputCheck("box", [4], 31.0, 0.99, metric="mse", source_score=0.010, tflite_score=0.0105),
+        OutputCheck("mask", [8, 8, 1], 19.0, 0.99)])
+    with pytest.raises(AccuracyDropError, match="output mask: SNR 19.0 dB against the source model .minimum 20 dB.: "
+                                                "misses"):
+        check_drop(checked, 1.0, "out/model.tflite", min_snr_db=20.0)
+    assert [c.verdict for c in checked.outputs] == ["holds", "misses"] and checked.verdict == "misses"
