@@ -2,7 +2,8 @@
 
 Pure numpy (no TensorFlow): the report readers use it too. ``targets`` are class ids (one per sample, or one per
 position of a dense output such as a segmentation map), one-hot rows, or values shaped like the output
-(regression: boxes, keypoints, images).
+(regression: boxes, keypoints, images), or one 0/1 anomaly label per sample for an autoencoder (``auc`` of its
+reconstruction error).
 
 >>> outputs = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
 >>> score("accuracy", np.array([1, 0, 0]), outputs), score("mse", outputs, outputs + 0.1)
@@ -42,7 +43,8 @@ class Metric:
 
 METRICS = {metric.name: metric for metric in (
     Metric("accuracy", "pt", None), Metric("top5", "pt", None), Metric("f1", "pt", None), Metric("miou", "pt", None),
-    Metric("psnr", "dB", 1.0), Metric("cosine", "", 0.01), Metric("mse", "%", 10.0), Metric("mae", "%", 10.0))}
+    Metric("psnr", "dB", 1.0), Metric("cosine", "", 0.01), Metric("mse", "%", 10.0), Metric("mae", "%", 10.0),
+    Metric("auc", "", 0.01))}
 
 
 def is_class_ids(targets: np.ndarray, output_shape: tuple) -> bool:
@@ -53,11 +55,31 @@ def is_class_ids(targets: np.ndarray, output_shape: tuple) -> bool:
     return whole and tuple(targets.shape[1:]) == tuple(output_shape[:-1]) and output_shape[-1] > 1
 
 
+def is_anomaly_labels(targets: np.ndarray, output_shape: tuple) -> bool:
+    """One 0/1 label per sample (1: anomalous) for an output of more than one value: an autoencoder's
+    reconstruction, scored by its error against the input (see :func:`anomaly_scores`)."""
+    targets = np.asarray(targets)
+    return targets.ndim == 1 and int(np.prod(output_shape)) > 1 and bool(np.isin(targets, (0, 1)).all())
+
+
 def default_metric(targets: np.ndarray, output_shape: tuple) -> str:
-    """accuracy for class ids of a [classes] output, miou for class ids of a dense output, mse otherwise."""
+    """accuracy for class ids of a [classes] output, miou for class ids of a dense output, auc for anomaly labels
+    of a reconstruction, mse otherwise."""
     if is_class_ids(targets, output_shape):
         return "accuracy" if len(output_shape) == 1 else "miou"
-    return "mse"
+    return "auc" if is_anomaly_labels(targets, output_shape) else "mse"
+
+
+def anomaly_scores(outputs: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """Per sample, the mean squared error of a reconstruction against its input: high for what the autoencoder
+    did not learn (MLPerf Tiny's anomaly detection scores its autoencoder this way).
+
+    >>> anomaly_scores(np.zeros((2, 3)), np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])).tolist()
+    [0.0, 1.0]
+    """
+    outputs = np.asarray(outputs, dtype=np.float64)
+    return np.mean((outputs - np.asarray(inputs, np.float64).reshape(outputs.shape)) ** 2,
+                   axis=tuple(range(1, outputs.ndim)))
 
 
 def score(metric: str, targets, outputs) -> float:
@@ -127,5 +149,21 @@ def _cosine(targets, outputs) -> float:
     return float(np.mean(np.sum(rows_t * rows_o, axis=1) / norms))
 
 
+def _auc(targets, outputs) -> float:
+    """Area under the ROC curve of per-sample scores (``outputs``, one per sample: see :func:`anomaly_scores`)
+    against 0/1 labels: the chance that an anomalous sample scores above a normal one (ties count half).
+
+    >>> round(_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])), 4)
+    0.75
+    """
+    scores, positive = outputs.reshape(len(targets)), np.asarray(targets).astype(bool)
+    values, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based ranks, ties averaged
+    pos, neg = int(positive.sum()), int((~positive).sum())
+    if not pos or not neg:
+        raise ValueError("auc needs both normal (0) and anomalous (1) samples")
+    return float((ranks[positive].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+
+
 _SCORES = {"accuracy": _accuracy, "top5": _top5, "f1": _f1, "miou": _miou, "psnr": _psnr, "cosine": _cosine,
-           "mse": _mse, "mae": _mae}
+           "mse": _mse, "mae": _mae, "auc": _auc}

@@ -30,7 +30,7 @@ from edgesmith.runtime.tensors import snr_db
 from edgesmith.runtime.report_schema import OutputCheck, Verification
 
 from .errors import AccuracyDropError, ConversionError
-from .metrics import METRICS, default_metric, score
+from .metrics import METRICS, anomaly_scores, default_metric, score
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.95996...: the two-sided 95 % normal quantile
 MOST_SAMPLES = 10**9  # samples_to_resolve gives up beyond this (a drop a hair over the budget)
@@ -465,8 +465,7 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
             raise ConversionError("labels score one [samples, classes] output; verify a model with other outputs "
                                   "against targets per output, or on unlabelled data (by its outputs' fidelity)")
         _verify_outputs(result, reference_outputs, produced, output_names or getattr(keras_model, "output_names", ()))
-        _score_targets(result.outputs, reference_outputs, produced, getattr(data, "targets", {}),
-                       getattr(data, "metrics", {}))
+        _score_targets(result.outputs, reference_outputs, produced, data)
         check_drop(result, max_accuracy_drop, path, min_snr_db=min_snr_db)
         return result
     predicted = produced.argmax(axis=-1)
@@ -484,16 +483,26 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
     return result
 
 
-def _score_targets(checks: list, reference, produced, targets: dict, metrics: dict) -> None:
-    """Each output that has targets: its metric (as ``metrics`` chose, else the default for its targets) for the
-    source and the .tflite."""
+def _score_targets(checks: list, reference, produced, data) -> None:
+    """Each output that has targets in ``data``: its metric (as ``data.metrics`` chose, else the default for its
+    targets) for the source and the .tflite."""
+    targets, chosen = getattr(data, "targets", {}), getattr(data, "metrics", {})
     for check, expected, got in zip(checks, _as_list(reference), _as_list(produced)):
         if check.name in targets:
             truth = np.asarray(targets[check.name][1])
-            check.metric = metrics.get(check.name) or default_metric(truth, tuple(got.shape[1:]))
-            check.source_score, check.tflite_score = score(check.metric, truth, expected), score(check.metric, truth,
-                                                                                                  got)
+            check.metric = chosen.get(check.name) or default_metric(truth, tuple(got.shape[1:]))
+            if check.metric == "auc":  # scored on each sample's reconstruction error
+                expected, got = (_errors_against_inputs(outputs, data.x_val) for outputs in (expected, got))
+            check.source_score, check.tflite_score = (score(check.metric, truth, outputs) for outputs in (expected,
+                                                                                                          got))
             check.change = round(check.tflite_score - check.source_score, 4)
+
+
+def _errors_against_inputs(outputs: np.ndarray, samples) -> np.ndarray:
+    """:func:`~edgesmith.converters.metrics.anomaly_scores` of ``outputs``, reading the inputs batch by batch."""
+    size = eval_batch_size(samples.shape[1:])
+    return np.concatenate([anomaly_scores(outputs[start:start + size], samples[start:start + size])
+                           for start in range(0, len(samples), size)])
 
 
 def _verify_outputs(result: Verification, reference, produced, names) -> None:

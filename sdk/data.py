@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.preprocessing import InputContractError, Preprocessing, choose_preprocessing, preprocessing_from
-from edgesmith.converters.metrics import METRICS, is_class_ids
+from edgesmith.converters.metrics import METRICS, is_anomaly_labels, is_class_ids
 from edgesmith.samples import Samples, array_source, open_npz
 from edgesmith.runtime.errors import InputError
 
@@ -396,6 +396,8 @@ def _check_metric(name: str, metric: str, targets, shape) -> None:
     if targets is None:
         raise DataError(f"--metric {name}={metric}: the data has no targets for {name} (y_train_{name}/y_test_{name}"
                         " in an .npz)")
+    if (metric == "auc") != is_anomaly_labels(targets, shape):
+        raise DataError(f"--metric {name}={metric}: auc scores, and only it, one 0/1 anomaly label per sample")
     class_ids = is_class_ids(targets, shape)
     if METRICS[metric].unit == "pt" and metric != "accuracy" and not class_ids and tuple(targets.shape[1:]) != shape:
         raise DataError(f"--metric {name}={metric} scores class ids, but the targets of {name} are values")
@@ -417,11 +419,13 @@ def _check_fits(targets, shape: tuple, name: str) -> None:
     """A :class:`DataError` unless ``targets`` are shaped like the output (values) or one rank below it (class ids:
     whole numbers from 0 to classes - 1)."""
     sample, shape = tuple(targets.shape[1:]), tuple(shape)
-    if sample == shape:
+    if np.prod(sample, dtype=int) == np.prod(shape, dtype=int) and not is_class_ids(targets, shape):
+        return  # values, as many per sample as the output has (a [1] output's targets may come flat)
+    if is_anomaly_labels(targets, shape):
         return
     if sample != shape[:-1]:
         raise DataError(f"{name}: samples of shape {list(sample)} fit no output of shape {list(shape)} (values "
-                        f"shaped {list(shape)}, or class ids shaped {list(shape[:-1])})")
+                        f"shaped {list(shape)}, class ids shaped {list(shape[:-1])}, or one 0/1 anomaly label)")
     ids = np.asarray(targets)
     if not is_class_ids(ids, shape) or ids.min() < 0 or ids.max() >= shape[-1]:
         raise DataError(f"{name}: class ids must be whole numbers from 0 to {shape[-1] - 1} (the output's classes)")

@@ -70,8 +70,8 @@ def _pairs(values, param) -> dict:
 @click.option("--metric", "metrics", multiple=True, metavar="OUTPUT=METRIC", callback=lambda _, param, values:
               _pairs(values, param),
               help="How the data's targets for OUTPUT are scored: accuracy, top5, f1, miou (points), mse, mae (a rise "
-                   "in %), psnr (dB) or cosine; repeat per output (default: accuracy or miou for class ids, mse for "
-                   "values).")
+                   "in %), psnr (dB), cosine or auc; repeat per output (default: accuracy or miou for class ids, auc "
+                   "for 0/1 anomaly labels, mse for values).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the table.")
 @preprocessing_options
 @quiet_option

@@ -52,6 +52,9 @@ def files(tmp_path_factory):
     np.savez(folder / "targets.npz", x_train=x_train, x_test=x_test, y_train_box=box_train, y_test_box=box_test,
              y_train_digit=digits.y_train, y_test_digit=digits.y_val)
     np.savez(folder / "reconstruct.npz", x_train=x_train, x_test=x_test, y_train=x_train, y_test=x_test)
+    noise = np.random.default_rng(0).uniform(0, 1, (100, *x_test.shape[1:])).astype(np.float32)  # anomalies
+    np.savez(folder / "anomalies.npz", x_train=x_train, x_test=np.concatenate([x_test, noise]),
+             y_train=np.zeros(len(x_train), np.int64), y_test=np.repeat([0, 1], [len(x_test), len(noise)]))
     keras.utils.set_random_seed(0)
     two_headed(x_train).save(folder / "two_headed.keras")
     autoencoder(x_train).save(folder / "autoencoder.keras")
@@ -110,6 +113,13 @@ def test_targets_shaped_like_the_one_output_are_regression_targets(files, tmp_pa
     (check,) = convert(files, "autoencoder.keras", "int8-ptq", tmp_path, data="reconstruct.npz")["verification"][
         "outputs"]
     assert check["metric"] == "mse" and check["tflite_score"] == pytest.approx(check["source_score"], abs=0.01)
+
+
+def test_an_autoencoders_anomaly_labels_are_scored_by_the_auc_of_its_reconstruction_error(files, tmp_path):
+    (check,) = convert(files, "autoencoder.keras", "int8-ptq", tmp_path, data="anomalies.npz")["verification"][
+        "outputs"]
+    assert check["metric"] == "auc" and check["source_score"] > 0.9  # noise reconstructs worse than digits
+    assert abs(check["change"]) <= 0.01 and check["budget"] == 0.01 and check["verdict"] == "holds"
 
 
 @pytest.mark.parametrize("arrays, message", [
