@@ -162,7 +162,7 @@ def check_same_model(model, main, path, source_sha256: str | None = None) -> Non
     for role, keras_tensors, indices in pairs:
         keras_shapes = [_shape(t.shape) for t in keras_tensors]
         tflite_shapes = [_shape(main.tensors[i].shape) for i in indices]
-        if len(keras_shapes) != len(tflite_shapes) or not all(map(_same_shape, keras_shapes, tflite_shapes)):
+        if not _same_shapes(keras_shapes, tflite_shapes):
             raise NotFromThisModelError(
                 f"{path} was not converted from this model: its {role} shapes {tflite_shapes} differ from the "
                 f"model's {keras_shapes}")
@@ -225,6 +225,21 @@ def _same_shape(a: list, b: list) -> bool:
     return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
 
 
+def _same_shapes(keras_shapes: list, tflite_shapes: list) -> bool:
+    """The same shapes in any order: a .tflite's graph lists its outputs in an order of the converter's making.
+
+    >>> _same_shapes([[4], [10]], [[10], [4]]), _same_shapes([[4], [10]], [[10], [10]])
+    (True, False)
+    """
+    unmatched = list(tflite_shapes)
+    for shape in keras_shapes:
+        match = next((other for other in unmatched if _same_shape(shape, other)), None)
+        if match is None:
+            return False
+        unmatched.remove(match)
+    return not unmatched
+
+
 # -- matching Keras layers to tensors --------------------------------------------------------------
 
 
@@ -242,7 +257,6 @@ def match_layers(model, main) -> tuple:
                for tensor in op.outputs if tensor is not None and not tensor.constant]
     named = {tensor.index: _layers_named(tensor.name, order) for _, tensor, _ in written}
     matches = {}
-    output_layer = producer(model.outputs[0]) if len(model.outputs) == 1 else None
     fused = {}  # layer -> the later layer whose tensor holds its output
     for position, tensor, op in written:  # by name; later tensors of a layer win (its activation follows)
         names = named[tensor.index]
@@ -259,10 +273,11 @@ def match_layers(model, main) -> tuple:
             matches[last] = Match(layer, tensor, "name", position, sorted(set(names) - {last}, key=order.get), op)
     for name in fused:
         matches.pop(name, None)  # what matched it was an intermediate (a SeparableConv2D's depthwise half)
-    if output_layer is not None and output_layer.name in order:
-        position, tensor, op = graph_output(main)
-        matches[output_layer.name] = Match(output_layer, tensor, "output", position,
-                                           getattr(matches.get(output_layer.name), "fused", []), op)
+    for output_layer, graph_index in _output_layers(model, main):
+        if output_layer.name in order:
+            position, tensor, op = graph_output(main, graph_index)
+            matches[output_layer.name] = Match(output_layer, tensor, "output", position,
+                                               getattr(matches.get(output_layer.name), "fused", []), op)
     _match_by_shape(layers, matches, written, named)
     fused_into = {**fused, **{name: match.layer.name for match in matches.values() for name in match.fused}}
     absent = "not in the .tflite: no tensor is named after it or has its shape where it runs"
@@ -270,6 +285,18 @@ def match_layers(model, main) -> tuple:
                   else absent} for layer in layers if layer.name not in matches]
     ordered = {layer.name: matches[layer.name] for layer in layers if layer.name in matches}
     return ordered, unmatched
+
+
+def _output_layers(model, main) -> list:
+    """``(layer, position in the graph's output list)`` of each Keras output the graph holds once: one output, or
+    one of several whose shape no other output has (the graph lists them in an order of the converter's making)."""
+    shapes = [_shape(main.tensors[index].shape) for index in main.outputs]
+    pairs = []
+    for tensor in model.outputs:
+        same = [position for position, shape in enumerate(shapes) if _same_shape(_shape(tensor.shape), shape)]
+        if len(model.outputs) == 1 or len(same) == 1:
+            pairs.append((producer(tensor), 0 if len(model.outputs) == 1 else same[0]))
+    return pairs
 
 
 def _layers_named(name: str, order: dict) -> list:
@@ -333,31 +360,37 @@ class _Impact:
 
         self.model, self.rests, self.sums = model, {}, {}
         self.batch = self.reference = None
+        outputs = [id(tensor) for tensor in model.outputs]
         for name, match in matches.items():
-            if match.layer.output is model.outputs[0]:
-                self.rests[name] = None  # the output layer: its error is the output's
+            if id(match.layer.output) in outputs:
+                self.rests[name] = outputs.index(id(match.layer.output))  # an output layer: its error is that output's
                 continue
             # a Functional model cut at the layer's output, which becomes an input (none for a layer called
             # twice or a nested model's tensor: no figure for it)
             with contextlib.suppress(Exception):
-                self.rests[name] = keras.Model([*model.inputs, match.layer.output], model.outputs[0])
+                self.rests[name] = keras.Model([*model.inputs, match.layer.output], model.outputs)
 
     def start_batch(self, batch: np.ndarray) -> None:
         """Run the float model on ``batch``, the reference for the next :meth:`add` calls."""
         self.batch = batch
-        self.reference = np.asarray(_keras_outputs(self.model(batch, training=False))[0], dtype=np.float64)
+        self.reference = _keras_outputs(self.model(batch, training=False))
 
     def add(self, name: str, noisy: np.ndarray) -> None:
-        """The rest of the model after layer ``name``, run from ``noisy`` (its float output plus its own error)."""
+        """The rest of the model after layer ``name``, run from ``noisy`` (its float output plus its own error);
+        with several outputs, all of them count."""
         if name not in self.rests:
             return
         rest = self.rests[name]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Keras warns that the cut model's input structure is a list
-            output = np.asarray(noisy if rest is None else rest([self.batch, noisy], training=False), dtype=np.float64)
+        if isinstance(rest, int):  # an output layer: the other outputs keep their float values
+            outputs = [noisy if position == rest else output for position, output in enumerate(self.reference)]
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Keras warns that the cut model's input structure is a list
+                outputs = _keras_outputs(rest([self.batch, noisy], training=False))
+        reference, output = (np.concatenate([np.asarray(v, np.float64).reshape(len(self.batch), -1) for v in values],
+                                            axis=1) for values in (self.reference, outputs))
         signal, noise = self.sums.get(name, (0.0, 0.0))
-        self.sums[name] = (signal + float(np.sum(self.reference ** 2)),
-                           noise + float(np.sum((output - self.reference) ** 2)))
+        self.sums[name] = (signal + float(np.sum(reference ** 2)), noise + float(np.sum((output - reference) ** 2)))
 
     def output_snr_db(self, name: str) -> float | None:
         """The layer's figure over the batches added so far (None: no figure for it)."""

@@ -22,10 +22,12 @@ from .record import record_of
 
 
 def build_metadata(tflite, data=None, *, recipe=None, metrics=None, source_sha256=None, name=None,
-                   float_layers=None) -> dict:
+                   float_layers=None, outputs=None) -> dict:
     """The metadata dict edgesmith embeds: labels, preprocessing, recipe, metrics, source hash, MACs.
 
     ``float_layers``: the layers quantization-aware training left in float (None: no QAT stage).
+    ``outputs``: for a model verified output by output, each one's name, shape, task and metric (in the
+    .tflite's signature order).
     """
     record = record_of(tflite)
     metadata = {
@@ -38,6 +40,8 @@ def build_metadata(tflite, data=None, *, recipe=None, metrics=None, source_sha25
     }
     if float_layers is not None:
         metadata["float_layers"] = list(float_layers)
+    if outputs is not None:
+        metadata["outputs"] = list(outputs)
     if data is not None:
         metadata.update(labels=list(data.labels), preprocessing=data.preprocessing, data=data.describe())
     return metadata
@@ -47,7 +51,7 @@ def export(tflite, data=None, path="model.tflite", **metadata_fields) -> Path:
     """Embed metadata into ``tflite`` (a :class:`~edgesmith.converters.ptq.TFLiteModel`) and write it to ``path``.
 
     ``metadata_fields`` are those of :func:`build_metadata` (recipe, metrics, source_sha256, name,
-    float_layers).
+    float_layers, outputs).
     The file appears complete or not at all.
     """
     target = Path(path)

@@ -25,6 +25,7 @@ class Metric:
     """How a metric scores an output and how far a .tflite may fall behind the source model on it."""
 
     name: str
+    task: str  # what an output scored this way does: classification, segmentation, regression, anomaly detection
     unit: str  # of the budget: "pt" (points of a 0..1 score), "dB", "%" (a rise over the source's), "" (absolute)
     default_budget: float | None  # None: the recipe's max_accuracy_drop (points)
 
@@ -42,9 +43,11 @@ class Metric:
 
 
 METRICS = {metric.name: metric for metric in (
-    Metric("accuracy", "pt", None), Metric("top5", "pt", None), Metric("f1", "pt", None), Metric("miou", "pt", None),
-    Metric("psnr", "dB", 1.0), Metric("cosine", "", 0.01), Metric("mse", "%", 10.0), Metric("mae", "%", 10.0),
-    Metric("auc", "", 0.01))}
+    Metric("accuracy", "classification", "pt", None), Metric("top5", "classification", "pt", None),
+    Metric("f1", "classification", "pt", None), Metric("miou", "segmentation", "pt", None),
+    Metric("psnr", "regression", "dB", 1.0), Metric("cosine", "regression", "", 0.01),
+    Metric("mse", "regression", "%", 10.0), Metric("mae", "regression", "%", 10.0),
+    Metric("auc", "anomaly detection", "", 0.01))}
 
 
 def is_class_ids(targets: np.ndarray, output_shape: tuple) -> bool:

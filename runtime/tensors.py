@@ -97,10 +97,11 @@ def constant_values(tensor, buffers: list) -> np.ndarray | None:
     return real_values(np.frombuffer(bytes(buffers[tensor.buffer]), dtype=dtype).reshape(tensor.shape), tensor)
 
 
-def graph_output(main) -> tuple:
-    """``(position, tensor, op)`` of the main graph's first output, looking through the DEQUANTIZE that makes it
-    float: the tensor the graph computes it in, and the op (at that position in execution order) that writes it."""
-    index = main.outputs[0]
+def graph_output(main, output: int = 0) -> tuple:
+    """``(position, tensor, op)`` of the main graph's output number ``output`` (in the graph's own list), looking
+    through the DEQUANTIZE that makes it float: the tensor the graph computes it in, and the op (at that position
+    in execution order) that writes it."""
+    index = main.outputs[output]
     position, op = _writer(main, index)
     source = op.inputs[0] if op is not None and op.name == "DEQUANTIZE" else None
     if source is None or source.constant:

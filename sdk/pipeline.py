@@ -44,6 +44,7 @@ from edgesmith.converters.inputs import normalizing_layer
 from edgesmith.converters.stage import stage_record
 from edgesmith.converters.load import (SavedModelSource, functional_wrapper, has_symbolic_inputs, load_model,
                                        source_sha256)
+from edgesmith.converters.metrics import METRICS
 from edgesmith.converters.ptq import TFLiteModel, float_tflite, is_quantization_aware
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
@@ -54,7 +55,7 @@ from edgesmith.recipes import Recipe, Step, check_fallback, load_recipe, with_re
 from edgesmith.report.text import markdown_report
 from edgesmith.runtime.atomic_write import atomic_write_bytes, atomic_write_json
 from edgesmith.runtime.bench import benchmark
-from edgesmith.runtime.report_schema import ConversionReport, Cost, Fallback, Stage, WalkBack
+from edgesmith.runtime.report_schema import ConversionReport, Cost, Fallback, Stage, Verification, WalkBack
 from edgesmith.runtime.tflite_file import gzipped_size, total_weight_bytes, weight_bytes
 from edgesmith.walk_back import four_bit_candidates, in_order_of, relaxations, with_eight_bit_layers
 
@@ -473,7 +474,7 @@ def _finish(tflite, source: Source, final, data, recipe, stages: list, path: Pat
                         gzip_bytes=tflite.gzip_bytes))
     metrics = {**dataclasses.asdict(checked), "source_accuracy": source_accuracy,
                "stages": [dataclasses.asdict(stage) for stage in stages]}
-    export(tflite, data, path, **fields, metrics=metrics)
+    export(tflite, data, path, **fields, metrics=metrics, outputs=described_outputs(checked))
     written = path.read_bytes()
     return ConversionReport(
         recipe=recipe.as_dict(), verification=checked, source_accuracy=source_accuracy, tflite_path=str(path),
@@ -482,6 +483,13 @@ def _finish(tflite, source: Source, final, data, recipe, stages: list, path: Pat
         float_tflite_weights_bytes=stages[0].weights_bytes, float_tflite_gzip_bytes=stages[0].gzip_bytes,
         float_layers=fields["float_layers"], weight_bytes=weight_bytes(written), source_sha256=source.sha256,
         data=data.describe())
+
+
+def described_outputs(checked: Verification) -> list | None:
+    """What the metadata says of each output of a model verified output by output: name, shape, task, metric."""
+    return None if not checked.outputs else [
+        {"name": check.name, "shape": check.shape, "task": METRICS[check.metric].task if check.metric else None,
+         "metric": check.metric} for check in checked.outputs]
 
 
 def _verify_unpublished(content: bytes, data, path: Path, keras_model, source_accuracy, source_outputs=None,

@@ -109,6 +109,15 @@ def test_targets_per_output_are_scored_for_the_source_and_the_tflite(files, tmp_
     assert digit["change"] == round(digit["tflite_score"] - digit["source_score"], 4) and abs(digit["change"]) <= 0.02
 
 
+def test_the_metadata_names_each_outputs_task_and_metric(files, tmp_path):
+    from edgesmith.runtime import read_metadata
+
+    convert(files, "two_headed.keras", "int8-ptq", tmp_path, data="targets.npz")
+    assert read_metadata(tmp_path / "model.tflite")["outputs"] == [
+        {"name": "box", "shape": [4], "task": "regression", "metric": "mse"},
+        {"name": "digit", "shape": [10], "task": "classification", "metric": "accuracy"}]
+
+
 def test_targets_shaped_like_the_one_output_are_regression_targets(files, tmp_path):
     (check,) = convert(files, "autoencoder.keras", "int8-ptq", tmp_path, data="reconstruct.npz")["verification"][
         "outputs"]
@@ -170,3 +179,14 @@ def test_an_output_over_its_metric_budget_fails_the_run_naming_it():
                                                 "misses"):
         check_drop(checked, 1.0, "out/model.tflite", min_snr_db=20.0)
     assert [c.verdict for c in checked.outputs] == ["holds", "misses"] and checked.verdict == "misses"
+
+
+def test_debug_matches_every_head_and_measures_each_layer_on_all_outputs(files, tmp_path):
+    convert(files, "two_headed.keras", "int8-ptq", tmp_path)
+    done = edgesmith("debug", files / "two_headed.keras", tmp_path / "model.tflite", "--data", files / "images.npz",
+                     "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["layer"]: row for row in json.loads(done.stdout)["layers"]}
+    assert {"box", "digit"} <= set(rows) and rows["digit"]["matched_by"] == rows["box"]["matched_by"] == "output"
+    assert all(row["output_snr_db"] is not None and row["output_snr_db"] > 20 for row in rows.values())
+    assert rows["digit"]["cosine"] > 0.99  # the softmax's tensor, not the logits before it
