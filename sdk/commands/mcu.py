@@ -16,8 +16,8 @@ from edgesmith.commands.data_options import preprocessing_options
               help="A built-in microcontroller profile (esp32s3, nrf52840, rp2040, stm32f746, stm32h743, stm32u385) "
                    "or a TOML file; repeat for several. Default: every built-in profile.")
 @click.option("--data", "data_spec", default=None, metavar="SPEC",
-              help="Labeled data (builtin:digits|..., an image folder, an .npz): accuracy in TFLite Micro and "
-                   "agreement with LiteRT's reference kernels.")
+              help="Data (builtin:digits|..., an image folder, an .npz): TFLite Micro's outputs against LiteRT's "
+                   "reference kernels, every output; with class labels, the accuracy of both too.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate at most this many samples.")
 @click.option("--margin", type=click.FloatRange(0, 10), default=0.2, show_default=True,
               help="Headroom added to the measured arena and flash before comparing (0.2 = 20%).")
@@ -80,10 +80,11 @@ def format_report(report: dict) -> str:
         lines += [""] + format_compression(report["compression"])
     if "accuracy" in report:
         acc = report["accuracy"]
-        lines += ["", f"accuracy   TFLite Micro {100 * acc['tflm_accuracy']:.2f}% on {acc['samples']} samples; LiteRT "
-                      f"reference kernels {100 * acc['reference_accuracy']:.2f}%; top-1 agreement "
-                      f"{100 * acc['top1_agreement']:.2f}%; {acc['outputs_differing']} sample(s) with outputs not "
-                      "bit-identical"]
+        scores = (f"TFLite Micro {100 * acc['tflm_accuracy']:.2f}% on {acc['samples']} samples; LiteRT reference "
+                  f"kernels {100 * acc['reference_accuracy']:.2f}%; top-1 agreement {100 * acc['top1_agreement']:.2f}%"
+                  if "tflm_accuracy" in acc else f"{acc['samples']} unlabelled samples, {acc['outputs']} output(s)")
+        lines += ["", f"{'accuracy' if 'tflm_accuracy' in acc else 'outputs':<11}{scores}; {acc['outputs_differing']} sample(s) with outputs not bit-identical to "
+                      f"LiteRT's reference kernels (largest difference {acc['max_output_difference']:g})"]
     if "export" in report:
         lines += ["", f"export     wrote {report['export']['dir']}/ ({', '.join(report['export']['files'])}), "
                       f"arena {_bytes(report['export']['arena_bytes'])}"]

@@ -190,3 +190,13 @@ def test_debug_matches_every_head_and_measures_each_layer_on_all_outputs(files, 
     assert {"box", "digit"} <= set(rows) and rows["digit"]["matched_by"] == rows["box"]["matched_by"] == "output"
     assert all(row["output_snr_db"] is not None and row["output_snr_db"] > 20 for row in rows.values())
     assert rows["digit"]["cosine"] > 0.99  # the softmax's tensor, not the logits before it
+
+
+def test_tflite_micro_runs_every_head_against_litert_reference_kernels_without_labels(files, tmp_path):
+    convert(files, "two_headed.keras", "int8-ptq", tmp_path)
+    done = edgesmith("mcu", tmp_path / "model.tflite", "--profile", "esp32s3", "--data", files / "images.npz",
+                     "--json")
+    assert done.returncode == 0, done.stderr
+    compared = json.loads(done.stdout)["accuracy"]
+    assert compared["outputs"] == 2 and compared["samples"] == 359 and "tflm_accuracy" not in compared
+    assert compared["max_output_difference"] <= 1 / 64  # a few int8 steps of the box head, at most
