@@ -56,6 +56,7 @@ from pathlib import Path
 from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.load import source_sha256
 from edgesmith.converters.mixed_precision import PRECISIONS
+from edgesmith.data import DataError
 from edgesmith.deploy.target import BenchOptions
 from edgesmith.deploy.urls import mcu_profile
 from edgesmith.pipeline import Source, readable_source, run_recipe, source_outputs, source_stage
@@ -129,6 +130,10 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     url = storage or f"journal:{out / 'study.journal'}"
     backend = optuna_storage(url, heartbeat)  # a wrong URL or an unreachable server stops here, before any work
     loaded, data, reference = readable_source(model, data, preprocess)
+    if reference is None:  # before any trial: a search ranks candidates by one classifier's accuracy drop
+        raise DataError(f"{data.source}: edgesmith optimize ranks candidates by their accuracy drop, which needs "
+                        "class labels for one classifier output; convert this model with a recipe (it is verified "
+                        "output by output)")
     source = Source(loaded, source_sha256(model, loaded), source_stage(loaded, data, reference),
                     source_outputs(loaded, data))
     board = measurer.profile if isinstance(measurer, McuMeasurer) else None

@@ -200,3 +200,10 @@ def test_tflite_micro_runs_every_head_against_litert_reference_kernels_without_l
     compared = json.loads(done.stdout)["accuracy"]
     assert compared["outputs"] == 2 and compared["samples"] == 359 and "tflm_accuracy" not in compared
     assert compared["max_output_difference"] <= 1 / 64  # a few int8 steps of the box head, at most
+
+
+def test_optimize_refuses_a_model_verified_output_by_output_before_any_trial(files, tmp_path):
+    done = edgesmith("optimize", files / "two_headed.keras", "--data", files / "images.npz", "--passes", "none",
+                     "--trials", "1", "--out", tmp_path)
+    assert done.returncode == 2 and "ranks candidates by their accuracy drop" in done.stderr, done.stderr
+    assert not (tmp_path / "candidates").exists()
