@@ -61,16 +61,24 @@ def files(tmp_path_factory):
     return folder
 
 
-def convert(files, model, recipe, out, *extra, data="images.npz") -> dict:
-    done = edgesmith("convert", files / model, "--recipe", recipe, "--data", files / data, "--out", out,
-                     "--json", *extra)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+_RUNS = {}  # (model, recipe, options, data) -> report: each conversion runs once for the tests that read it
 
 
-def test_the_tflite_lists_its_outputs_in_the_keras_models_order(files, tmp_path):
-    report = convert(files, "two_headed.keras", "int8-ptq", tmp_path)
-    outputs = Model(tmp_path / "model.tflite").predict(np.zeros((3, 8, 8, 1), np.float32))
+def convert(files, model, recipe, *extra, data="images.npz") -> dict:
+    """``edgesmith convert --json`` of ``files/model`` (once per arguments in this module); the report."""
+    key = (model, recipe, extra, data)
+    if key not in _RUNS:
+        out = files / "runs" / str(len(_RUNS))
+        done = edgesmith("convert", files / model, "--recipe", recipe, "--data", files / data, "--out", out,
+                         "--json", *extra)
+        assert done.returncode == 0, done.stderr
+        _RUNS[key] = json.loads(done.stdout)
+    return _RUNS[key]
+
+
+def test_the_tflite_lists_its_outputs_in_the_keras_models_order(files):
+    report = convert(files, "two_headed.keras", "int8-ptq")
+    outputs = Model(report["tflite_path"]).predict(np.zeros((3, 8, 8, 1), np.float32))
     assert [list(o.shape) for o in outputs] == [[3, 4], [3, 10]]  # box first, as the model declares it
     checks = report["verification"]["outputs"]
     assert [(c["name"], c["shape"]) for c in checks] == [("box", [4]), ("digit", [10])]
@@ -78,8 +86,8 @@ def test_the_tflite_lists_its_outputs_in_the_keras_models_order(files, tmp_path)
 
 
 @pytest.mark.parametrize("recipe", ["int8-ptq", "int8-qat"])
-def test_each_head_of_a_two_headed_model_is_verified_and_the_worst_is_judged(files, tmp_path, recipe):
-    report = convert(files, "two_headed.keras", recipe, tmp_path)
+def test_each_head_of_a_two_headed_model_is_verified_and_the_worst_is_judged(files, recipe):
+    report = convert(files, "two_headed.keras", recipe)
     checked = report["verification"]
     assert checked["tflite_accuracy"] is None and checked["verdict"] == "holds"
     assert checked["output_snr_db"] == min(c["snr_db"] for c in checked["outputs"]) >= 20.0
@@ -88,44 +96,44 @@ def test_each_head_of_a_two_headed_model_is_verified_and_the_worst_is_judged(fil
         assert recovery["distilled"] and recovery["epochs"] >= 1
 
 
-def test_an_autoencoders_image_output_is_verified_by_snr(files, tmp_path):
-    checked = convert(files, "autoencoder.keras", "int8-ptq", tmp_path)["verification"]
+def test_an_autoencoders_image_output_is_verified_by_snr(files):
+    checked = convert(files, "autoencoder.keras", "int8-ptq")["verification"]
     assert [(c["name"], c["shape"]) for c in checked["outputs"]] == [("reconstruction", [8, 8, 1])]
     assert checked["output_snr_db"] >= 20.0 and checked["source_top1_agreement"] is None
 
 
-def test_labels_for_a_two_headed_model_are_refused_naming_its_outputs(files, tmp_path):
+def test_labels_for_a_two_headed_model_are_refused_naming_its_outputs(files):
     data = load_data("builtin:digits")
     with pytest.raises(ShapeMismatchError, match=r"outputs box \[None, 4\], digit \[None, 10\]; give the data "
                                                  "without labels"):
         data.check_model(keras.models.load_model(files / "two_headed.keras"))
 
 
-def test_targets_per_output_are_scored_for_the_source_and_the_tflite(files, tmp_path):
-    checks = convert(files, "two_headed.keras", "int8-ptq", tmp_path, data="targets.npz")["verification"]["outputs"]
+def test_targets_per_output_are_scored_for_the_source_and_the_tflite(files):
+    checks = convert(files, "two_headed.keras", "int8-ptq", data="targets.npz")["verification"]["outputs"]
     box, digit = checks
     assert (box["metric"], digit["metric"]) == ("mse", "accuracy")
     assert box["source_score"] < 0.05 and abs(box["change"]) < 0.01  # made-up box targets the model learnt a bit
     assert digit["change"] == round(digit["tflite_score"] - digit["source_score"], 4) and abs(digit["change"]) <= 0.02
 
 
-def test_the_metadata_names_each_outputs_task_and_metric(files, tmp_path):
+def test_the_metadata_names_each_outputs_task_and_metric(files):
     from edgesmith.runtime import read_metadata
 
-    convert(files, "two_headed.keras", "int8-ptq", tmp_path, data="targets.npz")
-    assert read_metadata(tmp_path / "model.tflite")["outputs"] == [
+    path = convert(files, "two_headed.keras", "int8-ptq", data="targets.npz")["tflite_path"]
+    assert read_metadata(path)["outputs"] == [
         {"name": "box", "shape": [4], "task": "regression", "metric": "mse"},
         {"name": "digit", "shape": [10], "task": "classification", "metric": "accuracy"}]
 
 
-def test_targets_shaped_like_the_one_output_are_regression_targets(files, tmp_path):
-    (check,) = convert(files, "autoencoder.keras", "int8-ptq", tmp_path, data="reconstruct.npz")["verification"][
+def test_targets_shaped_like_the_one_output_are_regression_targets(files):
+    (check,) = convert(files, "autoencoder.keras", "int8-ptq", data="reconstruct.npz")["verification"][
         "outputs"]
     assert check["metric"] == "mse" and check["tflite_score"] == pytest.approx(check["source_score"], abs=0.01)
 
 
-def test_an_autoencoders_anomaly_labels_are_scored_by_the_auc_of_its_reconstruction_error(files, tmp_path):
-    (check,) = convert(files, "autoencoder.keras", "int8-ptq", tmp_path, data="anomalies.npz")["verification"][
+def test_an_autoencoders_anomaly_labels_are_scored_by_the_auc_of_its_reconstruction_error(files):
+    (check,) = convert(files, "autoencoder.keras", "int8-ptq", data="anomalies.npz")["verification"][
         "outputs"]
     assert check["metric"] == "auc" and check["source_score"] > 0.9  # noise reconstructs worse than digits
     assert abs(check["change"]) <= 0.01 and check["budget"] == 0.01 and check["verdict"] == "holds"
@@ -146,8 +154,8 @@ def test_targets_that_fit_no_output_are_refused_in_one_line(files, tmp_path, arr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out" / "model.tflite").exists()
 
 
-def test_a_metric_chosen_per_output_scores_it_and_its_budget_decides(files, tmp_path):
-    report = convert(files, "two_headed.keras", "int8-ptq", tmp_path, "--metric", "box=mae", "--metric",
+def test_a_metric_chosen_per_output_scores_it_and_its_budget_decides(files):
+    report = convert(files, "two_headed.keras", "int8-ptq", "--metric", "box=mae", "--metric",
                      "digit=f1", data="targets.npz")
     box, digit = report["verification"]["outputs"]
     assert (box["metric"], box["budget"], digit["metric"], digit["budget"]) == ("mae", 10.0, "f1", 2.0)
@@ -181,9 +189,9 @@ def test_an_output_over_its_metric_budget_fails_the_run_naming_it():
     assert [c.verdict for c in checked.outputs] == ["holds", "misses"] and checked.verdict == "misses"
 
 
-def test_debug_matches_every_head_and_measures_each_layer_on_all_outputs(files, tmp_path):
-    convert(files, "two_headed.keras", "int8-ptq", tmp_path)
-    done = edgesmith("debug", files / "two_headed.keras", tmp_path / "model.tflite", "--data", files / "images.npz",
+def test_debug_matches_every_head_and_measures_each_layer_on_all_outputs(files):
+    path = convert(files, "two_headed.keras", "int8-ptq")["tflite_path"]
+    done = edgesmith("debug", files / "two_headed.keras", path, "--data", files / "images.npz",
                      "--json")
     assert done.returncode == 0, done.stderr
     rows = {row["layer"]: row for row in json.loads(done.stdout)["layers"]}
@@ -192,9 +200,9 @@ def test_debug_matches_every_head_and_measures_each_layer_on_all_outputs(files, 
     assert rows["digit"]["cosine"] > 0.99  # the softmax's tensor, not the logits before it
 
 
-def test_tflite_micro_runs_every_head_against_litert_reference_kernels_without_labels(files, tmp_path):
-    convert(files, "two_headed.keras", "int8-ptq", tmp_path)
-    done = edgesmith("mcu", tmp_path / "model.tflite", "--profile", "esp32s3", "--data", files / "images.npz",
+def test_tflite_micro_runs_every_head_against_litert_reference_kernels_without_labels(files):
+    path = convert(files, "two_headed.keras", "int8-ptq")["tflite_path"]
+    done = edgesmith("mcu", path, "--profile", "esp32s3", "--data", files / "images.npz",
                      "--json")
     assert done.returncode == 0, done.stderr
     compared = json.loads(done.stdout)["accuracy"]
