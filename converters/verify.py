@@ -390,20 +390,22 @@ def drop_line(verification: Verification, max_drop=None) -> str | None:
 
 
 def output_line(check: OutputCheck) -> str:
-    """One output against its budget, as a user reads it.
+    """One output against the source model's and, with targets, against its budget, as a user reads it.
 
     >>> output_line(OutputCheck("box", [4], 30.0, 0.99, metric="mse", source_score=0.010, tflite_score=0.012,
     ...                         verdict="misses", budget=10.0))
-    "output box: mse 0.012 against the source model's 0.01 (20 % worse; budget 10 %): misses"
+    "output box [4]: SNR 30.0 dB, cosine 0.9900; mse 0.012 against the source model's 0.01 (20 % worse; budget 10 %): misses"
     """
+    fidelity = f"output {check.name} {check.shape}: SNR {check.snr_db:.1f} dB, cosine {check.cosine:.4f}" + (
+        "" if check.top1_agreement is None else f", top-1 agreement {100 * check.top1_agreement:.1f}%")
     if check.metric is None:
-        return f"output {check.name}: SNR {check.snr_db:.1f} dB against the source model (minimum {check.budget:g} dB)"\
-               f": {check.verdict}"
+        return fidelity + (f" (minimum {check.budget:g} dB): {check.verdict}" if check.verdict else "")
     metric = METRICS[check.metric]
     unit = {"pt": " pt", "dB": " dB", "%": " %", "": ""}[metric.unit]
     worse = metric.worsening(check.source_score, check.tflite_score)
-    return (f"output {check.name}: {check.metric} {check.tflite_score:g} against the source model's "
-            f"{check.source_score:g} ({worse:g}{unit} worse; budget {check.budget:g}{unit}): {check.verdict}")
+    budget = f"; budget {check.budget:g}{unit}): {check.verdict}" if check.verdict else ")"
+    return (f"{fidelity}; {check.metric} {check.tflite_score:g} against the source model's {check.source_score:g} "
+            f"({worse:g}{unit} worse{budget}")
 
 
 def verdict_line(verification: Verification, max_drop) -> str | None:

@@ -40,6 +40,7 @@ class Classifier:
         self.model = model if isinstance(model, Model) else Model(model, threads=threads, backend=backend)
         self.top_k = top_k
         self._spec = self._image_input()
+        self._scores = self._class_scores_output()
         self.labels, found = _labels_and_preprocessing(self.model.path)
         self.preprocessing = {**_default_preprocessing(self._spec), **found, **(preprocessing or {})}
         self._height, self._width = self.preprocessing["size"]
@@ -58,6 +59,19 @@ class Classifier:
             raise InputError(f"{self.model.path.name}: input is not an image (expected one [N,H,W,1|3] tensor, "
                              f"got {shapes})")
         return inputs[0]
+
+    def _class_scores_output(self):
+        """The output holding the class scores: the only one, or of several the one edgesmith's metadata names a
+        classifier's (a detector's class head beside its box head)."""
+        outputs = self.model.outputs
+        if len(outputs) == 1:
+            return outputs[0]
+        described = (read_metadata(self.model.path) or {}).get("outputs") or []
+        classes = [spec for spec, output in zip(outputs, described) if output.get("task") == "classification"]
+        if len(classes) != 1:
+            raise InputError(f"{self.model.path.name}: {len(outputs)} outputs, and its metadata names no single one "
+                             "as class scores; classify reads one [1, classes] output")
+        return classes[0]
 
     def preprocess(self, image) -> np.ndarray:
         """Turn a path, PIL image or array into the model's float input batch [1, H, W, C]."""
@@ -80,7 +94,7 @@ class Classifier:
         prepared = time.perf_counter()
         self.model.invoke()
         invoked = time.perf_counter()
-        scores = np.asarray(self.model.get_outputs(as_dict=True)[self.model.outputs[0].name]).reshape(-1)
+        scores = np.asarray(self.model.get_outputs(as_dict=True)[self._scores.name]).reshape(-1)
         results = self._top(scores, top_k or self.top_k)
         finished = time.perf_counter()
         timings = {"pre_ms": (prepared - started) * 1000.0, "invoke_ms": (invoked - prepared) * 1000.0,

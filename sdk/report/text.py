@@ -26,7 +26,7 @@ against the recipe's budget:
 
 from __future__ import annotations
 
-from edgesmith.converters.verify import drop_line
+from edgesmith.converters.verify import drop_line, output_line
 
 MAX_SHOWN_CLUSTERS = 256  # more distinct values than this in a kernel means "not clustered"
 
@@ -100,6 +100,8 @@ def _drop_line(verification, max_drop) -> list:
 
 def _fidelity_line(verification) -> list:
     """How closely the .tflite's outputs follow the source model's (all a verification on unlabelled data has)."""
+    if verification.outputs:
+        return [output_line(check) for check in verification.outputs]
     if verification.output_snr_db is None:
         return []
     verdict = f": {verification.verdict}" if verification.tflite_accuracy is None and verification.verdict else ""

@@ -183,7 +183,7 @@ def test_an_output_over_its_metric_budget_fails_the_run_naming_it():
     checked = Verification(samples=100, tflite_accuracy=None, outputs=[
         OutputCheck("box", [4], 31.0, 0.99, metric="mse", source_score=0.010, tflite_score=0.0105),
         OutputCheck("mask", [8, 8, 1], 19.0, 0.99)])
-    with pytest.raises(AccuracyDropError, match="output mask: SNR 19.0 dB against the source model .minimum 20 dB.: "
+    with pytest.raises(AccuracyDropError, match="output mask \\[8, 8, 1\\]: SNR 19.0 dB, cosine 0.9900 .minimum 20 dB.: "
                                                 "misses"):
         check_drop(checked, 1.0, "out/model.tflite", min_snr_db=20.0)
     assert [c.verdict for c in checked.outputs] == ["holds", "misses"] and checked.verdict == "misses"
@@ -215,3 +215,17 @@ def test_optimize_refuses_a_model_verified_output_by_output_before_any_trial(fil
                      "--trials", "1", "--out", tmp_path)
     assert done.returncode == 2 and "ranks candidates by their accuracy drop" in done.stderr, done.stderr
     assert not (tmp_path / "candidates").exists()
+
+
+def test_classify_reads_the_head_the_metadata_names_a_classifier_and_refuses_when_none_is(files, tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((8, 8), 200, np.uint8)).save(tmp_path / "digit.png")
+    named = convert(files, "two_headed.keras", "int8-ptq", data="targets.npz")["tflite_path"]
+    done = edgesmith("classify", named, tmp_path / "digit.png", "--top-k", "10", "--json")
+    assert done.returncode == 0, done.stderr
+    scores = [top["score"] for top in json.loads(done.stdout)[0]["top"]]
+    assert len(scores) == 10 and abs(sum(scores) - 1.0) < 0.02  # the softmax head, not the box's 4 values
+    unnamed = convert(files, "two_headed.keras", "int8-ptq")["tflite_path"]
+    done = edgesmith("classify", unnamed, tmp_path / "digit.png")
+    assert done.returncode == 2 and "names no single one as class scores" in done.stderr, done.stderr
