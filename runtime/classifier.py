@@ -40,7 +40,6 @@ class Classifier:
         self.model = model if isinstance(model, Model) else Model(model, threads=threads, backend=backend)
         self.top_k = top_k
         self._spec = self._image_input()
-        self._scores = self._class_scores_output()
         self.labels, found = _labels_and_preprocessing(self.model.path)
         self.preprocessing = {**_default_preprocessing(self._spec), **found, **(preprocessing or {})}
         self._height, self._width = self.preprocessing["size"]
@@ -94,7 +93,7 @@ class Classifier:
         prepared = time.perf_counter()
         self.model.invoke()
         invoked = time.perf_counter()
-        scores = np.asarray(self.model.get_outputs(as_dict=True)[self._scores.name]).reshape(-1)
+        scores = np.asarray(self.model.get_outputs(as_dict=True)[self._class_scores_output().name]).reshape(-1)
         results = self._top(scores, top_k or self.top_k)
         finished = time.perf_counter()
         timings = {"pre_ms": (prepared - started) * 1000.0, "invoke_ms": (invoked - prepared) * 1000.0,

@@ -53,7 +53,8 @@ def test_third_party_preprocessing_comes_from_its_metadata():
     classifier = Classifier(real_tflite("hand_landmark_lite"))
     assert classifier.preprocessing["std"] == pytest.approx([255.0] * 3)
     assert classifier.preprocessing["size"] == [224, 224]
-    assert len(classifier.classify(np.zeros((50, 50, 3), np.uint8), top_k=1)) == 1
+    with pytest.raises(InputError, match="4 outputs, and its metadata names no single one as class scores"):
+        classifier.classify(np.zeros((50, 50, 3), np.uint8), top_k=1)  # landmarks, handedness, ...: no classes
 
 
 def test_non_image_models_are_refused():
