@@ -71,9 +71,7 @@ def summary_lines(report) -> list:
         f"{weights}: {ratio:.1f}x smaller than float32 ({_bytes(report.float_tflite_bytes)}); "
         f"gzip {_bytes(graph.gzip_bytes)}, {gzip_ratio:.1f}x smaller than float32 "
         f"({_bytes(report.float_tflite_gzip_bytes)} gzip)",
-        f"accuracy: source {_percent(report.source_accuracy)}, keras {_percent(checked.keras_accuracy)}, "
-        f"tflite {_percent(checked.tflite_accuracy)}; top-1 agreement {_percent(checked.top1_agreement)} "
-        f"on {checked.samples:,} samples",
+        *_accuracy_line(report.source_accuracy, checked),
         *_drop_line(checked, report.recipe.get("max_accuracy_drop")),
         *_fidelity_line(checked),
         *_float_layers_line(report.float_layers),
@@ -90,6 +88,16 @@ def markdown_report(report) -> str:
     body = "".join("| " + " | ".join(str(v) for v in row.values()) + " |\n" for row in rows)
     lines = "\n".join(f"- {line}" for line in summary_lines(report))
     return f"# edgesmith convert: recipe `{report.recipe['name']}`\n\n{lines}\n\n{header}{body}"
+
+
+def _accuracy_line(source_accuracy, checked) -> list:
+    """Accuracies and top-1 agreement; none without labels, or for a model verified output by output."""
+    figures = (source_accuracy, checked.keras_accuracy, checked.tflite_accuracy, checked.top1_agreement)
+    if all(figure is None for figure in figures):
+        return []
+    return [f"accuracy: source {_percent(source_accuracy)}, keras {_percent(checked.keras_accuracy)}, tflite "
+            f"{_percent(checked.tflite_accuracy)}; top-1 agreement {_percent(checked.top1_agreement)} on "
+            f"{checked.samples:,} samples"]
 
 
 def _drop_line(verification, max_drop) -> list:
