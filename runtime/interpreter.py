@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 
 from .errors import InputError, ModelLoadError
+from .tflite_file import natural_key
 
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 
@@ -67,14 +68,8 @@ def output_details(interpreter) -> list:
         return listed
     named = interpreter.get_signature_runner(next(iter(signatures))).get_output_details()
     by_index = {detail["index"]: detail for detail in listed}
-    ordered = [by_index.get(named[name]["index"]) for name in sorted(named, key=_numbered_last)]
+    ordered = [by_index.get(named[name]["index"]) for name in sorted(named, key=natural_key)]
     return ordered if None not in ordered and len(ordered) == len(listed) else listed
-
-
-def _numbered_last(name: str) -> tuple:
-    """``output_10`` after ``output_9``: names sorted with their trailing number as a number."""
-    stem = name.rstrip("0123456789")
-    return stem, int(name[len(stem):] or -1)
 
 
 def delegated_nodes(path) -> list:

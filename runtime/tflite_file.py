@@ -108,6 +108,7 @@ class Contents(NamedTuple):
     buffers: list
     metadata: list
     custom_codes: list
+    signature_outputs: list = []  # (name, tensor index) of the first signature's outputs, output_0 before output_10
 
 
 def read_contents(data: bytes) -> Contents | None:
@@ -123,7 +124,22 @@ def read_contents(data: bytes) -> Contents | None:
     op_names = [_text(c.CustomCode()) or builtin_name(max(c.BuiltinCode(), c.DeprecatedBuiltinCode())) for c in codes]
     subgraphs = [_subgraph(model.Subgraphs(s), buffers, op_names, type_name) for s in range(model.SubgraphsLength())]
     metadata = [(_text(entry.Name()), entry.Buffer()) for entry in map(model.Metadata, range(model.MetadataLength()))]
-    return Contents(subgraphs, buffers, metadata, [_text(code.CustomCode()) for code in codes if code.CustomCode()])
+    signature = model.SignatureDefs(0) if model.SignatureDefsLength() else None
+    outputs = [] if signature is None else sorted(
+        ((_text(pair.Name()), pair.TensorIndex()) for pair in map(signature.Outputs, range(signature.OutputsLength()))),
+        key=lambda pair: natural_key(pair[0]))
+    return Contents(subgraphs, buffers, metadata, [_text(code.CustomCode()) for code in codes if code.CustomCode()],
+                    outputs)
+
+
+def natural_key(name: str) -> tuple:
+    """``output_10`` after ``output_9``: a name sorted with its trailing number as a number.
+
+    >>> sorted(["output_10", "output_9", "output_0"], key=natural_key)
+    ['output_0', 'output_9', 'output_10']
+    """
+    stem = name.rstrip("0123456789")
+    return stem, int(name[len(stem):] or -1)
 
 
 def main_operators(data: bytes) -> list:

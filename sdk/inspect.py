@@ -45,7 +45,7 @@ def inspect_model(path, *, xnnpack: bool = True) -> dict:
         "path": str(path),
         "size": _size_split(data, contents.buffers, weights, metadata_buffers),
         "inputs": [_describe(main.tensors[i]) for i in main.inputs],
-        "outputs": [_describe(main.tensors[i]) for i in main.outputs],
+        "outputs": [_describe(main.tensors[i]) for i in _output_order(contents, main)],
         "tensors": {"count": len(main.tensors), "dtypes": dict(Counter(t.type.lower() for t in main.tensors))},
         "quantization": _quantization_summary(main.tensors, weights),
         "ops": op_histogram(data),
@@ -75,6 +75,13 @@ def _size_split(data: bytes, buffers: list, weights: list, metadata_buffers: set
     metadata = sum(len(buffers[b]) for b in metadata_buffers) + _appended_zip_bytes(data)
     return {"total_bytes": len(data), "weights_bytes": stored, "metadata_bytes": metadata,
             "graph_bytes": len(data) - stored - metadata, "gzip_bytes": gzipped_size(data)}
+
+
+def _output_order(contents, main) -> list:
+    """The main graph's output tensors in its signature's order (``output_0``, ``output_1``, ...: a Keras model's
+    own output order, the order ``edgesmith.runtime.Model`` returns them in), else as the graph lists them."""
+    ordered = [index for _, index in contents.signature_outputs]
+    return ordered if sorted(ordered) == sorted(main.outputs) else list(main.outputs)
 
 
 def _describe(tensor: Tensor) -> dict:

@@ -82,6 +82,8 @@ def test_the_tflite_lists_its_outputs_in_the_keras_models_order(files):
     assert [list(o.shape) for o in outputs] == [[3, 4], [3, 10]]  # box first, as the model declares it
     checks = report["verification"]["outputs"]
     assert [(c["name"], c["shape"]) for c in checks] == [("box", [4]), ("digit", [10])]
+    listed = edgesmith("inspect", report["tflite_path"], "--json")
+    assert [o["shape"] for o in json.loads(listed.stdout)["outputs"]] == [[1, 4], [1, 10]]  # inspect: the same order
     assert checks[0]["top1_agreement"] is None and checks[1]["top1_agreement"] >= 0.9
 
 
