@@ -97,9 +97,11 @@ class Arch:
     """One row: how to build the model, what data it reads, the preset it was trained on."""
 
     build: object  # () -> keras.Model (None for the legacy .h5, made in a subprocess)
-    data: str  # "image" (32x32x3 uint8) or "sequence" (28 steps x 28 features, float32)
+    data: str  # a kind of write_datasets: "image" (32x32x3 uint8), "sequence" (28 steps x 28 features, float32), ...
     preset: str | None  # passed to convert(preprocess=...); None for float (already normalized) data
     note: str = ""
+    task: str = "classify"  # how the source is trained and scored: a key of TASKS
+    live: object = None  # (weights file) -> keras.Model: a model kept as weights only, converted as a live instance
 
 
 def _app(name, **options):
@@ -164,40 +166,92 @@ def two_outputs():
     return keras.Model(inputs, [digit, parity], name="two_outputs")
 
 
-LEGACY_H5_SCRIPT = textwrap.dedent(
-    """
-    import json, os, sys
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    import numpy as np
-    import tf_keras as keras
-    npz, out, epochs, patience, fraction, fit_out = sys.argv[1:7]
-    epochs, patience, fraction = int(epochs), int(patience), float(fraction) if int(patience) else 0.0
-    keras.utils.set_random_seed(0)
-    with np.load(npz) as d:
-        x, y = d["x_train"].astype("float32") / 255.0, d["y_train"]
-    order = np.random.default_rng(0).permutation(len(x))  # the same split as validation_split()
-    held, fit = np.sort(order[:int(round(len(x) * fraction))]), np.sort(order[int(round(len(x) * fraction)):])
+def anomaly_autoencoder():
+    """MLPerf Tiny AD style, on images: a conv encoder, an 8-value dense bottleneck, a Conv2DTranspose decoder
+    (28 x 28 x 1 in and out), trained on normal digits only; anomalies reconstruct worse."""
+    import keras
+
+    L = keras.layers
+    inputs = keras.Input((28, 28, 1))
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inputs)  # 14 x 14
+    x = L.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)  # 7 x 7
+    x = L.Dense(8, activation="relu")(L.Flatten()(x))
+    x = L.Reshape((7, 7, 32))(L.Dense(7 * 7 * 32, activation="relu")(x))
+    x = L.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu")(x)
+    x = L.Conv2DTranspose(1, 3, strides=2, padding="same", name="reconstruction")(x)
+    return keras.Model(inputs, x, name="anomaly_autoencoder")
+
+
+def unet_segmenter():
+    """A small U-Net: two down blocks, a bottleneck, two up blocks (Conv2DTranspose, UpSampling2D) that concatenate
+    the encoder's features; a [32, 32, 3] softmax: background, stroke of a digit 0-4, stroke of a digit 5-9."""
+    import keras
+
+    L = keras.layers
+
+    def block(x, filters):
+        x = L.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        return L.Conv2D(filters, 3, padding="same", activation="relu")(x)
+
+    inputs = keras.Input((32, 32, 3))
+    skip1 = block(inputs, 16)  # 32 x 32
+    skip2 = block(L.MaxPooling2D()(skip1), 32)  # 16 x 16
+    x = block(L.MaxPooling2D()(skip2), 64)  # 8 x 8
+    x = block(L.Concatenate()([L.Conv2DTranspose(32, 2, strides=2)(x), skip2]), 32)
+    x = block(L.Concatenate()([L.Conv2D(16, 1)(L.UpSampling2D()(x)), skip1]), 16)
+    return keras.Model(inputs, L.Conv2D(3, 1, activation="softmax", name="mask")(x), name="unet_segmenter")
+
+
+def keypoint_regressor():
+    """A CNN regressing the centre of mass (x, y, in 0..1 of the image) of a digit placed anywhere in 32 x 32."""
+    import keras
+
     L = keras.layers
     inputs = keras.Input((32, 32, 3))
-    h = L.MaxPooling2D()(L.ReLU()(L.BatchNormalization()(L.Conv2D(16, 3, padding="same", use_bias=False)(inputs))))
-    h = L.MaxPooling2D()(L.ReLU()(L.BatchNormalization()(L.Conv2D(32, 3, padding="same", use_bias=False)(h))))
-    h = L.Dropout(0.2)(L.GlobalAveragePooling2D()(L.Conv2D(64, 3, padding="same", activation="relu")(h)))
-    model = keras.Model(inputs, L.Dense(10, activation="softmax")(h), name="legacy_cnn")
-    model.compile(keras.optimizers.Adam(2e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    stop = [keras.callbacks.EarlyStopping("val_accuracy", patience=patience, restore_best_weights=True)]
-    history = model.fit(x[fit], y[fit], batch_size=32, epochs=epochs, verbose=0,
-                        validation_data=(x[held], y[held]) if patience else None, callbacks=stop if patience else [])
-    model.save(out)  # .h5 suffix: the legacy HDF5 format
-    record = {"epochs_run": len(history.history["loss"])}
-    if patience:
-        scores = history.history["val_accuracy"]
-        best = int(np.argmax(scores))
-        record.update(best_epoch=best + 1, val_accuracy=float(scores[best]),
-                      stopped="plateau" if len(scores) - best - 1 >= patience else "max epochs")
-    with open(fit_out, "w") as file:
-        json.dump(record, file)
-    """
-)
+    x = inputs
+    for filters in (16, 32, 64):
+        x = L.MaxPooling2D()(L.ReLU()(L.BatchNormalization()(L.Conv2D(filters, 3, padding="same", use_bias=False)(x))))
+    x = L.Dense(64, activation="relu")(L.Flatten()(x))
+    return keras.Model(inputs, L.Dense(2, name="centre")(x), name="keypoint_regressor")
+
+
+def _subclassed_class():
+    """A subclassed keras.Model (defined on first use: keras is imported late)."""
+    import keras
+
+    L = keras.layers
+
+    class SubclassedNet(keras.Model):
+        """Builds its layers in the constructor and, given a ``.weights.h5`` file, loads it (as a user's code
+        does with weights saved earlier). ``sample``: the input of one sample ([32, 32, 3] image or [28, 28]
+        sequence), which decides Conv2D or Conv1D."""
+
+        def __init__(self, sample=(32, 32, 3), weights=None, **kwargs):
+            super().__init__(**kwargs)
+            conv, pool, gap = ((L.Conv2D, L.MaxPooling2D, L.GlobalAveragePooling2D) if len(sample) == 3 else
+                               (L.Conv1D, L.MaxPooling1D, L.GlobalAveragePooling1D))
+            self.conv1 = conv(16, 3, padding="same", activation="relu")
+            self.pool = pool(2)
+            self.conv2 = conv(32, 3, padding="same", activation="relu")
+            self.gap = gap()
+            self.hidden = L.Dense(64, activation="relu")
+            self.classes = L.Dense(10, activation="softmax")
+            self(np.zeros((1, *sample), np.float32))  # build the variables
+            if weights is not None:
+                self.load_weights(weights)
+
+        def call(self, inputs, training=False):
+            x = self.pool(self.conv1(inputs))
+            return self.classes(self.hidden(self.gap(self.conv2(x))))
+
+    return SubclassedNet
+
+
+def subclassed(sample):
+    """``(weights=None) -> model``: the subclassed model for ``sample``-shaped inputs, untrained (to train it) or with
+    its saved weights loaded (to convert it live)."""
+    return lambda weights=None: _subclassed_class()(sample, weights)
+
 
 ARCHITECTURES = {
     "MobileNet": Arch(_app("MobileNet", alpha=0.25), "image", "tf", "alpha 0.25"),
@@ -213,41 +267,102 @@ ARCHITECTURES = {
     "kws-conv1d": Arch(kws_conv1d, "sequence", None, "Conv1D x3, [28, 28]"),
     "lstm-gru": Arch(lstm_gru, "sequence", None, "LSTM 48 + GRU 48, [28, 28]"),
     "transformer": Arch(tiny_transformer, "sequence", None, "1 block, 4 heads, [28, 28]"),
-    "two-outputs": Arch(two_outputs, "image", "unit", "digit (10) + parity (2) heads"),
+    "two-outputs": Arch(two_outputs, "two-heads", "unit", "digit (10) + parity (2) heads", task="two-heads"),
     "legacy-h5": Arch(None, "image", "unit", "tf_keras CNN saved as .h5"),
+    "autoencoder-ad": Arch(anomaly_autoencoder, "anomaly", None, "conv AE, 8-value bottleneck; normal: digits 0-4",
+                           task="anomaly"),
+    "unet-seg": Arch(unet_segmenter, "segmentation", "unit", "U-Net, 3 classes per pixel, [32, 32]", task="segment"),
+    "keypoints": Arch(keypoint_regressor, "keypoints", "unit", "centre of mass [2]", task="keypoints"),
+    "subclassed": Arch(subclassed((32, 32, 3)), "image", "unit", "subclassed Conv2D, weights loaded in __init__",
+                       live=subclassed((32, 32, 3))),
+    "subclassed-seq": Arch(subclassed((28, 28)), "sequence", None, "subclassed Conv1D on [28, 28] sequences",
+                           live=subclassed((28, 28))),
 }
 
 
 # -- data ---------------------------------------------------------------------------------
 
 
-def write_datasets(folder: Path, train: int, test: int, mnist: Path = SHARED_MNIST) -> dict:
-    """``image.npz`` (uint8 N x 32 x 32 x 3) and ``sequence.npz`` (float32 N x 28 x 28), from MNIST."""
-    import tensorflow as tf
+KINDS = ("image", "sequence", "two-heads", "anomaly", "segmentation", "keypoints")
+NORMAL_DIGITS = 5  # anomaly detection: digits below this are normal (the autoencoder's training), the rest anomalies
 
+
+def write_datasets(folder: Path, train: int, test: int, mnist: Path = SHARED_MNIST) -> dict:
+    """One .npz per kind of data, from MNIST (see :func:`dataset_arrays`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = {kind: folder / f"{kind}-{train}-{test}.npz" for kind in ("image", "sequence")}
+    paths = {kind: folder / f"{kind}-{train}-{test}.npz" for kind in KINDS}
     if all(path.is_file() for path in paths.values()):
         return paths
     with np.load(mnist) as data:
-        parts = {"train": (data["x_train"][:train], data["y_train"][:train]),
-                 "test": (data["x_test"][:test], data["y_test"][:test])}
-    image, sequence = {}, {}
-    for split, (x, y) in parts.items():
-        resized = tf.image.resize(x[..., None].astype(np.float32), (32, 32)).numpy()
-        image[f"x_{split}"] = np.repeat(np.clip(np.round(resized), 0, 255).astype(np.uint8), 3, axis=-1)
-        sequence[f"x_{split}"] = (x.astype(np.float32) / 255.0)
-        image[f"y_{split}"] = sequence[f"y_{split}"] = y.astype(np.int64)
-    for path, arrays in ((paths["image"], image), (paths["sequence"], sequence)):
-        partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.npz")
-        np.savez(partial, **arrays)
-        os.replace(partial, path)  # concurrent runs never read a half-written file
+        splits = {"train": (data["x_train"], data["y_train"], train), "test": (data["x_test"], data["y_test"], test)}
+        for kind, arrays in dataset_arrays(splits).items():
+            partial = paths[kind].with_name(f".{paths[kind].stem}.{os.getpid()}.partial.npz")
+            np.savez(partial, **arrays)
+            os.replace(partial, paths[kind])  # concurrent runs never read a half-written file
     return paths
 
 
+def dataset_arrays(splits: dict) -> dict:
+    """``{kind: arrays}`` from ``{split: (MNIST images, labels, count)}``:
+
+    * ``image``: the first ``count`` digits, uint8 32 x 32 x 3, y the class ids; ``sequence``: the same as float32
+      28 x 28 in 0..1 (28 steps of 28 features);
+    * ``two-heads``: ``image``'s x with ``y_<split>_digit`` and ``y_<split>_parity`` (the digit modulo 2);
+    * ``anomaly``: float32 28 x 28 x 1 digits in 0..1; train: ``count`` normal digits (below NORMAL_DIGITS), y all 0;
+      test: half normal, half other digits, y 0/1 (one anomaly label per sample);
+    * ``segmentation``: ``image``'s x, y [32, 32] class ids per pixel: 0 background, 1 stroke of a digit 0-4,
+      2 stroke of a digit 5-9 (stroke: resized pixel >= 128);
+    * ``keypoints``: the digit shrunk to 20 x 20 at a seeded random place of a black 32 x 32 x 3 uint8 image, y its
+      centre of mass (x, y) in 0..1 of the image, float32 [2].
+    """
+    import tensorflow as tf
+
+    def resized(x, size):
+        scaled = tf.image.resize(x[..., None].astype(np.float32), (size, size)).numpy()
+        return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+
+    kinds = {kind: {} for kind in KINDS}
+    for split, (x_all, y_all, count) in splits.items():
+        x, y = x_all[:count], y_all[:count].astype(np.int64)
+        image = np.repeat(resized(x, 32), 3, axis=-1)
+        kinds["image"].update({f"x_{split}": image, f"y_{split}": y})
+        kinds["sequence"].update({f"x_{split}": x.astype(np.float32) / 255.0, f"y_{split}": y})
+        kinds["two-heads"].update({f"x_{split}": image, f"y_{split}_digit": y, f"y_{split}_parity": y % 2})
+        normal = np.flatnonzero(y_all < NORMAL_DIGITS)
+        if split == "train":
+            picked, labels = normal[:count], np.zeros(count, np.int64)
+        else:
+            anomalous = np.flatnonzero(y_all >= NORMAL_DIGITS)
+            picked = np.concatenate([normal[:count - count // 2], anomalous[:count // 2]])
+            labels = np.repeat(np.array([0, 1], np.int64), [count - count // 2, count // 2])
+        kinds["anomaly"].update({f"x_{split}": x_all[picked][..., None].astype(np.float32) / 255.0,
+                                 f"y_{split}": labels})
+        stroke = image[..., 0] >= 128
+        kinds["segmentation"].update({f"x_{split}": image,
+                                      f"y_{split}": (stroke * (1 + (y >= NORMAL_DIGITS))[:, None, None]).astype(
+                                          np.int64)})
+        small = resized(x, 20)[..., 0]
+        rng = np.random.default_rng(0 if split == "train" else 1)
+        canvas, centres = np.zeros((count, 32, 32), np.uint8), np.zeros((count, 2), np.float32)
+        rows, columns = np.mgrid[0:20, 0:20]
+        for i, (top, left) in enumerate(rng.integers(0, 13, size=(count, 2))):
+            canvas[i, top:top + 20, left:left + 20] = small[i]
+            mass = small[i].astype(np.float64) + 1e-6
+            centres[i] = ((left + 0.5 + (mass * columns).sum() / mass.sum()) / 32,
+                          (top + 0.5 + (mass * rows).sum() / mass.sum()) / 32)
+        kinds["keypoints"].update({f"x_{split}": np.repeat(canvas[..., None], 3, axis=-1), f"y_{split}": centres})
+    return kinds
+
+
 def training_arrays(npz: Path, preset: str | None):
+    """``x_train, y_train, x_test, y_test``; y as one array, or ``{name: array}`` for targets per output."""
     with np.load(npz) as data:
-        x_train, y_train, x_test, y_test = (data[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+        x_train, x_test = data["x_train"], data["x_test"]
+        if "y_train" in data:
+            y_train, y_test = data["y_train"], data["y_test"]
+        else:
+            names = [key[len("y_train_"):] for key in data.files if key.startswith("y_train_")]
+            y_train, y_test = ({name: data[f"y_{split}_{name}"] for name in names} for split in ("train", "test"))
     if preset is not None:
         x_train, x_test = preprocessed(x_train, preset), preprocessed(x_test, preset)
     return x_train, y_train, x_test, y_test
@@ -286,7 +401,7 @@ def source_model(name: str, npz: Path, cache: Path, training: SourceTraining, tr
     arch = ARCHITECTURES[name]
     cache.mkdir(parents=True, exist_ok=True)
     stem = cache / f"{name}-n{train}-{training.key()}"
-    path = stem.with_suffix(".h5" if arch.build is None else ".keras")
+    path = stem.with_suffix(".h5" if arch.build is None else ".weights.h5" if arch.live else ".keras")
     info_file = stem.with_suffix(".json")
     cached = cached_source(path, info_file, training)
     if cached is not None:
@@ -299,12 +414,18 @@ def source_model(name: str, npz: Path, cache: Path, training: SourceTraining, tr
         model = keras.models.load_model(path, compile=False)
     else:
         model, fit = train_keras(arch, npz, training)
-        partial = path.with_name(f".{path.stem}.partial.keras")
-        model.save(partial)
+        if arch.live:  # weights only (a subclassed model's code builds it)
+            partial = path.with_name(f".{path.name.split('.')[0]}.partial.weights.h5")
+            model.save_weights(partial)
+        else:
+            partial = path.with_name(f".{path.stem}.partial.keras")
+            model.save(partial)
         os.replace(partial, path)
     _, _, x_test, y_test = training_arrays(npz, arch.preset)
-    info = {"accuracy": _accuracy(model, x_test, y_test), "train_seconds": round(time.perf_counter() - started, 1),
-            "params": int(model.count_params()), "training": {**training.settings(), **fit}}
+    scores = source_scores(arch.task, model, x_test, y_test)
+    info = {"accuracy": scores.get("accuracy", scores.get("digit accuracy")), "scores": scores,
+            "train_seconds": round(time.perf_counter() - started, 1), "params": int(model.count_params()),
+            "training": {**training.settings(), **fit}}
     atomic_write_json(info_file, info)  # concurrent runs never read a half-written file
     return path, info
 
@@ -377,18 +498,16 @@ def train_to_plateau(fit_epoch, score, snapshot, restore, max_epochs: int, patie
 
 
 def train_keras(arch: Arch, npz: Path, training: SourceTraining) -> tuple:
-    """The model ``arch`` builds, trained as ``training`` says, and what its training measured."""
+    """The model ``arch`` builds, trained as ``training`` says on its task's targets and loss, and what its
+    training measured."""
     import keras
 
     keras.utils.set_random_seed(0)
     model = arch.build()
     x_train, y_train, _, _ = training_arrays(npz, arch.preset)
     fit, held = validation_split(len(x_train), training.val_fraction if training.plateau else 0.0)
-    x_fit, y_fit, x_val, y_val = x_train[fit], y_train[fit], x_train[held], y_train[held]
-    if len(model.outputs) == 2:  # digit and parity
-        targets, losses = [y_fit, y_fit % 2], ["sparse_categorical_crossentropy"] * 2
-    else:
-        targets, losses = y_fit, "sparse_categorical_crossentropy"
+    x_fit, y_fit, x_val, y_val = x_train[fit], _take(y_train, fit), x_train[held], _take(y_train, held)
+    targets, losses = TASKS[arch.task]["fit"](x_fit, y_fit)
     model.compile(keras.optimizers.Adam(LEARNING_RATE), losses)
     if not training.plateau:
         model.fit(x_fit, targets, batch_size=BATCH, epochs=training.max_epochs, shuffle=True, verbose=0)
@@ -397,12 +516,72 @@ def train_keras(arch: Arch, npz: Path, training: SourceTraining) -> tuple:
 
     def score():  # BatchNorm statistics re-estimated first: a stale moving average would decide the stop
         reestimate_batchnorm(model, x_fit)
-        return _accuracy(model, x_val, y_val)
+        return TASKS[arch.task]["validate"](model, x_val, y_val)
 
     fit_info = train_to_plateau(
         lambda: model.fit(x_fit, targets, batch_size=BATCH, epochs=1, shuffle=True, verbose=0), score,
         model.get_weights, model.set_weights, training.max_epochs, training.patience)
     return model, fit_info
+
+
+def _take(y, rows):
+    """Rows of targets: one array, or ``{output: array}``."""
+    return {name: values[rows] for name, values in y.items()} if isinstance(y, dict) else y[rows]
+
+
+def _predict(model, x):
+    """The model's outputs on ``x`` in batches: one array, or a list of one per output."""
+    batches = [model(x[i:i + 256], training=False) for i in range(0, len(x), 256)]
+    if isinstance(batches[0], (list, tuple)):
+        return [np.concatenate([np.asarray(b[k]) for b in batches]) for k in range(len(batches[0]))]
+    return np.concatenate([np.asarray(b) for b in batches])
+
+
+def _metric(name: str, targets, outputs) -> float:
+    from edgesmith.converters.metrics import score
+
+    return score(name, targets, outputs)
+
+
+def _reconstruction_auc(model, x, labels) -> float:
+    from edgesmith.converters.metrics import anomaly_scores
+
+    return _metric("auc", labels, anomaly_scores(_predict(model, x), x))
+
+
+# per task: the Keras targets and losses, the validation score training stops on (higher is better; anomaly
+# detection's validation split holds normal samples only, so its negative reconstruction error) and the test scores
+TASKS = {
+    "classify": {
+        "fit": lambda x, y: (y, "sparse_categorical_crossentropy"),
+        "validate": lambda model, x, y: _accuracy(model, x, y),
+        "test": lambda model, x, y: {"accuracy": _accuracy(model, x, y)}},
+    "two-heads": {
+        "fit": lambda x, y: ([y["digit"], y["parity"]], ["sparse_categorical_crossentropy"] * 2),
+        "validate": lambda model, x, y: float(np.mean(list(_head_accuracies(model, x, y).values()))),
+        "test": lambda model, x, y: {f"{name} accuracy": value for name, value in _head_accuracies(model, x, y).items()}},
+    "anomaly": {
+        "fit": lambda x, y: (x, "mse"),
+        "validate": lambda model, x, y: -_metric("mse", x, _predict(model, x)),
+        "test": lambda model, x, y: {"auc": _reconstruction_auc(model, x, y)}},
+    "segment": {
+        "fit": lambda x, y: (y, "sparse_categorical_crossentropy"),
+        "validate": lambda model, x, y: _metric("miou", y, _predict(model, x)),
+        "test": lambda model, x, y: {"miou": _metric("miou", y, _predict(model, x))}},
+    "keypoints": {
+        "fit": lambda x, y: (y, "mse"),
+        "validate": lambda model, x, y: -_metric("mse", y, _predict(model, x)),
+        "test": lambda model, x, y: {"mse": _metric("mse", y, _predict(model, x))}},
+}
+
+
+def _head_accuracies(model, x, y: dict) -> dict:
+    return {name: float(np.mean(outputs.argmax(-1) == y[name])) for name, outputs in zip(y, _predict(model, x))}
+
+
+def source_scores(task: str, model, x, y) -> dict:
+    """The source's scores on the test split, by its task (``{"accuracy": ...}``, ``{"auc": ...}``, ...)."""
+    return {name: round(float(value), 4) for name, value in TASKS[task]["test"](model, x, y).items()}
 
 
 def reestimate_batchnorm(model, x: np.ndarray, batches: int = 50) -> None:
@@ -459,9 +638,10 @@ def recipe_with_budget(name: str, max_epochs: int | None):
 
 
 def run_cell(model_path, recipe, npz: Path, out: Path, preset) -> dict:
-    """One cell: verified / budget missed / refused / crash, with its numbers and wall time."""
+    """One cell: verified / budget missed / refused / crash, with its numbers and wall time. ``model_path``: a
+    model file, or a live keras.Model (given to ``edgesmith.convert`` as it is)."""
+    from edgesmith import convert
     from edgesmith.converters.errors import AccuracyDropError
-    from edgesmith.pipeline import convert
     from edgesmith.runtime.errors import EdgesmithError
 
     out.mkdir(parents=True, exist_ok=True)
@@ -498,10 +678,50 @@ def report_numbers(report, out: Path) -> dict:
                                                       "accuracy_drop_pt", "verdict", "drop_ci95_pt",
                                                       "samples_needed")})
     numbers["budget_pt"] = data["recipe"].get("max_accuracy_drop")
+    numbers["outputs"] = [{key: check.get(key) for key in OUTPUT_KEYS} for check in checked.get("outputs") or []]
     walk = data.get("walk_back") or _plain(getattr(report, "walk_back", None)) or written_walk_back(out)
     if walk:
         numbers["walk_back"] = {"chosen": walk.get("chosen"), "steps": walk.get("steps", [])}
     return numbers
+
+
+OUTPUT_KEYS = ("name", "shape", "metric", "source_score", "tflite_score", "change", "budget", "verdict", "snr_db",
+               "top1_agreement")
+
+
+def worsening(check: dict):
+    """How much worse the .tflite scores than the source on an output, in its budget's unit (pt, %, dB, absolute;
+    negative: better); None for an output without targets."""
+    from edgesmith.converters.metrics import METRICS
+
+    if check.get("metric") is None or check.get("source_score") is None:
+        return None
+    return METRICS[check["metric"]].worsening(check["source_score"], check["tflite_score"])
+
+
+def budget_unit(check: dict) -> str:
+    """The unit of an output's budget: pt, %, dB, or none (auc, cosine); dB of SNR for an output without targets."""
+    from edgesmith.converters.metrics import METRICS
+
+    return "dB SNR" if check.get("metric") is None else METRICS[check["metric"]].unit
+
+
+def output_text(check: dict) -> str:
+    """One output's check in a line: ``digit: accuracy 0.982 -> 0.978 (worse by 0.4 pt; budget 1 pt): holds``,
+    or for an output without targets its SNR against the source model's.
+
+    >>> output_text({"name": "out", "metric": "mse", "source_score": 0.01, "tflite_score": 0.0105, "change": 0.0005,
+    ...              "budget": 10.0, "verdict": "holds"})
+    'out: mse 0.01 -> 0.0105 (worse by 5 %; budget 10 %): holds'
+    """
+    if check.get("metric") is None:
+        return (f"{check['name']}: SNR {_number(check.get('snr_db'), '{:.1f}')} dB (minimum "
+                f"{_number(check.get('budget'), '{:g}')} dB): {check.get('verdict')}")
+    unit = budget_unit(check)
+    space = " " if unit else ""
+    return (f"{check['name']}: {check['metric']} {check['source_score']:.4g} -> {check['tflite_score']:.4g} "
+            f"(worse by {worsening(check):.3g}{space}{unit}; budget {_number(check.get('budget'), '{:g}')}{space}{unit}): "
+            f"{check.get('verdict')}")
 
 
 def _plain(value):
@@ -538,7 +758,8 @@ def run_row(name: str, recipes: list, args, on_cell=None) -> dict:
         on_cell(None, row["source"])
     for recipe in recipes:
         keras.backend.clear_session()
-        cell = run_cell(path, recipe_with_budget(recipe, args.max_recipe_epochs), npz, out / name / recipe,
+        model = arch.live(str(path)) if arch.live else path  # a live keras.Model, built by its own code
+        cell = run_cell(model, recipe_with_budget(recipe, args.max_recipe_epochs), npz, out / name / recipe,
                         arch.preset)
         row["cells"][recipe] = cell
         if on_cell:
@@ -714,7 +935,9 @@ def over_budget_delivered(cell: dict) -> bool:
 
 
 def size_text(cell: dict) -> str:
-    """Raw KiB first, gzip second (older cells have no gzip size)."""
+    """Raw KiB first, gzip second (older cells have no gzip size; a miss whose error carried no report: no size)."""
+    if cell.get("tflite_bytes") is None:
+        return "- KiB"
     gzip = cell.get("tflite_gzip_bytes")
     return f"{cell['tflite_bytes'] / 1024:,.0f} KiB" + (f" ({gzip / 1024:,.0f} gz)" if gzip else "")
 
@@ -734,6 +957,11 @@ def cell_notes(cell: dict, status: bool = True) -> str:
 
 def cell_text(cell: dict, width: int = 60) -> str:
     """``raw KiB (gzip) / drop pt / agree %`` and its notes, or ``refused: <reason>``, or the crash."""
+    if cell["status"] == "budget missed" and cell.get("tflite_bytes") is None:  # the error carried no report
+        text = f"budget missed (no report): {cell['error']}"
+        return text if len(text) <= width else text[: width - 3] + "..."
+    if cell["status"] in ("verified", "budget missed") and cell.get("accuracy_drop_pt") is None:
+        return f"{size_text(cell)} / {outputs_short(cell)}" + cell_notes(cell)  # outputs scored one by one
     if cell["status"] in ("verified", "budget missed"):
         text = f"{size_text(cell)} / {cell['accuracy_drop_pt']:+.1f} pt / {100 * cell['top1_agreement']:.1f} %"
         return text + cell_notes(cell)
@@ -741,12 +969,40 @@ def cell_text(cell: dict, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def outputs_short(cell: dict) -> str:
+    """Each output's worsening in its budget's unit: ``digit accuracy +0.4 pt, parity accuracy +0.0 pt`` (an output
+    without targets: its SNR).
+
+    >>> outputs_short({"outputs": [{"name": "mask", "metric": "miou", "source_score": 0.8, "tflite_score": 0.79},
+    ...                            {"name": "aux", "snr_db": 31.25}]})
+    'mask miou +1 pt, aux SNR 31.2 dB'
+    """
+    parts = []
+    for check in cell.get("outputs") or []:
+        if check.get("metric") is None:
+            parts.append(f"{check['name']} SNR {check['snr_db']:.1f} dB")
+        else:
+            unit = budget_unit(check)
+            parts.append(f"{check['name']} {check['metric']} {worsening(check):+.3g}{' ' if unit else ''}{unit}")
+    return ", ".join(parts) or "-"
+
+
+def source_score_text(source: dict | None) -> str:
+    """The source model's test score(s): ``98.1 %`` (accuracy), ``auc 0.9312``, ``digit 98.1 % / parity 99.0 %``."""
+    if not source:
+        return "-"
+    scores = source.get("scores") or {"accuracy": source.get("accuracy")}
+    if list(scores) == ["accuracy"]:
+        return _number(scores["accuracy"] and 100 * scores["accuracy"], "{:.1f} %")
+    return " / ".join(f"{name.replace(' accuracy', '')} {100 * value:.1f} %" if "accuracy" in name
+                      else f"{name} {value:.4g}" for name, value in scores.items())
+
+
 def markdown_table(matrix: dict, recipes: list, width: int = 60) -> str:
-    header = ["model", "source acc", *recipes]
+    header = ["model", "source score", *recipes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, row in matrix.items():
-        source = row["source"]
-        accuracy = "-" if not source else f"{100 * source['accuracy']:.1f} %"
+        accuracy = source_score_text(row["source"])
         cells = [cell_text(row["cells"][recipe], width).replace("|", "/") for recipe in recipes]
         lines.append("| " + " | ".join([name, accuracy, *cells]) + " |")
     return "\n".join(lines)
@@ -759,10 +1015,13 @@ def _number(value, form: str) -> str:
 def cell_row(name: str, recipe: str, row: dict) -> list:
     """One line of the cells table (see :func:`cells_table`)."""
     cell = row["cells"][recipe]
-    if cell["status"] not in ("verified", "budget missed"):
+    if cell["status"] not in ("verified", "budget missed") or cell.get("tflite_bytes") is None:
         outcome = cell_text(cell, 48).replace("|", "/")
         return [name, recipe, outcome, *["-"] * 7, _number(cell.get("seconds"), "{:.0f}")]
-    drop = f"{cell['accuracy_drop_pt']:+.1f}" + _number(cell.get("budget_pt"), " ({:g})")
+    if cell.get("accuracy_drop_pt") is None:  # outputs scored one by one: the outputs table has them
+        drop = outputs_short(cell)
+    else:
+        drop = f"{cell['accuracy_drop_pt']:+.1f}" + _number(cell.get("budget_pt"), " ({:g})")
     return [name, recipe, cell["status"] + cell_notes(cell, status=False), _number(cell["tflite_bytes"] / 1024, "{:,.0f}"),
             _number(cell.get("tflite_gzip_bytes") and cell["tflite_gzip_bytes"] / 1024, "{:,.0f}"), drop,
             _number(cell.get("top1_agreement") and 100 * cell["top1_agreement"], "{:.1f}"),
@@ -781,17 +1040,46 @@ def cells_table(matrix: dict, recipes: list) -> str:
     return "\n".join(lines)
 
 
+def outputs_table(matrix: dict, recipes: list) -> str:
+    """One line per output of each cell that scored its outputs one by one: the metric, the source's and the
+    .tflite's scores, the change (.tflite - source, in the metric's units), how much worse that is in the budget's
+    unit and the budget, the verdict."""
+    header = ["model", "recipe", "outcome", "raw bytes", "output", "metric", "source", ".tflite", "change",
+              "worse by (budget)", "verdict", "wall s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in matrix.items():
+        for recipe in recipes:
+            cell = row["cells"].get(recipe, {"status": "not run", "error": "not run"})
+            if not cell.get("outputs"):
+                if cell["status"] not in ("verified", "budget missed") or cell.get("tflite_bytes") is None:
+                    lines.append("| " + " | ".join([name, recipe, cell_text(cell, 70).replace("|", "/"), *["-"] * 8,
+                                                    _number(cell.get("seconds"), "{:.0f}")]) + " |")
+                continue
+            for check in cell["outputs"]:
+                unit = budget_unit(check)
+                worse = ("-" if worsening(check) is None else f"{worsening(check):+.3g}") + \
+                    _number(check.get("budget"), " ({:g}" + (" " if unit else "") + unit + ")")
+                lines.append("| " + " | ".join([
+                    name, recipe, cell["status"] + cell_notes(cell, status=False), f"{cell['tflite_bytes']:,}",
+                    check["name"], check.get("metric") or "(SNR)", _number(check.get("source_score"), "{:.4g}"),
+                    _number(check.get("tflite_score"), "{:.4g}"), _number(check.get("change"), "{:+.4g}"), worse,
+                    check.get("verdict") or "-", _number(cell.get("seconds"), "{:.0f}")]) + " |")
+    return "\n".join(lines)
+
+
 def sources_table(matrix: dict) -> str:
-    """How each source model was trained: test and validation accuracy, epochs (best of run), time."""
-    header = ["model", "test acc", "val acc", "best epoch / run", "stopped", "train s", "params"]
+    """How each source model was trained: test score(s) and the validation score training stopped on (accuracy;
+    miou; a negative mse for regression and the autoencoder), epochs (best of run), time."""
+    header = ["model", "test score", "val score", "best epoch / run", "stopped", "train s", "params"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, row in matrix.items():
         source = row["source"] or {}
         fit = source.get("training", {})
         epochs = f"{fit.get('best_epoch', '-')} / {fit.get('epochs_run', '-')}"
+        value = fit.get("val_accuracy")
+        validation = "-" if value is None else f"{100 * value:.1f} %" if 0 < value <= 1 else f"{value:.4g}"
         lines.append("| " + " | ".join([
-            name, _number(source.get("accuracy") and 100 * source["accuracy"], "{:.1f} %"),
-            _number(fit.get("val_accuracy") and 100 * fit["val_accuracy"], "{:.1f} %"), epochs,
+            name, source_score_text(row["source"]), validation, epochs,
             fit.get("stopped") or fit.get("mode") or "-", _number(source.get("train_seconds"), "{:.0f}"),
             _number(source.get("params"), "{:,}")]) + " |")
     return "\n".join(lines)
@@ -988,6 +1276,9 @@ def run_or_read(name: str, args, parent_argv: list) -> dict:
     print(f"{name}: {time.perf_counter() - row_started:.0f} s  "
           + "; ".join(f"{r}: {cell_text(c, 50)} ({c.get('seconds', '-')} s)" for r, c in row["cells"].items()),
           flush=True)
+    for recipe, cell in row["cells"].items():
+        for check in cell.get("outputs") or []:
+            print(f"    {recipe}: {output_text(check)}", flush=True)
     return row
 
 
@@ -1001,6 +1292,11 @@ def print_results(matrix: dict, args, summary: dict, total: float) -> None:
     print(f"cells: raw and gzip sizes, drop and the recipe's budget, size and p50 relative to the row's {BASELINE}")
     print(cells_table(matrix, args.recipe_list))
     print()
+    if any(cell.get("outputs") for row in matrix.values() for cell in row["cells"].values()):
+        print("outputs: each output's metric for the source and the .tflite, the change, how much worse in the "
+              "budget's unit (budget), the verdict")
+        print(outputs_table(matrix, args.recipe_list))
+        print()
     print("sources")
     print(sources_table(matrix))
     print()

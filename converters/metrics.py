@@ -86,11 +86,16 @@ def anomaly_scores(outputs: np.ndarray, inputs: np.ndarray) -> np.ndarray:
 
 
 def score(metric: str, targets, outputs) -> float:
-    """``metric`` of ``outputs`` (one array, [samples, ...]) against ``targets``, rounded to 4 places."""
+    """``metric`` of ``outputs`` (one array, [samples, ...]) against ``targets``, to 4 significant digits (an mse of
+    0.0009 to 4 places would judge a 10 % budget in steps of 11 %).
+
+    >>> score("mse", np.zeros((2, 2)), np.full((2, 2), 0.03)), score("mse", np.zeros((2, 2)), np.full((2, 2), 0.031))
+    (0.0009, 0.000961)
+    """
     targets, outputs = np.asarray(targets), np.asarray(outputs, dtype=np.float64)
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
-    return round(float(_SCORES[metric](targets, outputs)), 4)
+    return float(f"{float(_SCORES[metric](targets, outputs)):.4g}")
 
 
 def _classes(targets, outputs):

@@ -412,7 +412,9 @@ def _class_ids_of_one_classifier(arrays: dict, outputs: dict) -> bool:
     if len(shapes) != 1 or len(shapes[0]) != 1 or (shapes[0][0] or 0) < 2:
         return False
     y = np.asarray(arrays.get("y_train", arrays.get("y_test")))
-    return y.ndim == 1 or (y.ndim == 2 and y.shape[1] in (1, shapes[0][0]))
+    if y.ndim == 2 and y.shape[1] == shapes[0][0]:  # one-hot / probability rows, else values (keypoints, a box)
+        return bool(np.all(y >= 0) and np.allclose(y.sum(axis=1), 1.0, atol=1e-3))
+    return y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
 
 
 def _check_fits(targets, shape: tuple, name: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 
@@ -116,3 +117,66 @@ def test_a_reports_walk_back_reaches_the_cell(conformance, tmp_path):
     walked = {"status": "verified", **conformance.report_numbers(report, tmp_path)}
     assert walked["walk_back"]["chosen"] == "int8-qat"
     assert conformance.cell_text(walked).endswith("(walked back to int8-qat)")
+
+
+def multi_output_cell(**more):
+    """A cell of a model whose outputs were scored one by one (no single accuracy drop)."""
+    outputs = [{"name": "digit", "metric": "accuracy", "source_score": 0.98, "tflite_score": 0.976, "change": -0.004,
+                "budget": 1.0, "verdict": "holds", "snr_db": 30.0, "top1_agreement": 0.99},
+               {"name": "centre", "metric": "mse", "source_score": 0.002, "tflite_score": 0.0021, "change": 0.0001,
+                "budget": 10.0, "verdict": "holds", "snr_db": 25.0, "top1_agreement": None}]
+    return verified(4096, None, top1_agreement=None, outputs=outputs, **more)
+
+
+def test_cells_of_several_outputs_show_each_outputs_metric_change_and_verdict(conformance):
+    cell = multi_output_cell()
+    assert conformance.cell_text(cell) == "4 KiB (2 gz) / digit accuracy +0.4 pt, centre mse +5 %"
+    assert conformance.output_text(cell["outputs"][0]) == ("digit: accuracy 0.98 -> 0.976 (worse by 0.4 pt; "
+                                                           "budget 1 pt): holds")
+    rows = {"M": {"source": {"scores": {"digit accuracy": 0.98, "mse": 0.002}}, "cells": {"int8-ptq": cell}}}
+    table = conformance.outputs_table(rows, ["int8-ptq"])
+    assert "| M | int8-ptq | verified | 4,096 | digit | accuracy | 0.98 | 0.976 | -0.004 | +0.4 (1 pt) | holds | 12 |" \
+        in table
+    assert "| centre | mse | 0.002 | 0.0021 | +0.0001 | +5 (10 %) | holds |" in table
+    assert "digit accuracy +0.4 pt, centre mse +5 %" in conformance.cells_table(rows, ["int8-ptq"])
+    assert conformance.source_score_text(rows["M"]["source"]) == "digit 98.0 % / mse 0.002"
+    assert not conformance.delivered(cell)  # not counted against the single-drop targets
+
+
+def test_report_numbers_carry_each_outputs_check(conformance, tmp_path):
+    from edgesmith.runtime.report_schema import ConversionReport, OutputCheck, Verification
+
+    checked = Verification(samples=100, tflite_accuracy=None, outputs=[
+        OutputCheck("mask", [32, 32, 3], 24.0, 0.99, metric="miou", source_score=0.81, tflite_score=0.805,
+                    change=-0.005, budget=1.0, verdict="holds")])
+    report = ConversionReport(recipe={"name": "int8-ptq", "max_accuracy_drop": 1.0}, verification=checked,
+                              source_accuracy=None, tflite_path=str(tmp_path / "model.tflite"), tflite_bytes=2048)
+    (output,) = conformance.report_numbers(report, tmp_path)["outputs"]
+    assert output == {"name": "mask", "shape": [32, 32, 3], "metric": "miou", "source_score": 0.81,
+                      "tflite_score": 0.805, "change": -0.005, "budget": 1.0, "verdict": "holds", "snr_db": 24.0,
+                      "top1_agreement": None}
+
+
+def test_datasets_for_several_outputs_segmentation_anomalies_and_keypoints(conformance):
+    rng = np.random.default_rng(0)
+    digits = np.zeros((40, 28, 28), np.uint8)
+    digits[:, 10:18, 12:16] = 255  # a bar: its centre of mass is the middle of the bar
+    labels = np.arange(40) % 10
+    kinds = conformance.dataset_arrays({"train": (digits, labels, 20), "test": (digits + rng.integers(0, 2, digits.shape,
+                                                                                                   dtype=np.uint8),
+                                                                                labels, 10)})
+    two = kinds["two-heads"]
+    assert list(two["y_train_parity"]) == list(two["y_train_digit"] % 2) and "y_train" not in two
+    anomaly = kinds["anomaly"]
+    assert anomaly["x_train"].shape == (20, 28, 28, 1) and not anomaly["y_train"].any()
+    assert list(anomaly["y_test"]) == [0] * 5 + [1] * 5
+    segmentation = kinds["segmentation"]
+    assert segmentation["y_train"].shape == (20, 32, 32) and set(np.unique(segmentation["y_train"])) == {0, 1, 2}
+    stroke = segmentation["y_train"] > 0
+    assert ((segmentation["y_train"][stroke] == 2) == np.repeat(labels[:20] >= 5, 32 * 32).reshape(20, 32, 32)[
+        stroke]).all()
+    points = kinds["keypoints"]
+    assert points["x_train"].shape == (20, 32, 32, 3) and points["y_train"].shape == (20, 2)
+    for image, (x, y) in zip(points["x_train"][..., 0], points["y_train"]):
+        rows, columns = np.nonzero(image > 128)
+        assert abs(x * 32 - (columns.mean() + 0.5)) < 1.0 and abs(y * 32 - (rows.mean() + 0.5)) < 1.0

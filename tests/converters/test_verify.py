@@ -209,3 +209,41 @@ def test_verify_pairs_with_the_keras_model_and_gives_no_interval_against_another
     assert result.drop_ci95_pt is None  # the pairs bound the keras-to-tflite gap, not the gap to 0.9
     paired = verify(tflite_models["int8"], data, keras_model=tflite_models["keras"])
     assert paired.drop_ci95_pt == pytest.approx(list(drop_interval(lost, gained, n)), abs=1e-3)
+
+
+def test_a_regression_output_over_its_metric_budget_is_judged_by_the_caller_when_no_budget_is_given(tmp_path):
+    """The pipeline verifies with no budget and judges afterwards (walking back first): an mse miss must not raise
+    inside that verification, where it would skip the walk back and carry no report; given a budget, it raises."""
+    import keras
+
+    from tests.conftest import _convert
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="centre")(inputs))
+    path = tmp_path / "model.tflite"
+    path.write_bytes(_convert(model))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 4)).astype(np.float32)
+    targets = rng.normal(size=(40, 2)).astype(np.float32)
+    np.savez(tmp_path / "points.npz", x_train=x, x_test=x, y_train=targets, y_test=targets)
+    from edgesmith.data import load_data
+
+    data = load_data(str(tmp_path / "points.npz"), outputs={"centre": (2,)}, input_shape=(4,))
+    perfect = [targets]  # a source that scores mse 0: the .tflite is far worse than 10 % above it
+    checked = verify(path, data, reference_outputs=perfect, output_names=["centre"])
+    (check,) = checked.outputs
+    assert (check.metric, check.verdict, check.budget, checked.verdict) == ("mse", "misses", 10.0, "misses")
+    with pytest.raises(AccuracyDropError, match="output centre: mse"):
+        verify(path, data, reference_outputs=perfect, output_names=["centre"], max_accuracy_drop=1.0)
+
+
+def test_a_small_mse_is_scored_finely_enough_for_its_10_percent_budget():
+    """Scores keep 4 significant digits: at 4 decimal places an mse of 0.0009 against 0.00096 read 0.0009 twice
+    (no change), and 0.0011 read as 22 % worse than 0.0009 (a miss) when it was 17 % or 29 % worse."""
+    from edgesmith.converters.metrics import METRICS, score
+
+    targets = np.zeros((4, 2))
+    source, tflite = score("mse", targets, np.full((4, 2), 0.03)), score("mse", targets, np.full((4, 2), 0.031))
+    assert (source, tflite) == (0.0009, 0.000961)
+    assert METRICS["mse"].worsening(source, tflite) == pytest.approx(6.78, abs=0.01)  # within the 10 % budget
+    assert score("accuracy", np.array([1, 0, 0]), np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])) == 0.6667

@@ -84,3 +84,18 @@ def test_keras_builtin_keeps_each_split_with_its_labels(monkeypatch):
     assert data.y_train.tolist() == list(range(10)) and data.y_val.tolist() == [0, 1, 2, 3]
     assert float(np.asarray(data.x_val).max()) == 1.0 and data.labels[0] == "t-shirt"
     assert data.split == {"held_out": "the source's test split"}
+
+
+def test_values_as_wide_as_a_one_value_per_class_output_are_regression_targets_not_one_hot_rows(tmp_path):
+    """A keypoint regressor with a [2] output: (x, y) coordinates per sample are its targets (scored by mse), not
+    probability rows of a 2-class classifier (whose argmax would be scored as accuracy); one-hot rows stay labels."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8)
+    centres = rng.uniform(0.2, 0.8, (12, 2)).astype(np.float32)
+    np.savez(tmp_path / "points.npz", x_train=x, x_test=x, y_train=centres, y_test=centres)
+    points = load_data(str(tmp_path / "points.npz"), outputs={"centre": (2,)}, input_shape=(8, 8, 3))
+    assert list(points.targets) == ["centre"] and not points.labeled
+    one_hot = np.eye(2)[np.arange(12) % 2]
+    np.savez(tmp_path / "classes.npz", x_train=x, x_test=x, y_train=one_hot, y_test=one_hot)
+    classes = load_data(str(tmp_path / "classes.npz"), outputs={"scores": (2,)}, input_shape=(8, 8, 3))
+    assert not classes.targets and classes.labeled and list(classes.y_val[:4]) == [0, 1, 0, 1]
