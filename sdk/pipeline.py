@@ -35,7 +35,7 @@ from typing import NamedTuple
 from pathlib import Path
 
 from edgesmith.converters.debug import debug_quantization
-from edgesmith.converters.errors import AccuracyDropError, ConversionError
+from edgesmith.converters.errors import AccuracyDropError, ConversionError, UnsupportedModelError
 from edgesmith.converters.distill import remember_teacher, teacher_of
 from edgesmith.converters.export import export
 from edgesmith.converters.fallback import raise_precisions
@@ -127,8 +127,7 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
     explicit = preprocessing_from(preprocess) or preprocessing_from(recipe.preprocess, origin="recipe")
     loaded = load_model(model)
     if not isinstance(loaded, SavedModelSource) and not has_symbolic_inputs(loaded):  # a subclassed keras.Model
-        data = dataset_for(data, None, explicit)
-        loaded, explicit = functional_wrapper(loaded, data.sample_shape), None  # fed as the data comes
+        loaded, explicit = wrapped_subclassed(loaded, data, explicit), None  # fed as the data comes
     data = dataset_for(data, loaded, explicit)
     data = dataclasses.replace(data, metrics={**data.metrics, **metrics}) if metrics else data
     source = Source(loaded, source_sha256(model, loaded))
@@ -369,6 +368,20 @@ def dataset_for(data, model, preprocess=None) -> Dataset:
         return load_data(data, image_size=shape[:2], color=color, preprocessing=chosen, input_shape=shape,
                          outputs=outputs)
     return load_data(data, preprocessing=chosen, input_shape=shape, outputs=outputs)
+
+
+def wrapped_subclassed(model, data, preprocess=None):
+    """A subclassed ``model`` wrapped in a Functional model fed ``data``'s samples: as images (a channel axis
+    added to [H, W] arrays), else as stored ([T, F] sequences); refused in one line when it takes neither."""
+    loaded = dataset_for(data, None, preprocess)
+    shapes = [loaded.sample_shape] + ([loaded.sample_shape[:-1]] if loaded.sample_shape[-1:] == (1,) else [])
+    for shape in shapes:
+        try:
+            return functional_wrapper(model, shape)
+        except Exception as error:  # Keras: whatever the model's own call raises on inputs it cannot take
+            failure = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    raise UnsupportedModelError(f"the subclassed model {model.name} cannot be called on the data's samples "
+                                f"(shape {' or '.join(str(list(shape)) for shape in shapes)}): {failure}")
 
 
 def readable_source(model, data, preprocess=None) -> tuple:
