@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .checks import checked
+from .checks import check_choice, checked
 from .errors import UnknownOptionError
 from .graph import require_graph
 from .kernels import copy_model, decode_array, encode_array, is_skipped, kernels
@@ -60,8 +60,7 @@ class ClusterConstraint(keras.constraints.Constraint):
 
 def _check_options(init, clusters, recovery_time=None):
     check_recovery_time(recovery_time)
-    if init not in INITS:
-        raise UnknownOptionError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    check_choice("init", init, INITS)
     if not 2 <= clusters <= 256:
         raise UnknownOptionError(f"clusters must be between 2 and 256, got {clusters}")
 

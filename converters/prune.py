@@ -21,7 +21,7 @@ import re
 import keras
 import numpy as np
 
-from .checks import checked
+from .checks import check_choice, checked
 from .errors import UnknownOptionError
 from .graph import require_graph
 from .kernels import copy_model, decode_array, encode_array, is_skipped, kernels
@@ -56,11 +56,8 @@ class PruningMask(keras.constraints.Constraint):
 
 def _check(sparsity_schedule, scope, sparsity, n_m=None, schedule=None, recovery_time=None):
     check_recovery_time(recovery_time)
-    chosen = schedule or sparsity_schedule
-    if chosen not in SPARSITY_SCHEDULES:
-        raise UnknownOptionError(f"unknown sparsity_schedule {chosen!r}; valid: {', '.join(SPARSITY_SCHEDULES)}")
-    if scope not in SCOPES:
-        raise UnknownOptionError(f"unknown scope {scope!r}; valid: {', '.join(SCOPES)}")
+    check_choice("sparsity_schedule", schedule or sparsity_schedule, SPARSITY_SCHEDULES)
+    check_choice("scope", scope, SCOPES)
     if not 0.0 <= sparsity < 1.0:
         raise UnknownOptionError(f"sparsity must be in [0, 1), got {sparsity}")
     if n_m:

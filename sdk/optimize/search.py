@@ -53,6 +53,7 @@ import socket
 import time
 from pathlib import Path
 
+from edgesmith.converters.checks import check_choice
 from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.load import source_sha256
 from edgesmith.converters.mixed_precision import PRECISIONS
@@ -165,8 +166,7 @@ def _check(objectives, sampler, trials, target) -> None:
     if "energy" in objectives and mcu_profile(target) is not None:
         raise UnknownOptionError(f"the energy objective cannot be measured on {target}: use size, gzip-size or latency "
                                  "(estimated)")
-    if sampler not in SAMPLERS:
-        raise UnknownOptionError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+    check_choice("sampler", sampler, SAMPLERS)
     if trials < 1:
         raise UnknownOptionError(f"trials must be at least 1, got {trials}")
 
