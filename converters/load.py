@@ -14,6 +14,8 @@ import os
 import zipfile
 from pathlib import Path
 
+from edgesmith.runtime.errors import first_line
+
 from .errors import CorruptModelError
 from .sources import SavedModelSource
 
@@ -36,7 +38,7 @@ def load_model(source):
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # keras raises many kinds for damaged files
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)[:200]
         if path.suffix == ".keras" and not zipfile.is_zipfile(path):
             reason = "not a zip archive (truncated or not a .keras file)"
         raise CorruptModelError(f"{path}: cannot load the model ({reason})") from None
