@@ -90,23 +90,17 @@ def check_model_path(source) -> Path:
 
 def source_sha256(source, model=None) -> str:
     """SHA-256 of the model file, or of the weights and architecture of an in-memory model."""
+    from edgesmith.runtime.bench import file_sha256  # not at the top: it loads the energy meters
+
     if isinstance(source, (str, Path)) and Path(source).is_file():
-        return _file_sha256(Path(source))
+        return file_sha256(Path(source))
     if isinstance(source, SavedModelSource) or (isinstance(source, (str, Path)) and Path(source).is_dir()):
         root = Path(getattr(source, "path", source))
         digest = hashlib.sha256()
         for file in sorted(p for p in root.rglob("*") if p.is_file()):
-            digest.update(_file_sha256(file).encode())
+            digest.update(file_sha256(file).encode())
         return digest.hexdigest()
     return _weights_sha256(model if model is not None else source)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _weights_sha256(model) -> str:
