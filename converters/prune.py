@@ -25,8 +25,7 @@ from .checks import check_choice, checked
 from .errors import UnknownOptionError
 from .graph import require_graph
 from .kernels import copy_model, decode_array, encode_array, is_skipped, kernels
-from .record import remember
-from .stage import stage_record
+from .stage import recorded
 from .train import RECOVERY_SCHEDULE, check_recovery_time, recover, validation_split
 
 SPARSITY_SCHEDULES = ("constant", "polynomial")
@@ -106,7 +105,7 @@ def prune(model, data, sparsity: float = 0.5, sparsity_schedule: str = "constant
                        start_from_epoch=plan.final_epoch(per_epoch, epochs))
     masker.apply(masker.final)  # the schedule's last step may not land on a multiple of frequency
     details = {**masker.details(skipped), "recovery": recovery.as_dict()}
-    return remember(model, stage_record("prune", model, details=details))
+    return recorded("prune", model, details)
 
 
 def strip(model, data=None, progress=None):
@@ -115,7 +114,7 @@ def strip(model, data=None, progress=None):
     for kernel in kernels(model):
         if kernel.constraint is not None and type(kernel.constraint).__module__.startswith("edgesmith"):
             kernel.set_constraint(None)
-    return remember(model, stage_record("strip", model))
+    return recorded("strip", model, {})
 
 
 def mask_of(kernel) -> np.ndarray | None:
