@@ -92,8 +92,8 @@ def quiet_option(command):
 
 
 def show_result(report: dict, as_json: bool, text, plot_path=None, plot=None) -> None:
-    """Write ``plot(report)`` (PNG bytes) to ``plot_path`` when one is given, then print ``report`` as JSON, or as
-    ``text(report)`` followed by where the plot went."""
+    """Write ``plot(report)`` (PNG bytes) to ``plot_path`` when one is given, then print ``report`` as JSON (what JSON
+    cannot hold as its text), or as ``text(report)`` followed by where the plot went."""
     if plot_path:
         from pathlib import Path
 
@@ -101,7 +101,7 @@ def show_result(report: dict, as_json: bool, text, plot_path=None, plot=None) ->
 
         atomic_write_bytes(Path(plot_path), plot(report))
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report, indent=2, default=str))
         return
     click.echo(text(report))
     if plot_path:
