@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import checked
+from .checks import check_choice, checked
 from .distill import remember_teacher
 from .errors import ConversionError
 from .graph import ChannelGraph, new_layer, require_graph, rewrite
@@ -56,8 +56,7 @@ def _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, s
             raise ConversionError(f"{name} must be in [0, 1) (the fraction of channels removed), got {value}")
     if macs_reduction is not None and not float(macs_reduction) > 1.0:
         raise ConversionError(f"macs_reduction must be above 1 (2.0: half the MACs), got {macs_reduction}")
-    if importance not in IMPORTANCES:
-        raise ConversionError(f"unknown importance {importance!r}; valid: {', '.join(IMPORTANCES)}")
+    check_choice("importance", importance, IMPORTANCES)
     if scope not in ("global", "layer"):
         raise ConversionError(f"scope must be 'global' or 'layer', got {scope!r}")
     if int(round_to) < 1 or int(steps) < 1:

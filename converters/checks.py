@@ -35,6 +35,12 @@ def checked(options=None, model=None):
     return attach
 
 
+def check_choice(option: str, value, choices) -> None:
+    """Raise :class:`UnknownOptionError` listing the valid ``choices`` if ``value`` is not one of them."""
+    if value not in choices:
+        raise UnknownOptionError(f"unknown {option} {value!r}; valid: {', '.join(choices)}")
+
+
 def run_check(check, values: dict, *leading):
     """Call ``check(*leading, **values)`` with the values its signature names and return what it returns
     (None for no check).

@@ -18,13 +18,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .checks import checked
+from .checks import check_choice, checked
 from .errors import UnknownOptionError
 from .graph import require_graph
 from .kernels import copy_model, decode_array, encode_array, is_skipped, kernels
 from .prune import mask_of
-from .record import remember
-from .stage import stage_record
+from .stage import recorded
 from .train import RECOVERY_SCHEDULE, check_recovery_time, recover
 
 INITS = ("linear", "kmeans++")
@@ -60,8 +59,7 @@ class ClusterConstraint(keras.constraints.Constraint):
 
 def _check_options(init, clusters, recovery_time=None):
     check_recovery_time(recovery_time)
-    if init not in INITS:
-        raise UnknownOptionError(f"unknown init {init!r}; valid: {', '.join(INITS)}")
+    check_choice("init", init, INITS)
     if not 2 <= clusters <= 256:
         raise UnknownOptionError(f"clusters must be between 2 and 256, got {clusters}")
 
@@ -98,7 +96,7 @@ def cluster(model, data, clusters: int = 16, init: str = "kmeans++", skip=(), ep
     recovery = recover(model, data, epochs=epochs, learning_rate=learning_rate, progress=progress, stage="cluster",
                        schedule=RECOVERY_SCHEDULE, teacher=source if distill else None, time_limit=recovery_time)
     details = {"clusters": clusters, "init": init, "layers": done, "skipped": skipped, "recovery": recovery.as_dict()}
-    return remember(model, stage_record("cluster", model, details=details))
+    return recorded("cluster", model, details)
 
 
 def _cluster_kernel(kernel, clusters, init, rng) -> None:

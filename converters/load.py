@@ -14,6 +14,8 @@ import os
 import zipfile
 from pathlib import Path
 
+from edgesmith.runtime.errors import first_line
+
 from .errors import CorruptModelError
 from .sources import SavedModelSource
 
@@ -36,7 +38,7 @@ def load_model(source):
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # keras raises many kinds for damaged files
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc)[:200]
         if path.suffix == ".keras" and not zipfile.is_zipfile(path):
             reason = "not a zip archive (truncated or not a .keras file)"
         raise CorruptModelError(f"{path}: cannot load the model ({reason})") from None
@@ -88,23 +90,17 @@ def check_model_path(source) -> Path:
 
 def source_sha256(source, model=None) -> str:
     """SHA-256 of the model file, or of the weights and architecture of an in-memory model."""
+    from edgesmith.runtime.bench import file_sha256  # not at the top: it loads the energy meters
+
     if isinstance(source, (str, Path)) and Path(source).is_file():
-        return _file_sha256(Path(source))
+        return file_sha256(Path(source))
     if isinstance(source, SavedModelSource) or (isinstance(source, (str, Path)) and Path(source).is_dir()):
         root = Path(getattr(source, "path", source))
         digest = hashlib.sha256()
         for file in sorted(p for p in root.rglob("*") if p.is_file()):
-            digest.update(_file_sha256(file).encode())
+            digest.update(file_sha256(file).encode())
         return digest.hexdigest()
     return _weights_sha256(model if model is not None else source)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _weights_sha256(model) -> str:

@@ -42,7 +42,7 @@ import re
 from edgesmith.runtime.interpreter import open_interpreter
 from edgesmith.runtime.tflite_file import WEIGHTED_OPS, gzipped_size, main_operators
 
-from .checks import checked
+from .checks import check_choice, checked
 from .errors import ConversionError, UnknownOptionError, UnsupportedModelError
 from .kernels import all_layers
 from .layers import handler_for
@@ -101,7 +101,8 @@ def refuse_untakeable(layer: str, op_names, precision: str) -> None:
 
 
 def _check_options(precisions, default):
-    _check_names(precisions or {}, default)
+    for value in [default, *(precisions or {}).values()]:
+        check_choice("precision", value, ALL_PRECISIONS)
 
 
 def _check_model(model, precisions):
@@ -167,7 +168,7 @@ class MixedPrecisionQuantizer:
 
     def quantize(self, precisions: dict, default: str = "int8") -> bytes:
         """The .tflite bytes with ``precisions`` per layer and ``default`` elsewhere."""
-        _check_names(precisions, default)
+        _check_options(precisions, default)
         _check_layers(precisions, self.layers)
         for layer, precision in precisions.items():
             refuse_untakeable(layer, self.ops.get(layer, ()), precision)
@@ -196,12 +197,6 @@ class MixedPrecisionQuantizer:
             for scope in self.scopes.get(layer, ()):
                 _add_config(built, "^" + re.escape(scope) + "$", precision)
         return built
-
-
-def _check_names(precisions: dict, default: str) -> None:
-    for value in [default, *precisions.values()]:
-        if value not in ALL_PRECISIONS:
-            raise UnknownOptionError(f"unknown precision {value!r}; valid: {', '.join(ALL_PRECISIONS)}")
 
 
 def _check_layers(precisions: dict, layers) -> None:

@@ -21,12 +21,11 @@ import re
 import keras
 import numpy as np
 
-from .checks import checked
+from .checks import check_choice, checked
 from .errors import UnknownOptionError
 from .graph import require_graph
 from .kernels import copy_model, decode_array, encode_array, is_skipped, kernels
-from .record import remember
-from .stage import stage_record
+from .stage import recorded
 from .train import RECOVERY_SCHEDULE, check_recovery_time, recover, validation_split
 
 SPARSITY_SCHEDULES = ("constant", "polynomial")
@@ -56,11 +55,8 @@ class PruningMask(keras.constraints.Constraint):
 
 def _check(sparsity_schedule, scope, sparsity, n_m=None, schedule=None, recovery_time=None):
     check_recovery_time(recovery_time)
-    chosen = schedule or sparsity_schedule
-    if chosen not in SPARSITY_SCHEDULES:
-        raise UnknownOptionError(f"unknown sparsity_schedule {chosen!r}; valid: {', '.join(SPARSITY_SCHEDULES)}")
-    if scope not in SCOPES:
-        raise UnknownOptionError(f"unknown scope {scope!r}; valid: {', '.join(SCOPES)}")
+    check_choice("sparsity_schedule", schedule or sparsity_schedule, SPARSITY_SCHEDULES)
+    check_choice("scope", scope, SCOPES)
     if not 0.0 <= sparsity < 1.0:
         raise UnknownOptionError(f"sparsity must be in [0, 1), got {sparsity}")
     if n_m:
@@ -109,7 +105,7 @@ def prune(model, data, sparsity: float = 0.5, sparsity_schedule: str = "constant
                        start_from_epoch=plan.final_epoch(per_epoch, epochs))
     masker.apply(masker.final)  # the schedule's last step may not land on a multiple of frequency
     details = {**masker.details(skipped), "recovery": recovery.as_dict()}
-    return remember(model, stage_record("prune", model, details=details))
+    return recorded("prune", model, details)
 
 
 def strip(model, data=None, progress=None):
@@ -118,7 +114,7 @@ def strip(model, data=None, progress=None):
     for kernel in kernels(model):
         if kernel.constraint is not None and type(kernel.constraint).__module__.startswith("edgesmith"):
             kernel.set_constraint(None)
-    return remember(model, stage_record("strip", model))
+    return recorded("strip", model, {})
 
 
 def mask_of(kernel) -> np.ndarray | None:

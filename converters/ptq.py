@@ -23,7 +23,7 @@ import warnings
 
 from edgesmith.runtime.tflite_file import gzipped_size
 
-from .checks import checked
+from .checks import check_choice, checked
 from .errors import ConversionError, NoCalibrationDataError, UnknownOptionError, UnsupportedModelError
 from .record import StageRecord, remember
 from .sources import SavedModelSource
@@ -49,8 +49,8 @@ class TFLiteModel:
 
 
 def _check_options(mode, io):
-    _check_choice("mode", mode, MODES)
-    _check_choice("io", io, IO_TYPES)
+    check_choice("mode", mode, MODES)
+    check_choice("io", io, IO_TYPES)
     if io != "float" and (mode, io) not in (("int8", "int8"), ("int8", "uint8"), ("int16x8", "int16")):
         raise UnknownOptionError(f"io={io} does not fit mode={mode}; int8 takes int8/uint8/float, int16x8 int16/float")
 
@@ -101,11 +101,6 @@ def is_quantization_aware(model) -> bool:
     from .qat_layers import has_fake_quant
 
     return not isinstance(model, SavedModelSource) and has_fake_quant(model)
-
-
-def _check_choice(option: str, value, choices) -> None:
-    if value not in choices:
-        raise UnknownOptionError(f"unknown {option} {value!r}; valid: {', '.join(choices)}")
 
 
 def _refuse_calibrated_recurrent(model, mode, learned) -> None:

@@ -36,3 +36,10 @@ class RunFailedError(EdgesmithError):
     """A run started correctly but did not produce a valid result."""
 
     exit_code = 1
+
+
+def first_line(message, default: str = "") -> str:
+    """The first non-blank line of ``message`` (a text or an exception), stripped; else ``default``, or for an
+    exception without text its class name."""
+    named = type(message).__name__ if isinstance(message, BaseException) else ""
+    return next((line.strip() for line in str(message).splitlines() if line.strip()), default or named)

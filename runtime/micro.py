@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelLoadError, UnsupportedOpError
+from .errors import ModelLoadError, UnsupportedOpError, first_line
 from .tensors import dequantize, quantize
 from .tflite_file import check_tflite_file, custom_op_names
 
@@ -78,7 +78,7 @@ class MicroModel:
             try:
                 self._interpreter.invoke()
             except RuntimeError:
-                raise ModelLoadError(f"{self.name}: TFLite Micro failed to run it ({_first_line(reason())})") from None
+                raise ModelLoadError(f"{self.name}: TFLite Micro failed to run it ({first_line(reason())})") from None
         return [np.array(self._interpreter.get_output(i)) for i in range(len(self.outputs))]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -135,10 +135,10 @@ def refusal(name: str, data: bytes, reason: str, error: Exception) -> ModelLoadE
     refused = re.search(r"Node (\w+) \(number (\d+)\) failed to prepare", reason)
     if refused:
         cause = next((line for line in reason.splitlines() if "was not true" in line or "not supported" in line.lower()),
-                     _first_line(reason))
+                     first_line(reason))
         return UnsupportedOpError(f"{name}: TFLite Micro cannot run op {refused.group(1)} (node {refused.group(2)}): "
                                   f"{_strip_location(cause)}")
-    return ModelLoadError(f"{name}: TFLite Micro refused it ({_first_line(reason) or error})")
+    return ModelLoadError(f"{name}: TFLite Micro refused it ({first_line(reason) or error})")
 
 
 def smallest_arena(data: bytes, upper: int | None = None, granularity: int = 16) -> int:
@@ -225,11 +225,6 @@ def _details(getter, name: str) -> list:
     if not found:
         raise ModelLoadError(f"{name}: TFLite Micro reports no tensors")
     return found
-
-
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else ""
 
 
 def _strip_location(line: str) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgesmith.runtime.errors import EdgesmithError, ModelLoadError
+from edgesmith.runtime.errors import EdgesmithError, ModelLoadError, first_line
 from edgesmith.runtime.interpreter import delegated_nodes
 from edgesmith.runtime.metadata import read_metadata
 from edgesmith.runtime.tensors import dequantize, granularity
@@ -143,8 +143,7 @@ def xnnpack_split(path) -> dict:
     try:
         nodes = delegated_nodes(Path(path))
     except Exception as error:  # custom ops, a runtime without XNNPACK...: say so, keep the rest
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return {"available": False, "reason": message}
+        return {"available": False, "reason": first_line(error)}
     delegates = [n for n in nodes if n["op_name"] == "DELEGATE"]
     originals = [n for n in nodes if n["op_name"] != "DELEGATE"]
     taken = _nodes_inside(delegates, originals)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import functools
 
 import click
 
-from edgesmith.commands.progress import Progress, quiet_option
+from edgesmith.commands.progress import Progress, quiet_option, show_result
 from edgesmith.runtime.energy import SPECS, check_spec
 from edgesmith.runtime.errors import InputError
 
@@ -50,10 +50,7 @@ def command(model, threads, runs, warmup, input_, log_path, energy, energy_root,
                            progress=progress)
     finally:
         progress.close()
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-    else:
-        click.echo(format_result(result, device_profile))
+    show_result(result, as_json, functools.partial(format_result, profile=device_profile))
 
 
 def format_result(result: dict, profile: dict | None = None) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from edgesmith.commands.data_options import check_inputs, preprocessing_options
+from edgesmith.commands.progress import show_result
 from edgesmith.commands.quiet import quiet_console
 
 
@@ -30,19 +30,10 @@ def command(model, tflite, data_spec, samples, plot_path, as_json, preprocess):
     check_inputs(model, data_spec, tflite)
     with quiet_console():
         report = _debug(model, tflite, data_spec, samples, preprocess)
-    if plot_path:
-        from edgesmith.report.plots import layer_snr
-        from edgesmith.runtime.atomic_write import atomic_write_bytes
-
-        atomic_write_bytes(Path(plot_path), layer_snr(report))
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
     from edgesmith.converters.debug import format_debug
+    from edgesmith.report.plots import layer_snr
 
-    click.echo(format_debug(report))
-    if plot_path:
-        click.echo(f"wrote {plot_path}")
+    show_result(report, as_json, format_debug, plot_path, layer_snr)
 
 
 def _debug(model, tflite, data_spec, samples, preprocess) -> dict:

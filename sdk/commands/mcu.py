@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from edgesmith.commands.data_options import preprocessing_options
+from edgesmith.commands.progress import show_result
 
 
 @click.command("mcu")
@@ -39,7 +39,7 @@ def command(model, profiles, data_spec, limit, margin, export_dir, compress, as_
     compressed = compressed_path(model) if compress else None
     report = check_mcu(model, list(profiles) or None, data=data_spec, preprocess=preprocess, limit=limit,
                        margin=margin, export=export_dir, compress=compressed)
-    click.echo(json.dumps(report, indent=2, default=str) if as_json else format_report(report))
+    show_result(report, as_json, format_report)
     if not any(row["fits"] for row in report["profiles"]):
         names = ", ".join(row["profile"] for row in report["profiles"])
         raise RunFailedError(f"{model} does not fit {names} with a {100 * margin:.0f}% margin")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 
@@ -10,7 +9,7 @@ import click
 
 from edgesmith.commands import interrupt
 from edgesmith.commands.data_options import check_inputs, preprocessing_options
-from edgesmith.commands.progress import Progress, quiet_option
+from edgesmith.commands.progress import Progress, quiet_option, show_result
 
 OBJECTIVES = ("size", "gzip-size", "latency", "energy")
 PASSES = ("channel_prune", "prune", "cluster")
@@ -108,7 +107,7 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
         sys.exit(interrupt.EXIT_CODE)
     finally:
         bars.close()
-    click.echo(json.dumps(result, indent=2, default=str) if as_json else format_result(result))
+    show_result(result, as_json, format_result)
     raise_if_missed(result)
 
 

@@ -1,4 +1,4 @@
-"""What commands show while they work, fitted to where the output goes; then the convert report.
+"""What commands show while they work, fitted to where the output goes; then what they found.
 
 One mechanism for the whole CLI: :class:`Progress` is the ``progress(stage, done, total)``
 callback the library takes (convert, optimize, sensitivity, demo), and also the
@@ -7,6 +7,7 @@ callback the library takes (convert, optimize, sensitivity, demo), and also the
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -88,6 +89,23 @@ class Progress:
 def quiet_option(command):
     """``--quiet``: no progress output (results and errors still print)."""
     return click.option("--quiet", "-q", is_flag=True, help="Show no progress (results and errors still print).")(command)
+
+
+def show_result(report: dict, as_json: bool, text, plot_path=None, plot=None) -> None:
+    """Write ``plot(report)`` (PNG bytes) to ``plot_path`` when one is given, then print ``report`` as JSON (what JSON
+    cannot hold as its text), or as ``text(report)`` followed by where the plot went."""
+    if plot_path:
+        from pathlib import Path
+
+        from edgesmith.runtime.atomic_write import atomic_write_bytes
+
+        atomic_write_bytes(Path(plot_path), plot(report))
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+        return
+    click.echo(text(report))
+    if plot_path:
+        click.echo(f"wrote {plot_path}")
 
 
 def print_report(report) -> None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import click
 
 from edgesmith.commands.data_options import check_inputs, preprocessing_options
-from edgesmith.commands.progress import Progress, quiet_option
+from edgesmith.commands.progress import Progress, quiet_option, show_result
 
 KINDS = ("quantization", "pruning", "channels")
 
@@ -31,7 +28,6 @@ def command(model, data_spec, kinds, plot_path, as_json, preprocess, quiet):
     check_inputs(model, data_spec)
     from edgesmith.optimize.sensitivity import format_sensitivity, plot_sensitivity, sensitivity
     from edgesmith.pipeline import readable_source
-    from edgesmith.runtime.atomic_write import atomic_write_bytes
 
     loaded, data, _ = readable_source(model, data_spec, preprocess)
     bars = Progress(enabled=not (as_json or quiet), unit="layer")
@@ -39,11 +35,4 @@ def command(model, data_spec, kinds, plot_path, as_json, preprocess, quiet):
         report = sensitivity(loaded, data, kinds=kinds, progress=bars)
     finally:
         bars.close()
-    if plot_path:
-        atomic_write_bytes(Path(plot_path), plot_sensitivity(report))
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    click.echo(format_sensitivity(report))
-    if plot_path:
-        click.echo(f"wrote {plot_path}")
+    show_result(report, as_json, format_sensitivity, plot_path, plot_sensitivity)

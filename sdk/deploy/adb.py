@@ -32,6 +32,7 @@ from pathlib import Path
 
 from edgesmith.runtime.bench import file_sha256
 from edgesmith.runtime.atomic_write import atomic_write_bytes
+from edgesmith.runtime.errors import first_line
 
 from .errors import AppMissingError, DeviceNotConnectedError, RemoteDiskFullError, RemoteRunError, TargetError
 from .target import BenchOptions, Target
@@ -94,15 +95,15 @@ class AdbTarget(Target):
     def _error(self, done) -> TargetError:
         text = f"{done.stderr} {done.stdout}".strip()
         if "not found" in text and "device" in text or "offline" in text or "unauthorized" in text or "no devices" in text:
-            return DeviceNotConnectedError(f"{self.url}: device not connected ({_first_line(text)}); check `adb devices`")
+            return DeviceNotConnectedError(f"{self.url}: device not connected ({first_line(text, 'no output')}); check `adb devices`")
         if "No space left" in text:
             return RemoteDiskFullError(f"{self.url}: the device storage is full; free some space")
-        return RemoteRunError(f"{self.url}: adb failed: {_first_line(text)}")
+        return RemoteRunError(f"{self.url}: adb failed: {first_line(text, 'no output')}")
 
     def open(self, progress=None) -> None:
         state = self.adb("get-state", check=False)
         if state.returncode != 0 or state.stdout.strip() != "device":
-            raise DeviceNotConnectedError(f"{self.url}: device not connected ({_first_line(state.stderr or state.stdout)}); "
+            raise DeviceNotConnectedError(f"{self.url}: device not connected ({first_line(state.stderr or state.stdout, 'no output')}); "
                                           "check `adb devices` (and accept the USB-debugging prompt)")
         if not self.shell("pm", "path", PACKAGE, check=False).stdout.strip():
             raise AppMissingError(f"{self.url}: the demo app {PACKAGE} is not installed; build and install demos/android first")
@@ -204,7 +205,3 @@ def intent_extras(model: str, log: str, options: BenchOptions) -> list:
     if options.threads:
         extras += ["--ei", "threads", str(options.threads)]
     return extras
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), "no output")

@@ -237,7 +237,7 @@ class SshTarget(Target):
             _report(progress, f"installing edgesmith on {self.url}")
             self._need_space(wheel.stat().st_size * 4)
             remote_wheel = self._upload(wheel, "wheels", wheel.name)
-            self._move_into_place([self.python, "-m", "zipfile", "-e", remote_wheel], site, unpacked)
+            self._into_place(site, unpacked, shlex.join([self.python, "-m", "zipfile", "-e", remote_wheel]), timeout=900)
             stale = [f"{site}/{name}" for name in self.info["site"] if name.startswith("edgesmith-") and name != unpacked]
             if stale:
                 self.run(["rm", "-rf", *stale], check=False)
@@ -263,27 +263,23 @@ class SshTarget(Target):
         names = [Path(w.name).name.split("-")[0] for w in files]
         pip = [self.python, "-m", "pip", "install", "--quiet", "--no-index", "--disable-pip-version-check",
                "--find-links", f"{info['dir']}/{remote_house}", "--target"]
-        self._move_into_place(pip, f"{info['dir']}/site", key, after=names)
+        self._into_place(f"{info['dir']}/site", key, shlex.join(pip), shlex.join(names), timeout=900)
         return key
 
-    def _move_into_place(self, make: list, folder: str, name: str, after=()) -> None:
-        """Run ``make TEMP_DIR *after`` on the target, then rename TEMP_DIR to ``folder/name``."""
-        temp = f"{folder}/.{name}.tmp{os.getpid()}"
+    def _into_place(self, folder: str, name: str, make: str, after: str = "", **run) -> str:
+        """Run the shell words ``make TEMP after`` (quoted by the caller) on the target, TEMP a temporary name in
+        ``folder``, then rename TEMP to ``folder/name``; a failure removes TEMP. Never half a file or folder there."""
         final = f"{folder}/{name}"
-        script = (f"mkdir -p {shlex.quote(folder)} && rm -rf {shlex.quote(temp)} && "
-                  f"{{ {shlex.join([*make, temp, *after])} && mv {shlex.quote(temp)} {shlex.quote(final)}; }} "
-                  f"|| {{ status=$?; rm -rf {shlex.quote(temp)}; exit $status; }}")
-        self.run(script, timeout=900)
+        temp = shlex.quote(f"{folder}/.{name}.tmp{os.getpid()}")
+        self.run(f"mkdir -p {shlex.quote(folder)} && rm -rf {temp} && "
+                 f"{{ {make} {temp} {after} && mv {temp} {shlex.quote(final)}; }} "
+                 f"|| {{ status=$?; rm -rf {temp}; exit $status; }}", **run)
+        return final
 
     def _upload(self, local: Path, folder: str, name: str) -> str:
         """Copy ``local`` to ``dir/folder/name`` through a temp name (never half a file)."""
-        final = f"{self.info['dir']}/{folder}/{name}"
-        temp = f"{self.info['dir']}/{folder}/.{name}.tmp{os.getpid()}"
-        script = (f"mkdir -p {shlex.quote(str(Path(final).parent))} && "
-                  f"{{ cat > {shlex.quote(temp)} && mv {shlex.quote(temp)} {shlex.quote(final)}; }} "
-                  f"|| {{ status=$?; rm -f {shlex.quote(temp)}; exit $status; }}")
-        self.run(script, stdin=local.read_bytes(), timeout=max(60, local.stat().st_size / 2**20))
-        return final
+        return self._into_place(f"{self.info['dir']}/{folder}", name, "cat >", stdin=local.read_bytes(),
+                                timeout=max(60, local.stat().st_size / 2**20))
 
     def _need_space(self, size: int) -> None:
         free = self.info.get("free_bytes")

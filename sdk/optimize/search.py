@@ -53,6 +53,7 @@ import socket
 import time
 from pathlib import Path
 
+from edgesmith.converters.checks import check_choice
 from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.load import source_sha256
 from edgesmith.converters.mixed_precision import PRECISIONS
@@ -61,7 +62,7 @@ from edgesmith.deploy.target import BenchOptions
 from edgesmith.deploy.urls import mcu_profile
 from edgesmith.pipeline import Source, readable_source, run_recipe, source_outputs, source_stage
 from edgesmith.recipes import Recipe
-from edgesmith.runtime.errors import EdgesmithError, RunFailedError
+from edgesmith.runtime.errors import EdgesmithError, RunFailedError, first_line
 from edgesmith.runtime.atomic_write import atomic_write_bytes, atomic_write_json
 from edgesmith.runtime.report_schema import TrialReport
 
@@ -153,7 +154,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
         wait_for_running(study, backend)  # the other workers' last trials: every worker then sums up the same
         result = summarize(study, out, objectives, max_accuracy_drop, reference)
     except _database_errors() as error:
-        raise StorageLostError(f"lost the storage {shown_storage(url)}: {str(error).splitlines()[0]}; the study is "
+        raise StorageLostError(f"lost the storage {shown_storage(url)}: {first_line(error)}; the study is "
                                "kept: rerun the same command to resume") from None
     result.update(wall_time_s=round(time.perf_counter() - started, 1), target=target,
                   study={"name": name, "storage": shown_storage(storage or str(out / "study.journal")),
@@ -170,8 +171,7 @@ def _check(objectives, sampler, trials, target) -> None:
     if "energy" in objectives and mcu_profile(target) is not None:
         raise UnknownOptionError(f"the energy objective cannot be measured on {target}: use size, gzip-size or latency "
                                  "(estimated)")
-    if sampler not in SAMPLERS:
-        raise UnknownOptionError(f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLERS)}")
+    check_choice("sampler", sampler, SAMPLERS)
     if trials < 1:
         raise UnknownOptionError(f"trials must be at least 1, got {trials}")
 

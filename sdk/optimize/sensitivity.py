@@ -88,21 +88,18 @@ def quantization_sensitivity(model, data, quantizer=None, progress=None) -> dict
 
 def pruning_sensitivity(model, data, sparsities=SPARSITIES, progress=None) -> list:
     """Per kernel and sparsity: the drop when only that kernel loses its smallest-magnitude weights."""
-    reference = accuracy(model, data)
-    targets = kernels(model)
-    rows = []
-    for done, kernel in enumerate(targets, start=1):
+
+    def pruned_accuracy(kernel, sparsity) -> float:
         original = np.asarray(kernel.variable)
-        drops = {}
-        for sparsity in sparsities:
-            threshold = np.quantile(np.abs(original), sparsity)
-            kernel.variable.assign(np.where(np.abs(original) <= threshold, 0.0, original).astype(original.dtype))
-            drops[str(sparsity)] = _points(reference - accuracy(model, data))
-        kernel.variable.assign(original)
-        rows.append({"layer": kernel.layer.name, "pruning_drop_pt": drops})
-        if progress:
-            progress("pruning", done, len(targets))
-    return rows
+        threshold = np.quantile(np.abs(original), sparsity)
+        kernel.variable.assign(np.where(np.abs(original) <= threshold, 0.0, original).astype(original.dtype))
+        try:
+            return accuracy(model, data)
+        finally:
+            kernel.variable.assign(original)
+
+    targets = [(kernel.layer.name, kernel) for kernel in kernels(model)]
+    return _drops(model, data, targets, sparsities, pruned_accuracy, "pruning_drop_pt", "pruning", progress)
 
 
 def channel_sensitivity(model, data, ratios=CHANNEL_RATIOS, progress=None) -> list:
@@ -111,17 +108,23 @@ def channel_sensitivity(model, data, ratios=CHANNEL_RATIOS, progress=None) -> li
 
     from .space import channel_groups
 
+    def thinned_accuracy(layer, ratio) -> float:
+        return accuracy(channel_prune(model, None, ratio=0.0, ratios={layer: ratio}, scope="layer"), data)
+
+    groups = [(layer, layer) for layer in channel_groups(model)]
+    return _drops(model, data, groups, ratios, thinned_accuracy, "channel_drop_pt", "channels", progress)
+
+
+def _drops(model, data, targets: list, values, accuracy_with, key: str, stage: str, progress) -> list:
+    """Per ``(layer, target)``: ``{"layer", key: {value: drop}}``, each drop the points ``model`` loses on
+    ``data`` when ``accuracy_with(target, value)`` measures it changed."""
     reference = accuracy(model, data)
-    groups = channel_groups(model)
     rows = []
-    for done, layer in enumerate(groups, start=1):
-        drops = {}
-        for ratio in ratios:
-            thinner = channel_prune(model, None, ratio=0.0, ratios={layer: ratio}, scope="layer")
-            drops[str(ratio)] = _points(reference - accuracy(thinner, data))
-        rows.append({"layer": layer, "channel_drop_pt": drops})
+    for done, (layer, target) in enumerate(targets, start=1):
+        rows.append({"layer": layer, key: {str(value): _points(reference - accuracy_with(target, value))
+                                           for value in values}})
         if progress:
-            progress("channels", done, len(groups))
+            progress(stage, done, len(targets))
     return rows
 
 

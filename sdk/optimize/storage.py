@@ -24,7 +24,7 @@ import time
 import warnings
 from pathlib import Path
 
-from edgesmith.runtime.errors import EdgesmithError
+from edgesmith.runtime.errors import EdgesmithError, first_line
 
 CONNECT_TIMEOUT_S = 10
 SCHEMA_ATTEMPTS = 5  # tries to open a database whose tables another worker may be creating at the same moment
@@ -108,9 +108,9 @@ def _database(url: str, heartbeat: int | None):
     except ImportError as error:
         hint = DRIVER_HINT.get(backend, "install the driver SQLAlchemy names for it")
         raise StorageError(f"storage {shown}: no database driver for {parsed.drivername!r} "
-                           f"({_first_line(error)}); {hint}") from None
+                           f"({first_line(error)}); {hint}") from None
     except sqlalchemy.exc.SQLAlchemyError as error:
-        raise StorageError(f"storage {shown}: cannot connect: {_first_line(getattr(error, 'orig', None) or error)}") \
+        raise StorageError(f"storage {shown}: cannot connect: {first_line(getattr(error, 'orig', None) or error)}") \
             from None
 
 
@@ -123,10 +123,6 @@ def _postgres_driver() -> str:
     import importlib.util
 
     return "psycopg" if importlib.util.find_spec("psycopg") or not importlib.util.find_spec("psycopg2") else "psycopg2"
-
-
-def _first_line(error) -> str:
-    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
 
 
 def has_heartbeat(storage) -> bool:
