@@ -151,7 +151,13 @@ def _psnr(targets, outputs) -> float:
     return 10.0 * np.log10(peak**2 / max(_mse(targets, outputs), 1e-20))
 
 
-def _cosine(targets, outputs) -> float:
+def mean_cosine(targets, outputs) -> float:
+    """The mean cosine similarity of ``outputs``' rows (one per sample) with ``targets``' (any shape per sample).
+
+    >>> round(mean_cosine(np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([[1.0, 0.0], [1.0, 1.0]])), 4)
+    0.8536
+    """
+    targets, outputs = np.asarray(targets), np.asarray(outputs, dtype=np.float64)
     rows_t, rows_o = targets.reshape(len(targets), -1).astype(np.float64), outputs.reshape(len(outputs), -1)
     norms = np.maximum(np.linalg.norm(rows_t, axis=1) * np.linalg.norm(rows_o, axis=1), 1e-12)
     return float(np.mean(np.sum(rows_t * rows_o, axis=1) / norms))
@@ -173,5 +179,5 @@ def _auc(targets, outputs) -> float:
     return float((ranks[positive].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
 
 
-_SCORES = {"accuracy": _accuracy, "top5": _top5, "f1": _f1, "miou": _miou, "psnr": _psnr, "cosine": _cosine,
+_SCORES = {"accuracy": _accuracy, "top5": _top5, "f1": _f1, "miou": _miou, "psnr": _psnr, "cosine": mean_cosine,
            "mse": _mse, "mae": _mae, "auc": _auc}

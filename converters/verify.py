@@ -30,7 +30,7 @@ from edgesmith.runtime.tensors import snr_db
 from edgesmith.runtime.report_schema import OutputCheck, Verification
 
 from .errors import AccuracyDropError, ConversionError
-from .metrics import METRICS, anomaly_scores, default_metric, score
+from .metrics import METRICS, anomaly_scores, default_metric, mean_cosine, score
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.95996...: the two-sided 95 % normal quantile
 MOST_SAMPLES = 10**9  # samples_to_resolve gives up beyond this (a drop a hair over the budget)
@@ -157,10 +157,7 @@ def output_fidelity(reference: np.ndarray, produced: np.ndarray) -> tuple:
     """
     reference, produced = np.asarray(reference, np.float64), np.asarray(produced, np.float64)
     snr = snr_db(float(np.sum(reference**2)), float(np.sum((produced - reference) ** 2)))
-    rows_r, rows_p = reference.reshape(len(reference), -1), produced.reshape(len(produced), -1)
-    norms = np.linalg.norm(rows_r, axis=1) * np.linalg.norm(rows_p, axis=1)
-    cosine = np.sum(rows_r * rows_p, axis=1) / np.maximum(norms, 1e-12)
-    return round(snr, 4), round(float(np.mean(cosine)), 4)
+    return round(snr, 4), round(mean_cosine(reference, produced), 4)
 
 
 def eval_batch_size(sample_shape) -> int:

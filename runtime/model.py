@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import InputError, ModelLoadError, UnsupportedOpError
+from .errors import InputError, ModelLoadError, UnsupportedOpError, first_line
 from .interpreter import BACKENDS, interpreter_class, open_interpreter, output_details  # noqa: F401 (BACKENDS: imported from here)
 from .metadata import read_metadata
 from .tensors import dequantize, quantize
@@ -76,7 +76,7 @@ def _spec_from_details(details: Mapping[str, Any]) -> TensorSpec:
 
 
 def _load_error(path: Path, exc: Exception) -> ModelLoadError:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = first_line(exc)
     custom = re.findall(r"unresolved custom op: (\w+)", str(exc)) or custom_op_names(path)
     if custom and ("custom op" in str(exc) or "failed to prepare" in str(exc)):
         return UnsupportedOpError(f"{path}: needs custom op(s) this runtime lacks: {', '.join(sorted(set(custom)))}")
