@@ -52,14 +52,18 @@ def test_bench_runs_on_real_models(clean_env, name):
 
 
 def test_classifier_on_a_real_model(clean_env):
+    """MediaPipe's hand landmarker: its TFLite Support metadata gives the preprocessing; its four outputs
+    (landmarks, presence, handedness, world landmarks) are no class scores, which classify says in one line."""
     python, _ = clean_env
     script = (
-        "import sys, numpy as np; from edgesmith.runtime import Classifier;"
-        "c = Classifier(sys.argv[1]); print(len(c.classify(np.zeros((64, 64, 3), np.uint8), top_k=2)))"
+        "import sys, numpy as np; from edgesmith.runtime import Classifier; from edgesmith.runtime.errors import "
+        "InputError; c = Classifier(sys.argv[1]); print(c.preprocessing['size'], c.preprocessing['std'][0])\n"
+        "try:\n    c.classify(np.zeros((64, 64, 3), np.uint8))\nexcept InputError as error:\n    print(error)"
     )
     done = subprocess.run([python, "-c", script, real_tflite("hand_landmark_lite")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-1500:]
-    assert done.stdout.strip() == "2"
+    size, refusal = done.stdout.strip().splitlines()
+    assert size == "[224, 224] 255.0" and "4 outputs, and its metadata names no single one as class scores" in refusal
 
 
 def test_custom_op_model_fails_cleanly(clean_env):
