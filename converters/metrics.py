@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
 @dataclass(frozen=True)
 class Metric:
     """How a metric scores an output and how far a .tflite may fall behind the source model on it."""
@@ -48,6 +47,18 @@ METRICS = {metric.name: metric for metric in (
     Metric("psnr", "regression", "dB", 1.0), Metric("cosine", "regression", "", 0.01),
     Metric("mse", "regression", "%", 10.0), Metric("mae", "regression", "%", 10.0),
     Metric("auc", "anomaly detection", "", 0.01))}
+
+
+def is_probability_rows(rows: np.ndarray) -> bool:
+    """[samples, classes] rows that are probability distributions (non-negative, summing to 1): a softmax head's
+    outputs, or soft / one-hot labels.
+
+    >>> is_probability_rows(np.array([[0.2, 0.8], [1.0, 0.0]])), is_probability_rows(np.array([[0.4, 0.7]]))
+    (True, False)
+    """
+    rows = np.asarray(rows)
+    return (rows.ndim == 2 and rows.shape[1] > 1 and bool(np.all(rows >= 0))
+            and bool(np.allclose(rows.sum(axis=1), 1.0, atol=1e-3)))
 
 
 def is_class_ids(targets: np.ndarray, output_shape: tuple) -> bool:

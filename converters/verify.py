@@ -30,7 +30,7 @@ from edgesmith.runtime.tensors import snr_db
 from edgesmith.runtime.report_schema import OutputCheck, Verification
 
 from .errors import AccuracyDropError, ConversionError
-from .metrics import METRICS, anomaly_scores, default_metric, mean_cosine, score
+from .metrics import METRICS, anomaly_scores, default_metric, is_probability_rows, mean_cosine, score
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.95996...: the two-sided 95 % normal quantile
 MOST_SAMPLES = 10**9  # samples_to_resolve gives up beyond this (a drop a hair over the budget)
@@ -127,15 +127,9 @@ def output_checks(reference, produced, names=()) -> list:
     checks = []
     for name, expected, got in zip(names, reference, produced):
         snr, cosine = output_fidelity(expected, got)
-        checks.append(OutputCheck(name, list(got.shape[1:]), snr, cosine,
-                                  agreement(expected.argmax(-1), got.argmax(-1)) if _probabilities(expected) else None))
+        top1 = agreement(expected.argmax(-1), got.argmax(-1)) if is_probability_rows(expected) else None
+        checks.append(OutputCheck(name, list(got.shape[1:]), snr, cosine, top1))
     return checks
-
-
-def _probabilities(outputs: np.ndarray) -> bool:
-    """[samples, classes] rows that are probability distributions: a softmax head, whose top-1 is a class."""
-    return (outputs.ndim == 2 and outputs.shape[1] > 1 and bool(np.all(outputs >= 0))
-            and bool(np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3)))
 
 
 def _as_list(outputs) -> list:

@@ -14,6 +14,7 @@ resize to the input size, RGB or grayscale by channel count, and scale pixels to
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -59,9 +60,11 @@ class Classifier:
                              f"got {shapes})")
         return inputs[0]
 
+    @functools.cached_property
     def _class_scores_output(self):
         """The output holding the class scores: the only one, or of several the one edgesmith's metadata names a
-        classifier's (a detector's class head beside its box head)."""
+        classifier's (a detector's class head beside its box head). Found once, on the first image: the metadata
+        is read from the file."""
         outputs = self.model.outputs
         if len(outputs) == 1:
             return outputs[0]
@@ -93,7 +96,7 @@ class Classifier:
         prepared = time.perf_counter()
         self.model.invoke()
         invoked = time.perf_counter()
-        scores = np.asarray(self.model.get_outputs(as_dict=True)[self._class_scores_output().name]).reshape(-1)
+        scores = np.asarray(self.model.get_outputs(as_dict=True)[self._class_scores_output.name]).reshape(-1)
         results = self._top(scores, top_k or self.top_k)
         finished = time.perf_counter()
         timings = {"pre_ms": (prepared - started) * 1000.0, "invoke_ms": (invoked - prepared) * 1000.0,

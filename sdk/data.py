@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.preprocessing import InputContractError, Preprocessing, choose_preprocessing, preprocessing_from
-from edgesmith.converters.metrics import METRICS, is_anomaly_labels, is_class_ids
+from edgesmith.converters.metrics import METRICS, is_anomaly_labels, is_class_ids, is_probability_rows
 from edgesmith.samples import Samples, array_source, open_npz
 from edgesmith.runtime.errors import InputError
 
@@ -413,7 +413,7 @@ def _class_ids_of_one_classifier(arrays: dict, outputs: dict) -> bool:
         return False
     y = np.asarray(arrays.get("y_train", arrays.get("y_test")))
     if y.ndim == 2 and y.shape[1] == shapes[0][0]:  # one-hot / probability rows, else values (keypoints, a box)
-        return bool(np.all(y >= 0) and np.allclose(y.sum(axis=1), 1.0, atol=1e-3))
+        return is_probability_rows(y)
     return y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
 
 
