@@ -76,7 +76,8 @@ def test_three_workers_share_one_postgres_study(postgres, model_path, tmp_path):
 def test_a_killed_worker_leaves_no_partial_candidate_its_trial_fails_and_a_rerun_resumes(postgres, model_path,
                                                                                           tmp_path):
     url, out = postgres.database("killed"), tmp_path / "out"
-    victim = worker(model_path, out, url, "killed", 3, "--heartbeat", "1")
+    # a long benchmark keeps files in the partial folder for seconds, not the milliseconds of --runs 5
+    victim = worker(model_path, out, url, "killed", 3, "--heartbeat", "1", "--runs", "20000")
     deadline, running = time.monotonic() + 120, None
     while running is None and time.monotonic() < deadline:  # wait until it is inside a trial, building files
         assert victim.poll() is None, victim.stderr.read()[-2000:]
