@@ -13,6 +13,9 @@ raw-size-int4~5 | the int8 floor: int8 post-training quantization of the source
 
 The ladder, each rung keeping what the one before relaxed (so it is ordered from most to least compressed):
 
+0. with several structural passes, the last one removed: the stages before it are reused as trained, so this rung
+   costs only the passes after it, and the compression the earlier passes bought stays (``fast-int8``'s depth
+   pruning keeps its measured speed-up when channel pruning is what cost the accuracy);
 1. structure halved: pruning sparsity, channels removed (or the MAC reduction, as a square root), residual blocks
    removed (or the speed-up they aim at, as a square root) and clusters (four times as many);
 2. 4-bit kernels raised to 8 bits, the most sensitive half first (ranked by ``edgesmith debug``'s impact on the
@@ -65,6 +68,11 @@ def relaxations(recipe: Recipe) -> list:
 
 def _ladder(steps: list):
     """``(change, steps)`` pairs, each relaxing ``steps`` as the one before left them."""
+    structural = [index for index, step in enumerate(steps) if step.name in STRUCTURAL_PASSES]
+    if len(structural) > 1:
+        removed = steps[structural[-1]]
+        steps = [step for step in steps if step is not removed]
+        yield f"without {removed.name}", steps
     halved = [_halved(step) for step in steps]
     changes = [change for step, (change, _) in zip(steps, halved) if change]
     yield "; ".join(changes), [step for _, step in halved if step is not None]

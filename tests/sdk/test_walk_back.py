@@ -25,6 +25,11 @@ def test_each_rung_relaxes_the_one_before_down_to_the_int8_floor():
     fixed = [json.dumps(steps) for steps, rung in zip(passes, rungs) if not rung.ranked]
     assert len(set(fixed)) == len(fixed)  # no rung repeats another
     assert relaxations(load_recipe("int8-ptq")) == []  # the floor itself: nothing to walk back to
+    fast = relaxations(load_recipe("fast-int8"))
+    assert fast[0].change == "without channel_prune"  # depth pruning's trained stage is reused, its speed-up kept
+    assert fast[0].recipe.passes[0] == load_recipe("fast-int8").passes[0]
+    assert [[step.name for step in rung.recipe.passes] for rung in fast[1:]] == [
+        ["depth_prune", "qat", "ptq"], ["qat", "ptq"], ["ptq"]]
     io_floor = relaxations(load_recipe("mcu-smallest-flash"))[-1].recipe.passes
     assert [step.as_dict() for step in io_floor] == [{"pass": "ptq", "mode": "int8", "io": "int8"}]
 
