@@ -76,9 +76,22 @@ def is_anomaly_labels(targets: np.ndarray, output_shape: tuple) -> bool:
     return targets.ndim == 1 and int(np.prod(output_shape)) > 1 and bool(np.isin(targets, (0, 1)).all())
 
 
-def default_metric(targets: np.ndarray, output_shape: tuple) -> str:
+def reconstructs(output_shape: tuple, input_shape: tuple | None) -> bool:
+    """An output shaped like the model's input: an autoencoder's reconstruction (a flat [784] one too, whose 0/1
+    anomaly labels would otherwise read as class ids of 784 classes)."""
+    return input_shape is not None and tuple(output_shape) == tuple(input_shape)
+
+
+def default_metric(targets: np.ndarray, output_shape: tuple, input_shape: tuple | None = None) -> str:
     """accuracy for class ids of a [classes] output, miou for class ids of a dense output, auc for anomaly labels
-    of a reconstruction, mse otherwise."""
+    of a reconstruction (an output shaped like ``input_shape``, or any output the labels cannot be class ids of),
+    mse otherwise.
+
+    >>> default_metric(np.array([0, 1, 1]), (784,)), default_metric(np.array([0, 1, 1]), (784,), (784,))
+    ('accuracy', 'auc')
+    """
+    if reconstructs(output_shape, input_shape) and is_anomaly_labels(targets, output_shape):
+        return "auc"
     if is_class_ids(targets, output_shape):
         return "accuracy" if len(output_shape) == 1 else "miou"
     return "auc" if is_anomaly_labels(targets, output_shape) else "mse"

@@ -486,7 +486,7 @@ def _score_targets(checks: list, reference, produced, data) -> None:
     for check, expected, got in zip(checks, _as_list(reference), _as_list(produced)):
         if check.name in targets:
             truth = np.asarray(targets[check.name][1])
-            check.metric = chosen.get(check.name) or default_metric(truth, tuple(got.shape[1:]))
+            check.metric = chosen.get(check.name) or default_metric(truth, tuple(got.shape[1:]), data.x_val.shape[1:])
             if check.metric == "auc":  # scored on each sample's reconstruction error
                 expected, got = (_errors_against_inputs(outputs, data.x_val) for outputs in (expected, got))
             check.source_score, check.tflite_score = (score(check.metric, truth, outputs) for outputs in (expected,

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edgesmith.preprocessing import InputContractError, Preprocessing, choose_preprocessing, preprocessing_from
-from edgesmith.converters.metrics import METRICS, is_anomaly_labels, is_class_ids, is_probability_rows
+from edgesmith.converters.metrics import METRICS, is_anomaly_labels, is_class_ids, is_probability_rows, reconstructs
 from edgesmith.samples import Samples, array_source, open_npz
 from edgesmith.runtime.errors import InputError
 
@@ -340,7 +340,7 @@ def _npz(path: Path, normalize, val_split, seed, input_shape, outputs):
     else:
         raise DataError(f"{path}: needs arrays x (and y), or x_train and x_test (and y_train, y_test); found "
                         f"{sorted(arrays)}")
-    targets = _output_targets(arrays, path, outputs) if held_out else {}
+    targets = _output_targets(arrays, path, outputs, input_shape) if held_out else {}
     if targets:
         arrays = {key: value for key, value in arrays.items() if not key.startswith(("y_train", "y_test"))}
     if held_out and ("y_train" in arrays) != ("y_test" in arrays):
@@ -364,7 +364,7 @@ def _npz(path: Path, normalize, val_split, seed, input_shape, outputs):
     return x_train, y_train, x_val, y_val, labels, color, targets
 
 
-def _output_targets(arrays: dict, path, outputs) -> dict:
+def _output_targets(arrays: dict, path, outputs, input_shape=None) -> dict:
     """``{output name: (y_train, y_test)}`` of targets that are not one classifier's class ids: ``y_train_<name>``
     and ``y_test_<name>`` per output, or ``y_train``/``y_test`` for a model with one output they do not fit as
     class ids (given the model's ``outputs``, ``{name: sample shape}``). Empty: the labels are class ids."""
@@ -372,7 +372,7 @@ def _output_targets(arrays: dict, path, outputs) -> dict:
     plain = "y_train" in arrays or "y_test" in arrays
     if named and plain:
         raise DataError(f"{path}: give y_train/y_test (one output) or y_train_<output>/y_test_<output>, not both")
-    if not named and not (plain and outputs is not None and not _class_ids_of_one_classifier(arrays, outputs)):
+    if not named and not (plain and outputs is not None and not _class_ids_of_one_classifier(arrays, outputs, input_shape)):
         return {}
     if not named and len(outputs) > 1:
         raise DataError(f"{path}: the model has {len(outputs)} outputs ({', '.join(outputs)}): name each one's "
@@ -406,12 +406,15 @@ def _check_metric(name: str, metric: str, targets, shape) -> None:
                         "are class ids")
 
 
-def _class_ids_of_one_classifier(arrays: dict, outputs: dict) -> bool:
-    """Plain labels of a model with one [classes] output, as ids or one-hot / probability rows."""
+def _class_ids_of_one_classifier(arrays: dict, outputs: dict, input_shape=None) -> bool:
+    """Plain labels of a model with one [classes] output, as ids or one-hot / probability rows (not the 0/1
+    anomaly labels of an output that reconstructs the input)."""
     shapes = list(outputs.values())
     if len(shapes) != 1 or len(shapes[0]) != 1 or (shapes[0][0] or 0) < 2:
         return False
     y = np.asarray(arrays.get("y_train", arrays.get("y_test")))
+    if reconstructs(shapes[0], input_shape) and is_anomaly_labels(y, shapes[0]):
+        return False
     if y.ndim == 2 and y.shape[1] == shapes[0][0]:  # one-hot / probability rows, else values (keypoints, a box)
         return is_probability_rows(y)
     return y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)

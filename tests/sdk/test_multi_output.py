@@ -42,6 +42,16 @@ def autoencoder(images) -> keras.Model:
     return model
 
 
+def dense_autoencoder(vectors) -> keras.Model:
+    """An MLP autoencoder of flat vectors (MLPerf Tiny's AD model is one): output [64] for input [64]."""
+    inputs = keras.Input(vectors.shape[1:])
+    x = keras.layers.Dense(16, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(vectors.shape[1], name="reconstruction")(x))
+    model.compile("adam", "mse")
+    model.fit(vectors, vectors, epochs=10, verbose=0)
+    return model
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("multi")
@@ -55,7 +65,11 @@ def files(tmp_path_factory):
     noise = np.random.default_rng(0).uniform(0, 1, (100, *x_test.shape[1:])).astype(np.float32)  # anomalies
     np.savez(folder / "anomalies.npz", x_train=x_train, x_test=np.concatenate([x_test, noise]),
              y_train=np.zeros(len(x_train), np.int64), y_test=np.repeat([0, 1], [len(x_test), len(noise)]))
+    flat_train, flat_test = x_train.reshape(len(x_train), -1), np.concatenate([x_test, noise]).reshape(-1, 64)
+    np.savez(folder / "flat_anomalies.npz", x_train=flat_train, x_test=flat_test, y_train=np.zeros(len(x_train),
+             np.int64), y_test=np.repeat([0, 1], [len(x_test), len(noise)]))
     keras.utils.set_random_seed(0)
+    dense_autoencoder(flat_train).save(folder / "dense_autoencoder.keras")
     two_headed(x_train).save(folder / "two_headed.keras")
     autoencoder(x_train).save(folder / "autoencoder.keras")
     return folder
@@ -139,6 +153,14 @@ def test_an_autoencoders_anomaly_labels_are_scored_by_the_auc_of_its_reconstruct
         "outputs"]
     assert check["metric"] == "auc" and check["source_score"] > 0.9  # noise reconstructs worse than digits
     assert abs(check["change"]) <= 0.01 and check["budget"] == 0.01 and check["verdict"] == "holds"
+
+
+def test_a_flat_autoencoders_anomaly_labels_are_not_read_as_class_ids(files):
+    """Output [64] for input [64]: its 0/1 labels could be class ids of 64 classes; an output that reconstructs
+    the input makes them anomaly labels."""
+    (check,) = convert(files, "dense_autoencoder.keras", "int8-ptq", data="flat_anomalies.npz")["verification"][
+        "outputs"]
+    assert check["metric"] == "auc" and check["source_score"] > 0.9 and check["verdict"] == "holds"
 
 
 @pytest.mark.parametrize("arrays, message", [
