@@ -272,8 +272,9 @@ def output_verdict(check: OutputCheck, max_drop, min_snr_db=None) -> tuple:
     if check.metric is None:
         return (None, None) if min_snr_db is None else ("holds" if check.snr_db >= min_snr_db else "misses",
                                                          min_snr_db)
-    metric = METRICS[check.metric]
-    budget = max_drop if metric.default_budget is None else metric.default_budget
+    metric, budget = METRICS[check.metric], check.budget  # the user's, when chosen with the metric
+    if budget is None:
+        budget = max_drop if metric.default_budget is None else metric.default_budget
     if budget is None:
         return None, None
     return "holds" if metric.worsening(check.source_score, check.tflite_score) <= budget else "misses", budget
@@ -482,11 +483,12 @@ def verify(path, data, keras_model=None, max_accuracy_drop: float | None = None,
 def _score_targets(checks: list, reference, produced, data) -> None:
     """Each output that has targets in ``data``: its metric (as ``data.metrics`` chose, else the default for its
     targets) for the source and the .tflite."""
-    targets, chosen = getattr(data, "targets", {}), getattr(data, "metrics", {})
+    targets, chosen, budgets = (getattr(data, key, {}) for key in ("targets", "metrics", "budgets"))
     for check, expected, got in zip(checks, _as_list(reference), _as_list(produced)):
         if check.name in targets:
             truth = np.asarray(targets[check.name][1])
             check.metric = chosen.get(check.name) or default_metric(truth, tuple(got.shape[1:]), data.x_val.shape[1:])
+            check.budget = budgets.get(check.name)
             if check.metric == "auc":  # scored on each sample's reconstruction error
                 expected, got = (_errors_against_inputs(outputs, data.x_val) for outputs in (expected, got))
             check.source_score, check.tflite_score = (score(check.metric, truth, outputs) for outputs in (expected,

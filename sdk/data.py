@@ -27,7 +27,7 @@ as they are. Empty splits and non-finite values are refused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +80,7 @@ class Dataset:
     contract: Preprocessing | None = None  # how pixels were normalized (None: arrays fed as stored)
     targets: dict = field(default_factory=dict)  # output name -> (train, val) targets other than one classifier's ids
     metrics: dict = field(default_factory=dict)  # output name -> metric chosen for its targets (else the default)
+    budgets: dict = field(default_factory=dict)  # output name -> budget chosen with its metric, in the metric's units
 
     @property
     def labeled(self) -> bool:
@@ -93,6 +94,14 @@ class Dataset:
     @property
     def sample_shape(self) -> tuple:
         return tuple(self.x_val.shape[1:])
+
+    def choosing(self, metrics: dict) -> "Dataset":
+        """This data with ``{output: "metric"}`` or ``{output: "metric:budget"}`` choices (see
+        :func:`metric_choice`)."""
+        chosen = {name: metric_choice(text) for name, text in metrics.items()}
+        return replace(self, metrics={**self.metrics, **{name: m for name, (m, _) in chosen.items()}},
+                                   budgets={**self.budgets, **{name: b for name, (_, b) in chosen.items()
+                                                               if b is not None}})
 
     def calibration(self, count: int = 256, seed: int = 0) -> np.ndarray:
         """Up to ``count`` training samples, for int8 activation ranges."""
@@ -387,6 +396,23 @@ def _output_targets(arrays: dict, path, outputs, input_shape=None) -> dict:
         if outputs is not None:
             _check_fits(arrays[train], outputs[name], f"{path}: {train}")
     return {name: (arrays[train], arrays[test]) for name, (train, test) in keys.items()}
+
+
+def metric_choice(text: str) -> tuple:
+    """``"mae:5"`` as ``("mae", 5.0)``: a metric and the budget of its output in the metric's units (here: at most
+    5 % worse than the source); ``"mae"`` as ``("mae", None)``, the metric's default budget.
+
+    >>> metric_choice("mae:5"), metric_choice("accuracy")
+    (('mae', 5.0), ('accuracy', None))
+    """
+    name, colon, budget = text.partition(":")
+    try:
+        value = float(budget) if colon else None
+    except ValueError:
+        value = -1.0
+    if value is not None and not value >= 0:
+        raise DataError(f"{text!r}: the budget after ':' must be a number >= 0, in {name}'s units")
+    return name, value
 
 
 def _check_metric(name: str, metric: str, targets, shape) -> None:

@@ -112,7 +112,9 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
         min_snr_db: on unlabelled data (no accuracy to lose), the lowest output SNR against the source model the
             .tflite may have (default :data:`DEFAULT_MIN_SNR_DB`).
         metrics: ``{output name: metric}``: how the data's targets for that output are scored (see
-            :mod:`edgesmith.converters.metrics`; default: accuracy or miou for class ids, mse for values).
+            :mod:`edgesmith.converters.metrics`; default: accuracy or miou for class ids, mse for values), or
+            ``{output name: "metric:budget"}`` with that output's budget in the metric's units (``"mae:5"``: at
+            most 5 % worse than the source; ``"accuracy:0.5"``: half a point).
         progress: optional ``progress(stage, done, total)`` callback (``total`` None = stage started;
             a stage reused by ``resume`` reports ``(stage, 0, 0)`` without starting).
 
@@ -129,7 +131,7 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
     if not isinstance(loaded, SavedModelSource) and not has_symbolic_inputs(loaded):  # a subclassed keras.Model
         loaded, explicit = wrapped_subclassed(loaded, data, explicit), None  # fed as the data comes
     data = dataset_for(data, loaded, explicit)
-    data = dataclasses.replace(data, metrics={**data.metrics, **metrics}) if metrics else data
+    data = data.choosing(metrics) if metrics else data
     source = Source(loaded, source_sha256(model, loaded))
     budget = Budget(recipe.max_accuracy_drop, None if data.labeled else (min_snr_db or DEFAULT_MIN_SNR_DB))
     started = time.monotonic()

@@ -67,11 +67,12 @@ def _pairs(values, param) -> dict:
 @click.option("--min-snr", "min_snr_db", type=float, metavar="DB",
               help="On unlabelled data (no accuracy to lose): the lowest output SNR, in dB against the source "
                    "model's outputs, the .tflite may have (default 20).")
-@click.option("--metric", "metrics", multiple=True, metavar="OUTPUT=METRIC", callback=lambda _, param, values:
+@click.option("--metric", "metrics", multiple=True, metavar="OUTPUT=METRIC[:BUDGET]", callback=lambda _, param, values:
               _pairs(values, param),
               help="How the data's targets for OUTPUT are scored: accuracy, top5, f1, miou (points), mse, mae (a rise "
                    "in %), psnr (dB), cosine or auc; repeat per output (default: accuracy or miou for class ids, auc "
-                   "for 0/1 anomaly labels, mse for values).")
+                   "for 0/1 anomaly labels, mse for values). OUTPUT=METRIC:BUDGET also sets that output's budget in "
+                   "the metric's units (box=mae:5: at most 5 % worse than the source).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the table.")
 @preprocessing_options
 @quiet_option

@@ -186,7 +186,18 @@ def test_a_metric_chosen_per_output_scores_it_and_its_budget_decides(files):
     assert box["verdict"] == digit["verdict"] == report["verification"]["verdict"] == "holds"
 
 
+def test_a_budget_chosen_with_the_metric_replaces_its_default(files):
+    report = convert(files, "two_headed.keras", "int8-ptq", "--metric", "box=mae:25", "--metric",
+                     "digit=accuracy:0.5", data="targets.npz")
+    box, digit = report["verification"]["outputs"]
+    assert (box["metric"], box["budget"], digit["metric"], digit["budget"]) == ("mae", 25.0, "accuracy", 0.5)
+    assert report["verification"]["verdict"] == ("holds" if max(box["change"] * 100 / box["source_score"] - 25,
+                                                                 digit["change"] * -100 - 0.5) <= 0 else "misses")
+
+
 @pytest.mark.parametrize("choice, message", [
+    ("box=mae:lots", "'mae:lots': the budget after ':' must be a number >= 0, in mae's units"),
+    ("box=mae:-1", "'mae:-1': the budget after ':' must be a number >= 0"),
     ("box=accurate", "unknown metric 'accurate' for box; choose one of: accuracy, top5"),
     ("digit=mse", "--metric digit=mse scores values shaped like the output, but the targets of digit are class ids"),
     ("boxes=mae", "--metric boxes=mae: the data has no targets for boxes"),
@@ -201,7 +212,7 @@ def test_a_metric_that_cannot_score_an_output_is_refused_in_one_line(files, tmp_
 
 def test_an_output_over_its_metric_budget_fails_the_run_naming_it():
     from edgesmith.converters.errors import AccuracyDropError
-    from edgesmith.converters.verify import check_drop
+    from edgesmith.converters.verify import check_drop, output_verdict
     from edgesmith.runtime.report_schema import OutputCheck, Verification
 
     checked = Verification(samples=100, tflite_accuracy=None, outputs=[
@@ -211,6 +222,8 @@ def test_an_output_over_its_metric_budget_fails_the_run_naming_it():
                                                 "misses"):
         check_drop(checked, 1.0, "out/model.tflite", min_snr_db=20.0)
     assert [c.verdict for c in checked.outputs] == ["holds", "misses"] and checked.verdict == "misses"
+    strict = OutputCheck("box", [4], 31.0, 0.99, metric="mse", source_score=0.010, tflite_score=0.0105, budget=2.0)
+    assert output_verdict(strict, 1.0) == ("misses", 2.0)  # 5 % worse: within mse's default 10 %, not the user's 2 %
 
 
 def test_debug_matches_every_head_and_measures_each_layer_on_all_outputs(files):
