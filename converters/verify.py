@@ -249,7 +249,7 @@ def budget_verdict(verification: Verification, max_drop, min_snr_db=None) -> str
     """
     if verification.outputs:
         verdicts = {output_verdict(check, max_drop, min_snr_db)[0] for check in verification.outputs} - {None}
-        return "misses" if "misses" in verdicts else "holds" if verdicts else None
+        return next((verdict for verdict in ("misses", "unresolved", "holds") if verdict in verdicts), None)
     drop, snr = verification.accuracy_drop_pt, verification.output_snr_db
     if drop is None:
         return None if min_snr_db is None or snr is None else ("holds" if snr >= min_snr_db else "misses")
@@ -263,11 +263,16 @@ def budget_verdict(verification: Verification, max_drop, min_snr_db=None) -> str
 
 def output_verdict(check: OutputCheck, max_drop, min_snr_db=None) -> tuple:
     """``(verdict, budget)`` of one output: its metric's worsening against the metric's budget (the recipe's
-    ``max_drop`` points for accuracy-like metrics) when it has targets, else its SNR against ``min_snr_db``.
+    ``max_drop`` points for accuracy-like metrics) when it has targets, else its SNR against ``min_snr_db``. A
+    paired accuracy drop over the budget whose interval still reaches it is ``"unresolved"``, as the run's is.
 
     >>> check = OutputCheck("box", [4], 30.0, 0.99, metric="mse", source_score=0.010, tflite_score=0.012)
     >>> output_verdict(check, 1.0), output_verdict(OutputCheck("mask", [8, 8, 1], 18.5, 0.99), 1.0, 20.0)
     (('misses', 10.0), ('misses', 20.0))
+    >>> head = OutputCheck("digit", [10], 30.0, 0.99, metric="accuracy", source_score=0.95, tflite_score=0.925,
+    ...                    drop_ci95_pt=list(drop_interval(3, 0, 40)))
+    >>> output_verdict(head, 2.0)  # 3 of 40 lost: 2.5 pt, but the interval reaches the 2 pt budget
+    ('unresolved', 2.0)
     """
     if check.metric is None:
         return (None, None) if min_snr_db is None else ("holds" if check.snr_db >= min_snr_db else "misses",
@@ -277,7 +282,10 @@ def output_verdict(check: OutputCheck, max_drop, min_snr_db=None) -> tuple:
         budget = max_drop if metric.default_budget is None else metric.default_budget
     if budget is None:
         return None, None
-    return "holds" if metric.worsening(check.source_score, check.tflite_score) <= budget else "misses", budget
+    if metric.worsening(check.source_score, check.tflite_score) <= budget:
+        return "holds", budget
+    interval = check.drop_ci95_pt
+    return ("misses" if interval is None or interval[0] > budget else "unresolved"), budget
 
 
 def samples_to_resolve(lost, gained, n, max_drop) -> int | None:
@@ -395,9 +403,11 @@ def output_line(check: OutputCheck) -> str:
     metric = METRICS[check.metric]
     unit = {"pt": " pt", "dB": " dB", "%": " %", "": ""}[metric.unit]
     worse = metric.worsening(check.source_score, check.tflite_score)
+    interval = "" if check.drop_ci95_pt is None else (
+        f", 95 % interval {check.drop_ci95_pt[0]:.1f}..{check.drop_ci95_pt[1]:.1f} pt")
     budget = f"; budget {check.budget:g}{unit}): {check.verdict}" if check.verdict else ")"
     return (f"{fidelity}; {check.metric} {check.tflite_score:g} against the source model's {check.source_score:g} "
-            f"({worse:g}{unit} worse{budget}")
+            f"({worse:g}{unit} worse{interval}{budget}")
 
 
 def verdict_line(verification: Verification, max_drop) -> str | None:
@@ -494,6 +504,9 @@ def _score_targets(checks: list, reference, produced, data) -> None:
             check.source_score, check.tflite_score = (score(check.metric, truth, outputs) for outputs in (expected,
                                                                                                           got))
             check.change = round(check.tflite_score - check.source_score, 4)
+            if check.metric == "accuracy" and truth.ndim == 1:  # one class per sample: the drop pairs up
+                interval = drop_interval(*paired_drop(expected.argmax(-1) == truth, got.argmax(-1) == truth))
+                check.drop_ci95_pt = None if interval is None else list(interval)
 
 
 def _errors_against_inputs(outputs: np.ndarray, samples) -> np.ndarray:

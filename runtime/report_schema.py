@@ -41,7 +41,8 @@ class OutputCheck:
     tflite_score: float | None = None  # the .tflite's on the targets
     change: float | None = None  # tflite_score - source_score, in the metric's units (mse: a rise is worse)
     budget: float | None = None  # how much worse it may be: pt, dB (psnr), % rise (mse, mae); no targets: min SNR dB
-    verdict: str | None = None  # "holds" or "misses" against that budget
+    verdict: str | None = None  # "holds", "misses" or (paired accuracy only) "unresolved" against that budget
+    drop_ci95_pt: list | None = None  # accuracy of class ids: 95 % interval of its drop, paired as the run's is
 
 
 @dataclass

@@ -131,6 +131,8 @@ def test_targets_per_output_are_scored_for_the_source_and_the_tflite(files):
     assert (box["metric"], digit["metric"]) == ("mse", "accuracy")
     assert box["source_score"] < 0.05 and abs(box["change"]) < 0.01  # made-up box targets the model learnt a bit
     assert digit["change"] == round(digit["tflite_score"] - digit["source_score"], 4) and abs(digit["change"]) <= 0.02
+    low, high = digit["drop_ci95_pt"]  # the head's drop, paired sample by sample as a classifier's run is
+    assert low < -100 * digit["change"] < high and high - low < 10 and box["drop_ci95_pt"] is None
 
 
 def test_the_metadata_names_each_outputs_task_and_metric(files):
