@@ -39,8 +39,8 @@ def render() -> str:
     from edgesmith.runtime import report_schema as schema
 
     sections = [INTRO.format(version=schema.SCHEMA_VERSION)]
-    for cls in (schema.ConversionReport, schema.Verification, schema.Stage, schema.Fallback, schema.Cost,
-                schema.TrialReport):
+    for cls in (schema.ConversionReport, schema.Verification, schema.OutputCheck, schema.Stage, schema.Fallback,
+                schema.WalkBack, schema.Cost, schema.TrialReport):
         comments = _comments(cls)
         rows = "".join(f"| `{f.name}` | `{f.type.replace(' | ', ' or ')}` | {comments.get(f.name, '')} |\n" for f in dataclasses.fields(cls))
         doc = " ".join(inspect.getdoc(cls).split())
