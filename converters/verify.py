@@ -33,6 +33,7 @@ from .errors import AccuracyDropError, ConversionError
 from .metrics import METRICS, anomaly_scores, default_metric, is_probability_rows, mean_cosine, score
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.95996...: the two-sided 95 % normal quantile
+UNBOUNDED_SHARE = 1e6  # budget_used of any worsening against a budget of 0 (finite: it goes to JSON and Optuna)
 MOST_SAMPLES = 10**9  # samples_to_resolve gives up beyond this (a drop a hair over the budget)
 
 
@@ -286,6 +287,29 @@ def output_verdict(check: OutputCheck, max_drop, min_snr_db=None) -> tuple:
         return "holds", budget
     interval = check.drop_ci95_pt
     return ("misses" if interval is None or interval[0] > budget else "unresolved"), budget
+
+
+def budget_used(verification: Verification, min_snr_db=None) -> float | None:
+    """After :func:`record_verdict`: how much of its budget a model verified output by output uses, its worst
+    output's (1.0: at it; over 1: over it). An output's worsening in its metric's units over its budget; an output
+    judged by SNR (and unlabelled data without outputs), ``min_snr_db`` over its SNR. None for one classifier's
+    accuracy drop (points are its measure).
+
+    >>> box = OutputCheck("box", [4], 30.0, 0.99, metric="mse", source_score=0.010, tflite_score=0.0105, budget=10.0)
+    >>> budget_used(Verification(samples=9, tflite_accuracy=None, outputs=[box, OutputCheck("mask", [4], 25.0,
+    ...                                                                                      0.99, budget=20.0)]))
+    0.8
+    """
+    if verification.accuracy_drop_pt is not None and not verification.outputs:
+        return None
+    shares = [(min_snr_db or 0.0) / max(verification.output_snr_db or 0.0, 1e-9)] if not verification.outputs else [
+        _share(METRICS[c.metric].worsening(c.source_score, c.tflite_score), c.budget) if c.metric else
+        _share(c.budget, c.snr_db) for c in verification.outputs if c.budget is not None]
+    return round(max(shares), 4) if shares else None
+
+
+def _share(used: float, allowed: float) -> float:
+    return max(used, 0.0) / allowed if allowed > 0 else (0.0 if used <= 0 else UNBOUNDED_SHARE)
 
 
 def samples_to_resolve(lost, gained, n, max_drop) -> int | None:

@@ -178,6 +178,7 @@ class TrialReport:
     macs: int | None  # per inference
     passes: list  # the training passes applied, with their options
     precisions: dict  # the precision of each weighted layer
+    budget_used: float | None = None  # verified output by output: its worst output's share of its budget (1: at it)
     measured: dict = field(default_factory=dict)  # latency_ms, energy_mj, ...; arena and flash on an mcu: target
     log: str | None = None  # the benchmark log kept with the candidate
     kind: str = "optimize-trial"  # what wrote the report.json

@@ -386,12 +386,14 @@ def wrapped_subclassed(model, data, preprocess=None):
                                 f"(shape {' or '.join(str(list(shape)) for shape in shapes)}): {failure}")
 
 
-def readable_source(model, data, preprocess=None) -> tuple:
-    """``(keras_model, dataset, accuracy)``: the source model loaded, the data fed as it expects, and its
-    accuracy on the evaluation split; refused (exit 2) when it scores at chance. For commands that
-    measure a model before they change it (optimize, sensitivity)."""
+def readable_source(model, data, preprocess=None, metrics=None) -> tuple:
+    """``(keras_model, dataset, accuracy)``: the source model loaded, the data fed as it expects (its outputs'
+    ``metrics`` chosen as :func:`convert` takes them), and its accuracy on the evaluation split (None: no one
+    classifier's labels); refused (exit 2) when it scores at chance. For commands that measure a model before
+    they change it (optimize, sensitivity)."""
     loaded = load_model(model)
     data = dataset_for(data, loaded, preprocess)
+    data = data.choosing(metrics) if metrics else data
     data.check_model(loaded)
     measured = accuracy(loaded, data)
     refuse_unreadable(measured, data)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from edgesmith.commands.data_options import check_inputs, preprocessing_options
+from edgesmith.commands.data_options import budget_options, check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
 
@@ -28,17 +28,6 @@ class Duration(click.ParamType):
         if seconds <= 0:
             self.fail(f"{value!r} is not a positive duration", param, ctx)
         return seconds
-
-
-def _pairs(values, param) -> dict:
-    """``("box=mae", ...)`` as ``{"box": "mae"}``; a value without ``=`` is a usage error (exit 2)."""
-    pairs = {}
-    for value in values:
-        name, equals, metric = value.partition("=")
-        if not (equals and name and metric):
-            raise click.BadParameter(f"{value!r} is not OUTPUT=METRIC (e.g. box=mae)", param=param)
-        pairs[name] = metric
-    return pairs
 
 
 @click.command("convert")
@@ -64,16 +53,8 @@ def _pairs(values, param) -> dict:
               help="Fine-tuning time in all (e.g. 90s, 10m, 1h), shared among the recipe's training passes by their "
                    "epochs; each then trains until its share runs out or its accuracy on held-out training rows "
                    "stops rising, and keeps its best epoch.")
-@click.option("--min-snr", "min_snr_db", type=float, metavar="DB",
-              help="On unlabelled data (no accuracy to lose): the lowest output SNR, in dB against the source "
-                   "model's outputs, the .tflite may have (default 20).")
-@click.option("--metric", "metrics", multiple=True, metavar="OUTPUT=METRIC[:BUDGET]", callback=lambda _, param, values:
-              _pairs(values, param),
-              help="How the data's targets for OUTPUT are scored: accuracy, top5, f1, miou (points), mse, mae (a rise "
-                   "in %), psnr (dB), cosine or auc; repeat per output (default: accuracy or miou for class ids, auc "
-                   "for 0/1 anomaly labels, mse for values). OUTPUT=METRIC:BUDGET also sets that output's budget in "
-                   "the metric's units (box=mae:5: at most 5 % worse than the source).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json instead of the table.")
+@budget_options
 @preprocessing_options
 @quiet_option
 def command(model, recipe, data_spec, out_dir, resume, walk_back, fallback, recovery_time, min_snr_db, metrics,

@@ -1,4 +1,5 @@
-"""``--preprocess``, ``--mean`` and ``--std``: the options every command that takes ``--data`` shares.
+"""``--preprocess``, ``--mean`` and ``--std``: the options every command that takes ``--data`` shares; ``--metric``
+and ``--min-snr``, the budget options of the commands that verify (convert, optimize).
 
 >>> @click.command()
 ... @preprocessing_options
@@ -51,3 +52,30 @@ def preprocessing_options(command):
         return command(*args, preprocess=chosen, **kwargs)
 
     return with_preprocessing
+
+
+def budget_options(command):
+    """Add ``--min-snr`` (``min_snr_db``) and ``--metric OUTPUT=METRIC[:BUDGET]`` (``metrics``, a dict) to
+    ``command``."""
+    command = click.option(
+        "--metric", "metrics", multiple=True, metavar="OUTPUT=METRIC[:BUDGET]",
+        callback=lambda _, param, values: _pairs(values, param),
+        help="How the data's targets for OUTPUT are scored: accuracy, top5, f1, miou (points), mse, mae (a rise in "
+             "%), psnr (dB), cosine or auc; repeat per output (default: accuracy or miou for class ids, auc for 0/1 "
+             "anomaly labels, mse for values). OUTPUT=METRIC:BUDGET also sets that output's budget in the metric's "
+             "units (box=mae:5: at most 5 % worse than the source).")(command)
+    return click.option(
+        "--min-snr", "min_snr_db", type=float, metavar="DB",
+        help="On unlabelled data (no accuracy to lose): the lowest output SNR, in dB against the source model's "
+             "outputs, the .tflite may have (default 20).")(command)
+
+
+def _pairs(values, param) -> dict:
+    """``("box=mae", ...)`` as ``{"box": "mae"}``; a value without ``=`` is a usage error (exit 2)."""
+    pairs = {}
+    for value in values:
+        name, equals, metric = value.partition("=")
+        if not (equals and name and metric):
+            raise click.BadParameter(f"{value!r} is not OUTPUT=METRIC (e.g. box=mae)", param=param)
+        pairs[name] = metric
+    return pairs

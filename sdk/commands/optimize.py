@@ -8,7 +8,7 @@ from collections import Counter
 import click
 
 from edgesmith.commands import interrupt
-from edgesmith.commands.data_options import check_inputs, preprocessing_options
+from edgesmith.commands.data_options import budget_options, check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, quiet_option, show_result
 
 OBJECTIVES = ("size", "gzip-size", "latency", "energy")
@@ -35,7 +35,8 @@ def _names(choices):
 @click.command("optimize")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--data", "data_spec", required=True, metavar="SPEC",
-              help="Labeled data: builtin:digits|mnist|..., an image folder with class sub-folders, or an .npz file.")
+              help="builtin:digits|mnist|..., an image folder (class sub-folders, or images alone: unlabelled), or "
+                   "an .npz file (targets per output as convert reads them).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder (candidates, front, model.tflite, report.html, the study).")
 @click.option("--max-accuracy-drop", type=click.FloatRange(min=0), default=1.0, show_default=True,
@@ -72,10 +73,12 @@ def _names(choices):
                    "energy, else none.")
 @click.option("--profile", default=None, help="Device profile (for --energy estimate and the report).")
 @click.option("--json", "as_json", is_flag=True, help="Print optimize.json instead of the table.")
+@budget_options
 @preprocessing_options
 @quiet_option
 def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, trials, storage, study_name, heartbeat,
-            passes, precisions, epochs, sampler, seed, runs, warmup, threads, energy, profile, as_json, preprocess, quiet):
+            passes, precisions, epochs, sampler, seed, runs, warmup, threads, energy, profile, as_json, min_snr_db,
+            metrics, preprocess, quiet):
     """Search how to compress MODEL (.keras or .h5): training passes, per-layer ratios and
     per-layer precisions, each candidate verified on the data and benchmarked on the target.
     Writes the Pareto front of deployable .tflite files to OUT/front/, the pick (the best
@@ -95,7 +98,8 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
         result = optimize(model, data_spec, out_dir, max_accuracy_drop=max_accuracy_drop, objectives=objectives,
                           target=target, trials=trials, storage=storage, study_name=study_name, passes=passes,
                           precisions=precisions, epochs=epochs, sampler=sampler, seed=seed, bench=bench,
-                          preprocess=preprocess, progress=bars, heartbeat=heartbeat or None,
+                          preprocess=preprocess, metrics=metrics, min_snr_db=min_snr_db, progress=bars,
+                          heartbeat=heartbeat or None,
                           stop_requested=interrupt.pressed)
     except BaseException:
         bars.close()
@@ -125,7 +129,7 @@ def format_result(result: dict) -> str:
         board = f", arena {pick['arena_bytes']:,} B, flash {pick['flash_bytes']:,} B" if "arena_bytes" in pick else ""
         lines.append(f"pick: trial {pick['trial']} -> {where} ({pick['graph_bytes']:,} B graph, "
                      f"{pick['gzip_bytes']:,} B gzip, {_latency(pick)} ms{board}, "
-                     f"drop {pick['accuracy_drop_pt']:.2f} pt)")
+                     f"{_loss(pick)})")
     if result["report_html"]:
         lines.append(f"report: {result['report_html']}")
     return "\n".join(lines)
@@ -142,11 +146,19 @@ def _printable(row: dict, picked: bool) -> dict:
         **board,
         "latency ms": _latency(row),
         "mJ": energy,
-        "accuracy": f"{100 * row['accuracy']:.2f}%",
-        "drop pt": f"{row['accuracy_drop_pt']:.2f}",
+        "accuracy": "-" if row.get("accuracy") is None else f"{100 * row['accuracy']:.2f}%",
+        **({"drop pt": f"{row['accuracy_drop_pt']:.2f}"} if row.get("budget_used") is None else
+           {"budget used": f"{row['budget_used']:.0%}"}),
         "passes": " ".join(_pass_text(step) for step in row["passes"]) or "-",
         "precisions": _precision_text(row["precisions"]),
     }
+
+
+def _loss(row: dict) -> str:
+    """What the candidate loses: its accuracy drop, or the share of its budget its worst output uses."""
+    if row.get("budget_used") is not None:
+        return f"{row['budget_used']:.0%} of budget"
+    return f"drop {row['accuracy_drop_pt']:.2f} pt"
 
 
 def _latency(row: dict) -> str:

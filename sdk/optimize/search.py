@@ -57,10 +57,11 @@ from edgesmith.converters.checks import check_choice
 from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.load import source_sha256
 from edgesmith.converters.mixed_precision import PRECISIONS
-from edgesmith.data import DataError
 from edgesmith.deploy.target import BenchOptions
 from edgesmith.deploy.urls import mcu_profile
-from edgesmith.pipeline import Source, readable_source, run_recipe, source_outputs, source_stage
+from edgesmith.converters.verify import budget_used, record_verdict
+from edgesmith.pipeline import (DEFAULT_MIN_SNR_DB, Budget, Source, readable_source, run_recipe, source_outputs,
+                                source_stage)
 from edgesmith.recipes import Recipe
 from edgesmith.runtime.errors import EdgesmithError, RunFailedError, first_line
 from edgesmith.runtime.atomic_write import atomic_write_bytes, atomic_write_json
@@ -89,14 +90,17 @@ class ConstraintNotMetError(RunFailedError):
 def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives=("size",), target: str = "local",
              trials: int = 20, storage: str | None = None, study_name: str | None = None,
              passes=SEARCHABLE_PASSES, precisions=None, epochs: int = 1, sampler: str = "tpe", seed: int = 0,
-             bench: BenchOptions | None = None, strategy=None, preprocess=None, progress=None,
-             heartbeat: int | None = HEARTBEAT_S, stop_requested=None) -> dict:
+             bench: BenchOptions | None = None, strategy=None, preprocess=None, metrics: dict | None = None,
+             min_snr_db: float | None = None, progress=None, heartbeat: int | None = HEARTBEAT_S,
+             stop_requested=None) -> dict:
     """Search compression recipes for ``model``; return the Pareto front and the pick (see the module docstring).
 
     Args:
         model: a ``keras.Model`` or a ``.keras``/``.h5`` file.
         data: a data spec (``builtin:digits``, a folder, an .npz) or a loaded Dataset (labeled).
-        max_accuracy_drop: the constraint, in points below the source model's accuracy.
+        max_accuracy_drop: the constraint, in points below the source model's accuracy (a model verified output
+            by output: the budget of its accuracy-like outputs; every output must hold its budget, and candidates
+            are ranked by the share of it their worst output uses).
         objectives: any of ``size`` (raw bytes of the graph, as stored), ``gzip-size``, ``latency`` (measured p50 ms),
             ``energy`` (measured mJ per inference); the first one chooses the pick.
         target: where candidates are benchmarked: ``local``, ``ssh://...``, ``adb://...``, or ``mcu:PROFILE``
@@ -115,6 +119,8 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
         strategy: a ``tf.distribute`` strategy the training passes run under (see docs/optimize.md).
         preprocess: how the model wants its pixels (a preset or ``{"mean", "std"}``; None: what the model
             says; see :mod:`edgesmith.preprocessing`).
+        metrics: ``{output: "metric"}`` or ``{output: "metric:budget"}``, as :func:`edgesmith.convert` takes.
+        min_snr_db: on unlabelled data, the lowest output SNR a candidate may have (default 20 dB).
         progress: optional ``progress(stage, done, total)`` callback (stage ``trial``).
         heartbeat: seconds between a running trial's heartbeats in a database ``storage`` (None: none); a
             trial silent for twice as long (its worker was killed) is marked failed and its recipe retried.
@@ -130,11 +136,8 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"journal:{out / 'study.journal'}"
     backend = optuna_storage(url, heartbeat)  # a wrong URL or an unreachable server stops here, before any work
-    loaded, data, reference = readable_source(model, data, preprocess)
-    if reference is None:  # before any trial: a search ranks candidates by one classifier's accuracy drop
-        raise DataError(f"{data.source}: edgesmith optimize ranks candidates by their accuracy drop, which needs "
-                        "class labels for one classifier output; convert this model with a recipe (it is verified "
-                        "output by output)")
+    loaded, data, reference = readable_source(model, data, preprocess, metrics)
+    budget = Budget(max_accuracy_drop, None if data.labeled else (min_snr_db or DEFAULT_MIN_SNR_DB))
     source = Source(loaded, source_sha256(model, loaded), source_stage(loaded, data, reference),
                     source_outputs(loaded, data))
     board = measurer.profile if isinstance(measurer, McuMeasurer) else None
@@ -142,9 +145,11 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     space = SearchSpace.for_model(loaded, passes, epochs, precisions or default_precisions)
     measured = "+".join(OBJECTIVES[o] for o in objectives)  # the row keys: "size" changed from gzip to raw bytes
     limits = f"-mcu-{board['name']}" if board else ""  # other constraints: another study
+    limits += f"-snr{budget.min_snr_db:g}" if budget.min_snr_db else ""
+    limits += f"-{hashlib.sha256(repr(sorted(metrics.items())).encode()).hexdigest()[:8]}" if metrics else ""
     name = study_name or f"edgesmith-{source.sha256[:12]}-{measured}-drop{max_accuracy_drop:g}{limits}"
     study = open_study(backend, name, len(objectives), sampler, seed, max_accuracy_drop, trials, shown_storage(url))
-    builder = CandidateBuilder(source, data, out, measurer, strategy)
+    builder = CandidateBuilder(source, data, out, measurer, budget, strategy)
     builder.clean()
     started = time.perf_counter()
     try:
@@ -220,7 +225,8 @@ def violations(row: dict, max_accuracy_drop: float) -> list:
     ...             "flash_needed_bytes": 4000, "flash_limit_bytes": 65536}, 1.0)
     [-0.5, 808, -61536]
     """
-    values = [row["accuracy_drop_pt"] - max_accuracy_drop]
+    used = row.get("budget_used")
+    values = [row["accuracy_drop_pt"] - max_accuracy_drop if used is None else used - 1.0]
     if "arena_limit_bytes" in row:
         values += [row["arena_needed_bytes"] - row["arena_limit_bytes"],
                    row["flash_needed_bytes"] - row["flash_limit_bytes"]]
@@ -278,7 +284,7 @@ def _run(study, space, builder, objectives, trials, progress, stop_requested) ->
             log.warning("trial %d failed: %s", trial.number, error)
             raise
         trial.set_user_attr("row", row)
-        return [_objective_value(row, o) for o in objectives] + [row["accuracy_drop_pt"]]
+        return [_objective_value(row, o) for o in objectives] + [fidelity_loss(row)]
 
     done = [0]
 
@@ -322,8 +328,9 @@ class CandidateBuilder:
     A candidate is built in ``candidates/.trial-NNNN.HOST-PID.partial/`` and renamed to ``trial-NNNN/``
     when its report.json is written: a ``trial-NNNN`` folder is always complete."""
 
-    def __init__(self, source: Source, data, out: Path, measurer: Measurer, strategy=None):
+    def __init__(self, source: Source, data, out: Path, measurer: Measurer, budget: Budget, strategy=None):
         self.source, self.data, self.out, self.measurer, self.strategy = source, data, out, measurer, strategy
+        self.budget = budget
 
     def clean(self) -> list:
         """Remove the partial candidates that workers of this host left when they were killed; return them."""
@@ -345,6 +352,7 @@ class CandidateBuilder:
         converted = run_recipe(self.source, recipe, self.data, folder, name=f"{self.source.model.name}-trial{number}",
                                keep_stages=False, strategy=self.strategy)
         report, graph = converted.report, converted.report.graph
+        record_verdict(report.verification, *self.budget)  # each output's budget, for its share
         sha256 = hashlib.sha256(converted.tflite.content).hexdigest()
         measured = self.measurer.measure(report.tflite_path, sha256, folder)
         trial = TrialReport(
@@ -353,6 +361,7 @@ class CandidateBuilder:
             accuracy=report.verification.tflite_accuracy, accuracy_drop_pt=report.verification.accuracy_drop_pt,
             top1_agreement=report.verification.top1_agreement, macs=graph.macs,
             passes=[step.as_dict() for step in recipe.keras_passes], precisions=recipe.conversion.options["precisions"],
+            budget_used=budget_used(report.verification, self.budget.min_snr_db),
             measured={k: v for k, v in measured.items() if k not in ("latency_mean_ms", "log")},
             log=measured["log"] and _kept_log(Path(measured["log"]), folder, final))
         atomic_write_json(folder / "report.json", trial.to_dict())
@@ -395,13 +404,14 @@ def summarize(study, out: Path, objectives, max_accuracy_drop: float, reference:
     rows, failed = _rows(study)
     keys = [OBJECTIVES[o] for o in objectives]
     feasible = [r for r in rows if max(violations(r, max_accuracy_drop)) <= 0]
-    front = pareto_front(feasible, keys + ["accuracy_drop_pt"])
+    loss = "budget_used" if any(r.get("budget_used") is not None for r in rows) else "accuracy_drop_pt"
+    front = pareto_front(feasible, keys + [loss])
     result = {"met": bool(feasible), "objectives": list(objectives), "max_accuracy_drop": max_accuracy_drop,
               "reference_accuracy": reference, "front": front, "pick": None, "best_effort": None, "miss_pt": None,
               "trials": {"complete": len(rows), "failed": len(failed), "failures": failed},
               "workers": sorted({r["worker"] for r in rows if r.get("worker")})}
     if feasible:
-        pick = min(feasible, key=lambda r: ([r[k] for k in keys], r["accuracy_drop_pt"], r["trial"]))
+        pick = min(feasible, key=lambda r: ([r[k] for k in keys], r[loss], r["trial"]))
         if Path(pick["path"]).is_file():
             atomic_write_bytes(out / "model.tflite", Path(pick["path"]).read_bytes())
             result["pick"] = {**pick, "copied_to": str(out / "model.tflite")}
@@ -409,9 +419,10 @@ def summarize(study, out: Path, objectives, max_accuracy_drop: float, reference:
             (out / "model.tflite").unlink(missing_ok=True)
             result["pick"] = {**pick, "copied_to": None}
     elif rows:
-        best = min(rows, key=lambda r: (memory_over(r), r["accuracy_drop_pt"]))  # the smallest, then the closest
+        best = min(rows, key=lambda r: (memory_over(r), r[loss]))  # the smallest, then the closest
         result["best_effort"] = best
-        result["miss_pt"] = round(max(0.0, best["accuracy_drop_pt"] - max_accuracy_drop), 4)
+        result["miss_pt"] = None if loss != "accuracy_drop_pt" else round(
+            max(0.0, best["accuracy_drop_pt"] - max_accuracy_drop), 4)
     result.update(_write_front(front, out))
     return result
 
@@ -474,7 +485,21 @@ def raise_if_missed(result: dict) -> None:
             f"{best['arena_needed_bytes']:,} B of arena ({best['arena_limit_bytes']:,} B SRAM) and {best['flash_needed_bytes']:,} B of flash "
             f"({best['flash_limit_bytes']:,} B), a {best['mcu_margin']:.0%} margin included; see {best['path']}"
         )
+    if best.get("budget_used") is not None:
+        raise ConstraintNotMetError(f"no candidate holds every output's budget: the best, trial {best['trial']}, "
+                                    f"uses {best['budget_used']:.0%} of its worst output's; see {best['path']}")
     raise ConstraintNotMetError(
         f"no candidate within {result['max_accuracy_drop']} pt: the best, trial {best['trial']}, dropped "
         f"{best['accuracy_drop_pt']:.2f} pt ({result['miss_pt']:.2f} pt over); see {best['path']}"
     )
+
+
+def fidelity_loss(row: dict) -> float:
+    """What a candidate loses against the source, minimized beside the objectives: its accuracy drop in points,
+    or (a model verified output by output) the share of its budget its worst output uses.
+
+    >>> fidelity_loss({"accuracy_drop_pt": 0.4}), fidelity_loss({"accuracy_drop_pt": None, "budget_used": 0.8})
+    (0.4, 0.8)
+    """
+    used = row.get("budget_used")
+    return row["accuracy_drop_pt"] if used is None else used

@@ -249,11 +249,23 @@ def test_tflite_micro_runs_every_head_against_litert_reference_kernels_without_l
     assert compared["max_output_difference"] <= 1 / 64  # a few int8 steps of the box head, at most
 
 
-def test_optimize_refuses_a_model_verified_output_by_output_before_any_trial(files, tmp_path):
+@pytest.mark.parametrize("data, extra", [("targets.npz", ()), ("images.npz", ("--min-snr", "10"))])
+def test_optimize_ranks_a_model_verified_output_by_output_by_its_worst_outputs_share_of_its_budget(files, tmp_path,
+                                                                                                   data, extra):
+    done = edgesmith("optimize", files / "two_headed.keras", "--data", files / data, "--passes", "none",
+                     "--trials", "3", "--runs", "5", "--warmup", "1", "--out", tmp_path, "--json", *extra)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["met"] and result["front"] and (tmp_path / "model.tflite").is_file()
+    assert all(0 <= row["budget_used"] <= 1 and row["accuracy_drop_pt"] is None for row in result["front"])
+    if data == "images.npz":  # no targets: each output judged by its SNR against --min-snr
+        assert result["pick"]["budget_used"] > 0.1  # 10 dB over the worst output's SNR (int8 heads: 15-40 dB)
+
+
+def test_optimize_fails_naming_the_worst_outputs_share_when_no_candidate_holds(files, tmp_path):
     done = edgesmith("optimize", files / "two_headed.keras", "--data", files / "images.npz", "--passes", "none",
-                     "--trials", "1", "--out", tmp_path)
-    assert done.returncode == 2 and "ranks candidates by their accuracy drop" in done.stderr, done.stderr
-    assert not (tmp_path / "candidates").exists()
+                     "--trials", "1", "--runs", "5", "--warmup", "1", "--out", tmp_path, "--min-snr", "60")
+    assert done.returncode == 1 and "no candidate holds every output's budget: the best, trial 0, uses" in done.stderr
 
 
 def test_classify_reads_the_head_the_metadata_names_a_classifier_and_refuses_when_none_is(files, tmp_path):
