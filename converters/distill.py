@@ -47,7 +47,16 @@ def _check_options(label_weight, schedule, recovery_time=None):
     check_schedule(schedule)
 
 
-@checked(options=_check_options)
+def _check_model(model, student=None):
+    """A student built from a spec is a classifier with one output: it cannot stand in for a model with others."""
+    is_spec = student is not None and not hasattr(student, "outputs") and not str(student).endswith((".keras", ".h5"))
+    if is_spec and (len(model.outputs) != 1 or len(model.outputs[0].shape) != 2):
+        shapes = ", ".join(f"{name} {list(t.shape[1:])}" for name, t in zip(model.output_names, model.outputs))
+        raise ConversionError(f"distill: a student built from {student!r} has one [classes] output, but the model "
+                              f"outputs {shapes}; give student= a .keras model with the same outputs")
+
+
+@checked(options=_check_options, model=_check_model)
 def distill(model, data, *, teacher=None, student=None, temperature: float = 4.0, label_weight: float = 0.1,
             features=(), epochs: int = 3, batch_size: int | None = None, learning_rate: float = 1e-3,
             schedule: str = "cosine", progress=None, recovery_time: float | None = None):

@@ -133,7 +133,7 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
     data = dataset_for(data, loaded, explicit)
     data = data.choosing(metrics) if metrics else data
     source = Source(loaded, source_sha256(model, loaded))
-    budget = Budget(recipe.max_accuracy_drop, None if data.labeled else (min_snr_db or DEFAULT_MIN_SNR_DB))
+    budget = Budget.for_data(recipe.max_accuracy_drop, data, min_snr_db)
     started = time.monotonic()
     converted = run_recipe(source, recipe, data, out_dir, resume=resume, progress=progress)
     report = converted.report
@@ -209,6 +209,14 @@ class Budget(NamedTuple):
 
     max_accuracy_drop: float | None
     min_snr_db: float | None = None
+
+    @classmethod
+    def for_data(cls, max_accuracy_drop, data: Dataset, min_snr_db: float | None = None) -> "Budget":
+        """The budget of a run on ``data``: unlabelled, it also has a minimum SNR (``min_snr_db``, 0 included;
+        None: :data:`DEFAULT_MIN_SNR_DB`)."""
+        if data.labeled:
+            return cls(max_accuracy_drop)
+        return cls(max_accuracy_drop, DEFAULT_MIN_SNR_DB if min_snr_db is None else min_snr_db)
 
     def holds(self, report: ConversionReport) -> bool:
         """The drop is within it (the point estimate: :func:`~edgesmith.converters.verify.budget_verdict`), which

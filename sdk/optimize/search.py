@@ -60,8 +60,7 @@ from edgesmith.converters.mixed_precision import PRECISIONS
 from edgesmith.deploy.target import BenchOptions
 from edgesmith.deploy.urls import mcu_profile
 from edgesmith.converters.verify import budget_used, record_verdict
-from edgesmith.pipeline import (DEFAULT_MIN_SNR_DB, Budget, Source, readable_source, run_recipe, source_outputs,
-                                source_stage)
+from edgesmith.pipeline import Budget, Source, readable_source, run_recipe, source_outputs, source_stage
 from edgesmith.recipes import Recipe
 from edgesmith.runtime.errors import EdgesmithError, RunFailedError, first_line
 from edgesmith.runtime.atomic_write import atomic_write_bytes, atomic_write_json
@@ -137,7 +136,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     url = storage or f"journal:{out / 'study.journal'}"
     backend = optuna_storage(url, heartbeat)  # a wrong URL or an unreachable server stops here, before any work
     loaded, data, reference = readable_source(model, data, preprocess, metrics)
-    budget = Budget(max_accuracy_drop, None if data.labeled else (min_snr_db or DEFAULT_MIN_SNR_DB))
+    budget = Budget.for_data(max_accuracy_drop, data, min_snr_db)
     source = Source(loaded, source_sha256(model, loaded), source_stage(loaded, data, reference),
                     source_outputs(loaded, data))
     board = measurer.profile if isinstance(measurer, McuMeasurer) else None

@@ -118,6 +118,30 @@ def test_an_autoencoders_image_output_is_verified_by_snr(files):
     assert checked["output_snr_db"] >= 20.0 and checked["source_top1_agreement"] is None
 
 
+@pytest.mark.parametrize("replacement", ["lowrank", "mobilenetize"])
+def test_replacement_passes_and_distillation_keep_every_head(files, tmp_path, replacement):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'name = "r"\n[[passes]]\npass = "{replacement}"\n[[passes]]\npass = "distill"\nepochs = 1\n'
+                      '[[passes]]\npass = "ptq"\nmode = "int8"\n', encoding="utf-8")
+    done = edgesmith("convert", files / "two_headed.keras", "--recipe", recipe, "--data", files / "images.npz",
+                     "--out", tmp_path / "out", "--json", "--min-snr", "0")  # the heads' fidelity is recorded
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [check["name"] for check in report["verification"]["outputs"]] == ["box", "digit"]
+    assert [stage["name"] for stage in report["stages"]][1:] == [replacement, "distill", "ptq:int8"]
+
+
+def test_a_built_student_cannot_stand_in_for_a_two_headed_model_refused_before_any_work(files, tmp_path):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text('name = "r"\n[[passes]]\npass = "distill"\nstudent = "mobilenet_v2:alpha=0.35"\n'
+                      '[[passes]]\npass = "ptq"\nmode = "int8"\n', encoding="utf-8")
+    done = edgesmith("convert", files / "two_headed.keras", "--recipe", recipe, "--data", files / "images.npz",
+                     "--out", tmp_path / "out")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "distill: a student built from 'mobilenet_v2:alpha=0.35' has one [classes] output, but the model " \
+           "outputs box [4], digit [10]" in done.stderr and not (tmp_path / "out" / "stages").exists()
+
+
 def test_labels_for_a_two_headed_model_are_refused_naming_its_outputs(files):
     data = load_data("builtin:digits")
     with pytest.raises(ShapeMismatchError, match=r"outputs box \[None, 4\], digit \[None, 10\]; give the data "
