@@ -24,6 +24,7 @@ from .errors import ConversionError
 from .graph import ends_in_softmax
 from .inputs import call_model
 from .kernels import all_layers
+from .metrics import is_class_ids
 from .verify import agreement, is_classifier_output, model_outputs, output_checks, predicted_classes
 
 
@@ -121,6 +122,7 @@ class RecoveryReport:
     """What one fine-tuning run did, as a pass's record shows it (``details["recovery"]``)."""
 
     distilled: bool  # trained on a teacher's soft labels (and the labels, if any)
+    on_targets: bool = False  # also on the data's targets of every output (several outputs, regression, segmentation)
     epochs: int = 0  # epochs run (one stopped by the time limit counts)
     best_epoch: int | None = None  # 1-based epoch whose weights the model kept (None: no validation rows)
     val_accuracy: list = field(default_factory=list)  # per epoch, held-out rows: top-1, or worst output SNR dB
@@ -153,8 +155,8 @@ def recover(model, data, *, epochs: int = 1, learning_rate: float = 1e-3, progre
     seconds, keep its best epoch and say what happened.
 
     Without ``teacher``, on the labels. With one, on its soft labels (``keras.distillation``: softmax at
-    ``temperature``, plus MSE between the ``features`` layer pairs), mixed with the labels at
-    ``label_weight`` when ``data`` has them. Adam at ``learning_rate`` (the peak, with ``schedule``);
+    ``temperature``, plus MSE between the ``features`` layer pairs), mixed at ``label_weight`` with the labels
+    when ``data`` has them, or with the targets of every output (:func:`output_targets`). Adam at ``learning_rate`` (the peak, with ``schedule``);
     ``progress(stage, done, total)`` is called after every optimizer step (with ``time_limit``, ``total`` is
     the steps expected to fit in it).
 
@@ -178,17 +180,20 @@ def recover(model, data, *, epochs: int = 1, learning_rate: float = 1e-3, progre
         raise ConversionError(f"{stage} fine-tunes the model and needs labeled data (--data with classes)")
     train_rows, validation_rows = validation_split(len(data.x_train), validation)
     micro_batch, accumulation = micro_batches(data.x_train.shape[1:], batch_size or data.batch_size)
-    batches = TrainingBatches(data.x_train, data.y_train, micro_batch, rows=train_rows)
+    targets, target_loss = (None, None) if teacher is None or data.labeled else output_targets(model, data, teacher)
+    report.on_targets = targets is not None
+    batches = TrainingBatches(data.x_train, data.y_train if targets is None else targets, micro_batch,
+                              rows=train_rows)
     steps = len(batches) * epochs
     started = time.monotonic()
     with frozen(teacher):
         watch = _Watch(model, _validation_set(data, validation_rows, teacher), batches, time_limit, patience,
                        start_from_epoch)
         trainer = model if teacher is None else distiller(
-            teacher, model, temperature, label_weight if data.labeled else 0.0, features)
+            teacher, model, temperature, label_weight if data.labeled or targets is not None else 0.0, features)
         optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, schedule, steps),
                                           gradient_accumulation_steps=accumulation if accumulation > 1 else None)
-        trainer.compile(optimizer=optimizer, loss=loss_for(model if teacher is None else trainer.student))
+        trainer.compile(optimizer=optimizer, loss=target_loss or loss_for(model if teacher is None else trainer.student))
         reporters = [_Progress(progress, stage, steps, time_limit)] if progress else []
         trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[*callbacks, *reporters, *watch.callbacks()])
     apply_constraints(model)
@@ -369,7 +374,7 @@ def distiller(teacher, student, temperature: float, label_weight: float, feature
     per_output = [keras.losses.KLDivergence() if _class_scores(output) else _ScaledSquaredError(temperature)
                   for output in student.outputs]
     losses = [keras.distillation.LogitsDistillation(temperature=temperature,
-                                                    loss=per_output if len(per_output) > 1 else per_output[0])]
+                                                    loss=tuple(per_output) if len(per_output) > 1 else per_output[0])]
     losses += [keras.distillation.FeatureDistillation(teacher_layer_name=t, student_layer_name=s)
                for t, s in features]
     return keras.distillation.Distiller(teacher=logits_view(teacher), student=logits_view(student),
@@ -419,10 +424,31 @@ def logits_view(model) -> keras.Model:
     so log-probabilities are exact stand-ins for logits.
     """
     softmax = [ends_in_softmax(model, index) for index in range(len(model.outputs))]
-    if not any(softmax):
+    if not any(softmax) and len(softmax) == 1:
         return model
     outputs = [_Log()(output) if is_softmax else output for output, is_softmax in zip(model.outputs, softmax)]
-    return keras.Model(model.inputs, outputs if len(outputs) > 1 else outputs[0], name=f"{model.name}_logits")
+    # several outputs as a tuple: the distiller matches its student loss, its targets (batches give a tuple) and
+    # the outputs by structure, and a list of losses becomes a tracked list that matches neither
+    return keras.Model(model.inputs, tuple(outputs) if len(outputs) > 1 else outputs[0], name=f"{model.name}_logits")
+
+
+def output_targets(model, data, teacher) -> tuple:
+    """``(targets, losses)`` to train ``model``'s outputs on beside its ``teacher`` (whose outputs, in the same
+    order, keep the names the data's targets use: QAT renames them): the data's training targets of every output,
+    in that order (a tuple for several), each with its loss: cross-entropy for class ids (on the logits
+    :func:`logits_view` gives), squared error for values shaped like the output. ``(None, None)`` when an output
+    has no targets or none it can be trained on (an autoencoder's anomaly labels).
+    """
+    targets, chosen, losses = getattr(data, "targets", None) or {}, [], []
+    for name, output in zip(teacher.output_names, model.outputs):
+        train, shape = (None if name not in targets else np.asarray(targets[name][0])), tuple(output.shape[1:])
+        if train is not None and is_class_ids(train, shape):
+            chosen.append(train), losses.append(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        elif train is not None and train[0].size == int(np.prod(shape)):
+            chosen.append(train.reshape(-1, *shape)), losses.append(keras.losses.MeanSquaredError())
+        else:
+            return None, None
+    return (tuple(chosen), tuple(losses)) if len(chosen) > 1 else (chosen[0], losses[0])
 
 
 class TrainingBatches(keras.utils.PyDataset):
@@ -449,7 +475,9 @@ class TrainingBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index: int):
         rows = np.sort(self._order[index * self.batch_size:(index + 1) * self.batch_size])
-        return self.x[rows] if self.y is None else (self.x[rows], np.asarray(self.y)[rows])
+        if self.y is None:
+            return self.x[rows]
+        return self.x[rows], (tuple(y[rows] for y in self.y) if isinstance(self.y, tuple) else np.asarray(self.y)[rows])
 
     def on_epoch_end(self) -> None:
         self._order = self._rng.permutation(self.rows)

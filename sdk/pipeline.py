@@ -44,7 +44,7 @@ from edgesmith.converters.inputs import normalizing_layer
 from edgesmith.converters.stage import stage_record
 from edgesmith.converters.load import (SavedModelSource, functional_wrapper, has_symbolic_inputs, load_model,
                                        source_sha256)
-from edgesmith.converters.metrics import METRICS
+from edgesmith.converters.metrics import METRICS, default_metric
 from edgesmith.converters.ptq import TFLiteModel, float_tflite, is_quantization_aware
 from edgesmith.converters.record import StageRecord, record_of, remember
 from edgesmith.converters.registry import check_model, get_pass
@@ -181,7 +181,7 @@ def run_recipe(source: Source, recipe: Recipe, data: Dataset, out_dir, *, name: 
     scored = None if source.outputs is None or not data.labeled else agreement(source.outputs.argmax(-1), data.y_val)
     source = dataclasses.replace(source, stage=source.stage or source_stage(current, data, scored))
     stages = [source.stage]
-    refuse_unreadable(stages[0].accuracy, data)
+    refuse_unreadable(stages[0].accuracy, data, current, source.outputs)
     last = len(recipe.keras_passes)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         for index, step in enumerate(recipe.keras_passes, start=1):
@@ -404,14 +404,32 @@ def readable_source(model, data, preprocess=None, metrics=None) -> tuple:
     data = data.choosing(metrics) if metrics else data
     data.check_model(loaded)
     measured = accuracy(loaded, data)
-    refuse_unreadable(measured, data)
+    refuse_unreadable(measured, data, loaded)
     return loaded, data, measured
 
 
-def refuse_unreadable(source_accuracy, data: Dataset) -> None:
-    """Stop before any work when the source model scores at chance on ``data``: it cannot read it as fed."""
+def refuse_unreadable(source_accuracy, data: Dataset, model=None, outputs=None) -> None:
+    """Stop before any work when the source model scores at chance on ``data``: it cannot read it as fed. With
+    the ``model`` (and its ``outputs`` on the evaluation split, when measured), also each output whose targets
+    are one class id per sample."""
     fed = data.contract.describe() if data.contract is not None else "none (arrays fed as stored)"
     refuse_at_chance(source_accuracy, data.y_val, fed, data.source)
+    heads = _class_heads(model, data)
+    if heads:
+        produced = source_outputs(model, data) if outputs is None else outputs
+        produced = produced if isinstance(produced, list) else [produced]
+        for index, (name, truth) in heads.items():
+            refuse_at_chance(agreement(produced[index].argmax(-1), truth), truth, fed, f"{data.source} (output {name})")
+
+
+def _class_heads(model, data: Dataset) -> dict:
+    """``{output index: (name, evaluation class ids)}`` of ``model``'s outputs whose targets in ``data`` are one
+    class id per sample."""
+    if model is None or isinstance(model, SavedModelSource) or not data.targets:
+        return {}
+    return {index: (name, data.targets[name][1]) for index, (name, shape) in enumerate(output_shapes(model).items())
+            if name in data.targets and len(shape) == 1 and (data.metrics.get(name) or default_metric(
+                data.targets[name][1], shape, data.sample_shape)) == "accuracy"}
 
 
 def source_stage(model, data, accuracy: float | None = None) -> Stage:
