@@ -183,6 +183,7 @@ def fd2_captured():
         try:
             yield lambda: captured["text"]
         finally:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             scratch.seek(0)
