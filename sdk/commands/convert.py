@@ -10,6 +10,7 @@ import click
 from edgesmith.commands.data_options import check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
+from edgesmith.recipes import builtin_recipes
 
 
 class Duration(click.ParamType):
@@ -44,9 +45,8 @@ def _pairs(values, param) -> dict:
 @click.command("convert")
 @click.argument("model", type=click.Path(exists=False))
 @click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml|FILE.tflite",
-              help="A built-in recipe (fp16, dynamic-int8, int8-ptq, int8-qat, prune50-int8, max-compression, "
-                   "fast-int8, raw-size-int4, mcu-int8, mcu-smallest-flash), a TOML file, or a .tflite edgesmith "
-                   "wrote (replays the recipe in its metadata).")
+              help=f"A built-in recipe ({', '.join(builtin_recipes())}), a TOML file, or a .tflite edgesmith wrote "
+                   "(replays the recipe in its metadata).")
 @click.option("--data", "data_spec", required=True, metavar="SPEC",
               help="builtin:digits|mnist|fashion_mnist|cifar10, an image folder (one sub-folder per class, or images "
                    "alone: unlabelled), or an .npz file (x_train/y_train/x_test/y_test, or x_train/x_test alone).")
