@@ -10,13 +10,10 @@ import click
 from edgesmith.commands import interrupt
 from edgesmith.commands.data_options import check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, quiet_option, show_result
+from edgesmith.converters.precisions import ALL_PRECISIONS, PRECISIONS
 
 OBJECTIVES = ("size", "gzip-size", "latency", "energy")
 PASSES = ("channel_prune", "prune", "cluster")
-# edgesmith.converters.mixed_precision.PRECISIONS and DYNAMIC_PRECISIONS, copied to keep TensorFlow out of --help
-# (tests/sdk/test_int4.py checks they agree)
-PRECISIONS = ("int4", "int8", "int16x8", "float16", "float32")
-ALL_PRECISIONS = PRECISIONS + ("int4-block32", "int4-dynamic", "int8-dynamic")
 
 
 def _names(choices):
