@@ -10,6 +10,7 @@ import click
 from edgesmith.commands.data_options import check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
+from edgesmith.data import BUILTINS
 from edgesmith.recipes import builtin_recipes
 
 
@@ -48,7 +49,7 @@ def _pairs(values, param) -> dict:
               help=f"A built-in recipe ({', '.join(builtin_recipes())}), a TOML file, or a .tflite edgesmith wrote "
                    "(replays the recipe in its metadata).")
 @click.option("--data", "data_spec", required=True, metavar="SPEC",
-              help="builtin:digits|mnist|fashion_mnist|cifar10, an image folder (one sub-folder per class, or images "
+              help=f"builtin:{'|'.join(BUILTINS)}, an image folder (one sub-folder per class, or images "
                    "alone: unlabelled), or an .npz file (x_train/y_train/x_test/y_test, or x_train/x_test alone).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--resume", is_flag=True, help="Reuse stages a previous run of the same recipe completed.")
