@@ -62,7 +62,7 @@ from edgesmith.runtime.metadata import read_metadata
 from edgesmith.runtime.tensors import (
     TensorProbe, channel_snr_db, constant_values, constant_weight, granularity, graph_output, is_quantized,
     quantization_step, quantized_range, snr_db)
-from edgesmith.runtime.tflite_file import WEIGHTED_OPS, check_tflite_file, read_contents
+from edgesmith.runtime.tflite_file import WEIGHTED_OPS, read_contents, read_tflite_file
 
 from .errors import NotFromThisModelError, NotQuantizedError
 from .keras_internals import inbound_node, keras_history, producer
@@ -106,8 +106,7 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
     import keras
 
     path = Path(tflite)
-    check_tflite_file(path)
-    content = path.read_bytes()
+    content = read_tflite_file(path)
     contents = read_contents(content)
     main = contents.subgraphs[0]
     check_same_model(model, main, path, source_sha256)

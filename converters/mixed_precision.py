@@ -46,13 +46,11 @@ from .checks import check_choice, checked
 from .errors import ConversionError, UnknownOptionError, UnsupportedModelError
 from .kernels import all_layers
 from .layers import handler_for
+from .precisions import ALL_PRECISIONS, DYNAMIC_PRECISIONS, PRECISIONS  # noqa: F401 - PRECISIONS: imported from here
 from .ptq import TFLiteModel, float_tflite
 from .record import remember
 from .stage import stage_record
 
-PRECISIONS = ("int4", "int8", "int16x8", "float16", "float32")  # the ladder, cheapest first
-DYNAMIC_PRECISIONS = ("int4-block32", "int4-dynamic", "int8-dynamic")  # float activations, quantized on the fly
-ALL_PRECISIONS = PRECISIONS + DYNAMIC_PRECISIONS
 # one step up: what the fallback and choose_precisions raise a layer to
 NEXT_PRECISION = {"int4": "int8", "int8": "int16x8", "int16x8": "float16", "float16": "float32",
                   "int4-block32": "int8-dynamic", "int4-dynamic": "int8-dynamic", "int8-dynamic": "float16"}

@@ -36,7 +36,7 @@ import numpy as np
 from . import support_metadata as support
 from .atomic_write import atomic_write_bytes
 from .errors import MetadataError
-from .tflite_file import TFLITE_IDENTIFIER, check_tflite_file, metadata_entry, read_contents, read_model, schema
+from .tflite_file import TFLITE_IDENTIFIER, metadata_entry, read_contents, read_model, read_tflite_file, schema
 
 ENTRY_NAME = "edgesmith"
 JSON_FILE = "edgesmith.json"
@@ -86,10 +86,9 @@ def embed_metadata(tflite: bytes, metadata: dict) -> bytes:
 
 def write_metadata(path, metadata: dict, output=None) -> Path:
     """Embed ``metadata`` into the .tflite at ``path`` (or write to ``output``), atomically."""
-    source = Path(path)
-    check_tflite_file(source)
-    target = Path(output) if output else source
-    atomic_write_bytes(target, embed_metadata(source.read_bytes(), metadata))
+    content = read_tflite_file(path)
+    target = Path(output) if output else Path(path)
+    atomic_write_bytes(target, embed_metadata(content, metadata))
     return target
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from .errors import ModelLoadError, UnsupportedOpError, first_line
 from .tensors import dequantize, quantize
-from .tflite_file import check_tflite_file, custom_op_names
+from .tflite_file import custom_op_names, read_tflite_file
 
 INSTALL_HINT = 'TFLite Micro is not installed: pip install "edgesmith[mcu]" (the tflite-micro wheel)'
 DEFAULT_ARENA = 16 << 20  # the least arena tried when none is given (see _roomy)
@@ -183,6 +183,7 @@ def fd2_captured():
         try:
             yield lambda: captured["text"]
         finally:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             scratch.seek(0)
@@ -195,9 +196,7 @@ def fd2_captured():
 def _model_bytes(model) -> bytes:
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model)
-    path = Path(model)
-    check_tflite_file(path)
-    return path.read_bytes()
+    return read_tflite_file(model)
 
 
 def _roomy(data: bytes) -> int:

@@ -60,6 +60,13 @@ def check_tflite_file(path: Path) -> None:
     raise ModelLoadError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)")
 
 
+def read_tflite_file(path) -> bytes:
+    """The bytes of the .tflite at ``path``, checked first by :func:`check_tflite_file`."""
+    path = Path(path)
+    check_tflite_file(path)
+    return path.read_bytes()
+
+
 def read_model(data: bytes):
     """Flatbuffer bytes as the schema's object API (``ModelT``), to rewrite them; None without the schema."""
     fb = schema()

@@ -10,12 +10,6 @@ so that ``import edgesmith`` stays light (no TensorFlow) on a board that only ru
 
 __version__ = "0.1.0"
 
-_LAZY = {"convert": "edgesmith.pipeline"}
+from edgesmith.converters.lazy import lazy_exports
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'edgesmith' has no attribute {name!r}")
+lazy_exports(__name__, {"convert": "edgesmith.pipeline"})

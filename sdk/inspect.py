@@ -26,7 +26,7 @@ from edgesmith.runtime.interpreter import delegated_nodes
 from edgesmith.runtime.metadata import read_metadata
 from edgesmith.runtime.tensors import dequantize, granularity
 from edgesmith.runtime.tflite_file import (
-    NUMPY_TYPES, Tensor, check_tflite_file, graph_macs, gzipped_size, histogram, op_histogram, read_contents)
+    NUMPY_TYPES, Tensor, graph_macs, gzipped_size, histogram, op_histogram, read_contents, read_tflite_file)
 
 def inspect_model(path, *, xnnpack: bool = True) -> dict:
     """Everything ``edgesmith inspect`` shows, as a JSON-friendly dict.
@@ -36,8 +36,7 @@ def inspect_model(path, *, xnnpack: bool = True) -> dict:
         xnnpack: also load the model to see which ops XNNPACK takes (slower).
     """
     path = Path(path)
-    check_tflite_file(path)
-    data = path.read_bytes()
+    data = read_tflite_file(path)
     contents, main = _read_contents(path, data)
     metadata_buffers = {buffer for _, buffer in contents.metadata}
     weights = [t for t in main.tensors if t.constant and t.buffer not in metadata_buffers]  # constants, not metadata

@@ -25,12 +25,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-try:
-    import tomllib
-except ImportError:  # Python < 3.11
-    import tomli as tomllib
-
 from edgesmith.runtime.errors import InputError
+from edgesmith.toml_files import builtin_names, locate_toml, read_toml
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 # key -> type every profile must give it
@@ -40,7 +36,7 @@ FIELDS = {"name": str, "cores": int, "default_threads": int, "peak_int8_gmacs": 
 
 def list_profiles() -> list:
     """Names of the built-in profiles."""
-    return sorted(path.stem for path in PROFILE_DIR.glob("*.toml"))
+    return builtin_names(PROFILE_DIR)
 
 
 def load_profile(name_or_path) -> dict:
@@ -62,24 +58,13 @@ def load_profile(name_or_path) -> dict:
 def locate_profile(name_or_path, folder: Path, kind: str) -> Path:
     """The TOML file of a profile: ``name_or_path`` itself if it is a file (or ends in ``.toml``), else the
     built-in ``folder/NAME.toml``; an unknown name is a one-line :class:`InputError` listing the built-ins."""
-    path = Path(str(name_or_path))
-    if path.suffix == ".toml" or path.is_file():
-        if not path.is_file():
-            raise InputError(f"{path}: no such profile file")
-        return path
-    builtin = folder / f"{name_or_path}.toml"
-    if not builtin.is_file():
-        names = ", ".join(sorted(p.stem for p in folder.glob("*.toml")))
-        raise InputError(f"unknown {kind} profile {name_or_path!r}; choose one of {names} or a .toml file")
-    return builtin
+    return locate_toml(name_or_path, folder, InputError, "{path}: no such profile file",
+                       f"unknown {kind} profile {{name!r}}; choose one of {{names}} or a .toml file")
 
 
 def read_profile(path: Path) -> dict:
     """The TOML table of a profile file; a file that is not TOML is a one-line :class:`InputError`."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: not a valid TOML profile ({error})") from None
+    return read_toml(path, InputError, "{path}: not a valid TOML profile ({error})")
 
 
 def _validate(profile: dict, source: Path) -> None:

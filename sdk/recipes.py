@@ -27,18 +27,13 @@ A recipe ends with one pass that writes a .tflite (``ptq`` or ``mixed_precision`
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgesmith.converters.errors import UnknownOptionError
 from edgesmith.converters.registry import TFLITE_PASSES, check_options, get_pass
 from edgesmith.preprocessing import preprocessing_from
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from edgesmith.toml_files import builtin_names, locate_toml, read_toml
 
 BUILTIN_DIR = Path(__file__).with_name("recipes")
 RECIPE_KEYS = ("name", "description", "max_accuracy_drop", "preprocess", "fallback", "passes")
@@ -85,7 +80,7 @@ class Recipe:
 
 def builtin_recipes() -> list:
     """Names of the recipes shipped with edgesmith."""
-    return sorted(path.stem for path in BUILTIN_DIR.glob("*.toml"))
+    return builtin_names(BUILTIN_DIR)
 
 
 def load_recipe(name_or_path) -> Recipe:
@@ -94,19 +89,9 @@ def load_recipe(name_or_path) -> Recipe:
     path = Path(name_or_path)
     if path.suffix == ".tflite":
         return recorded_recipe(path)
-    if path.suffix == ".toml" or path.is_file():
-        if not path.is_file():
-            raise UnknownOptionError(f"recipe file {path} does not exist")
-        source = path
-    elif str(name_or_path) in builtin_recipes():
-        source = BUILTIN_DIR / f"{name_or_path}.toml"
-    else:
-        raise UnknownOptionError(f"unknown recipe {str(name_or_path)!r}; built-in recipes: "
-                                 f"{', '.join(builtin_recipes())} (or give a .toml file)")
-    try:
-        table = tomllib.loads(source.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UnknownOptionError(f"{source}: not valid TOML ({exc})") from None
+    source = locate_toml(name_or_path, BUILTIN_DIR, UnknownOptionError, "recipe file {path} does not exist",
+                         "unknown recipe {name!r}; built-in recipes: {names} (or give a .toml file)")
+    table = read_toml(source, UnknownOptionError, "{path}: not valid TOML ({error})")
     return recipe_from_dict(table, default_name=source.stem)
 
 

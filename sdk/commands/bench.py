@@ -9,6 +9,7 @@ import click
 from edgesmith.commands.progress import Progress, quiet_option, show_result
 from edgesmith.runtime.energy import SPECS, check_spec
 from edgesmith.runtime.errors import InputError
+from edgesmith.runtime.interpreter import BACKENDS
 
 
 def _load_profile(name):
@@ -31,7 +32,7 @@ def _load_profile(name):
 @click.option("--energy", default="auto", show_default=True, callback=lambda ctx, param, value: check_spec(value), metavar="METER", help=f"Energy meter: {SPECS}; 'unavailable' is reported when none can measure.")
 @click.option("--energy-root", default="/", hidden=True, help="Root of the sysfs tree to read (for tests and fixtures).")
 @click.option("--profile", default=None, help="Device profile name or TOML file (for estimate, default threads, % of peak).")
-@click.option("--backend", type=click.Choice(["auto", "ai_edge_litert", "tflite_runtime", "tensorflow"]), default="auto", show_default=True)
+@click.option("--backend", type=click.Choice(["auto", *BACKENDS]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the header and summary as JSON.")
 @quiet_option
 def command(model, threads, runs, warmup, input_, log_path, energy, energy_root, profile, backend, as_json, quiet):

@@ -10,6 +10,8 @@ import click
 from edgesmith.commands.data_options import budget_options, check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
+from edgesmith.data import BUILTINS
+from edgesmith.recipes import builtin_recipes
 
 
 class Duration(click.ParamType):
@@ -33,11 +35,10 @@ class Duration(click.ParamType):
 @click.command("convert")
 @click.argument("model", type=click.Path(exists=False))
 @click.option("--recipe", default="int8-ptq", show_default=True, metavar="NAME|FILE.toml|FILE.tflite",
-              help="A built-in recipe (fp16, dynamic-int8, int8-ptq, int8-qat, prune50-int8, max-compression, "
-                   "fast-int8, raw-size-int4, mcu-int8, mcu-smallest-flash), a TOML file, or a .tflite edgesmith "
-                   "wrote (replays the recipe in its metadata).")
+              help=f"A built-in recipe ({', '.join(builtin_recipes())}), a TOML file, or a .tflite edgesmith wrote "
+                   "(replays the recipe in its metadata).")
 @click.option("--data", "data_spec", required=True, metavar="SPEC",
-              help="builtin:digits|mnist|fashion_mnist|cifar10, an image folder (one sub-folder per class, or images "
+              help=f"builtin:{'|'.join(BUILTINS)}, an image folder (one sub-folder per class, or images "
                    "alone: unlabelled), or an .npz file (x_train/y_train/x_test/y_test, or x_train/x_test alone).")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--resume", is_flag=True, help="Reuse stages a previous run of the same recipe completed.")

@@ -9,6 +9,7 @@ import click
 
 from edgesmith.commands.data_options import check_inputs, preprocessing_options
 from edgesmith.commands.deploy import format_results, report, run_settings, target_options
+from edgesmith.commands.mcu import format_report
 from edgesmith.commands.progress import Progress, print_report, quiet_option
 from edgesmith.commands.quiet import quiet_console
 
@@ -40,31 +41,20 @@ def command(model, recipe, data_spec, out_dir, as_json, preprocess, quiet, **set
         --recipe mcu-smallest-flash --target mcu:stm32f746 --out out/
     """
     from edgesmith.deploy import convert_and_deploy
-    from edgesmith.deploy.urls import mcu_profile
+    from edgesmith.deploy.urls import split_targets
 
-    boards = [mcu_profile(url) for url in settings["targets"] if mcu_profile(url) is not None]
-    devices = [url for url in settings["targets"] if mcu_profile(url) is None]
-    if boards:
-        from edgesmith.mcu import load_mcu_profile
-
-        for board in boards:
-            load_mcu_profile(board)  # a bad profile fails here, before the conversion
+    _, devices = split_targets(settings["targets"])  # a bad mcu profile fails here, before the conversion
     check_inputs(model, data_spec)
     options, ssh = run_settings(settings, devices)
     with quiet_console() as console:
         shown = not (as_json or quiet)
         convert_progress = Progress(enabled=shown, stream=console)
         try:
-            result = convert_and_deploy(model, recipe, data_spec, devices, out_dir, options=options,
+            result = convert_and_deploy(model, recipe, data_spec, settings["targets"], out_dir, options=options,
                                         ssh_options=ssh, convert_progress=convert_progress, preprocess=preprocess,
                                         progress_for=lambda url: Progress(enabled=shown, stream=console))
         finally:
             convert_progress.close()
-    if boards:
-        from edgesmith.mcu import firmware_bundle
-
-        result["mcu"] = [firmware_bundle(result["convert"].tflite_path, board, out_dir, data=data_spec,
-                                         preprocess=preprocess) for board in boards]
     if as_json:
         shown_result = {**result, "convert": result["convert"].to_dict()}
         click.echo(json.dumps({key: value for key, value in shown_result.items() if key != "first_error"}, indent=2,
@@ -75,11 +65,8 @@ def command(model, recipe, data_spec, out_dir, as_json, preprocess, quiet, **set
         return
     print_report(result["convert"])
     summary = f"report: {result['report_html']} (total {result['timings_s']['total']:.1f} s)"
-    if boards:
-        from edgesmith.commands.mcu import format_report
-
-        for done in result["mcu"]:
-            click.echo(f"\n{format_report(done)}")
+    for done in result.get("mcu", []):
+        click.echo(f"\n{format_report(done)}")
     if devices:
         report(result["deploys"], result["first_error"], False, lambda results: f"{format_results(results)}\n{summary}")
     else:

@@ -9,6 +9,7 @@ import click
 
 from edgesmith.commands.progress import Progress, quiet_option
 from edgesmith.deploy.adb import DELEGATES
+from edgesmith.profiles import list_profiles
 from edgesmith.runtime.energy import SPECS
 
 ENERGY_HELP = f"Energy meter on the target: {SPECS}."
@@ -25,7 +26,7 @@ def target_options(function):
         click.option("--energy", default="auto", show_default=True, help=ENERGY_HELP),
         click.option("--delegate", type=click.Choice(DELEGATES), default=None,
                      help="LiteRT delegate for adb:// targets (the app's default: xnnpack)."),
-        click.option("--profile", default=None, help="Device profile name (rpi4, rpi5, rpi-zero-2w, arm64-phone, x86-host)."),
+        click.option("--profile", default=None, help=f"Device profile name ({', '.join(list_profiles())})."),
         click.option("--identity", type=click.Path(exists=True, dir_okay=False), default=None, help="SSH private key."),
         click.option("--known-hosts", type=click.Path(dir_okay=False), default=None,
                      help="Known-hosts file edgesmith records SSH hosts in (default ~/.config/edgesmith/known_hosts)."),

@@ -8,13 +8,14 @@ import click
 
 from edgesmith.commands.data_options import preprocessing_options
 from edgesmith.commands.progress import show_result
+from edgesmith.mcu.profiles import list_mcu_profiles
 
 
 @click.command("mcu")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--profile", "profiles", multiple=True, metavar="NAME|FILE.toml",
-              help="A built-in microcontroller profile (esp32s3, nrf52840, rp2040, stm32f746, stm32h743, stm32u385) "
-                   "or a TOML file; repeat for several. Default: every built-in profile.")
+              help=f"A built-in microcontroller profile ({', '.join(list_mcu_profiles())}) or a TOML file; repeat for "
+                   "several. Default: every built-in profile.")
 @click.option("--data", "data_spec", default=None, metavar="SPEC",
               help="Data (builtin:digits|..., an image folder, an .npz): TFLite Micro's outputs against LiteRT's "
                    "reference kernels, every output; with class labels, the accuracy of both too.")

@@ -10,13 +10,10 @@ import click
 from edgesmith.commands import interrupt
 from edgesmith.commands.data_options import budget_options, check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, quiet_option, show_result
+from edgesmith.converters.precisions import ALL_PRECISIONS, PRECISIONS
+from edgesmith.optimize.space import SEARCHABLE_PASSES
 
 OBJECTIVES = ("size", "gzip-size", "latency", "energy")
-PASSES = ("channel_prune", "prune", "cluster")
-# edgesmith.converters.mixed_precision.PRECISIONS and DYNAMIC_PRECISIONS, copied to keep TensorFlow out of --help
-# (tests/sdk/test_int4.py checks they agree)
-PRECISIONS = ("int4", "int8", "int16x8", "float16", "float32")
-ALL_PRECISIONS = PRECISIONS + ("int4-block32", "int4-dynamic", "int8-dynamic")
 
 
 def _names(choices):
@@ -56,7 +53,7 @@ def _names(choices):
 @click.option("--heartbeat", type=click.IntRange(min=0), default=30, show_default=True, metavar="SECONDS",
               help="With a database --storage: running trials beat this often; a trial silent for twice as long "
                    "(its worker was killed) is marked failed and its recipe retried. 0: no heartbeat.")
-@click.option("--passes", default="channel_prune,prune,cluster", show_default=True, callback=_names(PASSES),
+@click.option("--passes", default=",".join(SEARCHABLE_PASSES), show_default=True, callback=_names(SEARCHABLE_PASSES),
               help="Training passes the search may apply, comma-separated, or none.")
 @click.option("--precisions", default=None, callback=_names(ALL_PRECISIONS),
               help=f"Precisions a layer may take, comma-separated.  [default: {','.join(PRECISIONS)}; int8 with "

@@ -19,7 +19,8 @@ import logging
 import os
 import re
 import sys
-import tempfile
+
+from edgesmith.runtime.micro import fd2_captured
 
 NOISE = re.compile(
     r"All log messages before absl::InitializeLog|oneDNN custom operations are on|"
@@ -54,21 +55,14 @@ def quiet_console():
     printed, minus :data:`NOISE`.
     """
     silence_tensorflow_logging()
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        console = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
-        try:
+    console = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    captured = str  # what the block wrote to stderr: nothing until it runs
+    try:
+        with console, fd2_captured() as captured:
             yield console
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            console.close()
-            captured.seek(0)
-            sys.stderr.write(without_noise(captured.read().decode("utf-8", errors="replace")))
-            sys.stderr.flush()
+    finally:
+        sys.stderr.write(without_noise(captured()))
+        sys.stderr.flush()
 
 
 def without_noise(text: str) -> str:

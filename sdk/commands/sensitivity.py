@@ -6,8 +6,7 @@ import click
 
 from edgesmith.commands.data_options import check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, quiet_option, show_result
-
-KINDS = ("quantization", "pruning", "channels")
+from edgesmith.optimize.sensitivity import KINDS
 
 
 @click.command("sensitivity")

@@ -10,7 +10,7 @@ from edgesmith.runtime.logs import read_log
 from edgesmith.runtime.tflite_file import check_tflite_file
 
 from .target import BenchOptions
-from .urls import parse_target
+from .urls import parse_target, split_targets
 
 
 def deploy(model, target, *, out_dir=".", options: BenchOptions | None = None, progress=None) -> dict:
@@ -77,7 +77,8 @@ def deploy_many(model, targets, *, out_dir=".", options: BenchOptions | None = N
 def convert_and_deploy(model, recipe, data, targets, out_dir, *, options: BenchOptions | None = None,
                        ssh_options=None, convert_progress=None, progress_for=None, preprocess=None) -> dict:
     """Convert ``model`` with ``recipe``, verify it on ``data``, deploy and benchmark it on each target,
-    and write ``out_dir/report.html``.
+    and write ``out_dir/report.html``. An ``mcu:PROFILE`` target gets the firmware bundle instead
+    (:func:`edgesmith.mcu.firmware_bundle`), its report in ``result["mcu"]``.
 
     >>> result = convert_and_deploy("digits.keras", "int8-ptq", "builtin:digits",
     ...                             ["local"], "out/")  # or ["ssh://pi@raspberrypi", "adb://R58M123ABC"]
@@ -86,25 +87,32 @@ def convert_and_deploy(model, recipe, data, targets, out_dir, *, options: BenchO
     >>> result["deploys"][0]["summary"]["latency_ms"]["p50"] > 0
     True
 
-    Returns ``{"convert", "deploys", "report_html", "first_error", "timings_s"}``;
+    Returns ``{"convert", "deploys", "report_html", "first_error", "timings_s"}`` (and ``"mcu"``);
     a failed target appears in ``deploys`` with its error and in ``first_error``.
     """
     from edgesmith.pipeline import convert
     from edgesmith.report import build_report
 
+    boards, devices = split_targets(targets)
     out = Path(out_dir)
     started = time.perf_counter()
     report = convert(model, recipe, data, out, preprocess=preprocess, progress=convert_progress)
     converted = time.perf_counter()
-    results, first_error = deploy_many(report.tflite_path, targets, out_dir=out / "logs", options=options,
+    results, first_error = deploy_many(report.tflite_path, devices, out_dir=out / "logs", options=options,
                                        ssh_options=ssh_options, progress_for=progress_for)
     deployed = time.perf_counter()
     sources = [out / "report.json"] + [r["log"] for r in results if "log" in r]
     html = build_report(sources, out / "report.html", profile=(options.profile if options else None))
     timings = {"convert": converted - started, "deploy": deployed - converted,
                "report": time.perf_counter() - deployed, "total": time.perf_counter() - started}
-    return {"convert": report, "deploys": results, "report_html": str(html), "first_error": first_error,
-            "timings_s": {k: round(v, 3) for k, v in timings.items()}}
+    result = {"convert": report, "deploys": results, "report_html": str(html), "first_error": first_error,
+              "timings_s": {k: round(v, 3) for k, v in timings.items()}}
+    if boards:
+        from edgesmith.mcu import firmware_bundle
+
+        result["mcu"] = [firmware_bundle(report.tflite_path, board, out, data=data, preprocess=preprocess)
+                         for board in boards]
+    return result
 
 
 def _step(timings: dict, name: str, progress, message: str, action, *args):

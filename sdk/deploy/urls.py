@@ -8,6 +8,8 @@ LocalTarget()
 'R58M123ABC'
 >>> mcu_profile("mcu:stm32f746"), mcu_profile("local")
 ('stm32f746', None)
+>>> split_targets(["local", "mcu:stm32f746"])
+(['stm32f746'], ['local'])
 
 ``mcu:PROFILE`` (a microcontroller profile name or TOML file) is not a device edgesmith copies a model to:
 ``convert-and-deploy`` writes the firmware bundle for it (see docs/mcu.md).
@@ -60,6 +62,18 @@ def mcu_profile(url: str) -> str | None:
     if not profile:
         raise TargetURLError(f"{url!r}: expected mcu:PROFILE (a microcontroller profile name or TOML file)")
     return profile
+
+
+def split_targets(targets) -> tuple:
+    """``(boards, devices)``: the microcontroller profiles of the ``mcu:PROFILE`` targets, each loaded so that a
+    bad one fails here, and the other target URLs."""
+    boards = [mcu_profile(url) for url in targets if mcu_profile(url) is not None]
+    if boards:
+        from edgesmith.mcu import load_mcu_profile
+
+        for board in boards:
+            load_mcu_profile(board)
+    return boards, [url for url in targets if mcu_profile(url) is None]
 
 
 def _ssh_target(url: str, parts, ssh_options: dict) -> Target:

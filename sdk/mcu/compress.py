@@ -39,7 +39,7 @@ import numpy as np
 from edgesmith.runtime.errors import InputError, ModelLoadError, RunFailedError
 from edgesmith.runtime.atomic_write import atomic_write_bytes
 from edgesmith.runtime.micro import INSTALL_HINT, MicroModel
-from edgesmith.runtime.tflite_file import check_tflite_file, read_contents
+from edgesmith.runtime.tflite_file import read_contents, read_tflite_file
 
 # the ops whose TFLM kernels read a compressed weight (TFLM's docs/compression.md), and the input that is it
 WEIGHT_INPUTS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
@@ -96,8 +96,7 @@ def compress_tflm(model, out, inputs: list | None = None, before: dict | None = 
     from edgesmith.mcu.fit import measure_memory
 
     path = Path(model)
-    check_tflite_file(path)
-    data = path.read_bytes()
+    data = read_tflite_file(path)
     plan = plan_compression(data)
     chosen = [row for row in plan if row["chosen"]]
     for row in chosen:  # measured: compressed alone, how many bytes the file gains or loses

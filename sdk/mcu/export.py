@@ -36,7 +36,7 @@ import numpy as np
 from edgesmith.mcu.ops import resolver_calls
 from edgesmith.runtime.errors import InputError
 from edgesmith.runtime.metadata import read_metadata
-from edgesmith.runtime.tflite_file import check_tflite_file, read_contents
+from edgesmith.runtime.tflite_file import read_contents, read_tflite_file
 
 MARKER = ".edgesmith-firmware.json"  # says the folder is an export, safe to replace
 
@@ -60,8 +60,7 @@ def export_firmware(model, out_dir, arena_bytes: int, measured: dict | None = No
     Returns ``{file name: bytes written}``.
     """
     path = Path(model)
-    check_tflite_file(path)
-    data = path.read_bytes()
+    data = read_tflite_file(path)
     metadata = read_metadata(path) or {}
     calls = resolver_calls(model_ops(data))
     files = {

@@ -26,6 +26,7 @@ from pathlib import Path
 from edgesmith.mcu.cores import CORES, Core
 from edgesmith.profiles import locate_profile, read_profile
 from edgesmith.runtime.errors import InputError
+from edgesmith.toml_files import builtin_names
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 # key -> the type every profile must give it
@@ -35,7 +36,7 @@ OPTIONAL = {"arena_ram_bytes": int, "cycles_per_mac": float, "description": str}
 
 def list_mcu_profiles() -> list:
     """Names of the built-in microcontroller profiles."""
-    return sorted(path.stem for path in PROFILE_DIR.glob("*.toml"))
+    return builtin_names(PROFILE_DIR)
 
 
 def load_mcu_profile(name_or_path) -> dict:

@@ -7,15 +7,7 @@
 See docs/optimize.md.
 """
 
-from edgesmith.converters.mixed_precision import (
-    PRECISIONS,
-    layer_precisions,
-    mixed_precision,
-    weighted_layers,
-)
-
-from .precisions import choose_precisions
-from .sensitivity import format_sensitivity, plot_sensitivity, sensitivity
+from edgesmith.converters.lazy import lazy_exports
 
 __all__ = [
     "PRECISIONS",
@@ -28,11 +20,11 @@ __all__ = [
     "sensitivity",
     "weighted_layers",
 ]
-
-
-def __getattr__(name):  # the search imports Optuna: only when it is used
-    if name == "optimize":
-        from .search import optimize
-
-        return optimize
-    raise AttributeError(name)
+# imported on first use: the search imports Optuna, the rest Keras and TensorFlow
+lazy_exports(__name__, {
+    **dict.fromkeys(("PRECISIONS", "layer_precisions", "mixed_precision", "weighted_layers"),
+                    "edgesmith.converters.mixed_precision"),
+    "choose_precisions": ".precisions",
+    **dict.fromkeys(("format_sensitivity", "plot_sensitivity", "sensitivity"), ".sensitivity"),
+    "optimize": ".search",
+})

@@ -19,17 +19,13 @@ rather than predicting the accuracy after training):
   loses its least important channels (structured pruning).
 
 All drops are percentage points against the unmodified model.
+
+Only :data:`KINDS` and the presenting functions are at hand without Keras (the CLI reads them for ``--help``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from edgesmith.converters.kernels import kernels
-from edgesmith.converters.ptq import float_tflite
-from edgesmith.converters.verify import accuracy
-
-from edgesmith.converters.mixed_precision import MixedPrecisionQuantizer, weighted_layers
 
 KINDS = ("quantization", "pruning", "channels")
 SPARSITIES = (0.5, 0.75, 0.9)
@@ -45,10 +41,12 @@ def sensitivity(model, data, kinds=KINDS, sparsities=SPARSITIES, channel_ratios=
 
     Returns ``{"layers": [row per layer], "reference": {...}, "sparsities", "channel_ratios"}``.
     """
+    from edgesmith.converters.errors import UnknownOptionError
+    from edgesmith.converters.mixed_precision import weighted_layers
+    from edgesmith.converters.verify import accuracy
+
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
-        from edgesmith.converters.errors import UnknownOptionError
-
         raise UnknownOptionError(f"unknown sensitivity kind(s) {', '.join(unknown)}; valid: {', '.join(KINDS)}")
     rows = {name: {"layer": name} for name in weighted_layers(model)}
     reference = {"keras_accuracy": accuracy(model, data)}
@@ -71,6 +69,10 @@ def _merge(rows: dict, found: list) -> None:
 
 def quantization_sensitivity(model, data, quantizer=None, progress=None) -> dict:
     """Per weighted layer: the drop when it alone is int8, and the gain when it alone stays float32."""
+    from edgesmith.converters.mixed_precision import MixedPrecisionQuantizer, weighted_layers
+    from edgesmith.converters.ptq import float_tflite
+    from edgesmith.converters.verify import accuracy
+
     layers = weighted_layers(model)
     quantizer = quantizer or MixedPrecisionQuantizer(float_tflite(model), data, layers)
     float_accuracy = accuracy(quantizer.float_content, data)
@@ -88,6 +90,8 @@ def quantization_sensitivity(model, data, quantizer=None, progress=None) -> dict
 
 def pruning_sensitivity(model, data, sparsities=SPARSITIES, progress=None) -> list:
     """Per kernel and sparsity: the drop when only that kernel loses its smallest-magnitude weights."""
+    from edgesmith.converters.kernels import kernels
+    from edgesmith.converters.verify import accuracy
 
     def pruned_accuracy(kernel, sparsity) -> float:
         original = np.asarray(kernel.variable)
@@ -105,6 +109,7 @@ def pruning_sensitivity(model, data, sparsities=SPARSITIES, progress=None) -> li
 def channel_sensitivity(model, data, ratios=CHANNEL_RATIOS, progress=None) -> list:
     """Per channel group (named by its first layer) and ratio: the drop when only that group is thinned."""
     from edgesmith.converters.channel_prune import channel_prune
+    from edgesmith.converters.verify import accuracy
 
     from .space import channel_groups
 
@@ -118,6 +123,8 @@ def channel_sensitivity(model, data, ratios=CHANNEL_RATIOS, progress=None) -> li
 def _drops(model, data, targets: list, values, accuracy_with, key: str, stage: str, progress) -> list:
     """Per ``(layer, target)``: ``{"layer", key: {value: drop}}``, each drop the points ``model`` loses on
     ``data`` when ``accuracy_with(target, value)`` measures it changed."""
+    from edgesmith.converters.verify import accuracy
+
     reference = accuracy(model, data)
     rows = []
     for done, (layer, target) in enumerate(targets, start=1):

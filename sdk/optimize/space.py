@@ -7,7 +7,8 @@ Each trial's candidate is a validated :class:`~edgesmith.recipes.Recipe` (record
 
 Passes run in a fixed order (channel_prune, prune, cluster) and each is
 skipped when its sampled strength is 0; the conversion is always
-:func:`~edgesmith.converters.mixed_precision.mixed_precision`.
+:func:`~edgesmith.converters.mixed_precision.mixed_precision`. Keras loads when a model is searched, not on import
+(the CLI reads :data:`SEARCHABLE_PASSES`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgesmith.converters.errors import UnknownOptionError
-from edgesmith.converters.kernels import all_layers
-from edgesmith.converters.mixed_precision import ALL_PRECISIONS, PRECISIONS, keras_op, takes, weighted_layers
+from edgesmith.converters.precisions import ALL_PRECISIONS, PRECISIONS
 from edgesmith.recipes import Recipe, recipe_from_dict
 
 SEARCHABLE_PASSES = ("channel_prune", "prune", "cluster")
@@ -47,6 +47,9 @@ class SearchSpace:
 
     @classmethod
     def for_model(cls, model, passes=SEARCHABLE_PASSES, epochs: int = 1, precisions=PRECISIONS) -> "SearchSpace":
+        from edgesmith.converters.kernels import all_layers
+        from edgesmith.converters.mixed_precision import keras_op, weighted_layers
+
         unknown = sorted(set(passes) - set(SEARCHABLE_PASSES))
         if unknown:
             raise UnknownOptionError(f"the search cannot apply pass(es) {', '.join(unknown)}; "
@@ -93,6 +96,8 @@ class SearchSpace:
 
     def choices(self, layer: str) -> tuple:
         """The precisions ``layer`` may take: :attr:`precisions` minus those its op cannot run."""
+        from edgesmith.converters.mixed_precision import takes
+
         ops = self.layer_ops.get(layer)
         return tuple(p for p in self.precisions if ops is None or takes(p, [ops])) or self.precisions
 

@@ -51,13 +51,6 @@ def test_fallback_is_refused_where_it_cannot_raise_layers():
     assert "fallback" not in load_recipe("int8-ptq").as_dict()  # existing recipes are unchanged
 
 
-def test_the_cli_copy_of_the_precisions_matches_the_library():
-    from edgesmith.commands import optimize as command
-    from edgesmith.converters.mixed_precision import ALL_PRECISIONS, PRECISIONS
-
-    assert command.PRECISIONS == PRECISIONS and set(command.ALL_PRECISIONS) == set(ALL_PRECISIONS)
-
-
 # -- converting (slow: trains the tiny model) ---------------------------------------------------------
 
 
