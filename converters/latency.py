@@ -21,23 +21,30 @@ from edgesmith.runtime.bench import alternating_p50s
 
 from .ptq import to_tflite
 
-TIMING = {"threads": 1, "runs": 40, "warmup": 5}  # per model and round
-ROUNDS = 3
+TIMING = {"threads": 1, "runs": 100, "warmup": 10}  # per model and round
+ROUNDS = 7  # EfficientNetB0's 7-block cut read 1.47x over 3 rounds of 40 runs and ran 1.30x in the matrix
 
 
 def int8_latencies_ms(models: list, samples, rounds: int = ROUNDS) -> list:
     """The p50 invoke latency (ms) of each model's int8 .tflite (calibrated on ``samples``), the median over
     ``rounds`` rounds that each time every model in turn (:func:`~edgesmith.runtime.bench.alternating_p50s`)."""
+    return [statistics.median(p50s) for p50s in _int8_rounds(models, samples, rounds)]
+
+
+def speedup(model, candidate, samples) -> tuple:
+    """``(model's p50 / candidate's p50, model's p50 ms, candidate's p50 ms)`` of their int8 .tflite files; the
+    ratio is the median of the rounds' ratios (paired: load that changes between rounds cancels)."""
+    base, faster = _int8_rounds([model, candidate], samples, ROUNDS)
+    ratio = statistics.median(b / f for b, f in zip(base, faster))
+    return ratio, statistics.median(base), statistics.median(faster)
+
+
+def _int8_rounds(models: list, samples, rounds: int) -> list:
+    """Per model, the p50 (ms) of each round of :func:`~edgesmith.runtime.bench.alternating_p50s`."""
     with tempfile.TemporaryDirectory(prefix="edgesmith-latency-") as folder:
         paths = {}
         for index, model in enumerate(models):
             paths[index] = Path(folder) / f"{index}.tflite"
             paths[index].write_bytes(to_tflite(model, "int8", samples=samples))
         p50s = alternating_p50s(paths, rounds, **TIMING)
-    return [statistics.median(p50s[index]) for index in paths]
-
-
-def speedup(model, candidate, samples) -> tuple:
-    """``(model's p50 / candidate's p50, model's p50 ms, candidate's p50 ms)`` of their int8 .tflite files."""
-    base, faster = int8_latencies_ms([model, candidate], samples)
-    return base / faster, base, faster
+    return [p50s[index] for index in paths]
