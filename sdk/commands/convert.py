@@ -43,8 +43,9 @@ class Duration(click.ParamType):
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output directory.")
 @click.option("--resume", is_flag=True, help="Reuse stages a previous run of the same recipe completed.")
 @click.option("--walk-back/--no-walk-back", default=True, show_default=True,
-              help="When the .tflite misses the recipe's accuracy budget, run weaker variants of the recipe (half the "
-                   "pruning, 8-bit kernels on the most sensitive 4-bit layers, no structural pass, then int8 "
+              help="When the .tflite misses the recipe's accuracy budget, run weaker variants of the recipe (the last "
+                   "of several structural passes dropped, half the pruning, 8-bit kernels on the most sensitive "
+                   "4-bit layers, no structural pass, then int8 "
                    "post-training quantization) and deliver the first that holds; each run is in report.json.")
 @click.option("--fallback", is_flag=True,
               help="Instead of the walk back: raise the precision of the worst layers one step at a time (int4 -> "
