@@ -78,9 +78,10 @@ def test_a_stride_1_unit_with_its_batchnorm_and_relu_is_a_chain_block():
 @pytest.mark.slow
 @pytest.mark.parametrize("name, options, adds, chains", [
     ("MobileNetV2", {"alpha": 0.35}, 10, 13), ("EfficientNetB0", {}, 9, 12), ("ResNet50", {}, 12, 17),
-    ("MobileNetV3Small", {"alpha": 0.75}, 6, 17), ("MobileNet", {"alpha": 0.25}, 0, 17), ("DenseNet121", {}, 0, 2),
+    ("MobileNetV3Small", {"alpha": 0.75}, 6, 17), ("MobileNet", {"alpha": 0.25}, 0, 17), ("DenseNet121", {}, 58, 2),
 ])
 def test_keras_applications_blocks(name, options, adds, chains):
+    """``adds``: the Adds and (DenseNet121) the dense units, 6 + 12 + 24 + 16."""
     import keras
 
     model = getattr(keras.applications, name)(input_shape=(32, 32, 3), weights=None, classes=10, **options)
@@ -101,3 +102,46 @@ def test_a_relu_left_on_a_relu_by_the_removal_goes_too():
     shallow = without_blocks(model, residual_blocks(model))
     names = [layer.name for layer in shallow.layers]
     assert "first" in names and "after_add" not in names and "branch" not in names
+
+
+def _dense_units_model():
+    """A DenseNet in small: three units, each concatenating 4 new channels to its input, then BatchNorm and a
+    classifier reading all of them."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(6, 3, padding="same", name="stem")(inputs)
+    for index in range(3):
+        y = keras.layers.ReLU()(keras.layers.BatchNormalization(name=f"unit{index}_bn")(x))
+        y = keras.layers.Conv2D(4, 3, padding="same", name=f"unit{index}_conv")(y)
+        x = keras.layers.Concatenate(name=f"unit{index}_concat")([x, y])
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(keras.layers.BatchNormalization(name="bn")(x)))
+    model = keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
+    for layer in model.layers:  # BatchNorm that is not the identity, so that every channel counts
+        if "bn" in layer.name:
+            gamma, beta, mean, variance = layer.get_weights()
+            layer.set_weights([gamma * 1.5, beta + 0.2, mean + 0.1, variance * 2])
+    return model
+
+
+def test_a_dense_unit_removed_leaves_exactly_the_model_that_ignores_its_channels():
+    from edgesmith.converters.graph import ChannelGraph
+    from edgesmith.converters.kernels import copy_model
+    from edgesmith.converters.layers import handler_for
+
+    model = _dense_units_model()
+    units = residual_blocks(model)
+    assert units == [Block(f"unit{index}_concat", skip=0, narrows=True) for index in range(3)]
+    thinner = without_blocks(model, [units[1]])
+    assert "unit1_conv" not in {layer.name for layer in thinner.layers}
+    assert thinner.get_layer("unit2_conv").kernel.shape[2] == 10 and thinner.get_layer("head").kernel.shape[0] == 14
+    graph = ChannelGraph(model)  # the reference: the unit's channels zeroed wherever they are made or read
+    calls = {call.layer.name: call for call in graph.calls}
+    removed = graph.closure([int(atom) for atom in graph.layouts[calls["unit1_concat"].inputs[1]]])
+    ignoring = copy_model(model)
+    for key, (keep_in, keep_out) in graph.kept_positions(removed).items():
+        layer = graph.layers[key].layer
+        ignoring.get_layer(layer.name).set_weights(handler_for(layer).zeroed(layer, keep_in, keep_out))
+    x = np.random.default_rng(0).standard_normal((4, 8, 8, 1)).astype("float32")
+    assert np.allclose(thinner(x), ignoring(x), atol=1e-5) and not np.allclose(thinner(x), model(x), atol=1e-3)
