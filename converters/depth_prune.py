@@ -139,10 +139,9 @@ def residual_blocks(model) -> list:
     tensors feeds only the next layer (MobileNet's stride-1 depthwise and pointwise units)."""
     calls, _, outputs = iter_calls(model, "depth_prune")
     producer = {key: call for call in calls for key in call.outputs}
-    blocks = []
+    blocks = _dense_units(model, [call for call in calls if _dense_unit(call) and _only_from(call.inputs[1],
+                                                                                          call.inputs[0], producer)])
     for call in calls:
-        if _dense_unit(call) and _only_from(call.inputs[1], call.inputs[0], producer):
-            blocks.append(Block(call.layer.name, skip=0, narrows=True))
         if type(call.layer).__name__ != "Add" or len(call.inputs) != 2 or len(set(call.in_shapes)) != 1:
             continue
         for skip in (0, 1):
@@ -150,6 +149,16 @@ def residual_blocks(model) -> list:
                 blocks.append(Block(call.layer.name, skip=skip))
                 break
     return blocks + _chains(calls, set(outputs))
+
+
+def _dense_units(model, concatenations: list) -> list:
+    """The :class:`Block` s of the ``concatenations`` whose new channels can go: none of them reaches an output
+    (whose shape would change) or a layer the channel graph cannot slice."""
+    if not concatenations:
+        return []
+    graph = ChannelGraph(model, pass_name="depth_prune")
+    return [Block(call.layer.name, skip=0, narrows=True) for call in concatenations
+            if not graph.closure(graph.layouts[call.inputs[1]].tolist()) & graph.pinned]
 
 
 def _dense_unit(call) -> bool:

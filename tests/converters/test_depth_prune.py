@@ -145,3 +145,12 @@ def test_a_dense_unit_removed_leaves_exactly_the_model_that_ignores_its_channels
         ignoring.get_layer(layer.name).set_weights(handler_for(layer).zeroed(layer, keep_in, keep_out))
     x = np.random.default_rng(0).standard_normal((4, 8, 8, 1)).astype("float32")
     assert np.allclose(thinner(x), ignoring(x), atol=1e-5) and not np.allclose(thinner(x), model(x), atol=1e-3)
+
+
+def test_a_dense_unit_whose_channels_reach_an_output_stays():
+    import keras
+
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Concatenate(name="kept")([inputs, keras.layers.Conv2D(2, 3, padding="same")(inputs)])
+    model = keras.Model(inputs, x)  # removing the unit would change the output's shape
+    assert residual_blocks(model) == []
