@@ -440,7 +440,10 @@ def output_targets(model, data, teacher) -> tuple:
     has no targets or none it can be trained on (an autoencoder's anomaly labels).
     """
     targets, chosen, losses = getattr(data, "targets", None) or {}, [], []
-    for name, output in zip(teacher.output_names, model.outputs):
+    names = getattr(teacher, "output_names", None) or []  # a Sequential has none: its targets are plain labels
+    if not targets or len(names) != len(model.outputs):
+        return None, None
+    for name, output in zip(names, model.outputs):
         train, shape = (None if name not in targets else np.asarray(targets[name][0])), tuple(output.shape[1:])
         if train is not None and is_class_ids(train, shape):
             chosen.append(train), losses.append(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
