@@ -271,20 +271,17 @@ def match_layers(model, main) -> tuple:
     absent = "not in the .tflite: no tensor is named after it or has its shape where it runs"
     unmatched = [{"layer": layer.name, "reason": f"fused into {fused_into[layer.name]}" if layer.name in fused_into
                   else absent} for layer in layers if layer.name not in matches]
-    ordered = {layer.name: matches[layer.name] for layer in layers if layer.name in matches}
-    return ordered, unmatched
+    return {layer.name: matches[layer.name] for layer in layers if layer.name in matches}, unmatched
 
 
 def _output_layers(model, main) -> list:
     """``(layer, position in the graph's output list)`` of each Keras output the graph holds once: one output, or
     one of several whose shape no other output has (the graph lists them in an order of the converter's making)."""
-    shapes = [_shape(main.tensors[index].shape) for index in main.outputs]
-    pairs = []
-    for tensor in model.outputs:
-        same = [position for position, shape in enumerate(shapes) if _same_shape(_shape(tensor.shape), shape)]
-        if len(model.outputs) == 1 or len(same) == 1:
-            pairs.append((producer(tensor), 0 if len(model.outputs) == 1 else same[0]))
-    return pairs
+    shapes, single = [_shape(main.tensors[index].shape) for index in main.outputs], len(model.outputs) == 1
+    sames = [[position for position, shape in enumerate(shapes) if _same_shape(_shape(tensor.shape), shape)]
+             for tensor in model.outputs]
+    return [(producer(tensor), 0 if single else same[0]) for tensor, same in zip(model.outputs, sames)
+            if single or len(same) == 1]
 
 
 def _layers_named(name: str, order: dict) -> list:
@@ -407,8 +404,7 @@ class _Stats:
     """Running sums over batches: what every figure of a row is computed from (no activation is kept)."""
 
     def __init__(self, quantized_range, step):
-        self.range = quantized_range  # [low, high] real values the tensor can hold, or None (float tensor)
-        self.step = step
+        self.range, self.step = quantized_range, step  # range: [low, high] real values it can hold, None for float
         self.elements = 0  # per channel
         # per channel (last axis): sum f^2 and sum (q - f)^2; local: the same with the layer's own float output
         self.channel_signal = self.channel_noise = self.channel_local_signal = self.channel_local_noise = 0.0
@@ -434,11 +430,6 @@ class _Stats:
             local = _channels_last(local)
             self.channel_local_signal = self.channel_local_signal + np.sum(local ** 2, axis=axes)
             self.channel_local_noise = self.channel_local_noise + np.sum((quantized - local) ** 2, axis=axes)
-
-    @property
-    def clipped_fraction(self) -> float:
-        total = self.elements * np.size(self.channel_signal)
-        return self.clipped / total if total else 0.0
 
     @property
     def typical(self) -> float:
@@ -475,7 +466,7 @@ def _row(order: int, match: Match, stats: _Stats, local_ok: bool, output_snr: fl
         "quantized_range": [float(f"{v:.6g}") for v in stats.range] if stats.range else None,
         "step": float(f"{step:.6g}") if step is not None else None,
         "typical_steps": round(stats.typical / step, 2) if step else None,
-        "clipped_fraction": round(stats.clipped_fraction, 6),
+        "clipped_fraction": round(stats.clipped / max(1, stats.elements * np.size(stats.channel_signal)), 6),
         "weights": _weight_quantization(match),
     }
     row["advice"] = advice(row)

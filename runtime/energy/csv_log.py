@@ -98,10 +98,8 @@ class CsvLog:
         return times[order], watts[order]
 
     def _number(self, row, column) -> float:
-        text = row[column[0]].strip()
-        if self.delimiter != ",":
-            text = text.replace(",", ".")  # decimal commas in semicolon-separated logs
-        return float(text) * column[1]
+        text = row[column[0]].strip()  # with decimal commas in semicolon-separated logs
+        return float(text if self.delimiter == "," else text.replace(",", ".")) * column[1]
 
 
 def _find(header, scale_of):

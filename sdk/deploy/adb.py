@@ -121,9 +121,8 @@ class AdbTarget(Target):
         log = f"{LOG_DIR}/{Path(remote_model).stem}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.jsonl"
         self.shell("rm", "-f", f"{log}.status")  # a stale status must not pass for this run's
         since = self.shell("date", "+%s", check=False).stdout.strip()
-        started = self.shell("am", "start", "-W", "-n", f"{PACKAGE}/{ACTIVITY}",
-                             *intent_extras(Path(remote_model).name, Path(log).name, options))
-        self._check_started(started)
+        self._check_started(self.shell("am", "start", "-W", "-n", f"{PACKAGE}/{ACTIVITY}",
+                                       *intent_extras(Path(remote_model).name, Path(log).name, options)))
         self._wait_for_status(log, since)
         return log
 

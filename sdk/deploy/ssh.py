@@ -71,8 +71,7 @@ def known_hosts_file() -> Path:
     """edgesmith's own known-hosts file (see the module docstring for the policy)."""
     if os.environ.get("EDGESMITH_KNOWN_HOSTS"):
         return Path(os.environ["EDGESMITH_KNOWN_HOSTS"])
-    config = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
-    return config / "edgesmith" / "known_hosts"
+    return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "edgesmith" / "known_hosts"
 
 
 class SshTarget(Target):
@@ -158,8 +157,7 @@ class SshTarget(Target):
 
     def push(self, model: Path) -> str:
         self._need_space(model.stat().st_size * 2)
-        name = f"{model.stem}-{file_sha256(model)[:12]}.tflite"
-        return self._upload(model, "models", name)
+        return self._upload(model, "models", f"{model.stem}-{file_sha256(model)[:12]}.tflite")
 
     def bench(self, remote_model: str, options: BenchOptions) -> str:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -244,8 +242,7 @@ class SshTarget(Target):
         if key in info["site"]:
             return key
         progress(f"downloading runtime wheels for {info['machine']} Python {info['version'][0]}.{info['version'][1]}")
-        house = wheels.wheelhouse(info["machine"], tuple(info["version"]), info["glibc"])
-        files = sorted(house.glob("*.whl"))
+        files = sorted(wheels.wheelhouse(info["machine"], tuple(info["version"]), info["glibc"]).glob("*.whl"))
         self._need_space(sum(f.stat().st_size for f in files) + DEPS_BYTES)
         progress(f"copying {len(files)} wheels to {self.url}")
         remote_house = f"wheelhouse-{info['machine']}-py{info['version'][0]}{info['version'][1]}"
