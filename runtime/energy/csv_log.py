@@ -98,7 +98,7 @@ class CsvLog:
         return times[order], watts[order]
 
     def _number(self, row, column) -> float:
-        text = row[column[0]].strip()  # with decimal commas in semicolon-separated logs
+        text = row[column[0]].strip()  # semicolon-separated logs may write decimal commas
         return float(text if self.delimiter == "," else text.replace(",", ".")) * column[1]
 
 
