@@ -51,11 +51,13 @@ Per matched layer, over the samples (``f``: float Keras output, ``q``: the .tfli
 from __future__ import annotations
 
 import contextlib
+import inspect
 import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from edgesmith.runtime.metadata import read_metadata
@@ -103,8 +105,6 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
     Raises :class:`NotFromThisModelError` when the .tflite was not converted from ``model`` (input or
     output shapes differ), :class:`NotQuantizedError` when it holds no quantized tensor.
     """
-    import keras
-
     path = Path(tflite)
     content = read_tflite_file(path)
     contents = read_contents(content)
@@ -123,18 +123,16 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
     for start in range(0, count, batch_size):
         batch = np.asarray(pool[start: min(count, start + batch_size)], dtype=np.float32)
         outputs = probe([batch], training=False)
-        floats = dict(zip(matches, (np.asarray(v) for v in _keras_outputs(outputs))))
+        floats = dict(zip(matches, (np.asarray(v) for v in keras.tree.flatten(outputs))))
         quantized = runner.run(batch)
         known = {id(model.inputs[0]): runner.input_values,  # keras tensor -> the .tflite's dequantized value
                  **{id(match.layer.output): quantized[name] for name, match in matches.items()}}
-        measuring_impact = start < impact_samples
-        if measuring_impact:
-            impact.start_batch(batch)
+        impact.start_batch(batch if start < impact_samples else None)
         for name, match in matches.items():
             local = _local_output(match.layer, known) if local_ok[name] else None
             local_ok[name] = local is not None
             stats[name].add(floats[name], quantized[name], local)
-            if local is not None and measuring_impact:
+            if local is not None:
                 impact.add(name, floats[name] + (quantized[name] - local))
     rows = [_row(order, match, stats[name], local_ok[name], impact.output_snr_db(name))
             for order, (name, match) in enumerate(matches.items())]
@@ -157,8 +155,7 @@ def debug_quantization(model, tflite, data, *, samples: int = 256, source_sha256
 def check_same_model(model, main, path, source_sha256: str | None = None) -> None:
     """Refuse a .tflite whose input or output shapes differ from ``model``'s, or (with ``source_sha256``, the
     Keras file's hash) whose edgesmith metadata names another source model."""
-    pairs = (("input", model.inputs, main.inputs), ("output", model.outputs, main.outputs))
-    for role, keras_tensors, indices in pairs:
+    for role, keras_tensors, indices in (("input", model.inputs, main.inputs), ("output", model.outputs, main.outputs)):
         keras_shapes = [_shape(t.shape) for t in keras_tensors]
         tflite_shapes = [_shape(main.tensors[i].shape) for i in indices]
         if not _same_shapes(keras_shapes, tflite_shapes):
@@ -210,14 +207,12 @@ def _stored_kernel(match: Match, buffers: list):
     values = None if weight is None else constant_values(weight, buffers)
     if values is None:
         return None
-    values = values.astype(np.float64)
-    return np.transpose(values, (1, 2, 3, 0)) if match.op.name == "CONV_2D" else values.T
+    return (np.transpose(values, (1, 2, 3, 0)) if match.op.name == "CONV_2D" else values.T).astype(np.float64)
 
 
 def _shape(shape) -> list:
     """A shape without its batch dimension, unknown dimensions as None."""
-    dims = list(shape)[1:]
-    return [None if d is None or d < 0 else int(d) for d in dims]
+    return [None if d is None or d < 0 else int(d) for d in list(shape)[1:]]
 
 
 def _same_shape(a: list, b: list) -> bool:
@@ -252,21 +247,15 @@ def match_layers(model, main) -> tuple:
     without one (see the module docstring for the rules)."""
     layers = graph_layers(model)
     order = {layer.name: i for i, layer in enumerate(layers)}
-    written = [(position, tensor, op) for position, op in enumerate(main.operators)
+    written = [(position, tensor, op, _layers_named(tensor.name, order)) for position, op in enumerate(main.operators)
                for tensor in op.outputs if tensor is not None and not tensor.constant]
-    named = {tensor.index: _layers_named(tensor.name, order) for _, tensor, _ in written}
-    matches = {}
-    fused = {}  # layer -> the later layer whose tensor holds its output
-    for position, tensor, op in written:  # by name; later tensors of a layer win (its activation follows)
-        names = named[tensor.index]
+    matches, fused = {}, {}  # fused: layer -> the later layer whose tensor holds its output
+    for position, tensor, op, names in written:  # by name; later tensors of a layer win (its activation follows)
         if not names:
             continue
         last = max(names, key=order.get)
-        for name in names:  # the last tensor naming a layer decides whether it was fused into a later one
-            if name != last:
-                fused[name] = last
-            elif name in fused:
-                del fused[name]
+        fused.pop(last, None)  # the last tensor naming a layer decides whether it was fused into a later one
+        fused.update({name: last for name in names if name != last})
         layer = layers[order[last]]
         if _same_shape(_shape(layer.output.shape), _shape(tensor.shape)):
             matches[last] = Match(layer, tensor, "name", position, sorted(set(names) - {last}, key=order.get), op)
@@ -277,25 +266,22 @@ def match_layers(model, main) -> tuple:
             position, tensor, op = graph_output(main, graph_index)
             matches[output_layer.name] = Match(output_layer, tensor, "output", position,
                                                getattr(matches.get(output_layer.name), "fused", []), op)
-    _match_by_shape(layers, matches, written, named)
+    _match_by_shape(layers, matches, written)
     fused_into = {**fused, **{name: match.layer.name for match in matches.values() for name in match.fused}}
     absent = "not in the .tflite: no tensor is named after it or has its shape where it runs"
     unmatched = [{"layer": layer.name, "reason": f"fused into {fused_into[layer.name]}" if layer.name in fused_into
                   else absent} for layer in layers if layer.name not in matches]
-    ordered = {layer.name: matches[layer.name] for layer in layers if layer.name in matches}
-    return ordered, unmatched
+    return {layer.name: matches[layer.name] for layer in layers if layer.name in matches}, unmatched
 
 
 def _output_layers(model, main) -> list:
     """``(layer, position in the graph's output list)`` of each Keras output the graph holds once: one output, or
     one of several whose shape no other output has (the graph lists them in an order of the converter's making)."""
-    shapes = [_shape(main.tensors[index].shape) for index in main.outputs]
-    pairs = []
-    for tensor in model.outputs:
-        same = [position for position, shape in enumerate(shapes) if _same_shape(_shape(tensor.shape), shape)]
-        if len(model.outputs) == 1 or len(same) == 1:
-            pairs.append((producer(tensor), 0 if len(model.outputs) == 1 else same[0]))
-    return pairs
+    shapes, single = [_shape(main.tensors[index].shape) for index in main.outputs], len(model.outputs) == 1
+    sames = [[position for position, shape in enumerate(shapes) if _same_shape(_shape(tensor.shape), shape)]
+             for tensor in model.outputs]
+    return [(producer(tensor), 0 if single else same[0]) for tensor, same in zip(model.outputs, sames)
+            if single or len(same) == 1]
 
 
 def _layers_named(name: str, order: dict) -> list:
@@ -303,18 +289,15 @@ def _layers_named(name: str, order: dict) -> list:
     layer segment (the second, else the first) names a layer with or without the trace's ``_1`` suffix. Deeper
     segments are op names (``batchnorm/add_1``) and would mistake ops for layers called ``add``."""
     found = []
-    for part in name.split(";"):
-        segments = part.split("/")
-        for segment in (segments[1:2] if len(segments) > 1 else []) + segments[:1]:
-            candidate = next((c for c in (re.sub(r"_\d+$", "", segment), segment) if c in order), None)
-            if candidate is not None:
-                if candidate not in found:
-                    found.append(candidate)
-                break
+    for segments in (part.split("/") for part in name.split(";")):
+        candidate = next((c for segment in segments[1:2] + segments[:1]
+                          for c in (re.sub(r"_\d+$", "", segment), segment) if c in order), None)
+        if candidate is not None and candidate not in found:
+            found.append(candidate)
     return found
 
 
-def _match_by_shape(layers, matches: dict, written: list, named: dict) -> None:
+def _match_by_shape(layers, matches: dict, written: list) -> None:
     """Match each layer left over to the first unclaimed, unnamed tensor of its shape that runs after its
     inputs' tensors and before its consumers' tensors."""
     claimed = {m.tensor.index for m in matches.values()}
@@ -324,8 +307,8 @@ def _match_by_shape(layers, matches: dict, written: list, named: dict) -> None:
         after = max((matches[p.name].position for p in _parents(layer) if p.name in matches), default=-1)
         before = min((matches[c.name].position for c in layers if layer in _parents(c) and c.name in matches),
                      default=len(written))
-        for position, tensor, op in written:
-            if (after < position < before and tensor.index not in claimed and not named[tensor.index]
+        for position, tensor, op, names in written:
+            if (after < position < before and tensor.index not in claimed and not names
                     and _same_shape(_shape(layer.output.shape), _shape(tensor.shape))):
                 matches[layer.name] = Match(layer, tensor, "shape", position, [], op)
                 claimed.add(tensor.index)
@@ -344,19 +327,12 @@ def _parents(layer) -> list:
 # -- running both models ---------------------------------------------------------------------------
 
 
-def _keras_outputs(outputs) -> list:
-    """A Keras call's outputs as a list (one tensor or several)."""
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-
-
 class _Impact:
     """Running sums for ``output_snr_db``: the float model's output with one layer's own error added to that
     layer's output (the rest of the model run in float by a Keras model cut at that tensor), against the float
     output."""
 
     def __init__(self, model, matches: dict):
-        import keras
-
         self.model, self.rests, self.sums = model, {}, {}
         self.batch = self.reference = None
         outputs = [id(tensor) for tensor in model.outputs]
@@ -369,27 +345,26 @@ class _Impact:
             with contextlib.suppress(Exception):
                 self.rests[name] = keras.Model([*model.inputs, match.layer.output], model.outputs)
 
-    def start_batch(self, batch: np.ndarray) -> None:
-        """Run the float model on ``batch``, the reference for the next :meth:`add` calls."""
+    def start_batch(self, batch) -> None:
+        """Run the float model on ``batch``, the reference for the next :meth:`add` calls (None: ignore them)."""
         self.batch = batch
-        self.reference = _keras_outputs(self.model(batch, training=False))
+        self.reference = None if batch is None else keras.tree.flatten(self.model(batch, training=False))
 
     def add(self, name: str, noisy: np.ndarray) -> None:
         """The rest of the model after layer ``name``, run from ``noisy`` (its float output plus its own error);
         with several outputs, all of them count."""
-        if name not in self.rests:
+        rest = self.rests.get(name)
+        if rest is None or self.batch is None:
             return
-        rest = self.rests[name]
         if isinstance(rest, int):  # an output layer: the other outputs keep their float values
             outputs = [noisy if position == rest else output for position, output in enumerate(self.reference)]
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Keras warns that the cut model's input structure is a list
-                outputs = _keras_outputs(rest([self.batch, noisy], training=False))
+                outputs = keras.tree.flatten(rest([self.batch, noisy], training=False))
         reference, output = (np.concatenate([np.asarray(v, np.float64).reshape(len(self.batch), -1) for v in values],
                                             axis=1) for values in (self.reference, outputs))
-        signal, noise = self.sums.get(name, (0.0, 0.0))
-        self.sums[name] = (signal + float(np.sum(reference ** 2)), noise + float(np.sum((output - reference) ** 2)))
+        self.sums[name] = self.sums.get(name, 0) + np.array([np.sum(reference ** 2), np.sum((output - reference) ** 2)])
 
     def output_snr_db(self, name: str) -> float | None:
         """The layer's figure over the batches added so far (None: no figure for it)."""
@@ -408,31 +383,18 @@ def _local_output(layer, known: dict):
 def _compute(operation, node_index: int, known: dict, depth: int):
     """Call ``operation`` (its call number ``node_index`` in the graph) on known values, computing unknown inputs
     from theirs first."""
-    import keras
-
     if depth > 64:
         raise RecursionError("no matched tensor within 64 operations")
     node = inbound_node(operation, node_index)
-    values = {}
-    for tensor in node.arguments.keras_tensors:
-        if id(tensor) in known:
-            values[id(tensor)] = known[id(tensor)]
-            continue
-        made_by, call, position = keras_history(tensor)
-        values[id(tensor)] = keras.tree.flatten(_compute(made_by, call, known, depth + 1))[position]
-    args, kwargs = node.arguments.fill_in(values)
-    if "training" in _call_arguments(operation):
-        kwargs["training"] = False
+    for tensor in node.arguments.keras_tensors:  # what is computed here is kept in ``known`` for the next layers
+        if id(tensor) not in known:
+            made_by, call, position = keras_history(tensor)
+            known[id(tensor)] = keras.tree.flatten(_compute(made_by, call, known, depth + 1))[position]
+    args, kwargs = node.arguments.fill_in(known)
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        if "training" in inspect.signature(operation.call).parameters:
+            kwargs["training"] = False
     return operation(*args, **kwargs)
-
-
-def _call_arguments(operation) -> tuple:
-    import inspect
-
-    try:
-        return tuple(inspect.signature(operation.call).parameters)
-    except (TypeError, ValueError, AttributeError):
-        return ()
 
 
 # -- statistics ------------------------------------------------------------------------------------
@@ -442,14 +404,11 @@ class _Stats:
     """Running sums over batches: what every figure of a row is computed from (no activation is kept)."""
 
     def __init__(self, quantized_range, step):
-        self.range = quantized_range  # [low, high] real values the tensor can hold, or None (float tensor)
-        self.step = step
+        self.range, self.step = quantized_range, step  # range: [low, high] real values it can hold, None for float
         self.elements = 0  # per channel
         # per channel (last axis): sum f^2 and sum (q - f)^2; local: the same with the layer's own float output
         self.channel_signal = self.channel_noise = self.channel_local_signal = self.channel_local_noise = 0.0
-        self.cosines = []
-        self.max_error = 0.0
-        self.clipped = 0
+        self.cosines, self.max_error, self.clipped = [], 0.0, 0
         self.low, self.high = np.inf, -np.inf
 
     def add(self, floats: np.ndarray, quantized: np.ndarray, local) -> None:
@@ -473,16 +432,9 @@ class _Stats:
             self.channel_local_noise = self.channel_local_noise + np.sum((quantized - local) ** 2, axis=axes)
 
     @property
-    def clipped_fraction(self) -> float:
-        total = self.elements * np.size(self.channel_signal)
-        return self.clipped / total if total else 0.0
-
-    @property
     def typical(self) -> float:
         """The median over channels of a channel's root-mean-square value."""
-        if not self.elements:
-            return 0.0
-        return float(np.median(np.sqrt(np.atleast_1d(self.channel_signal) / self.elements)))
+        return float(np.median(np.sqrt(np.atleast_1d(self.channel_signal) / self.elements))) if self.elements else 0.0
 
 
 def _channels_last(values) -> np.ndarray:
@@ -492,8 +444,7 @@ def _channels_last(values) -> np.ndarray:
 
 
 def _row(order: int, match: Match, stats: _Stats, local_ok: bool, output_snr: float | None) -> dict:
-    tensor, step = match.tensor, quantization_step(match.tensor)
-    weights = _weight_quantization(match)
+    tensor, step = match.tensor, stats.step
     row = {
         "layer": match.layer.name,
         "class": type(match.layer).__name__,
@@ -515,8 +466,8 @@ def _row(order: int, match: Match, stats: _Stats, local_ok: bool, output_snr: fl
         "quantized_range": [float(f"{v:.6g}") for v in stats.range] if stats.range else None,
         "step": float(f"{step:.6g}") if step is not None else None,
         "typical_steps": round(stats.typical / step, 2) if step else None,
-        "clipped_fraction": round(stats.clipped_fraction, 6),
-        "weights": weights,
+        "clipped_fraction": round(stats.clipped / max(1, stats.elements * np.size(stats.channel_signal)), 6),
+        "weights": _weight_quantization(match),
     }
     row["advice"] = advice(row)
     return row
@@ -529,16 +480,13 @@ def _rank_value(row: dict) -> float:
 
 def _local_value(row: dict) -> float:
     """The error the layer adds by itself where known, else the error accumulated up to it."""
-    value = row["local_channel_snr_db"]
-    return row["channel_snr_db"] if value is None else value
+    return row["channel_snr_db"] if row["local_channel_snr_db"] is None else row["local_channel_snr_db"]
 
 
 def _weight_quantization(match: Match) -> dict | None:
     """How the layer's weights are stored: ``{"granularity", "dtype"}``, or None when its op has no constant weights."""
     weight = constant_weight(match.op, WEIGHTED_OPS)
-    if weight is None:
-        return None
-    return {"granularity": granularity(weight) or "float", "dtype": weight.type.lower()}
+    return None if weight is None else {"granularity": granularity(weight) or "float", "dtype": weight.type.lower()}
 
 
 def advice(row: dict) -> list:
@@ -553,14 +501,11 @@ def advice(row: dict) -> list:
             and row["typical_steps"] < FEW_STEPS:
         tips.append(f"int16x8 (16-bit activations): a typical channel spans {row['typical_steps']:.2g} int8 steps "
                     f"of {row['step']:.3g}, as a few large values stretch the range {_range(row['quantized_range'])}")
-    weights = row["weights"] or {}
-    if score < FINE_DB and weights.get("granularity") == "per-tensor" and row["class"] not in ("Dense",):
+    if score < FINE_DB and (row["weights"] or {}).get("granularity") == "per-tensor" and row["class"] != "Dense":
         tips.append("per-channel weights: one scale serves every output channel")
     if score < LOW_DB:
         tips.append(f"keep it in float: it adds noise at {score:.1f} dB by itself")
-    if not tips:
-        tips.append("fine" if score >= FINE_DB else "more calibration data or int16x8 may help a little")
-    return tips
+    return tips or ["fine" if score >= FINE_DB else "more calibration data or int16x8 may help a little"]
 
 
 def _range(values) -> str:
@@ -571,10 +516,8 @@ def _notes(path: Path) -> list:
     metadata = read_metadata(path) or {}
     trained = [step.get("pass") for step in (metadata.get("recipe") or {}).get("passes", [])
                if step.get("pass") not in (None, "ptq", "mixed_precision")]
-    if not trained:
-        return []
     return [f"the .tflite's recipe changed the model before quantizing it ({', '.join(trained)}): the differences "
-            "include what those passes changed, not only quantization"]
+            "include what those passes changed, not only quantization"] if trained else []
 
 
 # -- presenting -------------------------------------------------------------------------------------
@@ -609,9 +552,8 @@ def format_debug(report: dict) -> str:
     lines += ["  ".join(str(row[key]).ljust(widths[key]) for key in widths) for row in rows]
     lines.append(f"(output: the model's output with only this layer's own error; local: that error at the layer; SNR "
                  f"per channel, averaged in dB; {report['samples']} samples; worst first)")
-    for row in report["layers"]:
-        if len(row["advice"]) > 1:
-            lines.append(f"{row['layer']}: also " + "; ".join(row["advice"][1:]))
+    lines += [f"{row['layer']}: also " + "; ".join(row["advice"][1:]) for row in report["layers"]
+              if len(row["advice"]) > 1]
     if report["unmatched"]:
         lines.append("not matched: " + ", ".join(f"{u['layer']} ({u['reason']})" for u in report["unmatched"]))
     lines += report["notes"]

@@ -18,10 +18,12 @@ integrated with the trapezoid rule, interpolating at its edges.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 import time
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -48,11 +50,9 @@ def column_scale(name: str, quantity: str) -> float | None:
     """The factor to SI units if column ``name`` holds ``quantity``, else None."""
     words = header_words(name)
     names, units = QUANTITIES[quantity]
-    if not words:
-        return None
     if len(words) == 1 and words[0] in units:  # a bare unit: "W", "mA"
         return units[words[0]]
-    if words[0] not in names:
+    if not words or words[0] not in names:
         return None
     return next((units[word] for word in words[1:] if word in units), 1.0)
 
@@ -71,53 +71,40 @@ class CsvLog:
     def __init__(self, path):
         self.path = Path(path)
         try:
-            self._lines = self.path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+            lines = self.path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
         except OSError as error:
             raise SensorError(f"cannot read power log {self.path}: {error.strerror or error}") from None
-        self.delimiter = _delimiter(self._lines[0] if self._lines else "")
-        rows = self._rows()
-        header = next(rows, None)
+        self.delimiter = _delimiter(lines[0] if lines else "")
+        header, *self._rows = list(csv.reader(lines, delimiter=self.delimiter)) or [[]]
         if not header:
             raise SensorError(f"{self.path}: empty file; expected a CSV header")
         self.time = _find(header, time_scale)
-        self.power = _find(header, lambda name: column_scale(name, "power"))
-        self.voltage = _find(header, lambda name: column_scale(name, "voltage"))
-        self.current = _find(header, lambda name: column_scale(name, "current"))
+        self.power, self.voltage, self.current = (_find(header, partial(column_scale, quantity=quantity))
+                                                  for quantity in ("power", "voltage", "current"))
         if self.time is None or (self.power is None and None in (self.voltage, self.current)):
             raise SensorError(f"{self.path}: header {','.join(header)!r} needs a time column and a power column "
                               "(or voltage and current columns)")
 
-    def _rows(self):
-        return csv.reader(self._lines, delimiter=self.delimiter)
-
     def samples(self):
         """(Unix seconds, watts) arrays, in time order; rows that do not parse are skipped."""
-        times, watts = [], []
-        rows = self._rows()
-        next(rows, None)
-        for row in rows:
-            try:
-                t = _timestamp(row[self.time[0]], self.time[1])
-                w = (self._number(row, self.power) if self.power is not None
-                     else self._number(row, self.voltage) * self._number(row, self.current))
-            except (ValueError, IndexError):
-                continue  # e.g. the line a running logger is writing
-            times.append(t)
-            watts.append(w)
+        samples = []
+        for row in self._rows:
+            with contextlib.suppress(ValueError, IndexError):  # e.g. the line a running logger is writing
+                samples.append((_timestamp(row[self.time[0]], self.time[1]),
+                                self._number(row, self.power) if self.power is not None
+                                else self._number(row, self.voltage) * self._number(row, self.current)))
+        times, watts = np.array(samples, dtype=np.float64).reshape(-1, 2).T
         order = np.argsort(times, kind="stable")
-        return np.asarray(times, dtype=np.float64)[order], np.asarray(watts, dtype=np.float64)[order]
+        return times[order], watts[order]
 
     def _number(self, row, column) -> float:
-        text = row[column[0]].strip()
-        if self.delimiter != ",":
-            text = text.replace(",", ".")  # decimal commas in semicolon-separated logs
-        return float(text) * column[1]
+        text = row[column[0]].strip()  # semicolon-separated logs may write decimal commas
+        return float(text if self.delimiter == "," else text.replace(",", ".")) * column[1]
 
 
 def _find(header, scale_of):
     """(index, scale) of the first column ``scale_of`` recognises, or None."""
-    scales = ((index, scale_of(name)) for index, name in enumerate(header))
-    return next(((index, scale) for index, scale in scales if scale is not None), None)
+    return next(((index, scale) for index, scale in enumerate(map(scale_of, header)) if scale is not None), None)
 
 
 def _delimiter(line: str) -> str:
@@ -153,11 +140,8 @@ class CsvLogMeter(EnergyMeter):
     """
 
     def __init__(self, path, clock_offset: float = 0.0, wall_clock=time.time):
-        self.path = Path(path)
-        self.name = f"csv:{path}"
-        self.clock_offset = float(clock_offset)
-        self._wall_clock = wall_clock
-        self._start = None
+        self.path, self.name, self.clock_offset = Path(path), f"csv:{path}", float(clock_offset)
+        self._wall_clock, self._start = wall_clock, None
 
     def check(self) -> None:
         self._open()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,9 +121,8 @@ class AdbTarget(Target):
         log = f"{LOG_DIR}/{Path(remote_model).stem}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.jsonl"
         self.shell("rm", "-f", f"{log}.status")  # a stale status must not pass for this run's
         since = self.shell("date", "+%s", check=False).stdout.strip()
-        started = self.shell("am", "start", "-W", "-n", f"{PACKAGE}/{ACTIVITY}",
-                             *intent_extras(Path(remote_model).name, Path(log).name, options))
-        self._check_started(started)
+        self._check_started(self.shell("am", "start", "-W", "-n", f"{PACKAGE}/{ACTIVITY}",
+                                       *intent_extras(Path(remote_model).name, Path(log).name, options)))
         self._wait_for_status(log, since)
         return log
 
@@ -141,8 +141,7 @@ class AdbTarget(Target):
         says ``failed``, its logcat message when it refused the request, and a
         crashed app when the status says ``running`` but the app is gone.
         """
-        started = time.monotonic()
-        alive_checked = started
+        started = alive_checked = time.monotonic()
         while time.monotonic() - started < self.bench_timeout:
             state = self._state(log)
             if state == "done":
@@ -171,10 +170,8 @@ class AdbTarget(Target):
         window = ["-T", f"{since}.000"] if since.isdigit() else []
         lines = self.adb("logcat", "-d", *window, "-s", "edgesmith", check=False).stdout.splitlines()
         refused = [line.split(REFUSED, 1)[1].strip() for line in lines if REFUSED in line]
-        if refused:
-            return refused[-1]
-        return (f"no status file after {self.start_timeout:.0f} s and no message from it "
-                f"(see `adb -s {self.serial} logcat -s edgesmith`; is the app up to date?)")
+        return refused[-1] if refused else (f"no status file after {self.start_timeout:.0f} s and no message from it "
+                                            f"(see `adb -s {self.serial} logcat -s edgesmith`; is the app up to date?)")
 
     def _check_alive(self, log: str) -> None:
         """Raise if the app's process is gone while its status still says ``running``."""
@@ -184,13 +181,9 @@ class AdbTarget(Target):
                                  f"`adb -s {self.serial} logcat -s edgesmith AndroidRuntime`")
 
     def fetch(self, remote_log: str, local_log: Path) -> None:
-        temp = Path(local_log).with_name(f".{Path(local_log).name}.pull")
-        temp.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.adb("pull", remote_log, str(temp), timeout=120)
-            atomic_write_bytes(Path(local_log), temp.read_bytes())
-        finally:
-            temp.unlink(missing_ok=True)
+        with tempfile.TemporaryDirectory(prefix="es-adb-") as folder:
+            self.adb("pull", remote_log, f"{folder}/log", timeout=120)
+            atomic_write_bytes(Path(local_log), Path(folder, "log").read_bytes())
 
 
 def intent_extras(model: str, log: str, options: BenchOptions) -> list:

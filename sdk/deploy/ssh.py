@@ -53,8 +53,7 @@ def importable(module):
         return True
     except Exception:
         return False
-d = os.path.abspath(os.path.expanduser(sys.argv[1]))
-p = d
+d = p = os.path.abspath(os.path.expanduser(sys.argv[1]))
 while not os.path.isdir(p):
     p = os.path.dirname(p)
 st = os.statvfs(p)
@@ -72,8 +71,7 @@ def known_hosts_file() -> Path:
     """edgesmith's own known-hosts file (see the module docstring for the policy)."""
     if os.environ.get("EDGESMITH_KNOWN_HOSTS"):
         return Path(os.environ["EDGESMITH_KNOWN_HOSTS"])
-    config = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
-    return config / "edgesmith" / "known_hosts"
+    return Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "edgesmith" / "known_hosts"
 
 
 class SshTarget(Target):
@@ -92,30 +90,21 @@ class SshTarget(Target):
     def __init__(self, host, user=None, port=22, directory="", python="python3", identity=None,
                  known_hosts=None, connect_timeout=10, ssh_config=None):
         self.host, self.user, self.port = host, user, int(port)
-        self.directory = _remote_dir(directory)
-        self.python = python
-        self.identity = identity
+        self.directory, self.python, self.identity = _remote_dir(directory), python, identity
         self.known_hosts = Path(known_hosts) if known_hosts else known_hosts_file()
-        self.connect_timeout = int(connect_timeout)
-        self.ssh_config = ssh_config
+        self.connect_timeout, self.ssh_config = int(connect_timeout), ssh_config
         self.url = f"ssh://{user + '@' if user else ''}{host}{'' if self.port == 22 else f':{self.port}'}"
-        self._control_dir = None
-        self.info: dict = {}
-        self.pythonpath = ""
+        self._control_dir, self.info, self.pythonpath = None, {}, ""
 
     # -- ssh plumbing ---------------------------------------------------------
 
     def _options(self) -> list:
         self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
         user_known = Path.home() / ".ssh" / "known_hosts"
-        options = [
-            "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}",
-            "-o", "StrictHostKeyChecking=accept-new",
-            "-o", f'UserKnownHostsFile="{self.known_hosts}" "{user_known}"',
-            "-o", "PasswordAuthentication=no", "-o", "KbdInteractiveAuthentication=no",
-            "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3",
-            "-o", "LogLevel=ERROR", "-p", str(self.port),
-        ]
+        settings = ["BatchMode=yes", f"ConnectTimeout={self.connect_timeout}", "StrictHostKeyChecking=accept-new",
+                    f'UserKnownHostsFile="{self.known_hosts}" "{user_known}"', "PasswordAuthentication=no", "LogLevel=ERROR",
+                    "KbdInteractiveAuthentication=no", "ServerAliveInterval=5", "ServerAliveCountMax=3"]
+        options = [word for setting in settings for word in ("-o", setting)] + ["-p", str(self.port)]
         if self.identity:
             options += ["-i", str(self.identity), "-o", "IdentitiesOnly=yes"]
         if self.ssh_config:
@@ -161,14 +150,14 @@ class SshTarget(Target):
 
     def open(self, progress=None) -> None:
         """Connect (one shared connection), check Python and disk, install edgesmith."""
+        progress = progress or (lambda message: None)
         self._start_master()
         self.info = self._probe()
         self._install(wheels.edgesmith_wheel(), progress)
 
     def push(self, model: Path) -> str:
         self._need_space(model.stat().st_size * 2)
-        name = f"{model.stem}-{file_sha256(model)[:12]}.tflite"
-        return self._upload(model, "models", name)
+        return self._upload(model, "models", f"{model.stem}-{file_sha256(model)[:12]}.tflite")
 
     def bench(self, remote_model: str, options: BenchOptions) -> str:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -234,7 +223,7 @@ class SshTarget(Target):
         if self.info["missing"]:
             entries.append(f"{site}/{self._install_deps(progress)}")
         if unpacked not in self.info["site"]:
-            _report(progress, f"installing edgesmith on {self.url}")
+            progress(f"installing edgesmith on {self.url}")
             self._need_space(wheel.stat().st_size * 4)
             remote_wheel = self._upload(wheel, "wheels", wheel.name)
             self._into_place(site, unpacked, shlex.join([self.python, "-m", "zipfile", "-e", remote_wheel]), timeout=900)
@@ -252,15 +241,14 @@ class SshTarget(Target):
         key = f"deps-{info['machine']}-py{info['version'][0]}{info['version'][1]}"
         if key in info["site"]:
             return key
-        _report(progress, f"downloading runtime wheels for {info['machine']} Python {info['version'][0]}.{info['version'][1]}")
-        house = wheels.wheelhouse(info["machine"], tuple(info["version"]), info["glibc"])
-        files = sorted(house.glob("*.whl"))
+        progress(f"downloading runtime wheels for {info['machine']} Python {info['version'][0]}.{info['version'][1]}")
+        files = sorted(wheels.wheelhouse(info["machine"], tuple(info["version"]), info["glibc"]).glob("*.whl"))
         self._need_space(sum(f.stat().st_size for f in files) + DEPS_BYTES)
-        _report(progress, f"copying {len(files)} wheels to {self.url}")
+        progress(f"copying {len(files)} wheels to {self.url}")
         remote_house = f"wheelhouse-{info['machine']}-py{info['version'][0]}{info['version'][1]}"
         for wheel in files:
             self._upload(wheel, remote_house, wheel.name)
-        names = [Path(w.name).name.split("-")[0] for w in files]
+        names = [wheel.name.split("-")[0] for wheel in files]
         pip = [self.python, "-m", "pip", "install", "--quiet", "--no-index", "--disable-pip-version-check",
                "--find-links", f"{info['dir']}/{remote_house}", "--target"]
         self._into_place(f"{info['dir']}/site", key, shlex.join(pip), shlex.join(names), timeout=900)
@@ -292,18 +280,8 @@ class SshTarget(Target):
 def _remote_dir(directory: str) -> str:
     """The URL's path as the target's shell should see it (relative = under the home)."""
     directory = (directory or "").strip()
-    if directory in ("", "/", "/~", "/~/"):
-        return DEFAULT_DIR
-    if directory.startswith("/~/"):
-        return directory[3:]
-    return directory
+    return DEFAULT_DIR if directory in ("", "/", "/~", "/~/") else directory.removeprefix("/~/")
 
 
 def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else ""
-
-
-def _report(progress, message: str) -> None:
-    if progress is not None:
-        progress(message)
+    return (text.strip().splitlines() or [""])[-1].strip()
