@@ -20,10 +20,11 @@ back its input's shape (a stride-1 depthwise or pointwise convolution with its B
 MobileNet), each of whose tensors feeds only the next layer: its consumers then read its input. Or it is a dense
 unit, a ``Concatenate`` of a tensor and channels computed from it alone (DenseNet's conv blocks): removing it
 makes the ``Concatenate`` pass the tensor on, and every layer that read the unit's channels downstream (the
-next units, the transition, the classifier) keeps its weights for the others, sliced as channel pruning does. Blocks are removed least
-damaging first: each is removed alone and the model's top-1 agreement with itself measured on training
-samples. With ``latency_reduction`` the number removed is the fewest whose int8 .tflite runs that many times
-faster than the model's own, measured on this machine (:mod:`.latency`); with ``blocks``, that many.
+next units, the transition, the classifier) keeps its weights for the others, sliced as channel pruning does.
+Blocks are removed least damaging first: each is removed alone and the model's top-1 agreement with itself
+measured on training samples. With ``latency_reduction`` the number removed is the fewest whose int8 .tflite
+runs that many times faster than the model's own, measured on this machine (:mod:`.latency`); with ``blocks``,
+that many.
 
 Fewer MACs is not less time where fixed per-op costs dominate. At 32 x 32 pixels (int8, 1 thread, x86), removing
 every residual block made MobileNetV2 (alpha 0.35) 1.48x faster and MobileNetV3Small 1.74x, where channel

@@ -156,9 +156,9 @@ def recover(model, data, *, epochs: int = 1, learning_rate: float = 1e-3, progre
 
     Without ``teacher``, on the labels. With one, on its soft labels (``keras.distillation``: softmax at
     ``temperature``, plus MSE between the ``features`` layer pairs), mixed at ``label_weight`` with the labels
-    when ``data`` has them, or with the targets of every output (:func:`output_targets`). Adam at ``learning_rate`` (the peak, with ``schedule``);
-    ``progress(stage, done, total)`` is called after every optimizer step (with ``time_limit``, ``total`` is
-    the steps expected to fit in it).
+    when ``data`` has them, or with the targets of every output (:func:`output_targets`). Adam at
+    ``learning_rate`` (the peak, with ``schedule``); ``progress(stage, done, total)`` is called after every
+    optimizer step (with ``time_limit``, ``total`` is the steps expected to fit in it).
 
     A ``validation`` share of the training rows (see :func:`validation_split`) is held out: after every epoch
     the BatchNorm statistics are re-estimated (:func:`refresh_batchnorm`) and the model is scored on those rows
@@ -193,7 +193,8 @@ def recover(model, data, *, epochs: int = 1, learning_rate: float = 1e-3, progre
             teacher, model, temperature, label_weight if data.labeled or targets is not None else 0.0, features)
         optimizer = keras.optimizers.Adam(learning_rate_schedule(learning_rate, schedule, steps),
                                           gradient_accumulation_steps=accumulation if accumulation > 1 else None)
-        trainer.compile(optimizer=optimizer, loss=target_loss or loss_for(model if teacher is None else trainer.student))
+        trainer.compile(optimizer=optimizer,
+                        loss=target_loss or loss_for(model if teacher is None else trainer.student))
         reporters = [_Progress(progress, stage, steps, time_limit)] if progress else []
         trainer.fit(batches, epochs=epochs, verbose=0, callbacks=[*callbacks, *reporters, *watch.callbacks()])
     apply_constraints(model)

@@ -381,7 +381,8 @@ def _output_targets(arrays: dict, path, outputs, input_shape=None) -> dict:
     plain = "y_train" in arrays or "y_test" in arrays
     if named and plain:
         raise DataError(f"{path}: give y_train/y_test (one output) or y_train_<output>/y_test_<output>, not both")
-    if not named and not (plain and outputs is not None and not _class_ids_of_one_classifier(arrays, outputs, input_shape)):
+    values = plain and outputs is not None and not _class_ids_of_one_classifier(arrays, outputs, input_shape)
+    if not named and not values:
         return {}
     if not named and len(outputs) > 1:
         raise DataError(f"{path}: the model has {len(outputs)} outputs ({', '.join(outputs)}): name each one's "

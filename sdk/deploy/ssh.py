@@ -102,8 +102,9 @@ class SshTarget(Target):
         self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
         user_known = Path.home() / ".ssh" / "known_hosts"
         settings = ["BatchMode=yes", f"ConnectTimeout={self.connect_timeout}", "StrictHostKeyChecking=accept-new",
-                    f'UserKnownHostsFile="{self.known_hosts}" "{user_known}"', "PasswordAuthentication=no", "LogLevel=ERROR",
-                    "KbdInteractiveAuthentication=no", "ServerAliveInterval=5", "ServerAliveCountMax=3"]
+                    f'UserKnownHostsFile="{self.known_hosts}" "{user_known}"', "PasswordAuthentication=no",
+                    "LogLevel=ERROR", "KbdInteractiveAuthentication=no", "ServerAliveInterval=5",
+                    "ServerAliveCountMax=3"]
         options = [word for setting in settings for word in ("-o", setting)] + ["-p", str(self.port)]
         if self.identity:
             options += ["-i", str(self.identity), "-o", "IdentitiesOnly=yes"]

@@ -139,7 +139,7 @@ def test_replacement_passes_and_distillation_keep_every_head(files, tmp_path, re
     recipe.write_text(f'name = "r"\n[[passes]]\npass = "{replacement}"\n[[passes]]\npass = "distill"\nepochs = 1\n'
                       '[[passes]]\npass = "ptq"\nmode = "int8"\n', encoding="utf-8")
     done = edgesmith("convert", files / "two_headed.keras", "--recipe", recipe, "--data", files / "images.npz",
-                     "--out", tmp_path / "out", "--json", "--min-snr", "-100")  # any fidelity holds: the heads are what counts
+                     "--out", tmp_path / "out", "--json", "--min-snr", "-100")  # any fidelity holds: heads count
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert [check["name"] for check in report["verification"]["outputs"]] == ["box", "digit"]
@@ -340,4 +340,5 @@ def test_a_minimum_snr_of_zero_is_a_choice_not_the_default():
 
     unlabelled, labelled = SimpleNamespace(labeled=False), SimpleNamespace(labeled=True)
     assert Budget.for_data(1.0, unlabelled, 0.0) == (1.0, 0.0)
-    assert Budget.for_data(1.0, unlabelled) == (1.0, DEFAULT_MIN_SNR_DB) and Budget.for_data(1.0, labelled, 5) == (1.0, None)
+    assert Budget.for_data(1.0, unlabelled) == (1.0, DEFAULT_MIN_SNR_DB)
+    assert Budget.for_data(1.0, labelled, 5) == (1.0, None)
