@@ -270,7 +270,7 @@ HANDLERS: dict[type, Handler] = {
     L.DepthwiseConv2D: Depthwise(int8="kernel"),
     L.SeparableConv1D: Separable(),
     L.SeparableConv2D: Separable(int8="kernel"),
-    L.BatchNormalization: BatchNorm(int8="range"),
+    L.BatchNormalization: BatchNorm(int8="range", fuses_relu=True),  # alone: a MUL and an ADD, which fuses it
     L.Flatten: Flatten(int8="same_scale"),
     L.Reshape: Reshape(int8="same_scale"),
     L.Concatenate: Concat(int8="same_scale"),

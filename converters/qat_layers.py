@@ -105,6 +105,27 @@ class ActivationQuantizer(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="edgesmith")
+class PerChannel(keras.layers.Layer):
+    """``inputs * values`` (``op="mul"``) or ``inputs + values`` (``op="add"``), one value per channel: a
+    BatchNorm that no convolution takes in, as TFLite runs it (a MUL, then an ADD), so that QAT can give the MUL's
+    output the range TFLite's int8 MUL needs."""
+
+    def __init__(self, op: str, **kwargs):
+        super().__init__(**kwargs)
+        self.op = op
+
+    def build(self, input_shape):
+        self.values = self.add_weight(name=self.op, shape=(input_shape[-1],),
+                                      initializer="ones" if self.op == "mul" else "zeros")
+
+    def call(self, inputs):
+        return inputs * self.values if self.op == "mul" else inputs + self.values
+
+    def get_config(self):
+        return {**super().get_config(), "op": self.op}
+
+
+@keras.saving.register_keras_serializable(package="edgesmith")
 class FixedRangeQuantizer(keras.layers.Layer):
     """int8 fake quantization on the grid TFLite fixes for an op's output (softmax: scale 1/256, zero point -128)."""
 

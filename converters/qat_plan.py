@@ -23,11 +23,11 @@ from collections import defaultdict, deque
 import keras
 import numpy as np
 
-from .graph import copy_layer, iter_calls, rewrite
+from .graph import WithWeights, copy_layer, iter_calls, rewrite
 from .int8_ops import FUSED_ACTIVATIONS, fixed_range, fuses_activation, int8_role, is_fused_activation, is_layer
 from .kernels import copied_constraint, layer_kernels
 from .layers import activation_name, int8_handler
-from .qat_layers import QUANT_TWINS, ActivationQuantizer, FixedRangeQuantizer, output_channels
+from .qat_layers import QUANT_TWINS, ActivationQuantizer, FixedRangeQuantizer, PerChannel, output_channels
 
 
 def prepare_qat(model, weight_bits: int = 8, eight_bit_layers=()):
@@ -137,6 +137,8 @@ class _Plan:
             return args[0]  # already folded into the convolution before it
         if role == "kernel":
             return self._kernel_layer(call.layer, args[0])
+        if isinstance(call.layer, keras.layers.BatchNormalization):  # with nothing to fold into
+            return self._standalone_batchnorm(call.layer, args[0])
         if role == "float":
             self.float_layers.add(call.layer.name)
         copy = copy_layer(call.layer, self.copies) if is_layer(call.layer) else call.layer  # ops are stateless
@@ -174,6 +176,14 @@ class _Plan:
     def _new_quantizer(self):
         self.quantizer_count += 1
         return ActivationQuantizer()
+
+    def _standalone_batchnorm(self, batchnorm, inputs):
+        """``batchnorm`` as TFLite runs it, a MUL and an ADD, with a range between them (else both stay float)."""
+        gamma, beta, mean, variance = _batchnorm_parameters(batchnorm)
+        scale = gamma / np.sqrt(variance + batchnorm.epsilon)
+        scaled = WithWeights(PerChannel("mul", name=f"{batchnorm.name}_scale"), [scale])(inputs)
+        return WithWeights(PerChannel("add", name=f"{batchnorm.name}_shift"), [beta - mean * scale])(
+            self._new_quantizer()(scaled))
 
     def _kernel_layer(self, layer, inputs):
         """The fake-quantized twin of a Conv/Dense/SeparableConv; a non-fusable activation after a range."""

@@ -203,6 +203,31 @@ def test_residual_separable_batchnorm_maxpool_block_converts_and_matches(zoo_qat
     assert record_of(zoo_qat).details["float_layers"] == []
 
 
+def test_a_batchnorm_with_nothing_to_fold_into_runs_in_int8_with_its_relu_fused(digits, tmp_path):
+    """DenseNet's pre-activation BatchNorm follows a concatenation: TFLite runs it as a MUL and an ADD (the ReLU
+    fused), and each needs a range, or both stay float between a DEQUANTIZE and a QUANTIZE."""
+    inputs = keras.Input(digits.sample_shape)
+    x = layers.Concatenate()([inputs, layers.Conv2D(15, 3, padding="same", activation="relu")(inputs)])
+    x = layers.Conv2D(16, 3, activation="relu")(layers.ReLU()(layers.BatchNormalization(name="preact")(x)))
+    model = keras.Model(inputs, layers.Dense(10, activation="softmax")(layers.GlobalAveragePooling2D()(x)))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(digits.x_train[np.arange(len(digits.x_train))], digits.y_train, epochs=15, verbose=0)
+    quantized = qat(model, digits, epochs=1)
+    path = export(ptq(quantized, digits, mode="int8"), digits, tmp_path / "preact.tflite")
+    ops = Model(path).op_histogram()
+    assert ops["MUL"] == 1 and ops["ADD"] == 1 and "RELU" not in ops
+    assert ops["QUANTIZE"] == 1 and ops["DEQUANTIZE"] == 1  # float only at the input and the output
+    checked = verify(path, every_sample(digits), keras_model=quantized)
+    assert checked.top1_agreement >= 0.99 and checked.tflite_accuracy > 0.8
+    reloaded = load_model(_saved(quantized, tmp_path))  # a stage is saved and resumed
+    assert np.allclose(reloaded.predict(digits.x_val[:8], verbose=0), quantized.predict(digits.x_val[:8], verbose=0))
+
+
+def _saved(model, folder):
+    model.save(folder / "stage.keras")
+    return folder / "stage.keras"
+
+
 def _producers(tensor):
     """The layer that made ``tensor`` in a functional graph."""
     return tensor._keras_history.operation
