@@ -446,12 +446,12 @@ def output_targets(model, data, teacher) -> tuple:
         return None, None
     for name, output in zip(names, model.outputs):
         train, shape = (None if name not in targets else np.asarray(targets[name][0])), tuple(output.shape[1:])
-        if train is not None and is_class_ids(train, shape):
-            chosen.append(train), losses.append(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        elif train is not None and train[0].size == int(np.prod(shape)):
-            chosen.append(train.reshape(-1, *shape)), losses.append(keras.losses.MeanSquaredError())
-        else:
+        if train is None or not (is_class_ids(train, shape) or train[0].size == int(np.prod(shape))):
             return None, None
+        ids = is_class_ids(train, shape)
+        chosen.append(train if ids else train.reshape(-1, *shape))
+        losses.append(keras.losses.SparseCategoricalCrossentropy(from_logits=True) if ids else
+                      keras.losses.MeanSquaredError())
     return (tuple(chosen), tuple(losses)) if len(chosen) > 1 else (chosen[0], losses[0])
 
 
