@@ -14,6 +14,7 @@ reconstruction error).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ class Metric:
     task: str  # what an output scored this way does: classification, segmentation, regression, anomaly detection
     unit: str  # of the budget: "pt" (points of a 0..1 score), "dB", "%" (a rise over the source's), "" (absolute)
     default_budget: float | None  # None: the recipe's max_accuracy_drop (points)
+    compute: Callable  # (targets, outputs as float64) -> the score, unrounded
 
     def worsening(self, source: float, tflite: float) -> float:
         """How much worse the .tflite scores than the source, in the budget's unit (negative: better).
@@ -39,14 +41,6 @@ class Metric:
         if self.unit == "%":
             return round(100.0 * (tflite - source) / max(abs(source), 1e-12), 4)
         return round(source - tflite, 4)
-
-
-METRICS = {metric.name: metric for metric in (
-    Metric("accuracy", "classification", "pt", None), Metric("top5", "classification", "pt", None),
-    Metric("f1", "classification", "pt", None), Metric("miou", "segmentation", "pt", None),
-    Metric("psnr", "regression", "dB", 1.0), Metric("cosine", "regression", "", 0.01),
-    Metric("mse", "regression", "%", 10.0), Metric("mae", "regression", "%", 10.0),
-    Metric("auc", "anomaly detection", "", 0.01))}
 
 
 def is_probability_rows(rows: np.ndarray) -> bool:
@@ -119,7 +113,7 @@ def score(metric: str, targets, outputs) -> float:
     targets, outputs = np.asarray(targets), np.asarray(outputs, dtype=np.float64)
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose one of: {', '.join(METRICS)}")
-    return float(f"{float(_SCORES[metric](targets, outputs)):.4g}")
+    return float(f"{float(METRICS[metric].compute(targets, outputs)):.4g}")
 
 
 def _classes(targets, outputs):
@@ -181,8 +175,7 @@ def mean_cosine(targets, outputs) -> float:
     >>> round(mean_cosine(np.array([[1.0, 0.0], [0.0, 2.0]]), np.array([[1.0, 0.0], [1.0, 1.0]])), 4)
     0.8536
     """
-    targets, outputs = np.asarray(targets), np.asarray(outputs, dtype=np.float64)
-    rows_t, rows_o = targets.reshape(len(targets), -1).astype(np.float64), outputs.reshape(len(outputs), -1)
+    rows_t, rows_o = (np.asarray(values, dtype=np.float64).reshape(len(values), -1) for values in (targets, outputs))
     norms = np.maximum(np.linalg.norm(rows_t, axis=1) * np.linalg.norm(rows_o, axis=1), 1e-12)
     return float(np.mean(np.sum(rows_t * rows_o, axis=1) / norms))
 
@@ -203,5 +196,9 @@ def _auc(targets, outputs) -> float:
     return float((ranks[positive].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
 
 
-_SCORES = {"accuracy": _accuracy, "top5": _top5, "f1": _f1, "miou": _miou, "psnr": _psnr, "cosine": mean_cosine,
-           "mse": _mse, "mae": _mae, "auc": _auc}
+METRICS = {metric.name: metric for metric in (
+    Metric("accuracy", "classification", "pt", None, _accuracy), Metric("top5", "classification", "pt", None, _top5),
+    Metric("f1", "classification", "pt", None, _f1), Metric("miou", "segmentation", "pt", None, _miou),
+    Metric("psnr", "regression", "dB", 1.0, _psnr), Metric("cosine", "regression", "", 0.01, mean_cosine),
+    Metric("mse", "regression", "%", 10.0, _mse), Metric("mae", "regression", "%", 10.0, _mae),
+    Metric("auc", "anomaly detection", "", 0.01, _auc))}
