@@ -254,12 +254,15 @@ def budget_verdict(verification: Verification, max_drop, min_snr_db=None) -> str
     drop, snr = verification.accuracy_drop_pt, verification.output_snr_db
     if drop is None:
         return None if min_snr_db is None or snr is None else ("holds" if snr >= min_snr_db else "misses")
-    if max_drop is None:
-        return None
-    if drop <= max_drop:
+    return None if max_drop is None else _judge(drop, max_drop, verification.drop_ci95_pt)
+
+
+def _judge(drop: float, budget: float, interval) -> str:
+    """``"holds"`` at most at ``budget``; over it, ``"misses"`` when ``interval`` (None: no interval) lies wholly
+    over it, else ``"unresolved"``."""
+    if drop <= budget:
         return "holds"
-    interval = verification.drop_ci95_pt
-    return "misses" if interval is None or interval[0] > max_drop else "unresolved"
+    return "misses" if interval is None or interval[0] > budget else "unresolved"
 
 
 def output_verdict(check: OutputCheck, max_drop, min_snr_db=None) -> tuple:
@@ -283,10 +286,7 @@ def output_verdict(check: OutputCheck, max_drop, min_snr_db=None) -> tuple:
         budget = max_drop if metric.default_budget is None else metric.default_budget
     if budget is None:
         return None, None
-    if metric.worsening(check.source_score, check.tflite_score) <= budget:
-        return "holds", budget
-    interval = check.drop_ci95_pt
-    return ("misses" if interval is None or interval[0] > budget else "unresolved"), budget
+    return _judge(metric.worsening(check.source_score, check.tflite_score), budget, check.drop_ci95_pt), budget
 
 
 def budget_used(verification: Verification, min_snr_db=None) -> float | None:
@@ -300,11 +300,12 @@ def budget_used(verification: Verification, min_snr_db=None) -> float | None:
     ...                                                                                      0.99, budget=20.0)]))
     0.8
     """
-    if verification.accuracy_drop_pt is not None and not verification.outputs:
-        return None
-    shares = [(min_snr_db or 0.0) / max(verification.output_snr_db or 0.0, 1e-9)] if not verification.outputs else [
-        _share(METRICS[c.metric].worsening(c.source_score, c.tflite_score), c.budget) if c.metric else
-        _share(c.budget, c.snr_db) for c in verification.outputs if c.budget is not None]
+    if not verification.outputs:
+        if verification.accuracy_drop_pt is not None:  # one classifier: points are its measure
+            return None
+        return round((min_snr_db or 0.0) / max(verification.output_snr_db or 0.0, 1e-9), 4)
+    shares = [_share(METRICS[c.metric].worsening(c.source_score, c.tflite_score), c.budget) if c.metric
+              else _share(c.budget, c.snr_db) for c in verification.outputs if c.budget is not None]
     return round(max(shares), 4) if shares else None
 
 
@@ -425,7 +426,7 @@ def output_line(check: OutputCheck) -> str:
     if check.metric is None:
         return fidelity + (f" (minimum {check.budget:g} dB): {check.verdict}" if check.verdict else "")
     metric = METRICS[check.metric]
-    unit = {"pt": " pt", "dB": " dB", "%": " %", "": ""}[metric.unit]
+    unit = f" {metric.unit}" if metric.unit else ""
     worse = metric.worsening(check.source_score, check.tflite_score)
     interval = "" if check.drop_ci95_pt is None else (
         f", 95 % interval {check.drop_ci95_pt[0]:.1f}..{check.drop_ci95_pt[1]:.1f} pt")
