@@ -18,6 +18,7 @@ how many samples would tell. The arithmetic (:func:`paired_drop`, :func:`drop_in
 
 from __future__ import annotations
 
+import functools
 import math
 import tempfile
 from pathlib import Path
@@ -92,9 +93,7 @@ def _batch_outputs(model, samples, batch_size):
         predict = Model(model).predict
     else:
         from .inputs import call_model  # Keras: imported here, so the report readers of this module load no TF
-
-        def predict(batch):
-            return call_model(model, batch)
+        predict = functools.partial(call_model, model)
     size = batch_size or eval_batch_size(samples.shape[1:])
     return (_as_float32(predict(batch)) for batch in _batches(samples, size))
 
@@ -526,8 +525,8 @@ def _score_targets(checks: list, reference, produced, data) -> None:
             check.budget = budgets.get(check.name)
             if check.metric == "auc":  # scored on each sample's reconstruction error
                 expected, got = (_errors_against_inputs(outputs, data.x_val) for outputs in (expected, got))
-            check.source_score, check.tflite_score = (score(check.metric, truth, outputs) for outputs in (expected,
-                                                                                                          got))
+            check.source_score = score(check.metric, truth, expected)
+            check.tflite_score = score(check.metric, truth, got)
             check.change = round(check.tflite_score - check.source_score, 4)
             if check.metric == "accuracy" and truth.ndim == 1:  # one class per sample: the drop pairs up
                 interval = drop_interval(*paired_drop(expected.argmax(-1) == truth, got.argmax(-1) == truth))
@@ -537,15 +536,15 @@ def _score_targets(checks: list, reference, produced, data) -> None:
 def _errors_against_inputs(outputs: np.ndarray, samples) -> np.ndarray:
     """:func:`~edgesmith.converters.metrics.anomaly_scores` of ``outputs``, reading the inputs batch by batch."""
     size = eval_batch_size(samples.shape[1:])
-    return np.concatenate([anomaly_scores(outputs[start:start + size], samples[start:start + size])
-                           for start in range(0, len(samples), size)])
+    return np.concatenate([anomaly_scores(rows, inputs)
+                           for rows, inputs in zip(_batches(outputs, size), _batches(samples, size))])
 
 
 def _verify_outputs(result: Verification, reference, produced, names) -> None:
     """Each output's fidelity to the source model's; the verdict reads the worst output's SNR."""
     result.outputs = output_checks(reference, produced, names)
-    worst = min(result.outputs, key=lambda check: check.snr_db)
-    result.output_snr_db, result.output_cosine = worst.snr_db, min(check.cosine for check in result.outputs)
+    result.output_snr_db = min(check.snr_db for check in result.outputs)
+    result.output_cosine = min(check.cosine for check in result.outputs)
 
 
 def _verify_labelled(result: Verification, data, keras_predicted, predicted, reference_accuracy,
