@@ -237,15 +237,10 @@ def _same_shapes(keras_shapes: list, tflite_shapes: list) -> bool:
 # -- matching Keras layers to tensors --------------------------------------------------------------
 
 
-def graph_layers(model) -> list:
-    """The model's top-level layers that compute something (not its inputs), in the order they run."""
-    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
-
-
 def match_layers(model, main) -> tuple:
     """``({layer name: Match}, [{"layer", "reason"}])``: the tensor holding each layer's output, and the layers
     without one (see the module docstring for the rules)."""
-    layers = graph_layers(model)
+    layers = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]  # in the order they run
     order = {layer.name: i for i, layer in enumerate(layers)}
     written = [(position, tensor, op, _layers_named(tensor.name, order)) for position, op in enumerate(main.operators)
                for tensor in op.outputs if tensor is not None and not tensor.constant]
