@@ -69,7 +69,7 @@ def stored_values(values: np.ndarray, tensor) -> np.ndarray:
 
 def quantization_step(tensor) -> float | None:
     """The scale of a per-tensor quantized tensor (None for float or per-channel ones)."""
-    return float(tensor.scales[0]) if tensor.type in INTEGER_RANGES and tensor.scales.size == 1 else None
+    return float(tensor.scales[0]) if is_quantized(tensor) and tensor.scales.size == 1 else None
 
 
 def quantized_range(tensor) -> list | None:
@@ -84,9 +84,8 @@ def quantized_range(tensor) -> list | None:
 
 def constant_weight(op, op_names):
     """The constant weight tensor (second input) of ``op`` when it is one of ``op_names``, else None."""
-    if op is None or op.name not in op_names or len(op.inputs) < 2 or op.inputs[1] is None:
-        return None
-    return op.inputs[1] if op.inputs[1].constant else None
+    weight = op.inputs[1] if op is not None and op.name in op_names and len(op.inputs) > 1 else None
+    return weight if weight is not None and weight.constant else None
 
 
 def constant_values(tensor, buffers: list) -> np.ndarray | None:
