@@ -139,13 +139,11 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
 def check_fallback(steps) -> None:
     """Refuse (one line) a recipe whose conversion the fallback cannot raise layer by layer: it re-quantizes the
     final Keras model with litert-quantizer, calibrated on the data, and writes float inputs and outputs."""
-    steps = list(steps)
     if any(step.name == "qat" for step in steps):
         raise UnknownOptionError("fallback re-quantizes by calibration, which would discard the ranges qat learned; "
                                  "use it with post-training recipes (ptq or mixed_precision)")
-    last = steps[-1] if steps else Step("ptq", {"mode": "float32"})
-    if last.name == "ptq":
-        mode, io = last.options.get("mode", "float32"), last.options.get("io", "float")
+    if steps and steps[-1].name == "ptq":
+        mode, io = steps[-1].options.get("mode", "float32"), steps[-1].options.get("io", "float")
         if mode not in FALLBACK_MODES or io != "float":
             raise UnknownOptionError(f"fallback starts from ptq modes {', '.join(FALLBACK_MODES)} with io = float, "
                                      f"not mode={mode} io={io}")
@@ -159,8 +157,8 @@ def with_recovery_time(recipe: Recipe, seconds: float) -> Recipe:
     >>> [step.options.get("recovery_time") for step in with_recovery_time(load_recipe("fast-int8"), 600).passes]
     [257.1, 171.4, 171.4, None]
     """
-    training = [index for index, step in enumerate(recipe.passes) if "recovery_time" in _parameters(step.name)]
-    epochs = {index: _epochs(recipe.passes[index]) for index in training}
+    epochs = {index: _epochs(step) for index, step in enumerate(recipe.passes)
+              if "recovery_time" in _parameters(step.name)}
     total = sum(epochs.values()) or 1
     steps = tuple(Step(step.name, {**step.options, "recovery_time": round(seconds * epochs[index] / total, 1),
                                    "epochs": max(epochs[index], TIMED_EPOCHS)})
