@@ -115,7 +115,8 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
     """Validate a recipe given as data (pass names and options are checked against the registry)."""
     unknown = sorted(set(table) - set(RECIPE_KEYS))
     if unknown:
-        raise UnknownOptionError(f"recipe has unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(RECIPE_KEYS)}")
+        raise UnknownOptionError(f"recipe has unknown key(s) {', '.join(unknown)}; "
+                                 f"valid keys: {', '.join(RECIPE_KEYS)}")
     steps = [_step(entry) for entry in table.get("passes", [])]
     converting = [i for i, step in enumerate(steps) if step.name in TFLITE_PASSES]
     if not converting:
