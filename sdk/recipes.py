@@ -27,6 +27,7 @@ A recipe ends with one pass that writes a .tflite (``ptq`` or ``mixed_precision`
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -158,8 +159,8 @@ def with_recovery_time(recipe: Recipe, seconds: float) -> Recipe:
     >>> [step.options.get("recovery_time") for step in with_recovery_time(load_recipe("fast-int8"), 600).passes]
     [257.1, 171.4, 171.4, None]
     """
-    epochs = {index: _epochs(step) for index, step in enumerate(recipe.passes)
-              if "recovery_time" in _parameters(step.name)}
+    epochs = {index: step.options.get("epochs", _parameters(step.name)["epochs"].default)
+              for index, step in enumerate(recipe.passes) if "recovery_time" in _parameters(step.name)}
     total = sum(epochs.values()) or 1
     steps = tuple(Step(step.name, {**step.options, "recovery_time": round(seconds * epochs[index] / total, 1),
                                    "epochs": max(epochs[index], TIMED_EPOCHS)})
@@ -167,13 +168,7 @@ def with_recovery_time(recipe: Recipe, seconds: float) -> Recipe:
     return replace(recipe, passes=steps)
 
 
-def _epochs(step: Step) -> int:
-    return step.options.get("epochs", _parameters(step.name)["epochs"].default)
-
-
 def _parameters(pass_name: str) -> dict:
-    import inspect
-
     return inspect.signature(get_pass(pass_name)).parameters
 
 
