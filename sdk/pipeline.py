@@ -85,7 +85,7 @@ class Converted:
 
     report: ConversionReport
     tflite: TFLiteModel
-    source: Source | None = None  # the source as measured for this run (its stage row and outputs)
+    source: Source  # the source as measured for this run (its stage row and outputs)
 
 
 def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = False, fallback: bool | None = None,
@@ -141,8 +141,8 @@ def convert(model, recipe, data, out_dir, *, preprocess=None, resume: bool = Fal
         if fallback:
             report = fall_back(converted, source, recipe, data, out_dir, progress=progress)
         elif walk_back:
-            report = walk_back_from(converted, source, recipe, data, out_dir, budget,
-                                    seconds=time.monotonic() - started, progress=progress)
+            report = walk_back_from(converted, recipe, data, out_dir, budget, seconds=time.monotonic() - started,
+                                    progress=progress)
     record_verdict(report.verification, *budget)  # in report.json, before check_drop decides
     atomic_write_json(Path(out_dir) / "report.json", report.to_dict(), sort_keys=True)
     atomic_write_bytes(Path(out_dir) / "report.md", markdown_report(report).encode("utf-8"))
@@ -176,12 +176,11 @@ def run_recipe(source: Source, recipe: Recipe, data: Dataset, out_dir, *, name: 
     # an architecture a pass cannot take fails here, before any training. What a check built is for the first
     # pass only, the one that takes the model checked (QAT's graph and dry conversion): the rest are let go
     prepared = [check_model(step.name, current, step.options) for step in recipe.passes][0]
-    if source.outputs is None:
-        source = dataclasses.replace(source, outputs=source_outputs(current, data))
-    scored = None if source.outputs is None or not data.labeled else agreement(source.outputs.argmax(-1), data.y_val)
-    source = dataclasses.replace(source, stage=source.stage or source_stage(current, data, scored))
+    outputs = source_outputs(current, data) if source.outputs is None else source.outputs
+    scored = None if outputs is None or not data.labeled else agreement(outputs.argmax(-1), data.y_val)
+    source = dataclasses.replace(source, outputs=outputs, stage=source.stage or source_stage(current, data, scored))
     stages = [source.stage]
-    refuse_unreadable(stages[0].accuracy, data, current, source.outputs)
+    refuse_unreadable(source.stage.accuracy, data, current, outputs)
     last = len(recipe.keras_passes)
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         for index, step in enumerate(recipe.keras_passes, start=1):
@@ -227,14 +226,14 @@ class Budget(NamedTuple):
 # -- walk back ---------------------------------------------------------------------
 
 
-def walk_back_from(converted: Converted, source: Source, recipe: Recipe, data: Dataset, out_dir, budget: Budget, *,
+def walk_back_from(converted: Converted, recipe: Recipe, data: Dataset, out_dir, budget: Budget, *,
                    seconds: float = 0.0, progress=None) -> ConversionReport:
     """Run the rungs of :func:`edgesmith.walk_back.relaxations` (weaker variants of ``recipe``, most compressed
     first, down to the int8 floor) until one's .tflite holds the budget; each run writes ``out_dir/model.tflite``,
     so the last run is the one delivered. Returns its report, whose ``walk_back`` lists every run."""
     notify = progress or (lambda stage, done, total: None)
-    source = converted.source or source  # measured once: its stage row and outputs
-    budget.holds(converted.report)  # its verdict, for the first step
+    source = converted.source  # measured once: its stage row and outputs
+    met = budget.holds(converted.report)  # also its verdict, for the first step
     steps, ranking, delivered = [_walk_step("as given", converted.report, seconds)], None, converted
     for rung in relaxations(recipe):
         variant = rung.recipe
@@ -248,12 +247,11 @@ def walk_back_from(converted: Converted, source: Source, recipe: Recipe, data: D
         except ConversionError as error:  # a rung the model cannot take (e.g. a pass refusing a layer): the next
             steps.append({"recipe": variant.name, "change": rung.change, "error": str(error)})
             continue
-        held = budget.holds(delivered.report)
+        met = budget.holds(delivered.report)
         steps.append(_walk_step(rung.change, delivered.report, time.monotonic() - started))
-        if held:
+        if met:
             break
-    summary = WalkBack(met=budget.holds(delivered.report), chosen=delivered.report.recipe["name"],
-                       steps=steps, ranking=ranking)
+    summary = WalkBack(met=met, chosen=delivered.report.recipe["name"], steps=steps, ranking=ranking)
     return dataclasses.replace(delivered.report, walk_back=summary)
 
 
@@ -313,10 +311,9 @@ def fall_back(converted: Converted, source: Source, recipe: Recipe, data: Datase
                        end=_cost(found["content"], found["accuracy_drop_pt"], out_dir))
     if found["content"] is tflite.content:  # nothing raised did better: the first artifact stays
         return dataclasses.replace(report, fallback=summary)
-    replay = Recipe(name=f"{recipe.name}+fallback", description=recipe.description,
-                    max_accuracy_drop=recipe.max_accuracy_drop, preprocess=recipe.preprocess,
-                    passes=(*recipe.keras_passes, Step("mixed_precision", {"precisions": found["precisions"],
-                                                                           "default": found["default"]})))
+    conversion = Step("mixed_precision", {"precisions": found["precisions"], "default": found["default"]})
+    replay = dataclasses.replace(recipe, name=f"{recipe.name}+fallback", passes=(*recipe.keras_passes, conversion),
+                                 fallback=False)
     raised = TFLiteModel(found["content"], model, "mixed", "float")
     remember(raised, stage_record("mixed_precision:fallback", model, details={
         "precisions": found["precisions"], "default": found["default"], "raised": found["raised"],
@@ -373,11 +370,10 @@ def dataset_for(data, model, preprocess=None) -> Dataset:
     chosen = choose_preprocessing(explicit, normalizing_layer(keras_model) if keras_model is not None else None)
     shape = None if keras_model is None or len(keras_model.inputs) != 1 else tuple(keras_model.inputs[0].shape[1:])
     outputs = None if keras_model is None else output_shapes(keras_model)
-    if shape is not None and len(shape) == 3 and None not in shape[:2]:
-        color = "grayscale" if shape[2] == 1 else "rgb"
-        return load_data(data, image_size=shape[:2], color=color, preprocessing=chosen, input_shape=shape,
-                         outputs=outputs)
-    return load_data(data, preprocessing=chosen, input_shape=shape, outputs=outputs)
+    image = {}
+    if shape is not None and len(shape) == 3 and None not in shape[:2]:  # images: loaded at the model's size
+        image = {"image_size": shape[:2], "color": "grayscale" if shape[2] == 1 else "rgb"}
+    return load_data(data, **image, preprocessing=chosen, input_shape=shape, outputs=outputs)
 
 
 def wrapped_subclassed(model, data, preprocess=None):
@@ -463,7 +459,7 @@ def _run_or_resume(model, data, step, stem, fingerprint, resume, notify, prepare
     if stem is None:
         notify(step.name, 0, None)
         return _call_pass(step, model, data, prepared, progress=notify)
-    marker, saved, teacher_file = stem.with_suffix(".json"), stem.with_suffix(".keras"), stem.with_suffix(".teacher.keras")
+    marker, saved, teacher_file = (stem.with_suffix(suffix) for suffix in (".json", ".keras", ".teacher.keras"))
     if resume and _complete(marker, saved, fingerprint):
         restored = load_model(saved)
         notify(step.name, 0, 0)

@@ -27,6 +27,7 @@ A recipe ends with one pass that writes a .tflite (``ptq`` or ``mixed_precision`
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -115,7 +116,8 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
     """Validate a recipe given as data (pass names and options are checked against the registry)."""
     unknown = sorted(set(table) - set(RECIPE_KEYS))
     if unknown:
-        raise UnknownOptionError(f"recipe has unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(RECIPE_KEYS)}")
+        raise UnknownOptionError(f"recipe has unknown key(s) {', '.join(unknown)}; "
+                                 f"valid keys: {', '.join(RECIPE_KEYS)}")
     steps = [_step(entry) for entry in table.get("passes", [])]
     converting = [i for i, step in enumerate(steps) if step.name in TFLITE_PASSES]
     if not converting:
@@ -139,13 +141,11 @@ def recipe_from_dict(table: dict, default_name: str = "custom") -> Recipe:
 def check_fallback(steps) -> None:
     """Refuse (one line) a recipe whose conversion the fallback cannot raise layer by layer: it re-quantizes the
     final Keras model with litert-quantizer, calibrated on the data, and writes float inputs and outputs."""
-    steps = list(steps)
     if any(step.name == "qat" for step in steps):
         raise UnknownOptionError("fallback re-quantizes by calibration, which would discard the ranges qat learned; "
                                  "use it with post-training recipes (ptq or mixed_precision)")
-    last = steps[-1] if steps else Step("ptq", {"mode": "float32"})
-    if last.name == "ptq":
-        mode, io = last.options.get("mode", "float32"), last.options.get("io", "float")
+    if steps and steps[-1].name == "ptq":
+        mode, io = steps[-1].options.get("mode", "float32"), steps[-1].options.get("io", "float")
         if mode not in FALLBACK_MODES or io != "float":
             raise UnknownOptionError(f"fallback starts from ptq modes {', '.join(FALLBACK_MODES)} with io = float, "
                                      f"not mode={mode} io={io}")
@@ -159,8 +159,8 @@ def with_recovery_time(recipe: Recipe, seconds: float) -> Recipe:
     >>> [step.options.get("recovery_time") for step in with_recovery_time(load_recipe("fast-int8"), 600).passes]
     [257.1, 171.4, 171.4, None]
     """
-    training = [index for index, step in enumerate(recipe.passes) if "recovery_time" in _parameters(step.name)]
-    epochs = {index: _epochs(recipe.passes[index]) for index in training}
+    epochs = {index: step.options.get("epochs", _parameters(step.name)["epochs"].default)
+              for index, step in enumerate(recipe.passes) if "recovery_time" in _parameters(step.name)}
     total = sum(epochs.values()) or 1
     steps = tuple(Step(step.name, {**step.options, "recovery_time": round(seconds * epochs[index] / total, 1),
                                    "epochs": max(epochs[index], TIMED_EPOCHS)})
@@ -168,13 +168,7 @@ def with_recovery_time(recipe: Recipe, seconds: float) -> Recipe:
     return replace(recipe, passes=steps)
 
 
-def _epochs(step: Step) -> int:
-    return step.options.get("epochs", _parameters(step.name)["epochs"].default)
-
-
 def _parameters(pass_name: str) -> dict:
-    import inspect
-
     return inspect.signature(get_pass(pass_name)).parameters
 
 

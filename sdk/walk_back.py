@@ -39,6 +39,9 @@ STRUCTURAL_PASSES = ("prune", "channel_prune", "depth_prune", "cluster", "lowran
 SENSITIVE_HALF = "8-bit kernels on the most sensitive half of the 4-bit layers"
 FOUR_BIT_LAYER_TYPES = ("Conv1D", "Conv2D", "Dense", "SeparableConv2D")
 MAX_CLUSTERS = 256  # clusters past which weight sharing saves nothing over int8: the pass is dropped instead
+# passes that can aim at a reduction factor: the option that names it, and what it reduces (halved as a square root)
+REDUCTION_TARGETS = {"depth_prune": ("latency_reduction", "speed-up"),
+                     "channel_prune": ("macs_reduction", "MACs reduction")}
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,7 @@ def relaxations(recipe: Recipe) -> list:
         if relaxed != steps or change == SENSITIVE_HALF:  # that rung's layers are chosen during the walk
             rungs.append((change, relaxed))
             steps = relaxed
-    conversion = recipe.conversion
-    floor = [Step("ptq", {"mode": "int8", **({"io": conversion.options["io"]} if "io" in conversion.options else {})})]
+    floor = [_with(Step("ptq", {"mode": "int8"}), io=recipe.conversion.options.get("io"))]
     if floor != steps:
         rungs.append(("the int8 floor: int8 post-training quantization of the source", floor))
     return [Rung(change, _variant(recipe, steps, index), ranked=change == SENSITIVE_HALF)
@@ -74,9 +76,8 @@ def _ladder(steps: list):
         steps = [step for step in steps if step is not removed]
         yield f"without {removed.name}", steps
     halved = [_halved(step) for step in steps]
-    changes = [change for step, (change, _) in zip(steps, halved) if change]
-    yield "; ".join(changes), [step for _, step in halved if step is not None]
     current = [step for _, step in halved if step is not None]
+    yield "; ".join(change for change, _ in halved if change), current
     if any(_four_bit(step) for step in current):
         yield SENSITIVE_HALF, current
         current = [_with(step, weight_bits=8, eight_bit_layers=None) if _four_bit(step) else step
@@ -94,17 +95,13 @@ def _halved(step: Step) -> tuple:
     if step.name == "prune" and "n_m" not in options:
         sparsity = options.get("sparsity", 0.5)
         return f"prune: sparsity {sparsity:g} -> {sparsity / 2:g}", _with(step, sparsity=round(sparsity / 2, 4))
-    if step.name == "depth_prune" and options.get("latency_reduction"):
-        target = options["latency_reduction"]
-        smaller = round(target ** 0.5, 4)
-        return f"depth_prune: speed-up {target:g}x -> {smaller:g}x", _with(step, latency_reduction=smaller)
+    option, label = REDUCTION_TARGETS.get(step.name, (None, None))
+    if options.get(option):
+        smaller = round(options[option] ** 0.5, 4)
+        return f"{step.name}: {label} {options[option]:g}x -> {smaller:g}x", _with(step, **{option: smaller})
     if step.name == "depth_prune" and options.get("blocks"):
         return f"depth_prune: blocks {options['blocks']} -> {options['blocks'] // 2}", _with(
             step, blocks=options["blocks"] // 2)
-    if step.name == "channel_prune" and options.get("macs_reduction"):
-        reduction = options["macs_reduction"]
-        smaller = round(reduction ** 0.5, 4)
-        return f"channel_prune: MACs reduction {reduction:g}x -> {smaller:g}x", _with(step, macs_reduction=smaller)
     if step.name == "channel_prune" and "ratios" not in options:
         ratio = options.get("ratio", 0.3)
         return f"channel_prune: ratio {ratio:g} -> {ratio / 2:g}", _with(step, ratio=round(ratio / 2, 4))

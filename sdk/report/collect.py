@@ -75,11 +75,6 @@ def collect(sources) -> Collection:
                       trials=[(path, r) for path, r in read if not isinstance(r, (dict, ConversionReport))])
 
 
-def is_debug_report(report: dict) -> bool:
-    """True for what ``edgesmith debug --json`` writes (per-layer quantization error), not a convert report."""
-    return "layers" in report and "ranked_by" in report
-
-
 def _files(sources) -> tuple:
     logs, reports = [], []
     for source in map(Path, sources):
@@ -136,8 +131,8 @@ def _read_report(path: Path):
         report = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise InputError(f"{path}: not JSON; expected a report.json written by edgesmith") from None
-    if isinstance(report, dict) and is_debug_report(report) and isinstance(report["layers"], list):
-        return report
+    if isinstance(report, dict) and "ranked_by" in report and isinstance(report.get("layers"), list):
+        return report  # what `edgesmith debug --json` writes (per-layer quantization error)
     try:
         return read_report(report)
     except ReportFormatError as error:
