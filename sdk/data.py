@@ -237,7 +237,8 @@ def _check_integrity(spec, x_train, y_train, x_val, y_val) -> None:
 
 
 class _Normalizer:
-    """Applies a :class:`~edgesmith.preprocessing.Preprocessing` to integer pixel arrays [N, H, W, C]."""
+    """Applies a :class:`~edgesmith.preprocessing.Preprocessing` to integer pixel arrays: [N, H, W(, C)] ->
+    normalized float32 [N, H, W, C], batch by batch."""
 
     def __init__(self, preprocessing: Preprocessing):
         self.preprocessing = preprocessing
@@ -246,6 +247,7 @@ class _Normalizer:
         self.bgr = preprocessing.channel_order == "bgr"
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        pixels = _with_channels(pixels)
         channels = pixels.shape[-1]
         for name, values in (("mean", self.mean), ("std", self.std)):
             if values.size not in (1, channels):
@@ -315,12 +317,12 @@ def _builtin(name, normalize, val_split, seed):
 
         digits = load_digits()
         pixels = digits.images * (255.0 / 16.0)
-        split = _split(array_source(pixels), len(pixels), digits.target, _image_transform(normalize), val_split, seed)
+        split = _split(array_source(pixels), len(pixels), digits.target, normalize, val_split, seed)
         return (*split, [str(i) for i in range(10)], "grayscale")
     (x_train, y_train), (x_val, y_val) = _keras_dataset(name)
     labels = _BUILTIN_LABELS.get(name, [str(i) for i in range(10)])
     color = "rgb" if name == "cifar10" else "grayscale"
-    return (*_whole(x_train, y_train.ravel(), x_val, y_val.ravel(), _image_transform(normalize)), labels, color)
+    return (*_whole(x_train, y_train.ravel(), x_val, y_val.ravel(), normalize), labels, color)
 
 
 def _keras_dataset(name):
@@ -358,8 +360,7 @@ def _npz(path: Path, normalize, val_split, seed, input_shape, outputs):
     if x.size == 0 or x.ndim < 2:
         raise DataError(f"{path}: x holds no samples (shape {list(x.shape)})")
     images = _images(x, input_shape)
-    transform = _as_stored if not images else (
-        _image_transform(normalize) if np.issubdtype(x.dtype, np.integer) else _float_images)
+    transform = _as_stored if not images else (normalize if np.issubdtype(x.dtype, np.integer) else _float_images)
     if held_out:
         y_train, y_test = (_class_indices(arrays[key], f"{path}: {key}") if key in arrays else None
                            for key in ("y_train", "y_test"))
@@ -479,7 +480,7 @@ def _folder(path: Path, image_size, color, normalize, val_split, seed):
         raise DataError(f"{path}: no images found (expected {', '.join(IMAGE_SUFFIXES)} files or class sub-folders)")
     targets = np.array([classes.index(f.parent.name) for f in files]) if classes else None
     source, color = _image_source(files, image_size, color)
-    return (*_split(source, len(files), targets, _image_transform(normalize), val_split, seed), classes, color)
+    return (*_split(source, len(files), targets, normalize, val_split, seed), classes, color)
 
 
 def _images_in(folder: Path) -> list:
@@ -557,11 +558,6 @@ def _numbered_labels(*targets) -> list:
 
 def _with_channels(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
-
-
-def _image_transform(normalize):
-    """Integer pixels [N, H, W(, C)] -> normalized float32 [N, H, W, C], batch by batch."""
-    return lambda raw: normalize(_with_channels(raw))
 
 
 def _float_images(raw: np.ndarray) -> np.ndarray:
