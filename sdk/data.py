@@ -106,8 +106,7 @@ class Dataset:
     def calibration(self, count: int = 256, seed: int = 0) -> np.ndarray:
         """Up to ``count`` training samples, for int8 activation ranges."""
         pool = self.x_train if len(self.x_train) else self.x_val
-        picked = np.random.default_rng(seed).permutation(len(pool))[:count]
-        return pool[np.sort(picked)]
+        return pool[_pick(len(pool), count, seed)]
 
     def check_model(self, model) -> None:
         """Raise a clear error if ``model`` (a Keras model) cannot take this data: one input of the data's shape;
@@ -199,10 +198,11 @@ def load_data(spec: str, *, image_size: tuple | None = None, color: str | None =
                                                                    seed, input_shape, outputs)
     split = {"held_out": "the source's test split"} if _has_test_split(spec) else {"val_split": val_split, "seed": seed}
     if limit:
-        x_train, y_train = _head(x_train, y_train, limit, seed)
-        x_val, y_val = _head(x_val, y_val, limit, seed)
-        targets = {name: (_head(x_train, train, limit, seed)[1], _head(x_val, val, limit, seed)[1])
-                   for name, (train, val) in targets.items()}
+        train, val = _pick(len(x_train), limit, seed), _pick(len(x_val), limit, seed)
+        x_train, x_val = x_train.subset(train), x_val.subset(val)
+        y_train = None if y_train is None else y_train[train]
+        y_val = None if y_val is None else y_val[val]
+        targets = {name: (train_y[train], val_y[val]) for name, (train_y, val_y) in targets.items()}
     _check_integrity(spec, x_train, y_train, x_val, y_val)
     for name, (train, val) in targets.items():
         if (len(train), len(val)) != (len(x_train), len(x_val)):
@@ -584,8 +584,6 @@ def _split(source, count: int, y, transform, val_split, seed):
             Samples(source, val, transform), None if y is None else y[val])
 
 
-def _head(x, y, limit, seed):
-    if len(x) <= limit:
-        return x, y
-    keep = np.sort(np.random.default_rng(seed).permutation(len(x))[:limit])
-    return x.subset(keep), None if y is None else y[keep]
+def _pick(count: int, limit: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``limit`` of ``count`` samples drawn at random with ``seed`` (all when there are fewer)."""
+    return np.sort(np.random.default_rng(seed).permutation(count)[:limit])
