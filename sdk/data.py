@@ -194,9 +194,8 @@ def load_data(spec: str, *, image_size: tuple | None = None, color: str | None =
         raise DataError(f"val_split must be between 0 and 1, got {val_split}")
     explicit = preprocessing or preprocessing_from(mean=mean, std=std)
     normalize = _Normalizer(explicit or choose_preprocessing(None, None))
-    x_train, y_train, x_val, y_val, labels, color, targets = _read(spec, image_size, color, normalize, val_split,
-                                                                   seed, input_shape, outputs)
-    split = {"held_out": "the source's test split"} if _has_test_split(spec) else {"val_split": val_split, "seed": seed}
+    x_train, y_train, x_val, y_val, split, labels, color, targets = _read(spec, image_size, color, normalize,
+                                                                          val_split, seed, input_shape, outputs)
     if limit:
         train, val = _pick(len(x_train), limit, seed), _pick(len(x_val), limit, seed)
         x_train, x_val = x_train.subset(train), x_val.subset(val)
@@ -270,15 +269,6 @@ class _Normalizer:
         return fields
 
 
-def _has_test_split(spec: str) -> bool:
-    if spec.startswith("builtin:"):
-        return spec != "builtin:digits"
-    if spec.endswith(".npz") and Path(spec).is_file():
-        with np.load(spec) as archive:
-            return "x_test" in archive.files
-    return False
-
-
 def check_spec(spec: str) -> None:
     """Raise the one-line :class:`DataError` :func:`load_data` gives for a ``spec`` that names no data (an unknown
     built-in, a missing .npz, neither an .npz nor a folder), reading nothing.
@@ -302,6 +292,8 @@ def check_spec(spec: str) -> None:
 
 
 def _read(spec, image_size, color, normalize, val_split, seed, input_shape, outputs):
+    """``(x_train, y_train, x_val, y_val, split, labels, color, targets)`` of ``spec``: ``split`` as the metadata
+    records it, ``color`` None for arrays fed as stored, ``targets`` as in :class:`Dataset`."""
     check_spec(spec)
     if spec.startswith("builtin:"):
         return *_builtin(spec.split(":", 1)[1], normalize, val_split, seed), {}
@@ -364,14 +356,14 @@ def _npz(path: Path, normalize, val_split, seed, input_shape, outputs):
     if held_out:
         y_train, y_test = (_class_indices(arrays[key], f"{path}: {key}") if key in arrays else None
                            for key in ("y_train", "y_test"))
-        x_train, y_train, x_val, y_val = _whole(arrays["x_train"], y_train, x, y_test, transform)
+        x_train, y_train, x_val, y_val, split = _whole(arrays["x_train"], y_train, x, y_test, transform)
     else:
         y = _class_indices(arrays["y"], f"{path}: y") if "y" in arrays else None
-        x_train, y_train, x_val, y_val = _split(array_source(x), len(x), y, transform, val_split, seed)
+        x_train, y_train, x_val, y_val, split = _split(array_source(x), len(x), y, transform, val_split, seed)
     labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else _numbered_labels(y_train, y_val)
     _check_below(len(labels), path, y_train, y_val)
     color = None if not images else ("rgb" if x_val.shape[-1] == 3 else "grayscale")
-    return x_train, y_train, x_val, y_val, labels, color, targets
+    return x_train, y_train, x_val, y_val, split, labels, color, targets
 
 
 def _output_targets(arrays: dict, path, outputs, input_shape=None) -> dict:
@@ -569,19 +561,21 @@ def _as_stored(raw: np.ndarray) -> np.ndarray:
 
 
 def _whole(x_train, y_train, x_val, y_val, transform) -> tuple:
-    """``(x_train, y_train, x_val, y_val)``: both arrays as whole splits, with their labels."""
+    """``(x_train, y_train, x_val, y_val, split)``: both arrays as whole splits, with their labels, and the split
+    as the metadata records it."""
     return (Samples(array_source(x_train), np.arange(len(x_train)), transform), y_train,
-            Samples(array_source(x_val), np.arange(len(x_val)), transform), y_val)
+            Samples(array_source(x_val), np.arange(len(x_val)), transform), y_val,
+            {"held_out": "the source's test split"})
 
 
 def _split(source, count: int, y, transform, val_split, seed):
-    """``(x_train, y_train, x_val, y_val)``: a random training / evaluation split of the ``count`` samples of
-    ``source`` (and their labels ``y``)."""
+    """``(x_train, y_train, x_val, y_val, split)``: a random training / evaluation split of the ``count`` samples
+    of ``source`` (and their labels ``y``), and the split as the metadata records it."""
     order = np.random.default_rng(seed).permutation(count)
     held_out = max(1, int(round(count * val_split))) if count else 0
     val, train = np.sort(order[:held_out]), np.sort(order[held_out:])
     return (Samples(source, train, transform), None if y is None else y[train],
-            Samples(source, val, transform), None if y is None else y[val])
+            Samples(source, val, transform), None if y is None else y[val], {"val_split": val_split, "seed": seed})
 
 
 def _pick(count: int, limit: int, seed: int) -> np.ndarray:
