@@ -209,12 +209,14 @@ def load_data(spec: str, *, image_size: tuple | None = None, color: str | None =
                             f"{len(x_train)} and {len(x_val)} samples")
     if color is None and explicit is not None and explicit.origin in ("user", "recipe"):
         raise InputContractError(f"{spec} holds arrays, not images: --preprocess/--mean/--std apply to images only")
-    preprocessing = {"input": "as stored"} if color is None else {
-        "size": [int(x_val.shape[1]), int(x_val.shape[2])],
-        "color": "bgr" if color == "rgb" and normalize.bgr else color,
-        **normalize.recorded(x_val.shape[-1]),
-    }
-    contract = None if color is None else normalize.preprocessing
+    if color is None:
+        preprocessing, contract = {"input": "as stored"}, None
+    else:
+        normalize.check_values(x_val.shape[-1])  # float images skip the normalizer that checks integer pixels
+        preprocessing = {"size": [int(x_val.shape[1]), int(x_val.shape[2])],
+                         "color": "bgr" if color == "rgb" and normalize.bgr else color,
+                         **normalize.preprocessing.as_dict()}
+        contract = normalize.preprocessing
     return Dataset(x_train, y_train, x_val, y_val, labels, preprocessing, spec, batch_size, split, contract, targets)
 
 
@@ -248,11 +250,7 @@ class _Normalizer:
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         pixels = _with_channels(pixels)
         channels = pixels.shape[-1]
-        for name, values in (("mean", self.mean), ("std", self.std)):
-            if values.size not in (1, channels):
-                raise InputContractError(
-                    f"{name} has {values.size} values but the images have {channels} channel(s); give one or {channels}"
-                )
+        self.check_values(channels)
         if self.bgr:
             if channels != 3:
                 raise InputContractError(f"{self.preprocessing.name} preprocessing needs RGB images, these have "
@@ -260,13 +258,13 @@ class _Normalizer:
             pixels = pixels[..., ::-1]
         return ((pixels.astype(np.float32) - self.mean) / self.std).astype(np.float32)
 
-    def recorded(self, channels: int) -> dict:
-        """The metadata's mean/std (one value, or one per channel) and who chose them."""
-        fields = self.preprocessing.as_dict()
-        for key in ("mean", "std"):
-            if len(fields[key]) > 1:
-                fields[key] = [float(v) for v in np.broadcast_to(np.asarray(fields[key]), (channels,))]
-        return fields
+    def check_values(self, channels: int) -> None:
+        """An :class:`InputContractError` unless mean and std have one value or one per channel of the images."""
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if values.size not in (1, channels):
+                raise InputContractError(
+                    f"{name} has {values.size} values but the images have {channels} channel(s); give one or {channels}"
+                )
 
 
 def check_spec(spec: str) -> None:
