@@ -334,11 +334,8 @@ def _npz(path: Path, normalize, val_split, seed, input_shape, outputs):
     except Exception as exc:
         raise DataError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
     held_out = {"x_train", "x_test"} <= set(arrays)  # the file brings its own split (labels optional)
-    if held_out:
-        x = arrays["x_test"]
-    elif "x" in arrays:
-        x = arrays["x"]
-    else:
+    x = arrays["x_test"] if held_out else arrays.get("x")
+    if x is None:
         raise DataError(f"{path}: needs arrays x (and y), or x_train and x_test (and y_train, y_test); found "
                         f"{sorted(arrays)}")
     targets = _output_targets(arrays, path, outputs, input_shape) if held_out else {}
