@@ -302,15 +302,15 @@ def _read(spec, image_size, color, normalize, val_split, seed, input_shape, outp
 
 
 def _builtin(name, normalize, val_split, seed):
+    labels = _BUILTIN_LABELS.get(name, [str(i) for i in range(10)])
     if name == "digits":
         from sklearn.datasets import load_digits
 
         digits = load_digits()
         pixels = digits.images * (255.0 / 16.0)
         split = _split(array_source(pixels), len(pixels), digits.target, normalize, val_split, seed)
-        return (*split, [str(i) for i in range(10)], "grayscale")
+        return (*split, labels, "grayscale")
     (x_train, y_train), (x_val, y_val) = _keras_dataset(name)
-    labels = _BUILTIN_LABELS.get(name, [str(i) for i in range(10)])
     color = "rgb" if name == "cifar10" else "grayscale"
     return (*_whole(x_train, y_train.ravel(), x_val, y_val.ravel(), normalize), labels, color)
 
