@@ -375,8 +375,8 @@ def _output_targets(arrays: dict, path, outputs, input_shape=None) -> dict:
     if not named and len(outputs) > 1:
         raise DataError(f"{path}: the model has {len(outputs)} outputs ({', '.join(outputs)}): name each one's "
                         "targets y_train_<output> and y_test_<output>")
-    keys = {name: (f"y_train_{name}", f"y_test_{name}") for name in named} or {next(iter(outputs)): ("y_train",
-                                                                                                   "y_test")}
+    keys = ({name: (f"y_train_{name}", f"y_test_{name}") for name in named}
+            or {next(iter(outputs)): ("y_train", "y_test")})
     for name, (train, test) in keys.items():
         if train not in arrays or test not in arrays:
             raise DataError(f"{path}: targets of {name} for one split only; give both {train} and {test}")
