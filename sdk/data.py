@@ -106,8 +106,7 @@ class Dataset:
     def calibration(self, count: int = 256, seed: int = 0) -> np.ndarray:
         """Up to ``count`` training samples, for int8 activation ranges."""
         pool = self.x_train if len(self.x_train) else self.x_val
-        picked = np.random.default_rng(seed).permutation(len(pool))[:count]
-        return pool[np.sort(picked)]
+        return pool[_pick(len(pool), count, seed)]
 
     def check_model(self, model) -> None:
         """Raise a clear error if ``model`` (a Keras model) cannot take this data: one input of the data's shape;
@@ -195,14 +194,14 @@ def load_data(spec: str, *, image_size: tuple | None = None, color: str | None =
         raise DataError(f"val_split must be between 0 and 1, got {val_split}")
     explicit = preprocessing or preprocessing_from(mean=mean, std=std)
     normalize = _Normalizer(explicit or choose_preprocessing(None, None))
-    x_train, y_train, x_val, y_val, labels, color, targets = _read(spec, image_size, color, normalize, val_split,
-                                                                   seed, input_shape, outputs)
-    split = {"held_out": "the source's test split"} if _has_test_split(spec) else {"val_split": val_split, "seed": seed}
+    x_train, y_train, x_val, y_val, split, labels, color, targets = _read(spec, image_size, color, normalize,
+                                                                          val_split, seed, input_shape, outputs)
     if limit:
-        x_train, y_train = _head(x_train, y_train, limit, seed)
-        x_val, y_val = _head(x_val, y_val, limit, seed)
-        targets = {name: (_head(x_train, train, limit, seed)[1], _head(x_val, val, limit, seed)[1])
-                   for name, (train, val) in targets.items()}
+        train, val = _pick(len(x_train), limit, seed), _pick(len(x_val), limit, seed)
+        x_train, x_val = x_train.subset(train), x_val.subset(val)
+        y_train = None if y_train is None else y_train[train]
+        y_val = None if y_val is None else y_val[val]
+        targets = {name: (train_y[train], val_y[val]) for name, (train_y, val_y) in targets.items()}
     _check_integrity(spec, x_train, y_train, x_val, y_val)
     for name, (train, val) in targets.items():
         if (len(train), len(val)) != (len(x_train), len(x_val)):
@@ -210,12 +209,14 @@ def load_data(spec: str, *, image_size: tuple | None = None, color: str | None =
                             f"{len(x_train)} and {len(x_val)} samples")
     if color is None and explicit is not None and explicit.origin in ("user", "recipe"):
         raise InputContractError(f"{spec} holds arrays, not images: --preprocess/--mean/--std apply to images only")
-    preprocessing = {"input": "as stored"} if color is None else {
-        "size": [int(x_val.shape[1]), int(x_val.shape[2])],
-        "color": "bgr" if color == "rgb" and normalize.bgr else color,
-        **normalize.recorded(x_val.shape[-1]),
-    }
-    contract = None if color is None else normalize.preprocessing
+    if color is None:
+        preprocessing, contract = {"input": "as stored"}, None
+    else:
+        normalize.check_values(x_val.shape[-1])  # float images skip the normalizer that checks integer pixels
+        preprocessing = {"size": [int(x_val.shape[1]), int(x_val.shape[2])],
+                         "color": "bgr" if color == "rgb" and normalize.bgr else color,
+                         **normalize.preprocessing.as_dict()}
+        contract = normalize.preprocessing
     return Dataset(x_train, y_train, x_val, y_val, labels, preprocessing, spec, batch_size, split, contract, targets)
 
 
@@ -237,7 +238,8 @@ def _check_integrity(spec, x_train, y_train, x_val, y_val) -> None:
 
 
 class _Normalizer:
-    """Applies a :class:`~edgesmith.preprocessing.Preprocessing` to integer pixel arrays [N, H, W, C]."""
+    """Applies a :class:`~edgesmith.preprocessing.Preprocessing` to integer pixel arrays: [N, H, W(, C)] ->
+    normalized float32 [N, H, W, C], batch by batch."""
 
     def __init__(self, preprocessing: Preprocessing):
         self.preprocessing = preprocessing
@@ -246,12 +248,9 @@ class _Normalizer:
         self.bgr = preprocessing.channel_order == "bgr"
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        pixels = _with_channels(pixels)
         channels = pixels.shape[-1]
-        for name, values in (("mean", self.mean), ("std", self.std)):
-            if values.size not in (1, channels):
-                raise InputContractError(
-                    f"{name} has {values.size} values but the images have {channels} channel(s); give one or {channels}"
-                )
+        self.check_values(channels)
         if self.bgr:
             if channels != 3:
                 raise InputContractError(f"{self.preprocessing.name} preprocessing needs RGB images, these have "
@@ -259,22 +258,13 @@ class _Normalizer:
             pixels = pixels[..., ::-1]
         return ((pixels.astype(np.float32) - self.mean) / self.std).astype(np.float32)
 
-    def recorded(self, channels: int) -> dict:
-        """The metadata's mean/std (one value, or one per channel) and who chose them."""
-        fields = self.preprocessing.as_dict()
-        for key in ("mean", "std"):
-            if len(fields[key]) > 1:
-                fields[key] = [float(v) for v in np.broadcast_to(np.asarray(fields[key]), (channels,))]
-        return fields
-
-
-def _has_test_split(spec: str) -> bool:
-    if spec.startswith("builtin:"):
-        return spec != "builtin:digits"
-    if spec.endswith(".npz") and Path(spec).is_file():
-        with np.load(spec) as archive:
-            return "x_test" in archive.files
-    return False
+    def check_values(self, channels: int) -> None:
+        """An :class:`InputContractError` unless mean and std have one value or one per channel of the images."""
+        for name, values in (("mean", self.mean), ("std", self.std)):
+            if values.size not in (1, channels):
+                raise InputContractError(
+                    f"{name} has {values.size} values but the images have {channels} channel(s); give one or {channels}"
+                )
 
 
 def check_spec(spec: str) -> None:
@@ -300,6 +290,8 @@ def check_spec(spec: str) -> None:
 
 
 def _read(spec, image_size, color, normalize, val_split, seed, input_shape, outputs):
+    """``(x_train, y_train, x_val, y_val, split, labels, color, targets)`` of ``spec``: ``split`` as the metadata
+    records it, ``color`` None for arrays fed as stored, ``targets`` as in :class:`Dataset`."""
     check_spec(spec)
     if spec.startswith("builtin:"):
         return *_builtin(spec.split(":", 1)[1], normalize, val_split, seed), {}
@@ -310,17 +302,17 @@ def _read(spec, image_size, color, normalize, val_split, seed, input_shape, outp
 
 
 def _builtin(name, normalize, val_split, seed):
+    labels = _BUILTIN_LABELS.get(name, [str(i) for i in range(10)])
     if name == "digits":
         from sklearn.datasets import load_digits
 
         digits = load_digits()
         pixels = digits.images * (255.0 / 16.0)
-        split = _split(array_source(pixels), len(pixels), digits.target, _image_transform(normalize), val_split, seed)
-        return (*split, [str(i) for i in range(10)], "grayscale")
+        split = _split(array_source(pixels), len(pixels), digits.target, normalize, val_split, seed)
+        return (*split, labels, "grayscale")
     (x_train, y_train), (x_val, y_val) = _keras_dataset(name)
-    labels = _BUILTIN_LABELS.get(name, [str(i) for i in range(10)])
     color = "rgb" if name == "cifar10" else "grayscale"
-    return (*_whole(x_train, y_train.ravel(), x_val, y_val.ravel(), _image_transform(normalize)), labels, color)
+    return (*_whole(x_train, y_train.ravel(), x_val, y_val.ravel(), normalize), labels, color)
 
 
 def _keras_dataset(name):
@@ -342,11 +334,8 @@ def _npz(path: Path, normalize, val_split, seed, input_shape, outputs):
     except Exception as exc:
         raise DataError(f"{path}: not a readable .npz ({type(exc).__name__}: {exc})") from None
     held_out = {"x_train", "x_test"} <= set(arrays)  # the file brings its own split (labels optional)
-    if held_out:
-        x = arrays["x_test"]
-    elif "x" in arrays:
-        x = arrays["x"]
-    else:
+    x = arrays["x_test"] if held_out else arrays.get("x")
+    if x is None:
         raise DataError(f"{path}: needs arrays x (and y), or x_train and x_test (and y_train, y_test); found "
                         f"{sorted(arrays)}")
     targets = _output_targets(arrays, path, outputs, input_shape) if held_out else {}
@@ -358,19 +347,18 @@ def _npz(path: Path, normalize, val_split, seed, input_shape, outputs):
     if x.size == 0 or x.ndim < 2:
         raise DataError(f"{path}: x holds no samples (shape {list(x.shape)})")
     images = _images(x, input_shape)
-    transform = _as_stored if not images else (
-        _image_transform(normalize) if np.issubdtype(x.dtype, np.integer) else _float_images)
+    transform = _as_stored if not images else (normalize if np.issubdtype(x.dtype, np.integer) else _float_images)
     if held_out:
         y_train, y_test = (_class_indices(arrays[key], f"{path}: {key}") if key in arrays else None
                            for key in ("y_train", "y_test"))
-        x_train, y_train, x_val, y_val = _whole(arrays["x_train"], y_train, x, y_test, transform)
+        x_train, y_train, x_val, y_val, split = _whole(arrays["x_train"], y_train, x, y_test, transform)
     else:
         y = _class_indices(arrays["y"], f"{path}: y") if "y" in arrays else None
-        x_train, y_train, x_val, y_val = _split(array_source(x), len(x), y, transform, val_split, seed)
+        x_train, y_train, x_val, y_val, split = _split(array_source(x), len(x), y, transform, val_split, seed)
     labels = [str(v) for v in arrays["labels"]] if "labels" in arrays else _numbered_labels(y_train, y_val)
     _check_below(len(labels), path, y_train, y_val)
     color = None if not images else ("rgb" if x_val.shape[-1] == 3 else "grayscale")
-    return x_train, y_train, x_val, y_val, labels, color, targets
+    return x_train, y_train, x_val, y_val, split, labels, color, targets
 
 
 def _output_targets(arrays: dict, path, outputs, input_shape=None) -> dict:
@@ -387,8 +375,8 @@ def _output_targets(arrays: dict, path, outputs, input_shape=None) -> dict:
     if not named and len(outputs) > 1:
         raise DataError(f"{path}: the model has {len(outputs)} outputs ({', '.join(outputs)}): name each one's "
                         "targets y_train_<output> and y_test_<output>")
-    keys = {name: (f"y_train_{name}", f"y_test_{name}") for name in named} or {next(iter(outputs)): ("y_train",
-                                                                                                   "y_test")}
+    keys = ({name: (f"y_train_{name}", f"y_test_{name}") for name in named}
+            or {next(iter(outputs)): ("y_train", "y_test")})
     for name, (train, test) in keys.items():
         if train not in arrays or test not in arrays:
             raise DataError(f"{path}: targets of {name} for one split only; give both {train} and {test}")
@@ -479,7 +467,7 @@ def _folder(path: Path, image_size, color, normalize, val_split, seed):
         raise DataError(f"{path}: no images found (expected {', '.join(IMAGE_SUFFIXES)} files or class sub-folders)")
     targets = np.array([classes.index(f.parent.name) for f in files]) if classes else None
     source, color = _image_source(files, image_size, color)
-    return (*_split(source, len(files), targets, _image_transform(normalize), val_split, seed), classes, color)
+    return (*_split(source, len(files), targets, normalize, val_split, seed), classes, color)
 
 
 def _images_in(folder: Path) -> list:
@@ -559,11 +547,6 @@ def _with_channels(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
-def _image_transform(normalize):
-    """Integer pixels [N, H, W(, C)] -> normalized float32 [N, H, W, C], batch by batch."""
-    return lambda raw: normalize(_with_channels(raw))
-
-
 def _float_images(raw: np.ndarray) -> np.ndarray:
     return _with_channels(raw.astype(np.float32))
 
@@ -573,23 +556,23 @@ def _as_stored(raw: np.ndarray) -> np.ndarray:
 
 
 def _whole(x_train, y_train, x_val, y_val, transform) -> tuple:
-    """``(x_train, y_train, x_val, y_val)``: both arrays as whole splits, with their labels."""
+    """``(x_train, y_train, x_val, y_val, split)``: both arrays as whole splits, with their labels, and the split
+    as the metadata records it."""
     return (Samples(array_source(x_train), np.arange(len(x_train)), transform), y_train,
-            Samples(array_source(x_val), np.arange(len(x_val)), transform), y_val)
+            Samples(array_source(x_val), np.arange(len(x_val)), transform), y_val,
+            {"held_out": "the source's test split"})
 
 
 def _split(source, count: int, y, transform, val_split, seed):
-    """``(x_train, y_train, x_val, y_val)``: a random training / evaluation split of the ``count`` samples of
-    ``source`` (and their labels ``y``)."""
+    """``(x_train, y_train, x_val, y_val, split)``: a random training / evaluation split of the ``count`` samples
+    of ``source`` (and their labels ``y``), and the split as the metadata records it."""
     order = np.random.default_rng(seed).permutation(count)
     held_out = max(1, int(round(count * val_split))) if count else 0
     val, train = np.sort(order[:held_out]), np.sort(order[held_out:])
     return (Samples(source, train, transform), None if y is None else y[train],
-            Samples(source, val, transform), None if y is None else y[val])
+            Samples(source, val, transform), None if y is None else y[val], {"val_split": val_split, "seed": seed})
 
 
-def _head(x, y, limit, seed):
-    if len(x) <= limit:
-        return x, y
-    keep = np.sort(np.random.default_rng(seed).permutation(len(x))[:limit])
-    return x.subset(keep), None if y is None else y[keep]
+def _pick(count: int, limit: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``limit`` of ``count`` samples drawn at random with ``seed`` (all when there are fewer)."""
+    return np.sort(np.random.default_rng(seed).permutation(count)[:limit])

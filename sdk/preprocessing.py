@@ -26,7 +26,7 @@ stops the run before any training.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from edgesmith.runtime.errors import InputError
 
@@ -104,9 +104,9 @@ def preprocessing_from(preprocess=None, mean=None, std=None, origin: str = "user
         if unknown:
             raise InputContractError(f"preprocess takes mean and std; unknown key(s): {', '.join(unknown)}")
         preprocess, mean, std = None, preprocess.get("mean", mean), preprocess.get("std", std)
-    if preprocess is not None and (mean is not None or std is not None):
-        raise InputContractError("give a preprocessing preset or mean/std values, not both")
     if preprocess is not None:
+        if mean is not None or std is not None:
+            raise InputContractError("give a preprocessing preset or mean/std values, not both")
         return preset(str(preprocess), origin)
     if mean is None and std is None:
         return None
@@ -150,7 +150,7 @@ def choose_preprocessing(explicit: Preprocessing | None, normalizing_layer: str 
         return explicit
     if normalizing_layer is not None:
         return preset("raw", "model", f"it starts with {normalizing_layer}")
-    return replace(preset("unit"), origin="default")
+    return preset("unit", "default")
 
 
 def min_source_accuracy(chance: float) -> float:

@@ -154,8 +154,8 @@ def _rows_in_place(path: Path, archive, member):
 
 def _rows_of_inflated_copy(archive, member):
     """Inflate a compressed member to a scratch ``.npy`` once, then read it row by row."""
-    target = Path(_scratch_dir()) / f"{len(list(Path(_scratch_dir()).iterdir()))}.npy"
-    with archive.open(member) as stream, open(target, "wb") as out:
+    handle, target = tempfile.mkstemp(suffix=".npy", dir=_scratch_dir())
+    with archive.open(member) as stream, open(handle, "wb") as out:
         shutil.copyfileobj(stream, out, 1 << 22)
     with open(target, "rb") as stream:
         return _npy_rows(target, 0, stream)

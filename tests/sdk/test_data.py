@@ -99,3 +99,13 @@ def test_values_as_wide_as_a_one_value_per_class_output_are_regression_targets_n
     np.savez(tmp_path / "classes.npz", x_train=x, x_test=x, y_train=one_hot, y_test=one_hot)
     classes = load_data(str(tmp_path / "classes.npz"), outputs={"scores": (2,)}, input_shape=(8, 8, 3))
     assert not classes.targets and classes.labeled and list(classes.y_val[:4]) == [0, 1, 0, 1]
+
+
+def test_limit_keeps_each_outputs_targets_with_their_samples(tmp_path):
+    x_train = np.arange(50 * 6, dtype=np.float32).reshape(50, 6)
+    x_test = -np.arange(20 * 6, dtype=np.float32).reshape(20, 6)
+    np.savez(tmp_path / "d.npz", x_train=x_train, x_test=x_test, y_train_a=x_train[:, :2], y_test_a=x_test[:, :2])
+    data = load_data(str(tmp_path / "d.npz"), outputs={"a": (2,)}, input_shape=(6,), limit=10)
+    train, val = data.targets["a"]
+    assert len(data.x_train) == len(train) == 10 and len(data.x_val) == len(val) == 10
+    assert np.array_equal(np.asarray(data.x_train)[:, :2], train) and np.array_equal(np.asarray(data.x_val)[:, :2], val)
