@@ -31,7 +31,7 @@ from .model import Model
 from .sysinfo import cpu_snapshot, device_info, peak_rss_mb, throttled
 from .tflite_file import graph_macs
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")  # what PIL reads
 
 
 def benchmark(model_path, *, threads: int | None = None, runs: int = 100, warmup: int = 10,

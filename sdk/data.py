@@ -35,10 +35,10 @@ import numpy as np
 from edgesmith.preprocessing import InputContractError, Preprocessing, choose_preprocessing, preprocessing_from
 from edgesmith.converters.metrics import METRICS, is_anomaly_labels, is_class_ids, is_probability_rows, reconstructs
 from edgesmith.samples import Samples, array_source, open_npz
+from edgesmith.runtime.bench import IMAGE_SUFFIXES
 from edgesmith.runtime.errors import InputError
 
 BUILTINS = ("digits", "mnist", "fashion_mnist", "cifar10")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".ppm", ".pgm")
 _BUILTIN_LABELS = {
     "fashion_mnist": ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot"],
     "cifar10": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
