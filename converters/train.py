@@ -255,26 +255,34 @@ def apply_constraints(model) -> None:
             variable.assign(variable.constraint(variable))
 
 
-class _Watch:
+class _Watch(keras.callbacks.Callback):
     """The end of every epoch: re-estimated BatchNorm statistics, the validation score, early stopping with the
     best epoch restored (``keras.callbacks.EarlyStopping``); and the time limit, checked after every step."""
 
-    def __init__(self, model, validation_set, batches, time_limit: float | None, patience: int, start_from_epoch: int):
-        self.model, (self.samples, self.expected), self.batches = model, validation_set, batches
+    def __init__(self, student, validation_set, batches, time_limit: float | None, patience: int,
+                 start_from_epoch: int):
+        super().__init__()
+        self.student, (self.samples, self.expected), self.batches = student, validation_set, batches
         self.scores, self.epochs, self.time_limit, self.stopped_by_time = [], 0, time_limit, False
+        self.started = None
         self.stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
                                                       restore_best_weights=True, start_from_epoch=start_from_epoch)
 
     def callbacks(self) -> list:
-        clock = [_TimeLimit(self.time_limit, self)] if self.time_limit is not None else []
-        stopping = [self.stopping] if self.expected is not None else []
-        return [*clock, keras.callbacks.LambdaCallback(on_epoch_end=self.epoch_end), *stopping]
+        return [self, self.stopping] if self.expected is not None else [self]
 
-    def epoch_end(self, epoch, logs) -> None:
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.time_limit is not None and time.monotonic() - self.started > float(self.time_limit):
+            self.model.stop_training = self.stopped_by_time = True  # self.model: what fit trains (a distiller)
+
+    def on_epoch_end(self, epoch, logs=None):
         self.epochs += 1
         if self.expected is not None:
-            refresh_batchnorm(self.model, self.batches)
-            logs["val_accuracy"] = validation_score(self.model, self.samples, self.expected)
+            refresh_batchnorm(self.student, self.batches)
+            logs["val_accuracy"] = validation_score(self.student, self.samples, self.expected)
             self.scores.append(round(logs["val_accuracy"], 4))
 
     def report(self, report: RecoveryReport, planned_epochs: int, seconds: float) -> RecoveryReport:
@@ -285,21 +293,6 @@ class _Watch:
         early = self.stopping.stopped_epoch and self.epochs < planned_epochs
         report.stopped = "time" if self.stopped_by_time else "early" if early else None
         return report
-
-
-class _TimeLimit(keras.callbacks.Callback):
-    """Stops training once ``limit`` seconds have passed since it began (checked after every step)."""
-
-    def __init__(self, limit: float, watch: _Watch):
-        super().__init__()
-        self.limit, self.watch, self.started = float(limit), watch, None
-
-    def on_train_begin(self, logs=None):
-        self.started = time.monotonic()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self.started > self.limit:
-            self.model.stop_training = self.watch.stopped_by_time = True
 
 
 class _Progress(keras.callbacks.Callback):
