@@ -20,6 +20,7 @@ from typing import Protocol
 import keras
 import numpy as np
 
+from .checks import check_choice
 from .errors import ConversionError
 from .graph import ends_in_softmax
 from .inputs import call_model
@@ -76,9 +77,8 @@ def as_dataset(data) -> TrainingData | None:
 
 
 def check_schedule(schedule: str) -> None:
-    """Raise :class:`ConversionError` listing the valid schedules if ``schedule`` is not one."""
-    if schedule not in LEARNING_RATE_SCHEDULES:
-        raise ConversionError(f"unknown schedule {schedule!r}; valid: {', '.join(LEARNING_RATE_SCHEDULES)}")
+    """Raise :class:`UnknownOptionError` listing the valid schedules if ``schedule`` is not one."""
+    check_choice("schedule", schedule, LEARNING_RATE_SCHEDULES)
 
 
 def check_recovery_time(recovery_time) -> None:
@@ -219,14 +219,10 @@ def validation_split(count: int, share: float = VALIDATION_SHARE, seed: int = 0)
     return np.sort(order[held:]), np.sort(order[:held])
 
 
-def rows_of(samples, rows):
-    """Rows ``rows`` of an array (a copy) or of :class:`edgesmith.samples.Samples` (a view, read when used)."""
-    return samples.subset(rows) if hasattr(samples, "subset") else samples[rows]
-
-
 def _validation_set(data, rows, teacher) -> tuple:
     """``(samples, expected)`` of the held-out rows: their labels, or :func:`expected_from` ``teacher``."""
-    samples = rows_of(data.x_train, rows)
+    # from an array, a copy of the rows; from Samples, a view of them, read when used
+    samples = data.x_train.subset(rows) if hasattr(data.x_train, "subset") else data.x_train[rows]
     if not len(rows):
         return samples, None
     return samples, np.asarray(data.y_train)[rows] if data.labeled else expected_from(teacher, samples)
@@ -435,13 +431,13 @@ def output_targets(model, data, teacher) -> tuple:
     """
     targets, chosen, losses = getattr(data, "targets", None) or {}, [], []
     names = getattr(teacher, "output_names", None) or []  # a Sequential has none: its targets are plain labels
-    if not targets or len(names) != len(model.outputs):
+    if len(names) != len(model.outputs) or not set(names) <= set(targets):
         return None, None
     for name, output in zip(names, model.outputs):
-        train, shape = (None if name not in targets else np.asarray(targets[name][0])), tuple(output.shape[1:])
-        if train is None or not (is_class_ids(train, shape) or train[0].size == int(np.prod(shape))):
-            return None, None
+        train, shape = np.asarray(targets[name][0]), tuple(output.shape[1:])
         ids = is_class_ids(train, shape)
+        if not (ids or train[0].size == int(np.prod(shape))):
+            return None, None
         chosen.append(train if ids else train.reshape(-1, *shape))
         losses.append(keras.losses.SparseCategoricalCrossentropy(from_logits=True) if ids else
                       keras.losses.MeanSquaredError())
