@@ -39,6 +39,8 @@ import contextlib
 import io
 import re
 
+import keras
+
 from edgesmith.runtime.interpreter import open_interpreter
 from edgesmith.runtime.tflite_file import WEIGHTED_OPS, gzipped_size, main_operators
 
@@ -81,8 +83,6 @@ def takes(precision: str, ops) -> bool:
 
 def keras_op(layer) -> str | None:
     """The TFLite op a weighted Keras layer becomes (None: not known before conversion)."""
-    import keras
-
     kinds = ((keras.layers.DepthwiseConv2D, "DEPTHWISE_CONV_2D"), (keras.layers.SeparableConv2D, "DEPTHWISE_CONV_2D"),
              (keras.layers.Conv2DTranspose, "TRANSPOSE_CONV"), (keras.layers.Conv3D, "CONV_3D"),
              (keras.layers.Conv1D, "CONV_2D"), (keras.layers.Conv2D, "CONV_2D"), (keras.layers.Dense, "FULLY_CONNECTED"))
@@ -153,8 +153,10 @@ class MixedPrecisionQuantizer:
     def __init__(self, float_content: bytes, data, layers, calibration_samples: int = 256):
         self.float_content = float_content
         self.layers = list(layers)
-        self.scopes = layer_scopes(float_content, self.layers)
-        self.ops = layer_ops(float_content, self.layers)
+        self.scopes, self.ops = {}, {}  # layer -> the scopes (see op_scope) and names of its weighted ops
+        for layer, op in _layer_ops(main_operators(float_content), self.layers):
+            self.scopes.setdefault(layer, []).append(op_scope(op))
+            self.ops.setdefault(layer, []).append(op.name)
         self._samples = _calibration_samples(float_content, data, calibration_samples)
         self._calibration = None
 
@@ -267,24 +269,6 @@ def layer_of(scope: str, layers) -> str | None:
         if segment in names:
             return segment
     return None
-
-
-def layer_scopes(content: bytes, layers) -> dict:
-    """``{layer: [scopes of its ops]}`` for the weighted ops (those with constant weights)."""
-    return _by_layer(content, layers, op_scope)
-
-
-def layer_ops(content: bytes, layers) -> dict:
-    """``{layer: [names of its weighted ops]}`` (``CONV_2D``, ``FULLY_CONNECTED``...)."""
-    return _by_layer(content, layers, lambda op: op.name)
-
-
-def _by_layer(content: bytes, layers, value) -> dict:
-    """``{layer: [value(op) for each of its weighted ops]}``."""
-    found = {}
-    for layer, op in _layer_ops(main_operators(content), layers):
-        found.setdefault(layer, []).append(value(op))
-    return found
 
 
 def layer_precisions(content: bytes, layers) -> dict:
