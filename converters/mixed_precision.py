@@ -297,9 +297,8 @@ def _precision_from(weight, output: str) -> str:
     if weight.type == "FLOAT16":
         return "float16"
     if weight.type == "INT4":
-        if output in ("INT8", "INT16"):
-            return "int4" if output == "INT8" else "int4x16"
-        return "int4-dynamic" if len(weight.scales) else "int4-block32"  # blockwise scales live in a tensor
+        dynamic = "int4-dynamic" if len(weight.scales) else "int4-block32"  # blockwise scales live in a tensor
+        return "int4x16" if output == "INT16" else "int4" if output == "INT8" else dynamic
     if weight.type == "INT8":
         return "int16x8" if output == "INT16" else "int8" if output == "INT8" else "int8-dynamic"
     return "float32"
