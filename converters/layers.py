@@ -101,8 +101,10 @@ class Handler:
         return weights
 
     def _positions(self, layer, keep_in, keep_out):
+        """Kept positions per role; ``"mid"``: ``c * m + j`` for every kept input channel c and ``j < m``."""
         multiplier = getattr(layer, "depth_multiplier", 1)
-        return {"in": keep_in, "out": keep_out, "mid": expanded_positions(keep_in, multiplier)}
+        mid = np.asarray(keep_in, dtype=np.int64)[:, None] * multiplier + np.arange(multiplier)
+        return {"in": keep_in, "out": keep_out, "mid": mid.reshape(-1)}
 
 
 class SameChannels(Handler):
@@ -216,12 +218,6 @@ class Depthwise(Handler):
         return [{-2: "in"}] + [{0: "out"}] * (len(layer.weights) - 1)
 
 
-def expanded_positions(keep, factor: int) -> np.ndarray:
-    """Positions ``c * factor + j`` for every kept channel ``c`` and ``j < factor``."""
-    keep = np.asarray(keep, dtype=np.int64)
-    return (keep[:, None] * factor + np.arange(factor)[None, :]).reshape(-1)
-
-
 class Separable(Handler):
     """SeparableConv1D/2D: a depthwise kernel then a pointwise ``(1, ..., C * m, F)`` one."""
 
@@ -323,8 +319,7 @@ def mixes_outputs(layer) -> bool:
 
 def kind_of(layer, in_shapes, out_shapes) -> str:
     """The channel relation of one call of ``layer`` (see the module docstring), checked on its shapes."""
-    handler = handler_for(layer)
-    kind = handler.kind
+    kind = handler_for(layer).kind
     if kind == "depthwise":
         kind = "same" if layer.depth_multiplier == 1 else "expand"
     if kind != "source" and mixes_outputs(layer):

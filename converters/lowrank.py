@@ -98,46 +98,40 @@ def split_matrix(matrix: np.ndarray, energy: float, rank_ratio: float | None):
 
 
 def _factor(layer, energy, rank_ratio):
+    """``(chain, info)``: ``layer`` as two thinner layers, or None when those would not be smaller."""
     kernel, *bias = layer.get_weights()
-    if isinstance(layer, keras.layers.Dense) or tuple(layer.kernel_size) == (1, 1):
-        return _factor_pointwise(layer, kernel, bias, energy, rank_ratio)
-    return _factor_spatial(layer, kernel, bias, energy, rank_ratio)
-
-
-def _factor_pointwise(layer, kernel, bias, energy, rank_ratio):
-    c_in, c_out = kernel.shape[-2:]
-    first, second, error = split_matrix(kernel.reshape(c_in, c_out), energy, rank_ratio)
-    rank = first.shape[1]
-    if rank * (c_in + c_out) >= c_in * c_out:
-        return None  # not smaller
-    if isinstance(layer, keras.layers.Dense):
-        u = keras.layers.Dense(rank, use_bias=False, name=f"{layer.name}_u")
-        v = keras.layers.Dense(layer.units, activation=layer.activation, use_bias=layer.use_bias,
-                               name=f"{layer.name}_v")
-    else:
-        u = keras.layers.Conv2D(rank, 1, strides=layer.strides, use_bias=False, name=f"{layer.name}_u")
-        v = keras.layers.Conv2D(layer.filters, 1, activation=layer.activation, use_bias=layer.use_bias,
-                                name=f"{layer.name}_v")
-    shape = kernel.shape[:-2]
-    chain = [(u, [first.reshape(shape + (c_in, rank)).astype(kernel.dtype)]),
-             (v, [second.reshape(shape + (rank, c_out)).astype(kernel.dtype)] + bias)]
-    return chain, {"rank": rank, "error": round(error, 4)}
-
-
-def _factor_spatial(conv, kernel, bias, energy, rank_ratio):
-    kh, kw, c_in, c_out = kernel.shape
-    # rows (i, c) x columns (j, f): a k x 1 conv (i, c -> r) then a 1 x k one (j, r -> f)
-    matrix = kernel.transpose(0, 2, 1, 3).reshape(kh * c_in, kw * c_out)
+    dense = isinstance(layer, keras.layers.Dense)
+    spatial = not dense and tuple(layer.kernel_size) != (1, 1)
+    kh, kw, c_in, c_out = kernel.shape if spatial else (1, 1, *kernel.shape[-2:])
+    # rows (i, c) x columns (j, f): a k x 1 kernel (i, c -> r) then a 1 x k one (j, r -> f); a Dense or 1 x 1
+    # kernel is the case k = 1, its matrix itself
+    matrix = kernel.reshape(kh, kw, c_in, c_out).transpose(0, 2, 1, 3).reshape(kh * c_in, kw * c_out)
     first, second, error = split_matrix(matrix, energy, rank_ratio)
     rank = first.shape[1]
-    if rank * (kh * c_in + kw * c_out) >= kh * kw * c_in * c_out:
-        return None
-    (sh, sw), (dh, dw) = conv.strides, conv.dilation_rate
-    u = keras.layers.Conv2D(rank, (kh, 1), strides=(sh, 1), padding=conv.padding, dilation_rate=(dh, 1),
-                            use_bias=False, name=f"{conv.name}_u")
-    v = keras.layers.Conv2D(c_out, (1, kw), strides=(1, sw), padding=conv.padding, dilation_rate=(1, dw),
-                            activation=conv.activation, use_bias=conv.use_bias, name=f"{conv.name}_v")
-    first_kernel = first.reshape(kh, 1, c_in, rank)
-    second_kernel = second.reshape(rank, kw, c_out).transpose(1, 0, 2).reshape(1, kw, rank, c_out)
-    chain = [(u, [first_kernel.astype(kernel.dtype)]), (v, [second_kernel.astype(kernel.dtype)] + bias)]
-    return chain, {"rank": rank, "error": round(error, 4), "spatial": True}
+    if rank * sum(matrix.shape) >= matrix.size:
+        return None  # not smaller
+    first = first.reshape((() if dense else (kh, 1)) + (c_in, rank))
+    second = second.reshape(rank, kw, c_out).transpose(1, 0, 2).reshape((() if dense else (1, kw)) + (rank, c_out))
+    u, v = (_spatial_pair if spatial else _pointwise_pair)(layer, rank)
+    chain = [(u, [first.astype(kernel.dtype)]), (v, [second.astype(kernel.dtype)] + bias)]
+    return chain, {"rank": rank, "error": round(error, 4), **({"spatial": True} if spatial else {})}
+
+
+def _pointwise_pair(layer, rank) -> tuple:
+    """A Dense or 1 x 1 Conv2D as two: ``rank`` outputs, then the layer's own."""
+    if isinstance(layer, keras.layers.Dense):
+        return (keras.layers.Dense(rank, use_bias=False, name=f"{layer.name}_u"),
+                keras.layers.Dense(layer.units, activation=layer.activation, use_bias=layer.use_bias,
+                                   name=f"{layer.name}_v"))
+    return (keras.layers.Conv2D(rank, 1, strides=layer.strides, use_bias=False, name=f"{layer.name}_u"),
+            keras.layers.Conv2D(layer.filters, 1, activation=layer.activation, use_bias=layer.use_bias,
+                                name=f"{layer.name}_v"))
+
+
+def _spatial_pair(conv, rank) -> tuple:
+    """A k x k Conv2D as a k x 1 one with ``rank`` outputs, then a 1 x k one with the layer's own."""
+    (kh, kw), (sh, sw), (dh, dw) = conv.kernel_size, conv.strides, conv.dilation_rate
+    return (keras.layers.Conv2D(rank, (kh, 1), strides=(sh, 1), padding=conv.padding, dilation_rate=(dh, 1),
+                                use_bias=False, name=f"{conv.name}_u"),
+            keras.layers.Conv2D(conv.filters, (1, kw), strides=(1, sw), padding=conv.padding, dilation_rate=(1, dw),
+                                activation=conv.activation, use_bias=conv.use_bias, name=f"{conv.name}_v"))

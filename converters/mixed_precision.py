@@ -39,6 +39,8 @@ import contextlib
 import io
 import re
 
+import keras
+
 from edgesmith.runtime.interpreter import open_interpreter
 from edgesmith.runtime.tflite_file import WEIGHTED_OPS, gzipped_size, main_operators
 
@@ -81,8 +83,6 @@ def takes(precision: str, ops) -> bool:
 
 def keras_op(layer) -> str | None:
     """The TFLite op a weighted Keras layer becomes (None: not known before conversion)."""
-    import keras
-
     kinds = ((keras.layers.DepthwiseConv2D, "DEPTHWISE_CONV_2D"), (keras.layers.SeparableConv2D, "DEPTHWISE_CONV_2D"),
              (keras.layers.Conv2DTranspose, "TRANSPOSE_CONV"), (keras.layers.Conv3D, "CONV_3D"),
              (keras.layers.Conv1D, "CONV_2D"), (keras.layers.Conv2D, "CONV_2D"), (keras.layers.Dense, "FULLY_CONNECTED"))
@@ -153,8 +153,10 @@ class MixedPrecisionQuantizer:
     def __init__(self, float_content: bytes, data, layers, calibration_samples: int = 256):
         self.float_content = float_content
         self.layers = list(layers)
-        self.scopes = layer_scopes(float_content, self.layers)
-        self.ops = layer_ops(float_content, self.layers)
+        self.scopes, self.ops = {}, {}  # layer -> the scopes (see op_scope) and names of its weighted ops
+        for layer, op in _layer_ops(main_operators(float_content), self.layers):
+            self.scopes.setdefault(layer, []).append(op_scope(op))
+            self.ops.setdefault(layer, []).append(op.name)
         self._samples = _calibration_samples(float_content, data, calibration_samples)
         self._calibration = None
 
@@ -269,24 +271,6 @@ def layer_of(scope: str, layers) -> str | None:
     return None
 
 
-def layer_scopes(content: bytes, layers) -> dict:
-    """``{layer: [scopes of its ops]}`` for the weighted ops (those with constant weights)."""
-    return _by_layer(content, layers, op_scope)
-
-
-def layer_ops(content: bytes, layers) -> dict:
-    """``{layer: [names of its weighted ops]}`` (``CONV_2D``, ``FULLY_CONNECTED``...)."""
-    return _by_layer(content, layers, lambda op: op.name)
-
-
-def _by_layer(content: bytes, layers, value) -> dict:
-    """``{layer: [value(op) for each of its weighted ops]}``."""
-    found = {}
-    for layer, op in _layer_ops(main_operators(content), layers):
-        found.setdefault(layer, []).append(value(op))
-    return found
-
-
 def layer_precisions(content: bytes, layers) -> dict:
     """The precision each layer really has in the .tflite, read from its op's weight and output types."""
     operators = main_operators(content)
@@ -313,9 +297,8 @@ def _precision_from(weight, output: str) -> str:
     if weight.type == "FLOAT16":
         return "float16"
     if weight.type == "INT4":
-        if output in ("INT8", "INT16"):
-            return "int4" if output == "INT8" else "int4x16"
-        return "int4-dynamic" if len(weight.scales) else "int4-block32"  # blockwise scales live in a tensor
+        dynamic = "int4-dynamic" if len(weight.scales) else "int4-block32"  # blockwise scales live in a tensor
+        return "int4x16" if output == "INT16" else "int4" if output == "INT8" else dynamic
     if weight.type == "INT8":
         return "int16x8" if output == "INT16" else "int8" if output == "INT8" else "int8-dynamic"
     return "float32"

@@ -20,6 +20,7 @@ from typing import Protocol
 import keras
 import numpy as np
 
+from .checks import check_choice
 from .errors import ConversionError
 from .graph import ends_in_softmax
 from .inputs import call_model
@@ -76,9 +77,8 @@ def as_dataset(data) -> TrainingData | None:
 
 
 def check_schedule(schedule: str) -> None:
-    """Raise :class:`ConversionError` listing the valid schedules if ``schedule`` is not one."""
-    if schedule not in LEARNING_RATE_SCHEDULES:
-        raise ConversionError(f"unknown schedule {schedule!r}; valid: {', '.join(LEARNING_RATE_SCHEDULES)}")
+    """Raise :class:`UnknownOptionError` listing the valid schedules if ``schedule`` is not one."""
+    check_choice("schedule", schedule, LEARNING_RATE_SCHEDULES)
 
 
 def check_recovery_time(recovery_time) -> None:
@@ -219,14 +219,10 @@ def validation_split(count: int, share: float = VALIDATION_SHARE, seed: int = 0)
     return np.sort(order[held:]), np.sort(order[:held])
 
 
-def rows_of(samples, rows):
-    """Rows ``rows`` of an array (a copy) or of :class:`edgesmith.samples.Samples` (a view, read when used)."""
-    return samples.subset(rows) if hasattr(samples, "subset") else samples[rows]
-
-
 def _validation_set(data, rows, teacher) -> tuple:
     """``(samples, expected)`` of the held-out rows: their labels, or :func:`expected_from` ``teacher``."""
-    samples = rows_of(data.x_train, rows)
+    # from an array, a copy of the rows; from Samples, a view of them, read when used
+    samples = data.x_train.subset(rows) if hasattr(data.x_train, "subset") else data.x_train[rows]
     if not len(rows):
         return samples, None
     return samples, np.asarray(data.y_train)[rows] if data.labeled else expected_from(teacher, samples)
@@ -255,26 +251,34 @@ def apply_constraints(model) -> None:
             variable.assign(variable.constraint(variable))
 
 
-class _Watch:
+class _Watch(keras.callbacks.Callback):
     """The end of every epoch: re-estimated BatchNorm statistics, the validation score, early stopping with the
     best epoch restored (``keras.callbacks.EarlyStopping``); and the time limit, checked after every step."""
 
-    def __init__(self, model, validation_set, batches, time_limit: float | None, patience: int, start_from_epoch: int):
-        self.model, (self.samples, self.expected), self.batches = model, validation_set, batches
+    def __init__(self, student, validation_set, batches, time_limit: float | None, patience: int,
+                 start_from_epoch: int):
+        super().__init__()
+        self.student, (self.samples, self.expected), self.batches = student, validation_set, batches
         self.scores, self.epochs, self.time_limit, self.stopped_by_time = [], 0, time_limit, False
+        self.started = None
         self.stopping = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=patience,
                                                       restore_best_weights=True, start_from_epoch=start_from_epoch)
 
     def callbacks(self) -> list:
-        clock = [_TimeLimit(self.time_limit, self)] if self.time_limit is not None else []
-        stopping = [self.stopping] if self.expected is not None else []
-        return [*clock, keras.callbacks.LambdaCallback(on_epoch_end=self.epoch_end), *stopping]
+        return [self, self.stopping] if self.expected is not None else [self]
 
-    def epoch_end(self, epoch, logs) -> None:
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.time_limit is not None and time.monotonic() - self.started > float(self.time_limit):
+            self.model.stop_training = self.stopped_by_time = True  # self.model: what fit trains (a distiller)
+
+    def on_epoch_end(self, epoch, logs=None):
         self.epochs += 1
         if self.expected is not None:
-            refresh_batchnorm(self.model, self.batches)
-            logs["val_accuracy"] = validation_score(self.model, self.samples, self.expected)
+            refresh_batchnorm(self.student, self.batches)
+            logs["val_accuracy"] = validation_score(self.student, self.samples, self.expected)
             self.scores.append(round(logs["val_accuracy"], 4))
 
     def report(self, report: RecoveryReport, planned_epochs: int, seconds: float) -> RecoveryReport:
@@ -285,21 +289,6 @@ class _Watch:
         early = self.stopping.stopped_epoch and self.epochs < planned_epochs
         report.stopped = "time" if self.stopped_by_time else "early" if early else None
         return report
-
-
-class _TimeLimit(keras.callbacks.Callback):
-    """Stops training once ``limit`` seconds have passed since it began (checked after every step)."""
-
-    def __init__(self, limit: float, watch: _Watch):
-        super().__init__()
-        self.limit, self.watch, self.started = float(limit), watch, None
-
-    def on_train_begin(self, logs=None):
-        self.started = time.monotonic()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self.started > self.limit:
-            self.model.stop_training = self.watch.stopped_by_time = True
 
 
 class _Progress(keras.callbacks.Callback):
@@ -442,13 +431,13 @@ def output_targets(model, data, teacher) -> tuple:
     """
     targets, chosen, losses = getattr(data, "targets", None) or {}, [], []
     names = getattr(teacher, "output_names", None) or []  # a Sequential has none: its targets are plain labels
-    if not targets or len(names) != len(model.outputs):
+    if len(names) != len(model.outputs) or not set(names) <= set(targets):
         return None, None
     for name, output in zip(names, model.outputs):
-        train, shape = (None if name not in targets else np.asarray(targets[name][0])), tuple(output.shape[1:])
-        if train is None or not (is_class_ids(train, shape) or train[0].size == int(np.prod(shape))):
-            return None, None
+        train, shape = np.asarray(targets[name][0]), tuple(output.shape[1:])
         ids = is_class_ids(train, shape)
+        if not (ids or train[0].size == int(np.prod(shape))):
+            return None, None
         chosen.append(train if ids else train.reshape(-1, *shape))
         losses.append(keras.losses.SparseCategoricalCrossentropy(from_logits=True) if ids else
                       keras.losses.MeanSquaredError())
