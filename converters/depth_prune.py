@@ -43,23 +43,11 @@ from .checks import checked
 from .errors import ConversionError
 from .graph import ChannelGraph, iter_calls, new_layer, require_graph, rewrite
 from .keras_internals import producer
-from .layers import handler_for
+from .layers import handler_for, int8_handler
 from .latency import speedup
 from .stage import recorded
 from .train import RECOVERY_SCHEDULE, as_dataset, check_recovery_time, recover
 from .verify import agreement, predicted_classes
-
-def relu_kind(layer):
-    """``"relu"`` or ``"relu6"`` for a ReLU layer (or Activation) of that kind with nothing else; else None."""
-    name = type(layer).__name__
-    if name == "ReLU":
-        config = layer.get_config()
-        plain = not config.get("negative_slope") and not config.get("threshold")
-        return {None: "relu", 6.0: "relu6"}.get(config.get("max_value")) if plain else None
-    if name == "Activation":
-        activation = layer.get_config().get("activation")
-        return activation if activation in ("relu", "relu6") else None
-    return None
 
 
 SCORING_SAMPLES = 256  # training samples each block's removal is scored on
@@ -264,10 +252,13 @@ def _without_units(model, units: list):
 
 
 def _repeats_its_input_activation(layer, tensor) -> bool:
-    """``layer`` is a ReLU (or ReLU6) applied to the output of the same activation: the identity."""
-    kind = relu_kind(layer)
-    made_by = producer(tensor) if hasattr(tensor, "shape") else None
-    return kind is not None and made_by is not None and relu_kind(made_by) == kind
+    """``layer`` is a ReLU (or ReLU6) applied to the output of the same activation: the identity. Each layer's
+    activation is read from its exact class's handler (a subclass may compute something else)."""
+    kind = int8_handler(layer).pure_activation(layer)
+    if kind not in ("relu", "relu6") or not hasattr(tensor, "shape"):
+        return False
+    made_by = producer(tensor)
+    return int8_handler(made_by).pure_activation(made_by) == kind
 
 
 def _least_damaging_first(model, candidates: list, data, progress) -> list:
