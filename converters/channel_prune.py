@@ -15,6 +15,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -65,11 +66,7 @@ def _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, s
     check_recovery_time(recovery_time)
 
 
-def _check_model(model):
-    require_graph(model, "channel_prune")
-
-
-@checked(options=_check_options, model=_check_model)
+@checked(options=_check_options, model=partial(require_graph, pass_name="channel_prune"))
 def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float | None = None,
                   ratios: dict | None = None, importance: str = "l1", scope: str = "global", round_to: int = 1,
                   protect=(), steps: int = 1, epochs: int = 0, learning_rate: float = 1e-3,

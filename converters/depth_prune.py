@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -66,11 +67,7 @@ def _check_options(latency_reduction=None, blocks=None, recovery_time=None):
         raise ValueError("give one of latency_reduction and blocks")
 
 
-def _check_model(model):
-    require_graph(model, "depth_prune")
-
-
-@checked(options=_check_options, model=_check_model)
+@checked(options=_check_options, model=partial(require_graph, pass_name="depth_prune"))
 def depth_prune(model, data=None, *, latency_reduction: float | None = None, blocks: int | None = None,
                 epochs: int = 0, learning_rate: float = 1e-3, progress=None, distill: bool = True,
                 recovery_time: float | None = None):
