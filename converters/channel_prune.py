@@ -22,7 +22,7 @@ import numpy as np
 from .checks import check_choice, checked
 from .distill import remember_teacher
 from .errors import ConversionError
-from .graph import ChannelGraph, new_layer, require_graph, rewrite
+from .graph import ChannelGraph, require_graph, rewrite, sliced_layer
 from .inputs import call_model
 from .layers import handler_for
 from .macs import count_macs
@@ -367,8 +367,7 @@ def apply_plan(model, plan: PrunePlan):
     def replace(layer, *args, **kwargs):
         if id(layer) not in positions:
             return None
-        config, weights = handler_for(layer).slice(layer, *positions[id(layer)])
-        return new_layer(layer, config, weights, made)(*args, **kwargs)
+        return sliced_layer(layer, *positions[id(layer)], made)(*args, **kwargs)
 
     return rewrite(model, replace, "channel_prune")
 

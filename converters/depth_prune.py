@@ -42,9 +42,9 @@ import numpy as np
 
 from .checks import checked
 from .errors import ConversionError
-from .graph import ChannelGraph, iter_calls, new_layer, require_graph, rewrite
+from .graph import ChannelGraph, iter_calls, require_graph, rewrite, sliced_layer
 from .keras_internals import producer
-from .layers import handler_for, int8_handler
+from .layers import int8_handler
 from .latency import speedup
 from .stage import recorded
 from .train import RECOVERY_SCHEDULE, as_dataset, check_recovery_time, recover
@@ -242,8 +242,7 @@ def _without_units(model, units: list):
         keep_in, keep_out = positions[id(layer)]
         if not len(keep_out):  # the unit's last layer: what it makes is read no more
             return args[0]
-        config, weights = handler_for(layer).slice(layer, keep_in, keep_out)
-        return new_layer(layer, config, weights, made)(*args, **kwargs)
+        return sliced_layer(layer, keep_in, keep_out, made)(*args, **kwargs)
 
     return rewrite(model, replace, "depth_prune")
 

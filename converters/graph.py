@@ -192,22 +192,22 @@ class WithWeights:
         return outputs
 
 
-def new_layer(layer, config: dict, weights, cache: dict):
-    """A layer of ``layer``'s class from ``config`` that receives ``weights`` when first called (once per layer)."""
+def sliced_layer(layer, keep_in, keep_out, cache: dict):
+    """A copy of ``layer`` keeping only its channel positions ``keep_in``/``keep_out`` (made once per layer)."""
     if id(layer) not in cache:
+        config, weights = handler_for(layer).slice(layer, keep_in, keep_out)
         cache[id(layer)] = WithWeights(type(layer).from_config(config), weights)
     return cache[id(layer)]
 
 
 def copy_layer(layer, cache: dict):
     """A copy of ``layer`` with its weights; a layer that cannot be re-created from its config is reused."""
-    if id(layer) in cache:
-        return cache[id(layer)]
-    try:
-        return new_layer(layer, layer.get_config(), layer.get_weights(), cache)
-    except Exception:  # custom layer without a complete get_config: untouched means the very same layer
-        cache[id(layer)] = layer
-        return layer
+    if id(layer) not in cache:
+        try:
+            cache[id(layer)] = WithWeights(type(layer).from_config(layer.get_config()), layer.get_weights())
+        except Exception:  # custom layer without a complete get_config: untouched means the very same layer
+            cache[id(layer)] = layer
+    return cache[id(layer)]
 
 
 # -- channel dependencies ----------------------------------------------------------------
