@@ -316,7 +316,7 @@ def _atom_scores(graph, importance, model, data) -> dict:
         for info in graph.layers.values():
             if handler_for(info.layer).folds_into_kernel and info.layer.scale:
                 _accumulate(gammas, info.outputs, np.abs(info.layer.get_weights()[0]))
-        # groups without BatchNorm fall back to the kernels' L1 norm (scaled far below any gamma)
+        # groups without BatchNorm fall back to the kernels' L2 norm (scaled far below any gamma)
         scores = {a: gammas.get(a, 0.0) + 1e-6 * v for a, v in scores.items()}
         scores.update({a: v for a, v in gammas.items() if a not in scores})
     return scores

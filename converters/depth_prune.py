@@ -124,14 +124,14 @@ def residual_blocks(model) -> list:
     (a convolution, its BatchNorm and activation, ...) that give back their input's shape, each of whose
     tensors feeds only the next layer (MobileNet's stride-1 depthwise and pointwise units)."""
     calls, _, outputs = iter_calls(model, "depth_prune")
-    producer = {key: call for call in calls for key in call.outputs}
-    blocks = _dense_units(model, [call for call in calls if _dense_unit(call) and _only_from(call.inputs[1],
-                                                                                          call.inputs[0], producer)])
+    made_by = {key: call for call in calls for key in call.outputs}
+    units = [call for call in calls if _dense_unit(call) and _only_from(call.inputs[1], call.inputs[0], made_by)]
+    blocks = _dense_units(model, units)
     for call in calls:
         if type(call.layer).__name__ != "Add" or len(call.inputs) != 2 or len(set(call.in_shapes)) != 1:
             continue
         for skip in (0, 1):
-            if _only_from(call.inputs[1 - skip], call.inputs[skip], producer):
+            if _only_from(call.inputs[1 - skip], call.inputs[skip], made_by):
                 blocks.append(Block(call.layer.name, skip=skip))
                 break
     return blocks + _chains(calls, set(outputs))
@@ -182,7 +182,7 @@ def _chains(calls, model_outputs: set) -> list:
     return chains
 
 
-def _only_from(key, source, producer) -> bool:
+def _only_from(key, source, made_by) -> bool:
     """Whether the tensor ``key`` is computed from ``source`` and nothing else but constants (walking back)."""
     seen, frontier = set(), [key]
     while frontier:
@@ -190,7 +190,7 @@ def _only_from(key, source, producer) -> bool:
         if current == source or current in seen:
             continue
         seen.add(current)
-        call = producer.get(current)
+        call = made_by.get(current)
         if call is None:  # a model input other than the skip
             return False
         frontier.extend(call.inputs)
