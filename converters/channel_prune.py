@@ -15,13 +15,14 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from .checks import check_choice, checked
 from .distill import remember_teacher
 from .errors import ConversionError
-from .graph import ChannelGraph, new_layer, require_graph, rewrite
+from .graph import ChannelGraph, require_graph, rewrite, sliced_layer
 from .inputs import call_model
 from .layers import handler_for
 from .macs import count_macs
@@ -65,11 +66,7 @@ def _check_options(ratio, macs_reduction, ratios, importance, scope, round_to, s
     check_recovery_time(recovery_time)
 
 
-def _check_model(model):
-    require_graph(model, "channel_prune")
-
-
-@checked(options=_check_options, model=_check_model)
+@checked(options=_check_options, model=partial(require_graph, pass_name="channel_prune"))
 def channel_prune(model, data=None, *, ratio: float = 0.3, macs_reduction: float | None = None,
                   ratios: dict | None = None, importance: str = "l1", scope: str = "global", round_to: int = 1,
                   protect=(), steps: int = 1, epochs: int = 0, learning_rate: float = 1e-3,
@@ -319,7 +316,7 @@ def _atom_scores(graph, importance, model, data) -> dict:
         for info in graph.layers.values():
             if handler_for(info.layer).folds_into_kernel and info.layer.scale:
                 _accumulate(gammas, info.outputs, np.abs(info.layer.get_weights()[0]))
-        # groups without BatchNorm fall back to the kernels' L1 norm (scaled far below any gamma)
+        # groups without BatchNorm fall back to the kernels' L2 norm (scaled far below any gamma)
         scores = {a: gammas.get(a, 0.0) + 1e-6 * v for a, v in scores.items()}
         scores.update({a: v for a, v in gammas.items() if a not in scores})
     return scores
@@ -370,8 +367,7 @@ def apply_plan(model, plan: PrunePlan):
     def replace(layer, *args, **kwargs):
         if id(layer) not in positions:
             return None
-        config, weights = handler_for(layer).slice(layer, *positions[id(layer)])
-        return new_layer(layer, config, weights, made)(*args, **kwargs)
+        return sliced_layer(layer, *positions[id(layer)], made)(*args, **kwargs)
 
     return rewrite(model, replace, "channel_prune")
 

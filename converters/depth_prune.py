@@ -36,30 +36,19 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from .checks import checked
 from .errors import ConversionError
-from .graph import ChannelGraph, iter_calls, new_layer, require_graph, rewrite
+from .graph import ChannelGraph, iter_calls, require_graph, rewrite, sliced_layer
 from .keras_internals import producer
-from .layers import handler_for
+from .layers import int8_handler
 from .latency import speedup
 from .stage import recorded
 from .train import RECOVERY_SCHEDULE, as_dataset, check_recovery_time, recover
 from .verify import agreement, predicted_classes
-
-def relu_kind(layer):
-    """``"relu"`` or ``"relu6"`` for a ReLU layer (or Activation) of that kind with nothing else; else None."""
-    name = type(layer).__name__
-    if name == "ReLU":
-        config = layer.get_config()
-        plain = not config.get("negative_slope") and not config.get("threshold")
-        return {None: "relu", 6.0: "relu6"}.get(config.get("max_value")) if plain else None
-    if name == "Activation":
-        activation = layer.get_config().get("activation")
-        return activation if activation in ("relu", "relu6") else None
-    return None
 
 
 SCORING_SAMPLES = 256  # training samples each block's removal is scored on
@@ -78,11 +67,7 @@ def _check_options(latency_reduction=None, blocks=None, recovery_time=None):
         raise ValueError("give one of latency_reduction and blocks")
 
 
-def _check_model(model):
-    require_graph(model, "depth_prune")
-
-
-@checked(options=_check_options, model=_check_model)
+@checked(options=_check_options, model=partial(require_graph, pass_name="depth_prune"))
 def depth_prune(model, data=None, *, latency_reduction: float | None = None, blocks: int | None = None,
                 epochs: int = 0, learning_rate: float = 1e-3, progress=None, distill: bool = True,
                 recovery_time: float | None = None):
@@ -139,14 +124,14 @@ def residual_blocks(model) -> list:
     (a convolution, its BatchNorm and activation, ...) that give back their input's shape, each of whose
     tensors feeds only the next layer (MobileNet's stride-1 depthwise and pointwise units)."""
     calls, _, outputs = iter_calls(model, "depth_prune")
-    producer = {key: call for call in calls for key in call.outputs}
-    blocks = _dense_units(model, [call for call in calls if _dense_unit(call) and _only_from(call.inputs[1],
-                                                                                          call.inputs[0], producer)])
+    made_by = {key: call for call in calls for key in call.outputs}
+    units = [call for call in calls if _dense_unit(call) and _only_from(call.inputs[1], call.inputs[0], made_by)]
+    blocks = _dense_units(model, units)
     for call in calls:
         if type(call.layer).__name__ != "Add" or len(call.inputs) != 2 or len(set(call.in_shapes)) != 1:
             continue
         for skip in (0, 1):
-            if _only_from(call.inputs[1 - skip], call.inputs[skip], producer):
+            if _only_from(call.inputs[1 - skip], call.inputs[skip], made_by):
                 blocks.append(Block(call.layer.name, skip=skip))
                 break
     return blocks + _chains(calls, set(outputs))
@@ -197,7 +182,7 @@ def _chains(calls, model_outputs: set) -> list:
     return chains
 
 
-def _only_from(key, source, producer) -> bool:
+def _only_from(key, source, made_by) -> bool:
     """Whether the tensor ``key`` is computed from ``source`` and nothing else but constants (walking back)."""
     seen, frontier = set(), [key]
     while frontier:
@@ -205,7 +190,7 @@ def _only_from(key, source, producer) -> bool:
         if current == source or current in seen:
             continue
         seen.add(current)
-        call = producer.get(current)
+        call = made_by.get(current)
         if call is None:  # a model input other than the skip
             return False
         frontier.extend(call.inputs)
@@ -257,17 +242,19 @@ def _without_units(model, units: list):
         keep_in, keep_out = positions[id(layer)]
         if not len(keep_out):  # the unit's last layer: what it makes is read no more
             return args[0]
-        config, weights = handler_for(layer).slice(layer, keep_in, keep_out)
-        return new_layer(layer, config, weights, made)(*args, **kwargs)
+        return sliced_layer(layer, keep_in, keep_out, made)(*args, **kwargs)
 
     return rewrite(model, replace, "depth_prune")
 
 
 def _repeats_its_input_activation(layer, tensor) -> bool:
-    """``layer`` is a ReLU (or ReLU6) applied to the output of the same activation: the identity."""
-    kind = relu_kind(layer)
-    made_by = producer(tensor) if hasattr(tensor, "shape") else None
-    return kind is not None and made_by is not None and relu_kind(made_by) == kind
+    """``layer`` is a ReLU (or ReLU6) applied to the output of the same activation: the identity. Each layer's
+    activation is read from its exact class's handler (a subclass may compute something else)."""
+    kind = int8_handler(layer).pure_activation(layer)
+    if kind not in ("relu", "relu6") or not hasattr(tensor, "shape"):
+        return False
+    made_by = producer(tensor)
+    return int8_handler(made_by).pure_activation(made_by) == kind
 
 
 def _least_damaging_first(model, candidates: list, data, progress) -> list:

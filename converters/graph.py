@@ -90,29 +90,29 @@ def iter_calls(model, pass_name: str = "this pass"):
     """``(calls, input_keys, output_keys)`` of ``model`` in execution order, nested models inlined."""
     graph = functional_view(model, pass_name)
     alias, scopes = {}, itertools.count(1)
-    calls = list(_calls(graph, "", 0, alias, scopes, pass_name))
-    inputs = [(0, id(t)) for t in graph.inputs]
-    outputs = [alias.get((0, id(t)), (0, id(t))) for t in graph.outputs]
-    return calls, inputs, outputs
 
+    def key(scope, tensor):
+        """A tensor's key: a nested model's inputs and outputs stand for the outer tensors they are."""
+        return alias.get((scope, id(tensor)), (scope, id(tensor)))
 
-def _calls(graph, prefix, scope, alias, scopes, pass_name):
-    for node in nodes_in_order(graph):
-        if node.operation is None or node.is_input:
-            continue
-        layer = node.operation
-        inputs = [alias.get((scope, id(t)), (scope, id(t))) for t in node.input_tensors]
-        outputs = [(scope, id(t)) for t in node.outputs]
-        if _is_graph(layer):
+    def calls_of(graph, prefix, scope):
+        for node in nodes_in_order(graph):
+            if node.operation is None or node.is_input:
+                continue
+            layer = node.operation
+            inputs = [key(scope, t) for t in node.input_tensors]
+            outputs = [(scope, id(t)) for t in node.outputs]
+            if not _is_graph(layer):
+                yield Call(layer, prefix + layer.name, inputs, outputs,
+                           [tuple(t.shape) for t in node.input_tensors], [tuple(t.shape) for t in node.outputs])
+                continue
             inner, inner_scope = functional_view(layer, pass_name), next(scopes)
-            for tensor, key in zip(inner.inputs, inputs):
-                alias[(inner_scope, id(tensor))] = key
-            yield from _calls(inner, f"{prefix}{layer.name}/", inner_scope, alias, scopes, pass_name)
-            for tensor, key in zip(inner.outputs, outputs):
-                alias[key] = alias.get((inner_scope, id(tensor)), (inner_scope, id(tensor)))
-            continue
-        yield Call(layer, prefix + layer.name, inputs, outputs,
-                   [tuple(t.shape) for t in node.input_tensors], [tuple(t.shape) for t in node.outputs])
+            alias.update({(inner_scope, id(tensor)): outer for tensor, outer in zip(inner.inputs, inputs)})
+            yield from calls_of(inner, f"{prefix}{layer.name}/", inner_scope)
+            alias.update({outer: key(inner_scope, tensor) for tensor, outer in zip(inner.outputs, outputs)})
+
+    calls = list(calls_of(graph, "", 0))
+    return calls, [(0, id(t)) for t in graph.inputs], [key(0, t) for t in graph.outputs]
 
 
 def ends_in_softmax(model, output: int = 0) -> bool:
@@ -192,22 +192,22 @@ class WithWeights:
         return outputs
 
 
-def new_layer(layer, config: dict, weights, cache: dict):
-    """A layer of ``layer``'s class from ``config`` that receives ``weights`` when first called (once per layer)."""
+def sliced_layer(layer, keep_in, keep_out, cache: dict):
+    """A copy of ``layer`` keeping only its channel positions ``keep_in``/``keep_out`` (made once per layer)."""
     if id(layer) not in cache:
+        config, weights = handler_for(layer).slice(layer, keep_in, keep_out)
         cache[id(layer)] = WithWeights(type(layer).from_config(config), weights)
     return cache[id(layer)]
 
 
 def copy_layer(layer, cache: dict):
     """A copy of ``layer`` with its weights; a layer that cannot be re-created from its config is reused."""
-    if id(layer) in cache:
-        return cache[id(layer)]
-    try:
-        return new_layer(layer, layer.get_config(), layer.get_weights(), cache)
-    except Exception:  # custom layer without a complete get_config: untouched means the very same layer
-        cache[id(layer)] = layer
-        return layer
+    if id(layer) not in cache:
+        try:
+            cache[id(layer)] = WithWeights(type(layer).from_config(layer.get_config()), layer.get_weights())
+        except Exception:  # custom layer without a complete get_config: untouched means the very same layer
+            cache[id(layer)] = layer
+    return cache[id(layer)]
 
 
 # -- channel dependencies ----------------------------------------------------------------
