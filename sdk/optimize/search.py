@@ -185,7 +185,7 @@ def _check(objectives, sampler, trials, target) -> None:
 
 def open_study(storage, name: str, objectives: int, sampler: str, seed: int, max_accuracy_drop: float,
                trials: int, shown: str | None = None):
-    """Create or load study ``name`` in ``storage`` (a URL, or a storage from :func:`optuna_storage`):
+    """Create or load study ``name`` in ``storage`` (from :func:`optuna_storage`):
     ``objectives`` values plus the accuracy drop, all minimized, under :func:`violations`. ``shown``: the storage
     as messages name it."""
     import optuna
@@ -203,8 +203,6 @@ def open_study(storage, name: str, objectives: int, sampler: str, seed: int, max
     else:
         chosen = optuna.samplers.TPESampler(seed=seed, constraints_func=constraint, multivariate=True,
                                             n_startup_trials=max(2, min(10, trials // 3)))
-    if isinstance(storage, str):
-        shown, storage = shown or shown_storage(storage), optuna_storage(storage)
     try:
         return optuna.create_study(storage=storage, study_name=name, sampler=chosen, load_if_exists=True,
                                    directions=["minimize"] * (objectives + 1))
@@ -224,8 +222,7 @@ def violations(row: dict, max_accuracy_drop: float) -> list:
     ...             "flash_needed_bytes": 4000, "flash_limit_bytes": 65536}, 1.0)
     [-0.5, 808, -61536]
     """
-    used = row.get("budget_used")
-    values = [row["accuracy_drop_pt"] - max_accuracy_drop if used is None else used - 1.0]
+    values = [fidelity_loss(row) - (max_accuracy_drop if row.get("budget_used") is None else 1.0)]
     if "arena_limit_bytes" in row:
         values += [row["arena_needed_bytes"] - row["arena_limit_bytes"],
                    row["flash_needed_bytes"] - row["flash_limit_bytes"]]
@@ -372,9 +369,12 @@ class CandidateBuilder:
 
 def _kept_log(log: Path, folder: Path, final: Path) -> str:
     """Where a candidate's bench log is once it is complete; one measured before (cached) is copied into it."""
-    if log.parent != folder and _settled(log).is_file():
-        log = copy_log(_settled(log), folder / log.name)
-    return str(_settled(log) if log.parent != folder else final / log.name)
+    if log.parent != folder:
+        measured_before = _settled(log)
+        if not measured_before.is_file():
+            return str(measured_before)
+        copy_log(measured_before, folder / log.name)
+    return str(final / log.name)
 
 
 def _settled(path: Path) -> Path:
