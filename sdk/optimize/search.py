@@ -67,19 +67,15 @@ from edgesmith.runtime.atomic_write import atomic_write_bytes, atomic_write_json
 from edgesmith.runtime.report_schema import TrialReport
 
 from .measure import McuMeasurer, Measurer, MeasurementError, copy_log, measurer_for
-from .space import SEARCHABLE_PASSES, SearchSpace
-from .storage import fail_stale_trials, has_heartbeat, optuna_storage, shown_storage, wait_for_running
+from .space import OBJECTIVES, SAMPLERS, SEARCHABLE_PASSES, SearchSpace
+from .storage import HEARTBEAT_S, fail_stale_trials, has_heartbeat, optuna_storage, shown_storage, wait_for_running
 
 log = logging.getLogger(__name__)
 
-# objective -> the row key it minimizes ("size": the raw bytes of the graph as stored)
-OBJECTIVES = {"size": "graph_bytes", "gzip-size": "gzip_bytes", "latency": "latency_ms", "energy": "energy_mj"}
 # what a layer may take on an mcu: target unless asked otherwise: the kernels TFLite Micro optimizes for
 # microcontrollers (CMSIS-NN, ESP-NN) and its latency estimate's calibration are int8
 MCU_PRECISIONS = ("int8",)
-SAMPLERS = ("tpe", "nsga2")
 FINISHED = ("COMPLETE", "FAIL", "PRUNED")
-HEARTBEAT_S = 30  # a database study's trials beat this often; a trial silent for twice as long is failed
 
 
 class ConstraintNotMetError(RunFailedError):
