@@ -136,8 +136,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     source = Source(loaded, source_sha256(model, loaded), source_stage(loaded, data, reference),
                     source_outputs(loaded, data))
     board = measurer.profile if isinstance(measurer, McuMeasurer) else None
-    default_precisions = MCU_PRECISIONS if board else PRECISIONS
-    space = SearchSpace.for_model(loaded, passes, epochs, precisions or default_precisions)
+    space = SearchSpace.for_model(loaded, passes, epochs, precisions or (MCU_PRECISIONS if board else PRECISIONS))
     measured = "+".join(OBJECTIVES[o] for o in objectives)  # the row keys: "size" changed from gzip to raw bytes
     limits = f"-mcu-{board['name']}" if board else ""  # other constraints: another study
     limits += f"-snr{budget.min_snr_db:g}" if budget.min_snr_db else ""
