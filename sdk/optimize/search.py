@@ -75,7 +75,6 @@ log = logging.getLogger(__name__)
 # what a layer may take on an mcu: target unless asked otherwise: the kernels TFLite Micro optimizes for
 # microcontrollers (CMSIS-NN, ESP-NN) and its latency estimate's calibration are int8
 MCU_PRECISIONS = ("int8",)
-FINISHED = ("COMPLETE", "FAIL", "PRUNED")
 
 
 class ConstraintNotMetError(RunFailedError):
@@ -297,7 +296,7 @@ def counted_trials(study) -> int:
     count once its recipe is queued again (its retry takes its place)."""
     from optuna.trial import TrialState
 
-    finished = study.get_trials(deepcopy=False, states=tuple(getattr(TrialState, state) for state in FINISHED))
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
     retried = {number for t in study.get_trials(deepcopy=False) for number in t.system_attrs.get("retry_history", ())}
     return sum(t.number not in retried for t in finished)
 
