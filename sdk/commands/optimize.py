@@ -11,9 +11,8 @@ from edgesmith.commands import interrupt
 from edgesmith.commands.data_options import budget_options, check_inputs, preprocessing_options
 from edgesmith.commands.progress import Progress, quiet_option, show_result
 from edgesmith.converters.precisions import ALL_PRECISIONS, PRECISIONS
-from edgesmith.optimize.space import SEARCHABLE_PASSES
-
-OBJECTIVES = ("size", "gzip-size", "latency", "energy")
+from edgesmith.optimize.space import OBJECTIVES, SAMPLERS, SEARCHABLE_PASSES
+from edgesmith.optimize.storage import HEARTBEAT_S, shown_storage
 
 
 def _names(choices):
@@ -38,7 +37,7 @@ def _names(choices):
               help="Output folder (candidates, front, model.tflite, report.html, the study).")
 @click.option("--max-accuracy-drop", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Constraint: accuracy points the pick may lose against MODEL.")
-@click.option("--objective", "objectives", multiple=True, type=click.Choice(OBJECTIVES), default=("size",),
+@click.option("--objective", "objectives", multiple=True, type=click.Choice(tuple(OBJECTIVES)), default=("size",),
               show_default=True, help="Minimize this (repeat for several; the first chooses the pick).")
 @click.option("--target", default="local", show_default=True, metavar="URL",
               help="Where candidates are benchmarked: local, ssh://[user@]host[:port][/dir] or adb://SERIAL; or "
@@ -50,7 +49,7 @@ def _names(choices):
               help="Optuna storage shared by workers: sqlite:///FILE, postgresql://..., mysql://... or journal:FILE "
                    "(default: OUT/study.journal).")
 @click.option("--study", "study_name", default=None, help="Study name (default: from the model hash and objectives).")
-@click.option("--heartbeat", type=click.IntRange(min=0), default=30, show_default=True, metavar="SECONDS",
+@click.option("--heartbeat", type=click.IntRange(min=0), default=HEARTBEAT_S, show_default=True, metavar="SECONDS",
               help="With a database --storage: running trials beat this often; a trial silent for twice as long "
                    "(its worker was killed) is marked failed and its recipe retried. 0: no heartbeat.")
 @click.option("--passes", default=",".join(SEARCHABLE_PASSES), show_default=True, callback=_names(SEARCHABLE_PASSES),
@@ -60,7 +59,7 @@ def _names(choices):
                    "--target mcu:PROFILE]")
 @click.option("--epochs", type=click.IntRange(min=0), default=1, show_default=True,
               help="Fine-tuning epochs of each applied training pass.")
-@click.option("--sampler", type=click.Choice(("tpe", "nsga2")), default="tpe", show_default=True)
+@click.option("--sampler", type=click.Choice(SAMPLERS), default="tpe", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--runs", type=click.IntRange(min=1), default=50, show_default=True, help="Benchmark runs per candidate.")
 @click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True)
@@ -86,7 +85,6 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
     check_inputs(model, data_spec)
     from edgesmith.deploy.target import BenchOptions
     from edgesmith.optimize.search import optimize, raise_if_missed
-    from edgesmith.optimize.storage import shown_storage
 
     bench = BenchOptions(runs=runs, warmup=warmup, threads=threads, profile=profile,
                          energy=energy or ("auto" if "energy" in objectives else "none"))
@@ -106,8 +104,7 @@ def command(model, data_spec, out_dir, max_accuracy_drop, objectives, target, tr
                    "to resume",
                    err=True)
         sys.exit(interrupt.EXIT_CODE)
-    finally:
-        bars.close()
+    bars.close()
     show_result(result, as_json, format_result)
     raise_if_missed(result)
 
@@ -133,7 +130,6 @@ def format_result(result: dict) -> str:
 
 
 def _printable(row: dict, picked: bool) -> dict:
-    energy = "-" if row.get("energy_mj") is None else f"{row['energy_mj']:.4g}"
     board = {"arena": f"{row['arena_bytes']:,}", "flash": f"{row['flash_bytes']:,}"} if "arena_bytes" in row else {}
     return {
         "trial": f"{row['trial']}{' *' if picked else ''}",
@@ -142,7 +138,7 @@ def _printable(row: dict, picked: bool) -> dict:
         "gzip": f"{row['gzip_bytes']:,}",
         **board,
         "latency ms": _latency(row),
-        "mJ": energy,
+        "mJ": "-" if row.get("energy_mj") is None else f"{row['energy_mj']:.4g}",
         "accuracy": "-" if row.get("accuracy") is None else f"{100 * row['accuracy']:.2f}%",
         **({"drop pt": f"{row['accuracy_drop_pt']:.2f}"} if row.get("budget_used") is None else
            {"budget used": f"{row['budget_used']:.0%}"}),

@@ -147,8 +147,7 @@ def _figures(summary: dict) -> dict:
             "energy_estimated": bool(energy.get("estimated")), "energy_reason": energy.get("reason")}
 
 
-def copy_log(log, destination: Path) -> Path:
+def copy_log(log, destination: Path) -> None:
     """Copy a benchmark log next to a front model (for the HTML report)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(log, destination)
-    return destination

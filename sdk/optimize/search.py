@@ -67,19 +67,14 @@ from edgesmith.runtime.atomic_write import atomic_write_bytes, atomic_write_json
 from edgesmith.runtime.report_schema import TrialReport
 
 from .measure import McuMeasurer, Measurer, MeasurementError, copy_log, measurer_for
-from .space import SEARCHABLE_PASSES, SearchSpace
-from .storage import fail_stale_trials, has_heartbeat, optuna_storage, shown_storage, wait_for_running
+from .space import OBJECTIVES, SAMPLERS, SEARCHABLE_PASSES, SearchSpace
+from .storage import HEARTBEAT_S, fail_stale_trials, has_heartbeat, optuna_storage, shown_storage, wait_for_running
 
 log = logging.getLogger(__name__)
 
-# objective -> the row key it minimizes ("size": the raw bytes of the graph as stored)
-OBJECTIVES = {"size": "graph_bytes", "gzip-size": "gzip_bytes", "latency": "latency_ms", "energy": "energy_mj"}
 # what a layer may take on an mcu: target unless asked otherwise: the kernels TFLite Micro optimizes for
 # microcontrollers (CMSIS-NN, ESP-NN) and its latency estimate's calibration are int8
 MCU_PRECISIONS = ("int8",)
-SAMPLERS = ("tpe", "nsga2")
-FINISHED = ("COMPLETE", "FAIL", "PRUNED")
-HEARTBEAT_S = 30  # a database study's trials beat this often; a trial silent for twice as long is failed
 
 
 class ConstraintNotMetError(RunFailedError):
@@ -140,8 +135,7 @@ def optimize(model, data, out_dir, *, max_accuracy_drop: float = 1.0, objectives
     source = Source(loaded, source_sha256(model, loaded), source_stage(loaded, data, reference),
                     source_outputs(loaded, data))
     board = measurer.profile if isinstance(measurer, McuMeasurer) else None
-    default_precisions = MCU_PRECISIONS if board else PRECISIONS
-    space = SearchSpace.for_model(loaded, passes, epochs, precisions or default_precisions)
+    space = SearchSpace.for_model(loaded, passes, epochs, precisions or (MCU_PRECISIONS if board else PRECISIONS))
     measured = "+".join(OBJECTIVES[o] for o in objectives)  # the row keys: "size" changed from gzip to raw bytes
     limits = f"-mcu-{board['name']}" if board else ""  # other constraints: another study
     limits += f"-snr{budget.min_snr_db:g}" if budget.min_snr_db else ""
@@ -185,7 +179,7 @@ def _check(objectives, sampler, trials, target) -> None:
 
 def open_study(storage, name: str, objectives: int, sampler: str, seed: int, max_accuracy_drop: float,
                trials: int, shown: str | None = None):
-    """Create or load study ``name`` in ``storage`` (a URL, or a storage from :func:`optuna_storage`):
+    """Create or load study ``name`` in ``storage`` (from :func:`optuna_storage`):
     ``objectives`` values plus the accuracy drop, all minimized, under :func:`violations`. ``shown``: the storage
     as messages name it."""
     import optuna
@@ -203,8 +197,6 @@ def open_study(storage, name: str, objectives: int, sampler: str, seed: int, max
     else:
         chosen = optuna.samplers.TPESampler(seed=seed, constraints_func=constraint, multivariate=True,
                                             n_startup_trials=max(2, min(10, trials // 3)))
-    if isinstance(storage, str):
-        shown, storage = shown or shown_storage(storage), optuna_storage(storage)
     try:
         return optuna.create_study(storage=storage, study_name=name, sampler=chosen, load_if_exists=True,
                                    directions=["minimize"] * (objectives + 1))
@@ -224,8 +216,7 @@ def violations(row: dict, max_accuracy_drop: float) -> list:
     ...             "flash_needed_bytes": 4000, "flash_limit_bytes": 65536}, 1.0)
     [-0.5, 808, -61536]
     """
-    used = row.get("budget_used")
-    values = [row["accuracy_drop_pt"] - max_accuracy_drop if used is None else used - 1.0]
+    values = [fidelity_loss(row) - (max_accuracy_drop if row.get("budget_used") is None else 1.0)]
     if "arena_limit_bytes" in row:
         values += [row["arena_needed_bytes"] - row["arena_limit_bytes"],
                    row["flash_needed_bytes"] - row["flash_limit_bytes"]]
@@ -305,7 +296,7 @@ def counted_trials(study) -> int:
     count once its recipe is queued again (its retry takes its place)."""
     from optuna.trial import TrialState
 
-    finished = study.get_trials(deepcopy=False, states=tuple(getattr(TrialState, state) for state in FINISHED))
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))
     retried = {number for t in study.get_trials(deepcopy=False) for number in t.system_attrs.get("retry_history", ())}
     return sum(t.number not in retried for t in finished)
 
@@ -372,9 +363,12 @@ class CandidateBuilder:
 
 def _kept_log(log: Path, folder: Path, final: Path) -> str:
     """Where a candidate's bench log is once it is complete; one measured before (cached) is copied into it."""
-    if log.parent != folder and _settled(log).is_file():
-        log = copy_log(_settled(log), folder / log.name)
-    return str(_settled(log) if log.parent != folder else final / log.name)
+    if log.parent != folder:
+        measured_before = _settled(log)
+        if not measured_before.is_file():
+            return str(measured_before)
+        copy_log(measured_before, folder / log.name)
+    return str(final / log.name)
 
 
 def _settled(path: Path) -> Path:

@@ -27,6 +27,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from edgesmith.converters.errors import UnknownOptionError
+from edgesmith.converters.verify import accuracy
+
+from .space import channel_groups
+
 KINDS = ("quantization", "pruning", "channels")
 SPARSITIES = (0.5, 0.75, 0.9)
 CHANNEL_RATIOS = (0.25, 0.5, 0.75)
@@ -41,9 +46,7 @@ def sensitivity(model, data, kinds=KINDS, sparsities=SPARSITIES, channel_ratios=
 
     Returns ``{"layers": [row per layer], "reference": {...}, "sparsities", "channel_ratios"}``.
     """
-    from edgesmith.converters.errors import UnknownOptionError
     from edgesmith.converters.mixed_precision import weighted_layers
-    from edgesmith.converters.verify import accuracy
 
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
@@ -71,7 +74,6 @@ def quantization_sensitivity(model, data, quantizer=None, progress=None) -> dict
     """Per weighted layer: the drop when it alone is int8, and the gain when it alone stays float32."""
     from edgesmith.converters.mixed_precision import MixedPrecisionQuantizer, weighted_layers
     from edgesmith.converters.ptq import float_tflite
-    from edgesmith.converters.verify import accuracy
 
     layers = weighted_layers(model)
     quantizer = quantizer or MixedPrecisionQuantizer(float_tflite(model), data, layers)
@@ -91,7 +93,6 @@ def quantization_sensitivity(model, data, quantizer=None, progress=None) -> dict
 def pruning_sensitivity(model, data, sparsities=SPARSITIES, progress=None) -> list:
     """Per kernel and sparsity: the drop when only that kernel loses its smallest-magnitude weights."""
     from edgesmith.converters.kernels import kernels
-    from edgesmith.converters.verify import accuracy
 
     def pruned_accuracy(kernel, sparsity) -> float:
         original = np.asarray(kernel.variable)
@@ -109,9 +110,6 @@ def pruning_sensitivity(model, data, sparsities=SPARSITIES, progress=None) -> li
 def channel_sensitivity(model, data, ratios=CHANNEL_RATIOS, progress=None) -> list:
     """Per channel group (named by its first layer) and ratio: the drop when only that group is thinned."""
     from edgesmith.converters.channel_prune import channel_prune
-    from edgesmith.converters.verify import accuracy
-
-    from .space import channel_groups
 
     def thinned_accuracy(layer, ratio) -> float:
         return accuracy(channel_prune(model, None, ratio=0.0, ratios={layer: ratio}, scope="layer"), data)
@@ -123,8 +121,6 @@ def channel_sensitivity(model, data, ratios=CHANNEL_RATIOS, progress=None) -> li
 def _drops(model, data, targets: list, values, accuracy_with, key: str, stage: str, progress) -> list:
     """Per ``(layer, target)``: ``{"layer", key: {value: drop}}``, each drop the points ``model`` loses on
     ``data`` when ``accuracy_with(target, value)`` measures it changed."""
-    from edgesmith.converters.verify import accuracy
-
     reference = accuracy(model, data)
     rows = []
     for done, (layer, target) in enumerate(targets, start=1):

@@ -8,7 +8,7 @@ Each trial's candidate is a validated :class:`~edgesmith.recipes.Recipe` (record
 Passes run in a fixed order (channel_prune, prune, cluster) and each is
 skipped when its sampled strength is 0; the conversion is always
 :func:`~edgesmith.converters.mixed_precision.mixed_precision`. Keras loads when a model is searched, not on import
-(the CLI reads :data:`SEARCHABLE_PASSES`).
+(the CLI reads :data:`SEARCHABLE_PASSES`, :data:`OBJECTIVES` and :data:`SAMPLERS`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from edgesmith.converters.precisions import ALL_PRECISIONS, PRECISIONS
 from edgesmith.recipes import Recipe, recipe_from_dict
 
 SEARCHABLE_PASSES = ("channel_prune", "prune", "cluster")
+# objective -> the row key it minimizes ("size": the raw bytes of the graph as stored)
+OBJECTIVES = {"size": "graph_bytes", "gzip-size": "gzip_bytes", "latency": "latency_ms", "energy": "energy_mj"}
+SAMPLERS = ("tpe", "nsga2")
 CHANNEL_RATIOS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625)
 SPARSITIES = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
 CLUSTERS = (0, 8, 16, 32)

@@ -27,6 +27,7 @@ from pathlib import Path
 from edgesmith.runtime.errors import EdgesmithError, first_line
 
 CONNECT_TIMEOUT_S = 10
+HEARTBEAT_S = 30  # a database study's trials beat this often; a trial silent for twice as long is failed
 SCHEMA_ATTEMPTS = 5  # tries to open a database whose tables another worker may be creating at the same moment
 DRIVER_HINT = {"postgresql": 'pip install "edgesmith[scale]"', "mysql": "pip install pymysql (and use mysql+pymysql://)"}
 
