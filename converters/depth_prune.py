@@ -47,7 +47,7 @@ from .keras_internals import producer
 from .layers import int8_handler
 from .latency import speedup
 from .stage import recorded
-from .train import RECOVERY_SCHEDULE, as_dataset, check_recovery_time, recover
+from .train import RECOVERY_SCHEDULE, as_dataset, check_recovery_time, recover, training_sample
 from .verify import agreement, predicted_classes
 
 
@@ -262,8 +262,7 @@ def _least_damaging_first(model, candidates: list, data, progress) -> list:
     first); in graph order without data."""
     if data is None:
         return list(candidates)
-    rows = np.sort(np.random.default_rng(0).permutation(len(data.x_train))[:SCORING_SAMPLES])
-    samples = data.x_train.subset(rows) if hasattr(data.x_train, "subset") else data.x_train[rows]
+    _, samples = training_sample(data, SCORING_SAMPLES)
     reference = predicted_classes(model, samples)
     scored = []
     for done, block in enumerate(candidates, start=1):

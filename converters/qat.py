@@ -64,7 +64,7 @@ from .qat_layers import calibrate_ranges, clear_ranges, has_fake_quant
 from .qat_plan import prepare_qat
 from .record import remember
 from .stage import stage_record
-from .train import RECOVERY_SCHEDULE, check_recovery_time, expected_from, recover, validation_score
+from .train import RECOVERY_SCHEDULE, check_recovery_time, expected_from, recover, training_sample, validation_score
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +176,7 @@ def _train_watched(model, data, epochs: int, learning_rate: float, progress, **r
     teacher = recovery.get("teacher")
     if data is None or not (data.labeled or teacher is not None):  # recover refuses, naming what is missing
         recover(model, data, epochs=epochs, learning_rate=learning_rate, stage="qat", **recovery)
-    rows = np.sort(np.random.default_rng(0).permutation(len(data.x_train))[:WATCH_SAMPLES])
-    samples = data.x_train.subset(rows) if hasattr(data.x_train, "subset") else data.x_train[rows]  # read per batch
+    rows, samples = training_sample(data, WATCH_SAMPLES)
     expected = np.asarray(data.y_train)[rows] if data.labeled else expected_from(teacher, samples)
 
     def score() -> float:  # top-1 on the labels, or against the teacher (its worst output's SNR in dB)

@@ -219,10 +219,25 @@ def validation_split(count: int, share: float = VALIDATION_SHARE, seed: int = 0)
     return np.sort(order[held:]), np.sort(order[:held])
 
 
+def rows_of(samples, rows):
+    """Rows ``rows`` of an array (a copy) or of :class:`edgesmith.samples.Samples` (a view, read when used)."""
+    return samples.subset(rows) if hasattr(samples, "subset") else samples[rows]
+
+
+def training_sample(data, count: int, seed: int = 0) -> tuple:
+    """``(rows, samples)``: up to ``count`` training rows drawn at random (in order), and their samples.
+
+    >>> from types import SimpleNamespace
+    >>> training_sample(SimpleNamespace(x_train=np.arange(10) * 10), 3)
+    (array([2, 4, 6]), array([20, 40, 60]))
+    """
+    rows = np.sort(np.random.default_rng(seed).permutation(len(data.x_train))[:count])
+    return rows, rows_of(data.x_train, rows)
+
+
 def _validation_set(data, rows, teacher) -> tuple:
     """``(samples, expected)`` of the held-out rows: their labels, or :func:`expected_from` ``teacher``."""
-    # from an array, a copy of the rows; from Samples, a view of them, read when used
-    samples = data.x_train.subset(rows) if hasattr(data.x_train, "subset") else data.x_train[rows]
+    samples = rows_of(data.x_train, rows)
     if not len(rows):
         return samples, None
     return samples, np.asarray(data.y_train)[rows] if data.labeled else expected_from(teacher, samples)
